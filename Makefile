@@ -1,0 +1,112 @@
+# Learned image compression reproductions: the one entry point.
+#   make demo        compress the scikit-image sample photos with every codec that has a committed checkpoint
+#   make test        set up every environment and run every test suite (what CI runs)
+# See README.md for the rest (setup-<p>, test-<p>, reproduce-<p> SCALE=mini|full, lint, bench, docker-<p>).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+SCALE ?= mini
+PAPERS := cpm sga l3c hific irec
+DIR_cpm := cpm_tf
+DIR_sga := sga_tf
+DIR_l3c := l3c_torch
+DIR_hific := hific_torch
+DIR_irec := irec_tf
+KODAK_DIR ?= $(abspath ../shared/data/kodak)
+TRAIN_DIR ?= $(abspath ../shared/data/train-photos)
+export KODAK_DIR TRAIN_DIR
+# pip output is noisy; PIP_FLAGS=-v to see it.
+PIP_FLAGS ?= -q --disable-pip-version-check
+ROOT_PY := .venv/bin/python
+# this machine's pip.conf names local indexes that lack most packages; pip warns once per package
+PIP_NOISE := is ignored: it is neither a file nor a directory
+
+.PHONY: help setup setup-tools demo test test-tools lint bench check-python $(addprefix setup-,$(PAPERS)) \
+        $(addprefix test-,$(PAPERS)) $(addprefix reproduce-,$(PAPERS)) $(addprefix bench-,$(PAPERS))
+
+help:
+	@sed -n '1,5p' Makefile | sed 's/^# \{0,1\}//'
+
+check-python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' 2>/dev/null || { \
+	  echo "error: Python 3.11 is required (TensorFlow 2.14.1 and torch 2.13.0 wheels exist for it)." >&2; \
+	  echo "       '$(PYTHON)' is missing or another version. Install 3.11 (e.g. 'pyenv install 3.11.7' or" >&2; \
+	  echo "       'apt install python3.11 python3.11-venv') and run make with PYTHON=/path/to/python3.11." >&2; \
+	  exit 1; }
+
+# --- environments ---------------------------------------------------------------------------------
+# One venv per sub-project at <dir>/.venv from <dir>/requirements.txt, plus shared_data and shared_eval
+# installed editable. A stamp keyed on the hash of the pins (and the shared packages' metadata) makes a
+# second run a no-op; changing a pin rebuilds the venv from scratch.
+define make_venv
+	@stamp_hash=$$(cat $(2) shared_data/pyproject.toml shared_eval/pyproject.toml | sha256sum | cut -c1-16); \
+	if [ -f $(1)/.venv/.stamp-$$stamp_hash ]; then echo "$(1)/.venv is up to date"; exit 0; fi; \
+	echo "creating $(1)/.venv from $(2) (pins hash $$stamp_hash)"; \
+	rm -rf $(1)/.venv; \
+	$(PYTHON) -m venv $(1)/.venv; \
+	$(1)/.venv/bin/pip install $(PIP_FLAGS) -r $(2) 2>&1 | { grep -v "$(PIP_NOISE)" || true; }; \
+	$(1)/.venv/bin/pip install $(PIP_FLAGS) --no-deps --config-settings editable_mode=compat -e shared_data -e shared_eval \
+	  2>&1 | { grep -v "$(PIP_NOISE)" || true; }; \
+	touch $(1)/.venv/.stamp-$$stamp_hash
+endef
+
+setup: setup-tools $(addprefix setup-,$(PAPERS))
+
+setup-tools: check-python
+	$(call make_venv,.,tests/requirements.txt)
+
+$(addprefix setup-,$(PAPERS)): setup-%: check-python
+	$(call make_venv,$(DIR_$*),$(DIR_$*)/requirements.txt)
+
+# --- tests ----------------------------------------------------------------------------------------
+# Each sub-project's tests run in its own environment from its own folder; the framework-free packages'
+# tests run in the tools environment; tests/ (cross-project) run last.
+test: setup
+	@failed=""; \
+	for t in tools $(PAPERS) cross; do \
+	  $(MAKE) --no-print-directory test-$$t || failed="$$failed $$t"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "FAILED:$$failed" >&2; exit 1; fi; echo "all test suites passed"
+
+test-tools: setup-tools
+	$(ROOT_PY) -m pytest -q shared_data/tests shared_eval/tests
+
+test-cross: setup-tools
+	$(ROOT_PY) -m pytest -q tests
+
+$(addprefix test-,$(PAPERS)): test-%: setup-%
+	cd $(DIR_$*) && .venv/bin/python -m pytest -q tests
+
+lint: setup-tools
+	.venv/bin/ruff check .
+
+# --- demo, reproductions, benchmarks --------------------------------------------------------------
+demo: setup
+	$(ROOT_PY) -m shared_eval.demo --out runs/demo
+
+# make reproduce-<paper> SCALE=mini|full: the sub-project's reproduce.py trains/evaluates and writes
+# runs/<paper>/<scale>/measures.csv + summary.json; the regression check in ci/ then judges it.
+$(addprefix reproduce-,$(PAPERS)): reproduce-%: setup-% setup-tools
+	@if [ ! -f $(DIR_$*)/reproduce.py ]; then \
+	  echo "reproduce-$*: $(DIR_$*)/reproduce.py does not exist yet; nothing was run." >&2; exit 2; fi
+	cd $(DIR_$*) && .venv/bin/python reproduce.py --scale $(SCALE) --out $(abspath runs/$*/$(SCALE))
+	$(ROOT_PY) -m shared_eval.check --paper $* --scale $(SCALE) --measures runs/$*/$(SCALE)/measures.csv
+
+bench: $(addprefix bench-,$(PAPERS))
+
+$(addprefix bench-,$(PAPERS)): bench-%: setup-%
+	@if [ ! -f $(DIR_$*)/bench.py ]; then echo "bench-$*: no $(DIR_$*)/bench.py yet" >&2; exit 2; fi
+	cd $(DIR_$*) && .venv/bin/python bench.py
+
+# --- docker (no engine runs on the development machine; see docker/README.md) ----------------------
+DOCKER ?= docker
+DATA_DIR ?= $(abspath ../shared/data)
+ARGS ?= --help
+$(addprefix docker-,$(PAPERS)): docker-%:
+	$(DOCKER) build -f docker/$(DIR_$*).Dockerfile -t lic-$*:latest .
+
+$(addprefix docker-run-,$(PAPERS)): docker-run-%:
+	$(DOCKER) run --rm --gpus all -v $(DATA_DIR):/data:ro -v $(abspath runs):/work/runs lic-$*:latest $(ARGS)
