@@ -25,7 +25,7 @@ ROOT_PY := .venv/bin/python
 PIP_NOISE := is ignored: it is neither a file nor a directory
 
 .PHONY: help setup setup-tools demo test test-tools lint bench check-python $(addprefix setup-,$(PAPERS)) \
-        $(addprefix test-,$(PAPERS)) $(addprefix reproduce-,$(PAPERS)) $(addprefix bench-,$(PAPERS))
+        $(addprefix test-,$(PAPERS)) $(addprefix test-slow-,$(PAPERS)) test-slow $(addprefix reproduce-,$(PAPERS)) $(addprefix bench-,$(PAPERS))
 
 help:
 	@sed -n '1,5p' Makefile | sed 's/^# \{0,1\}//'
@@ -79,6 +79,12 @@ test-cross: setup-tools
 
 $(addprefix test-,$(PAPERS)): test-%: setup-%
 	cd $(DIR_$*) && .venv/bin/python -m pytest -q tests
+
+# Slow checks (long trainings, all-Kodak round trips) are marked `slow` and excluded from `make test`.
+test-slow: $(addprefix test-slow-,$(PAPERS))
+
+$(addprefix test-slow-,$(PAPERS)): test-slow-%: setup-%
+	cd $(DIR_$*) && .venv/bin/python -m pytest -q -m slow tests
 
 lint: setup-tools
 	.venv/bin/ruff check .
