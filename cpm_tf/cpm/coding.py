@@ -1,0 +1,161 @@
+"""Symbols ⇄ bytes under the 3D context model, with an exact wavefront scheme (no per-symbol network runs).
+
+The masked 3D convolutions (Sec. 3.2) make the logits of symbol (c, y, x) depend only on symbols that come
+earlier in the coding order (channel-major, then rows, then columns), within a (5, 9, 9) context. Every tap
+of every masked layer points to a position with a smaller value of the *time*
+
+    t(c, y, x) = 4·c + 2·y + x
+
+(previous-channel taps: −4 + 2·dy + dx ≤ −1; row above: −2 + dx ≤ −1; left neighbour: −1; the centre tap of
+the later layers: 0, computed earlier in the same step). So all symbols with the same t can be decoded
+together once every smaller t is known. We keep every layer's activations in one padded frame and, for
+t = t_min … t_max, compute layer 1..4 at exactly the positions with that t (each activation is computed once:
+the total work equals one full pass of the context model), then code the symbols at t with constriction's
+range coder under ``softmax(logits)``.
+
+The encoder runs the *same* step sequence (identical shapes and operations), so the probabilities it codes
+with are bit-identical to the decoder's on the same machine and library versions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import constriction
+import numpy as np
+
+from .model import CPM, PC_SCOPE, first_mask, other_mask
+
+_LAYERS = ("conv3d_conv0_mask", "res1/conv3d_conv1_mask", "res1/conv3d_conv2_mask", "conv3d_conv2_mask")
+PAD = 4  # context_size // 2 for kernel_size 3 and 4 layers
+
+
+class CodingError(ValueError):
+    """The payload cannot be decoded (corrupt, truncated or written by another model)."""
+
+
+@dataclass
+class _Layer:
+    w: np.ndarray        # (ntaps*cin, cout), masked taps only
+    b: np.ndarray        # (cout,)
+    offs: np.ndarray     # (ntaps,) flat offsets into the frame
+    relu: bool
+    residual_from: int | None
+
+
+class ContextModelNumpy:
+    """The probclass network evaluated incrementally in NumPy (float32) for exact encode/decode."""
+
+    def __init__(self, model: CPM):
+        if model.K != 3:
+            raise NotImplementedError("the exact wavefront coder assumes kernel_size = 3 (res_shallow)")
+        w = model.numpy_weights()
+        self.L = model.L
+        self.centers = w["autoencoder/encoder/centers"].astype(np.float32)
+        self.pad_value = self.centers[0] if model.pc_config.use_centers_for_padding else np.float32(0)
+        masks = [first_mask(3)] + [other_mask(3)] * 3
+        self.taps = [np.argwhere(m > 0) for m in masks]  # (ntaps, 3): kd, ky, kx
+        self.weights = []
+        for name, m, taps in zip(_LAYERS, masks, self.taps):
+            W = w[f"{PC_SCOPE}/{name}/weights"]  # D H W in out
+            Wt = np.stack([W[kd, ky, kx] for kd, ky, kx in taps])  # ntaps, in, out
+            self.weights.append((np.ascontiguousarray(Wt.reshape(-1, W.shape[-1])).astype(np.float32),
+                                 w[f"{PC_SCOPE}/{name}/biases"].astype(np.float32)))
+        self.k = self.weights[0][0].shape[1]
+
+    def _plan(self, C, h, w):
+        Dp, Hp, Wp = C + PAD, h + 2 * PAD, w + 2 * PAD
+        layers = []
+        for li, (taps, (W, b)) in enumerate(zip(self.taps, self.weights), start=1):
+            # tap (kd, ky, kx) of an anchor a reads the previous layer at a + (kd-1, ky-1, kx-1)
+            offs = ((taps[:, 0] - 1) * Hp + (taps[:, 1] - 1)) * Wp + (taps[:, 2] - 1)
+            layers.append(_Layer(W, b, offs.astype(np.int64), relu=li in (1, 2, 4),
+                                 residual_from=1 if li == 3 else None))
+        groups = []
+        for li in range(1, 5):
+            d, y, x = np.meshgrid(np.arange(li, Dp), np.arange(li, Hp - li), np.arange(li, Wp - li),
+                                  indexing="ij")
+            t = 4 * d + 2 * y + x
+            flat = ((d * Hp + y) * Wp + x).ravel()
+            t = t.ravel()
+            order = np.argsort(t, kind="stable")
+            groups.append((t[order], flat[order]))
+        t_all = np.unique(np.concatenate([g[0] for g in groups]))
+        per_t = []
+        for tv, fl in groups:
+            lo = np.searchsorted(tv, t_all, "left")
+            hi = np.searchsorted(tv, t_all, "right")
+            per_t.append([fl[a:b] for a, b in zip(lo, hi)])
+        # map frame anchors of layer 4 (= symbol positions) to symbol flat indices (c, y, x order)
+        return (Dp, Hp, Wp), layers, per_t, len(t_all)
+
+    def run(self, C, h, w, symbols=None, decoder=None, encoder=None, keep_logits=False):
+        """Evaluate the context model step by step. With ``symbols`` (C,h,w): return the (C,h,w,L) probs
+        in coding order and (if ``encoder``) encode; with ``decoder``: decode and return the symbols."""
+        (Dp, Hp, Wp), layers, per_t, nsteps = self._plan(C, h, w)
+        N = Dp * Hp * Wp
+        A = [np.full((N, 1), self.pad_value, np.float32)] + [np.zeros((N, self.k), np.float32) for _ in range(3)]
+        sym_frame = np.zeros(N, np.int32)
+        if symbols is not None:
+            A[0].reshape(Dp, Hp, Wp)[PAD:, PAD:-PAD, PAD:-PAD] = self.centers[symbols]
+            sym_frame.reshape(Dp, Hp, Wp)[PAD:, PAD:-PAD, PAD:-PAD] = symbols
+        cost = 0.0
+        all_logits = np.zeros((N, self.L), np.float32) if keep_logits else None
+        family = constriction.stream.model.Categorical(perfect=False)
+        for s in range(nsteps):
+            out = None
+            for li, layer in enumerate(layers):
+                idx = per_t[li][s]
+                if idx.size == 0:
+                    continue
+                X = A[li][idx[:, None] + layer.offs[None, :]].reshape(idx.size, -1)
+                out = X @ layer.w + layer.b
+                if layer.relu:
+                    np.maximum(out, 0, out=out)
+                if layer.residual_from is not None:
+                    out += A[layer.residual_from][idx]
+                if li < 3:
+                    A[li + 1][idx] = out
+            idx = per_t[3][s]
+            if idx.size == 0:
+                continue
+            if keep_logits:
+                all_logits[idx] = out
+            logits = out.astype(np.float64)
+            logits -= logits.max(axis=1, keepdims=True)
+            p64 = np.exp(logits)
+            norm = p64.sum(axis=1, keepdims=True)
+            p = (p64 / norm).astype(np.float32)
+            if decoder is not None:
+                try:
+                    syms = np.asarray(decoder.decode(family, p), dtype=np.int32)
+                except Exception as e:  # constriction raises on exhausted/invalid data
+                    raise CodingError(f"entropy decoding failed ({e})") from None
+                sym_frame[idx] = syms
+                A[0][idx, 0] = self.centers[syms]
+            else:
+                syms = sym_frame[idx]
+                cost -= float(((logits[np.arange(idx.size), syms] - np.log(norm[:, 0])) / np.log(2)).sum())
+                if encoder is not None:
+                    encoder.encode(syms, family, p)
+        out_syms = sym_frame.reshape(Dp, Hp, Wp)[PAD:, PAD:-PAD, PAD:-PAD].copy()
+        if keep_logits:
+            return out_syms, cost, all_logits.reshape(Dp, Hp, Wp, self.L)[PAD:, PAD:-PAD, PAD:-PAD]
+        return out_syms, cost
+
+
+def encode_symbols(cm: ContextModelNumpy, symbols: np.ndarray) -> tuple[bytes, float]:
+    """Range-code a (C,h,w) int symbol volume; returns (bytes, ideal bits under the coded probabilities)."""
+    C, h, w = symbols.shape
+    enc = constriction.stream.queue.RangeEncoder()
+    _, bits = cm.run(C, h, w, symbols=np.asarray(symbols, np.int64), encoder=enc)
+    return enc.get_compressed().astype("<u4").tobytes(), bits
+
+
+def decode_symbols(cm: ContextModelNumpy, data: bytes, shape: tuple[int, int, int]) -> np.ndarray:
+    if len(data) % 4:
+        raise CodingError(f"payload length {len(data)} is not a multiple of 4 bytes")
+    words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+    dec = constriction.stream.queue.RangeDecoder(words)
+    syms, _ = cm.run(*shape, decoder=dec)
+    return syms
