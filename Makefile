@@ -24,7 +24,7 @@ ROOT_PY := .venv/bin/python
 # this machine's pip.conf names local indexes that lack most packages; pip warns once per package
 PIP_NOISE := is ignored: it is neither a file nor a directory
 
-.PHONY: help setup setup-tools demo test test-tools lint bench check-python $(addprefix setup-,$(PAPERS)) \
+.PHONY: help setup setup-tools demo test test-tools test-cross test-crosscheck lint bench check-python $(addprefix setup-,$(PAPERS)) \
         $(addprefix test-,$(PAPERS)) $(addprefix test-slow-,$(PAPERS)) test-slow $(addprefix reproduce-,$(PAPERS)) $(addprefix bench-,$(PAPERS))
 
 help:
@@ -66,7 +66,7 @@ $(addprefix setup-,$(PAPERS)): setup-%: check-python
 # tests run in the tools environment; tests/ (cross-project) run last.
 test: setup
 	@failed=""; \
-	for t in tools $(PAPERS) cross; do \
+	for t in tools $(PAPERS) crosscheck cross; do \
 	  $(MAKE) --no-print-directory test-$$t || failed="$$failed $$t"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "FAILED:$$failed" >&2; exit 1; fi; echo "all test suites passed"
@@ -75,7 +75,12 @@ test-tools: setup-tools
 	$(ROOT_PY) -m pytest -q shared_data/tests shared_eval/tests
 
 test-cross: setup-tools
-	$(ROOT_PY) -m pytest -q tests
+	$(ROOT_PY) -m pytest -q tests docker/tests
+
+# shared_eval's NumPy PSNR/MS-SSIM against tf.image (cpm_tf's env) and pytorch_msssim (hific_torch's env).
+test-crosscheck: setup-cpm setup-hific
+	cd shared_eval/tests_crosscheck && ../../$(DIR_cpm)/.venv/bin/python -m pytest -q test_msssim_tf.py
+	cd shared_eval/tests_crosscheck && ../../$(DIR_hific)/.venv/bin/python -m pytest -q test_msssim_torch.py
 
 $(addprefix test-,$(PAPERS)): test-%: setup-%
 	cd $(DIR_$*) && .venv/bin/python -m pytest -q tests
