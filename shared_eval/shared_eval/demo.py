@@ -1,0 +1,220 @@
+"""``make demo``: every codec with a committed checkpoint on the scikit-image sample photos, to real files.
+
+For each sub-project that has a checkpoint in ``<dir>/zoo/mini/`` and a set-up environment, each photo is
+encoded and decoded through the sub-project's own CLI, in its own environment::
+
+    cd <dir> && .venv/bin/python -m <pkg> encode IN.png OUT.lic
+    cd <dir> && .venv/bin/python -m <pkg> decode OUT.lic REC.png
+
+The table reports the size of the real file (bpp = 8·bytes / pixels of the original), PSNR and MS-SSIM of
+the decoded PNG against the original, and encode/decode wall times of those commands (which include the
+interpreter start and model load: a fair upper bound, not the codec's inner loop — see each bench.py).
+JPEG and WebP from Pillow are searched for the quality whose real file comes closest to the codec's bpp on
+each image. Codecs without a checkpoint are listed as missing, never simulated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from shared_data.imageio import read_image, sample_images, write_png
+from shared_eval.measures import summarize, write_measures, write_summary
+from shared_eval.metrics import bpp as bpp_of
+from shared_eval.metrics import ms_ssim, psnr
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Codec:
+    name: str  # container codec name / make target suffix
+    folder: str  # sub-project folder
+    package: str  # python -m <package>
+    lossless: bool = False
+
+
+CODECS = (
+    Codec("cpm", "cpm_tf", "cpm"),
+    Codec("sga", "sga_tf", "sga"),
+    Codec("l3c", "l3c_torch", "l3c", lossless=True),
+    Codec("hific", "hific_torch", "hific"),
+    Codec("irec", "irec_tf", "rec"),
+)
+
+
+def availability(codec: Codec, repo: Path = REPO) -> str | None:
+    """None when the codec can run; otherwise the reason it cannot."""
+    zoo = repo / codec.folder / "zoo" / "mini"
+    if not zoo.is_dir() or not any(p.is_file() for p in zoo.rglob("*")):
+        return f"no committed checkpoint in {codec.folder}/zoo/mini/"
+    if not (repo / codec.folder / "__main__.py").exists() and not (
+        repo / codec.folder / codec.package / "__main__.py"
+    ).exists():
+        return f"no encoder CLI ({codec.folder}/{codec.package}/__main__.py)"
+    if not (repo / codec.folder / ".venv" / "bin" / "python").exists():
+        return f"environment not set up (make setup-{codec.name})"
+    return None
+
+
+def _run(cmd: list[str], cwd: Path) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    dt = time.perf_counter() - t0
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise RuntimeError(f"{' '.join(cmd[1:4])} failed (exit {proc.returncode}): {' | '.join(tail)}")
+    return dt
+
+
+def _quality(orig: np.ndarray, rec: np.ndarray) -> tuple[float, float | None]:
+    ms = ms_ssim(orig, rec) if min(orig.shape[:2]) >= 176 else None
+    return psnr(orig, rec), ms
+
+
+def run_codec(codec: Codec, images: dict[str, Path], out: Path, repo: Path = REPO) -> list[dict]:
+    folder = repo / codec.folder
+    py = str(folder / ".venv" / "bin" / "python")
+    rows = []
+    for name, src in images.items():
+        orig = read_image(src)
+        lic = out / codec.name / f"{name}.lic"
+        rec_path = out / codec.name / f"{name}.png"
+        lic.parent.mkdir(parents=True, exist_ok=True)
+        enc_s = _run([py, "-m", codec.package, "encode", str(src), str(lic)], folder)
+        dec_s = _run([py, "-m", codec.package, "decode", str(lic), str(rec_path)], folder)
+        rec = read_image(rec_path)
+        if rec.shape != orig.shape:
+            raise RuntimeError(f"{codec.name}: decoded {name} is {rec.shape}, the original {orig.shape}")
+        if codec.lossless and not np.array_equal(rec, orig):
+            raise RuntimeError(f"{codec.name}: lossless decode of {name} differs from the original")
+        p, ms = _quality(orig, rec)
+        rows.append({"codec": codec.name, "img_name": name,
+                     "bpp": bpp_of(lic.stat().st_size, *orig.shape[:2]), "ms-ssim": ms, "psnr": p,
+                     "enc_s": enc_s, "dec_s": dec_s})
+    return rows
+
+
+def baseline_rows(images: dict[str, Path], targets: dict[str, float], out: Path) -> list[dict]:
+    """JPEG and WebP (Pillow) at the quality whose real file is closest to each image's target bpp."""
+    from shared_eval.baselines import encode_at_bpp
+
+    rows = []
+    for codec in ("jpeg", "webp"):
+        for name, src in images.items():
+            orig = read_image(src)
+            t0 = time.perf_counter()
+            data, rec, q = encode_at_bpp(orig, codec, targets[name])
+            dt = time.perf_counter() - t0
+            path = out / codec / f"{name}.{codec}"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            p, ms = _quality(orig, rec)
+            rows.append({"codec": f"{codec} (q={q})", "img_name": name,
+                         "bpp": bpp_of(path.stat().st_size, *orig.shape[:2]), "ms-ssim": ms, "psnr": p,
+                         "enc_s": dt, "dec_s": None})
+    return rows
+
+
+def _table(rows: list[dict]) -> str:
+    by: dict[str, list[dict]] = {}
+    for r in rows:
+        by.setdefault(r["codec"].split(" ")[0] if r["codec"].startswith(("jpeg", "webp")) else r["codec"],
+                      []).append(r)
+    lines = [f"{'codec':<10} {'images':>6} {'bpp':>7} {'PSNR':>7} {'MS-SSIM':>8} {'enc s':>7} {'dec s':>7}"]
+    for codec, rs in by.items():
+        s = summarize([{k: v for k, v in r.items() if k != "codec"} for r in rs])
+
+        def f(key, fmt):
+            return format(s[key], fmt) if key in s else "-"
+
+        lines.append(f"{codec:<10} {s['n_images']:>6} {f('bpp', '7.3f')} {f('psnr', '7.2f')} "
+                     f"{f('ms-ssim', '8.4f')} {f('enc_s', '7.2f')} {f('dec_s', '7.2f')}")
+    return "\n".join(lines)
+
+
+def _plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    by: dict[str, list[dict]] = {}
+    for r in rows:
+        by.setdefault(r["codec"].split(" ")[0], []).append(r)
+    for codec, rs in by.items():
+        ax.scatter([r["bpp"] for r in rs], [r["psnr"] for r in rs], label=codec, s=18)
+    ax.set_xlabel("bpp (real files)")
+    ax.set_ylabel("PSNR (dB, RGB)")
+    ax.set_title("make demo: scikit-image sample photos")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, default=REPO / "runs" / "demo")
+    ap.add_argument("--images", nargs="*", help="image files (default: the scikit-image sample photos)")
+    ap.add_argument("--baseline-bpp", type=float, default=0.5,
+                    help="target bpp for JPEG/WebP when no learned codec ran (default 0.5)")
+    args = ap.parse_args(argv)
+    out: Path = args.out
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    if args.images:
+        images = {Path(p).stem: Path(p) for p in args.images}
+    else:
+        images = {}
+        for name, img in sample_images().items():
+            p = out / "images" / f"{name}.png"
+            write_png(p, img)
+            images[name] = p
+
+    rows, missing, failed = [], [], []
+    for codec in CODECS:
+        why = availability(codec)
+        if why:
+            missing.append((codec.name, why))
+            continue
+        print(f"[demo] {codec.name}: encoding {len(images)} images ...", flush=True)
+        try:
+            rows += run_codec(codec, images, out)
+        except (RuntimeError, OSError, ValueError) as e:
+            failed.append((codec.name, str(e)))
+
+    targets = {}
+    for name in images:
+        bpps = [r["bpp"] for r in rows if r["img_name"] == name and r["codec"] != "l3c"]
+        targets[name] = float(np.mean(bpps)) if bpps else args.baseline_bpp
+    rows += baseline_rows(images, targets, out)
+
+    write_measures(out / "measures.csv", rows, extra_columns=["codec"])
+    _plot(rows, out / "rd.png")
+    table = _table(rows)
+    write_summary(out / "summary.json", {"table": table.splitlines(), "missing": dict(missing),
+                                         "failed": dict(failed)})
+    print()
+    print(table)
+    print(f"\nJPEG/WebP matched per image to the mean bpp of the lossy learned codecs that ran "
+          f"(or {args.baseline_bpp} bpp if none ran).")
+    for name, why in missing:
+        print(f"missing: {name}: {why}")
+    for name, why in failed:
+        print(f"FAILED: {name}: {why}")
+    print(f"\nfiles, reconstructions and measures.csv in {out}; R-D plot {out / 'rd.png'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
