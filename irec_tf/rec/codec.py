@@ -1,0 +1,237 @@
+"""Model directories and the iREC file format (shared container, codec "irec").
+
+A model directory holds ``config.json`` (the model's sacred config keys plus coding defaults) and
+``weights.npz`` (every variable by name). :func:`load_model` builds the model and loads the weights;
+:func:`compress` / :func:`decompress` write and read one image.
+
+Container sections (codec "irec"):
+
+0. varints: [kind (0 lossy, 1 lossless), padded H, padded W, seed, block_size, N_s, num_levels,
+   K_min/K_max per level]
+1. the ANS stream of all K_b and indices (:mod:`rec.coding.index_coding`)
+2. lossless only: the ANS-coded pixel residual under p(x|ẑ) (:mod:`rec.coding.residual`)
+
+Images whose sides are not multiples of the model's downsampling (64 lossy, 2 lossless) are padded at the
+bottom/right by edge replication and cropped back after decoding — never resized or shrunk.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from shared_data import container
+from shared_data.container import ContainerError
+from shared_data.imageio import check_rgb_uint8, crop_to_original, pad_to_multiple
+
+from .coding.beam_search import BeamSearchCoder
+from .coding.index_coding import IndexCodeError, decode_levels, encode_levels
+from .coding.residual import decode_residual, encode_residual, ideal_bits
+from .models import build_model
+
+CODEC = "irec"
+KIND_LOSSY, KIND_LOSSLESS = 0, 1
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "zoo" / "mini"
+CODING_DEFAULTS = {"kl_per_partition": 3.0, "block_size": 1000, "n_beams": 10, "extra_samples": 1.0,
+                   "compression_seed": 42}
+
+
+class ModelError(ValueError):
+    """A model directory is missing, incomplete or does not match the model its config describes."""
+
+
+class IrecFileError(ContainerError):
+    """An .lic file whose irec payload is malformed."""
+
+
+@dataclass
+class LoadedModel:
+    model: tf.keras.Model
+    config: dict
+    fingerprint: bytes
+    path: Path | None = None
+
+    @property
+    def lossless(self) -> bool:
+        return self.config["model"] == "resnet_vae"
+
+
+def model_weights(model) -> dict[str, np.ndarray]:
+    return {v.name: v.numpy() for v in model.weights}
+
+
+def compute_fingerprint(config: dict, weights: dict[str, np.ndarray]) -> bytes:
+    cfg = json.dumps({k: config[k] for k in sorted(config) if k not in CODING_DEFAULTS}, sort_keys=True)
+    return container.fingerprint(cfg, (np.ascontiguousarray(weights[k]).tobytes() for k in sorted(weights)))
+
+
+def build(config: dict):
+    """Build the model of ``config`` and create its variables (one eager call on a dummy input)."""
+    model = build_model(config)
+    size = 64 if config["model"] != "resnet_vae" else 32
+    if config["model"] == "resnet_vae":
+        model(tf.zeros((1, size, size, 3), tf.uint8))
+    else:
+        model(tf.zeros((1, size, size, 3)))
+    return model
+
+
+def save_model(model, config: dict, directory) -> Path:
+    """Write config.json and weights.npz atomically into ``directory``."""
+    from shared_data.imageio import atomic_write_bytes
+    import io
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    np.savez(buf, **model_weights(model))
+    atomic_write_bytes(directory / "weights.npz", buf.getvalue())
+    atomic_write_bytes(directory / "config.json", (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
+    return directory
+
+
+def load_model(directory=None) -> LoadedModel:
+    directory = Path(directory) if directory else DEFAULT_MODEL_DIR
+    cfg_path, w_path = directory / "config.json", directory / "weights.npz"
+    if not directory.is_dir():
+        raise ModelError(f"{directory}: model directory does not exist")
+    for p in (cfg_path, w_path):
+        if not p.is_file():
+            raise ModelError(f"{directory}: missing {p.name} (not an irec model directory)")
+    try:
+        config = json.loads(cfg_path.read_text())
+        if "model" not in config:
+            raise ModelError(f"{cfg_path}: no 'model' key")
+        with np.load(w_path) as f:
+            weights = {k: f[k] for k in f.files}
+    except (OSError, ValueError) as e:
+        raise ModelError(f"{directory}: unreadable model files ({e})") from None
+    model = build(config)
+    own = {v.name: v for v in model.weights}
+    if set(own) != set(weights):
+        missing, extra = sorted(set(own) - set(weights)), sorted(set(weights) - set(own))
+        raise ModelError(f"{directory}: weights do not match model {config['model']!r} "
+                         f"(missing {missing[:3]}, unexpected {extra[:3]})")
+    for name, var in own.items():
+        if tuple(var.shape) != weights[name].shape:
+            raise ModelError(f"{directory}: weight {name} has shape {weights[name].shape}, "
+                             f"the model needs {tuple(var.shape)}")
+        var.assign(weights[name])
+    return LoadedModel(model, config, compute_fingerprint(config, weights), directory)
+
+
+def make_coder(config: dict, **overrides) -> BeamSearchCoder:
+    c = {**CODING_DEFAULTS, **{k: config[k] for k in CODING_DEFAULTS if k in config},
+         **{k: v for k, v in overrides.items() if v is not None}}
+    return BeamSearchCoder(kl_per_partition=c["kl_per_partition"], block_size=c["block_size"],
+                           n_beams=c["n_beams"], extra_samples=c["extra_samples"], seed=c["compression_seed"])
+
+
+@dataclass
+class CompressResult:
+    num_bytes: int
+    height: int
+    width: int
+    kl_nats: float                 # Σ_levels KL(q‖p): the ideal latent code length
+    index_nats: float              # Σ K_b ln N_s: the uniform-index code length
+    index_bytes: int               # the real ANS bytes of section 1
+    residual_ideal_bits: float = 0.0
+    residual_bytes: int = 0
+    reconstruction: np.ndarray | None = None
+    enc_s: float = 0.0
+    levels: list = field(default_factory=list)
+
+    @property
+    def bpp(self) -> float:
+        return self.num_bytes * 8.0 / (self.height * self.width)
+
+    @property
+    def ideal_bpp(self) -> float:
+        return (self.kl_nats / math.log(2) + self.residual_ideal_bits) / (self.height * self.width)
+
+
+def _latent_blocks(lm: LoadedModel, coder: BeamSearchCoder, ph: int, pw: int) -> list[int]:
+    cfg = lm.config
+    if lm.lossless:
+        n = (ph // 2) * (pw // 2) * cfg.get("stochastic_filters", 32)
+        sizes = [n] * cfg["num_res_blocks"]
+    else:
+        sizes = [(ph // 64) * (pw // 64) * cfg["level_2_filters"], (ph // 16) * (pw // 16) * cfg["level_1_filters"]]
+    return [-(-s // coder.block_size) for s in sizes]
+
+
+def compress(lm: LoadedModel, image: np.ndarray, out_path, progress=None, **coding) -> CompressResult:
+    """Compress a uint8 (H, W, 3) image to ``out_path``; returns sizes, KLs and the decoder's reconstruction."""
+    check_rgb_uint8(image)
+    t0 = time.perf_counter()
+    coder = make_coder(lm.config, **coding)
+    k = lm.model.downsampling
+    padded, info = pad_to_multiple(image, k, mode="edge", split="end")
+    ph, pw = padded.shape[:2]
+    if lm.lossless:
+        loc, codes, stats = lm.model.rec_encode(tf.constant(padded[None]), coder, progress=progress)
+        loc = loc.numpy()[0][: image.shape[0], : image.shape[1]]
+        log_scale = float(lm.model.likelihood_log_scale.numpy())
+        residual = encode_residual(image, loc, log_scale)
+        res_ideal = ideal_bits(image, loc, log_scale)
+        recon = image.copy()
+    else:
+        x = tf.constant(padded[None].astype(np.float32) / 255.0)
+        x_hat, codes, stats = lm.model.rec_encode(x, coder, progress=progress)
+        recon = crop_to_original(_to_uint8(x_hat.numpy()[0]), info)
+        residual, res_ideal = b"", 0.0
+    header, index_bytes = encode_levels(codes, coder.n_samples)
+    ints = [KIND_LOSSLESS if lm.lossless else KIND_LOSSY, ph, pw, coder.seed, coder.block_size,
+            coder.n_samples, len(codes)] + header
+    sections = [container.pack_ints(ints), index_bytes] + ([residual] if lm.lossless else [])
+    c = container.Container(CODEC, lm.fingerprint, image.shape[0], image.shape[1], tuple(sections))
+    size = container.write(out_path, c)
+    return CompressResult(num_bytes=size, height=image.shape[0], width=image.shape[1],
+                          kl_nats=sum(s.kl_nats for s in stats), index_nats=sum(s.code_nats for s in stats),
+                          index_bytes=len(index_bytes), residual_ideal_bits=res_ideal,
+                          residual_bytes=len(residual), reconstruction=recon,
+                          enc_s=time.perf_counter() - t0, levels=stats)
+
+
+def _to_uint8(x: np.ndarray) -> np.ndarray:
+    return np.round(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def decompress(lm: LoadedModel, path) -> np.ndarray:
+    """Read an .lic file written by :func:`compress` with the same model; returns the uint8 image."""
+    c = container.read(path, codec=CODEC, model_fingerprint=lm.fingerprint)
+    try:
+        if len(c.sections) < 2:
+            raise IrecFileError(f"{path}: irec payload has {len(c.sections)} sections, expected >= 2")
+        ints = container.unpack_ints(c.sections[0])
+        if len(ints) < 7:
+            raise IrecFileError(f"{path}: irec header too short ({len(ints)} values)")
+        kind, ph, pw, seed, block_size, n_samples, n_levels = ints[:7]
+        if kind != (KIND_LOSSLESS if lm.lossless else KIND_LOSSY):
+            raise IrecFileError(f"{path}: file is {'lossless' if kind else 'lossy'}, the model is "
+                                f"{'lossless' if lm.lossless else 'lossy'}")
+        k = lm.model.downsampling
+        if (ph % k or pw % k or ph < c.height or pw < c.width or ph - c.height >= k or pw - c.width >= k):
+            raise IrecFileError(f"{path}: padded size {ph}x{pw} does not fit image {c.height}x{c.width}")
+        if n_levels != lm.model.num_levels() or block_size < 1 or n_samples < 2:
+            raise IrecFileError(f"{path}: {n_levels} levels / block size {block_size} / {n_samples} "
+                                "samples do not fit this model")
+        coder = BeamSearchCoder(block_size=block_size, seed=seed, n_samples=n_samples)
+        codes = decode_levels(ints[7:], c.sections[1], _latent_blocks(lm, coder, ph, pw), n_samples)
+        if lm.lossless:
+            if len(c.sections) != 3:
+                raise IrecFileError(f"{path}: lossless file without a residual section")
+            loc = lm.model.rec_decode(codes, coder, ph, pw).numpy()[0][: c.height, : c.width]
+            return decode_residual(c.sections[2], loc, float(lm.model.likelihood_log_scale.numpy()))
+        x_hat = lm.model.rec_decode(codes, coder, ph, pw).numpy()[0]
+        return _to_uint8(x_hat)[: c.height, : c.width]
+    except (IndexCodeError, ValueError) as e:
+        if isinstance(e, ContainerError):
+            raise
+        raise IrecFileError(f"{path}: corrupt irec payload ({e})") from None

@@ -1,0 +1,141 @@
+"""``large_level_2_vae``: the two-level lossy VAE of iREC (``Large2LevelVAE``; spec §1b).
+
+Shapes for an H×W input (H, W multiples of 64): y (level 1) is H/16 × W/16 × N, z (level 2) is
+H/64 × W/64 × M, with N = ``level_1_filters`` (196) and M = ``level_2_filters`` (128). Input x ∈ [0, 1].
+
+* q(y|x) stats: [conv5×5/2↓ N, GDN]×3 → heads conv5×5/2↓ N (loc_x, logscale_x)
+* q(z|x):        conv3×3 M, ReLU; conv5×5/2↓ M, ReLU; heads conv5×5/2↓ M without bias (loc, softplus scale)
+* p(z):          learned ``prior_base`` tiled → conv3×3 M, ELU → loc conv3×3 M; scale softplus(conv3×3 M)
+* p(y|z):        deconv5×5/2↑ M, ReLU ×2 → heads deconv3×3 N (loc_p, softplus scale_p)
+* q(y|x,z):      loc = conv1×1 N(elu[loc_x, loc_p]); scale = softplus(conv1×1 N(elu[logscale_x, logscale_p]))
+* p(x|y):        [deconv5×5/2↑ N, IGDN]×3 → deconv5×5/2↑ 3 (not clipped; clipped to [0,1] for metrics)
+
+The rate is KL₁ + KL₂ (analytic Gaussian KLs), the loss β·distortion + (KL₁+KL₂)/(H·W·ln 2).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from .layers import GDN, SignalConv2D
+
+SCALE_EPS = 1e-7
+
+
+def _softplus(x):
+    return tf.nn.softplus(x) + SCALE_EPS
+
+
+def gaussian_kl(q_loc, q_scale, p_loc, p_scale):
+    return (tf.math.log(p_scale / q_scale) + (tf.square(q_scale) + tf.square(q_loc - p_loc))
+            / (2.0 * tf.square(p_scale)) - 0.5)
+
+
+class Large2LevelVAE(tf.keras.Model):
+    """Two-level VAE; ``call`` returns (x̂, KL₁, KL₂) with KLs summed per image and averaged over the batch."""
+
+    downsampling = 64
+
+    def __init__(self, level_1_filters=196, level_2_filters=128, name="large_level_2_vae", **kw):
+        super().__init__(name=name, **kw)
+        N, M = level_1_filters, level_2_filters
+        self.level_1_filters, self.level_2_filters = N, M
+        self.analysis = [SignalConv2D(N, 5, "down", name=f"analysis_conv_{i}") for i in range(3)]
+        self.analysis_gdn = [GDN(name=f"analysis_gdn_{i}") for i in range(3)]
+        self.analysis_loc = SignalConv2D(N, 5, "down", name="analysis_loc")
+        self.analysis_logscale = SignalConv2D(N, 5, "down", name="analysis_logscale")
+        self.hyper_analysis = [SignalConv2D(M, 3, "same", name="hyper_analysis_0"),
+                               SignalConv2D(M, 5, "down", name="hyper_analysis_1")]
+        self.hyper_loc = SignalConv2D(M, 5, "down", use_bias=False, name="hyper_analysis_loc")
+        self.hyper_scale = SignalConv2D(M, 5, "down", use_bias=False, name="hyper_analysis_scale")
+        self.prior_conv = SignalConv2D(M, 3, "same", name="prior_conv")
+        self.prior_loc = SignalConv2D(M, 3, "same", name="prior_loc")
+        self.prior_scale = SignalConv2D(M, 3, "same", name="prior_scale")
+        self.hyper_synthesis = [SignalConv2D(M, 5, "up", name=f"hyper_synthesis_{i}") for i in range(2)]
+        self.hyper_syn_loc = SignalConv2D(N, 3, "same", name="hyper_synthesis_loc")
+        self.hyper_syn_scale = SignalConv2D(N, 3, "same", name="hyper_synthesis_scale")
+        self.post_loc = SignalConv2D(N, 1, "same", name="posterior_loc")
+        self.post_scale = SignalConv2D(N, 1, "same", name="posterior_scale")
+        self.synthesis = [SignalConv2D(N, 5, "up", name=f"synthesis_conv_{i}") for i in range(3)]
+        self.synthesis_igdn = [GDN(inverse=True, name=f"synthesis_igdn_{i}") for i in range(3)]
+        self.synthesis_out = SignalConv2D(3, 5, "up", name="synthesis_out")
+        self.prior_base = tf.Variable(tf.random.normal((1, 1, 1, M), stddev=0.1), name="prior_base")
+
+    # --- the pieces -----------------------------------------------------------------------------------
+    def infer_y_stats(self, x):
+        h = x
+        for conv, gdn in zip(self.analysis, self.analysis_gdn):
+            h = gdn(conv(h))
+        return self.analysis_loc(h), self.analysis_logscale(h)
+
+    def posterior_z(self, loc_x):
+        h = tf.nn.relu(self.hyper_analysis[0](loc_x))
+        h = tf.nn.relu(self.hyper_analysis[1](h))
+        return self.hyper_loc(h), _softplus(self.hyper_scale(h))
+
+    def prior_z(self, batch, hz, wz):
+        h = tf.tile(self.prior_base, [batch, hz, wz, 1])
+        h = tf.nn.elu(self.prior_conv(h))
+        return self.prior_loc(h), _softplus(self.prior_scale(h))
+
+    def prior_y(self, z):
+        h = z
+        for conv in self.hyper_synthesis:
+            h = tf.nn.relu(conv(h))
+        loc_p, logscale_p = self.hyper_syn_loc(h), self.hyper_syn_scale(h)
+        return loc_p, logscale_p, _softplus(logscale_p)
+
+    def posterior_y(self, loc_x, logscale_x, loc_p, logscale_p):
+        loc = self.post_loc(tf.nn.elu(tf.concat([loc_x, loc_p], -1)))
+        scale = _softplus(self.post_scale(tf.nn.elu(tf.concat([logscale_x, logscale_p], -1))))
+        return loc, scale
+
+    def synthesize(self, y):
+        h = y
+        for conv, igdn in zip(self.synthesis, self.synthesis_igdn):
+            h = igdn(conv(h))
+        return self.synthesis_out(h)
+
+    # --- training / ideal pass ------------------------------------------------------------------------
+    def call(self, x, training=False):
+        loc_x, logscale_x = self.infer_y_stats(x)
+        qz_loc, qz_scale = self.posterior_z(loc_x)
+        b, hz, wz = tf.shape(qz_loc)[0], tf.shape(qz_loc)[1], tf.shape(qz_loc)[2]
+        pz_loc, pz_scale = self.prior_z(b, hz, wz)
+        z = qz_loc + qz_scale * tf.random.normal(tf.shape(qz_loc))
+        loc_p, logscale_p, scale_p = self.prior_y(z)
+        qy_loc, qy_scale = self.posterior_y(loc_x, logscale_x, loc_p, logscale_p)
+        y = qy_loc + qy_scale * tf.random.normal(tf.shape(qy_loc))
+        x_hat = self.synthesize(y)
+        kl1 = tf.reduce_mean(tf.reduce_sum(gaussian_kl(qy_loc, qy_scale, loc_p, scale_p), [1, 2, 3]))
+        kl2 = tf.reduce_mean(tf.reduce_sum(gaussian_kl(qz_loc, qz_scale, pz_loc, pz_scale), [1, 2, 3]))
+        return x_hat, kl1, kl2
+
+    # --- relative entropy coding (sequential over levels: z first, then y given ẑ) ---------------------
+    def rec_encode(self, x, coder, progress=None):
+        """Code one image x (1, H, W, 3) ∈ [0,1]. Returns (x̂, [LevelCode z, LevelCode y], [LevelStats …])."""
+        loc_x, logscale_x = self.infer_y_stats(x)
+        qz_loc, qz_scale = self.posterior_z(loc_x)
+        pz_loc, pz_scale = self.prior_z(1, qz_loc.shape[1], qz_loc.shape[2])
+        z, code_z, st_z = coder.encode(qz_loc.numpy(), qz_scale.numpy(), pz_loc.numpy(), pz_scale.numpy(),
+                                       level=0, progress=progress)
+        z = tf.constant(z.astype(np.float32))
+        loc_p, logscale_p, scale_p = self.prior_y(z)
+        qy_loc, qy_scale = self.posterior_y(loc_x, logscale_x, loc_p, logscale_p)
+        y, code_y, st_y = coder.encode(qy_loc.numpy(), qy_scale.numpy(), loc_p.numpy(), scale_p.numpy(),
+                                       level=1, progress=progress)
+        x_hat = self.synthesize(tf.constant(y.astype(np.float32)))
+        return x_hat, [code_z, code_y], [st_z, st_y]
+
+    def rec_decode(self, codes, coder, height, width):
+        """Inverse of :meth:`rec_encode` for a padded H×W image (multiples of 64)."""
+        hz, wz = height // 64, width // 64
+        pz_loc, pz_scale = self.prior_z(1, hz, wz)
+        z = coder.decode(pz_loc.numpy(), pz_scale.numpy(), codes[0], level=0)
+        loc_p, _, scale_p = self.prior_y(tf.constant(z.astype(np.float32)))
+        y = coder.decode(loc_p.numpy(), scale_p.numpy(), codes[1], level=1)
+        return self.synthesize(tf.constant(y.astype(np.float32)))
+
+    def num_levels(self):
+        return 2
