@@ -1,0 +1,244 @@
+"""The one execution path of every recipe: tasks → (process pool | Dask) → manifest.
+
+* A recipe lists :class:`Task` s (one per input file, or per shard); :func:`run` executes the unfinished ones
+  in a ``concurrent.futures`` process pool (default), inline (``workers=0``), or on a Dask distributed
+  cluster (``scheduler="tcp://host:port"`` or a ``distributed.Client``). The worker function and the tasks
+  are the same in all three, and every random choice a recipe makes is seeded from (seed, task key), so the
+  output does not depend on the executor, the number of workers or the order of completion.
+* Each finished task appends one JSON line to ``OUT/manifest.jsonl``: its status (``done`` / ``skipped`` /
+  ``failed``), reason, notes and every output's relative path, size and sha256. A re-run skips tasks whose
+  latest record is ``done`` or ``skipped`` with the same input fingerprint and whose outputs are still there;
+  ``failed`` tasks (unexpected errors) are retried. Outputs are written with temp file + rename, so a kill
+  leaves no half-written file; a half-written last manifest line is ignored.
+* ``OUT/prepare.json`` records the recipe and its options; re-running with different options into the same
+  folder is refused.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import json
+import os
+import time
+import traceback
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from .imageio import atomic_write_bytes
+from .loading import SkipInput
+
+MANIFEST = "manifest.jsonl"
+CONFIG = "prepare.json"
+
+
+class PrepareError(RuntimeError):
+    """A whole run cannot go on (bad --src, conflicting --out, unknown scheduler); the message says why."""
+
+
+@dataclass(frozen=True)
+class Task:
+    key: str                      # unique within a run (usually the input's path relative to --src)
+    kind: str = "image"           # recipe-defined ("image", "shard", "batch", ...)
+    src: str = ""                 # absolute input path, if any
+    fingerprint: str = ""         # changes when the input changes (size, member list, ...)
+    params: tuple = ()            # extra recipe-defined parameters (hashable)
+
+
+@dataclass
+class Outcome:
+    key: str
+    status: str                   # "done" | "skipped" | "failed"
+    reason: str = ""
+    notes: list[str] = field(default_factory=list)
+    outputs: list[dict[str, Any]] = field(default_factory=list)  # {"path", "bytes", "sha256", ...}
+    fingerprint: str = ""
+    kind: str = "image"
+    seconds: float = 0.0
+
+
+def task_seed(seed: int, key: str) -> int:
+    """A 64-bit seed for one task, independent of worker, order and executor."""
+    return int.from_bytes(hashlib.sha256(f"{seed}\0{key}".encode()).digest()[:8], "little")
+
+
+def write_output(out: Path, rel: str, data: bytes, **extra: Any) -> dict[str, Any]:
+    """Write ``data`` atomically to ``out/rel`` and return its manifest entry."""
+    atomic_write_bytes(out / rel, data)
+    return {"path": rel, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(), **extra}
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# --- manifest ---------------------------------------------------------------------------------------------
+
+class Manifest:
+    """Append-only JSON-lines record of outcomes; the latest line per key wins."""
+
+    def __init__(self, out: Path):
+        self.path = Path(out) / MANIFEST
+        self.records: dict[str, dict[str, Any]] = {}
+        if self.path.exists():
+            with open(self.path, encoding="utf-8") as f:
+                for line in f:
+                    try:
+                        rec = json.loads(line)
+                    except json.JSONDecodeError:
+                        continue  # a line cut short by a kill
+                    if isinstance(rec, dict) and "key" in rec:
+                        self.records[rec["key"]] = rec
+
+    def finished(self, task: Task, out: Path) -> bool:
+        rec = self.records.get(task.key)
+        if not rec or rec.get("status") not in ("done", "skipped") or rec.get("fingerprint") != task.fingerprint:
+            return False
+        for o in rec.get("outputs", []):
+            p = out / o["path"]
+            if not p.is_file() or p.stat().st_size != o["bytes"]:
+                return False
+        return True
+
+    def append(self, outcome: Outcome) -> None:
+        rec = asdict(outcome)
+        self.records[outcome.key] = rec
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(rec, sort_keys=True) + "\n")
+            f.flush()
+
+
+# --- execution --------------------------------------------------------------------------------------------
+
+def _safe_process(recipe: Any, task: Task, out: str, opts: dict) -> Outcome:
+    """Runs in the worker: never raises, so one bad input cannot stop the run."""
+    t0 = time.perf_counter()
+    try:
+        outcome = recipe.process(task, Path(out), opts)
+    except SkipInput as e:
+        outcome = Outcome(task.key, "skipped", e.reason, [e.detail] if e.detail else [])
+    except Exception as e:  # noqa: BLE001 - collected into the manifest, never fatal
+        tb = traceback.format_exception_only(type(e), e)[-1].strip()
+        outcome = Outcome(task.key, "failed", f"error-{type(e).__name__}", [tb])
+    outcome.fingerprint = task.fingerprint
+    outcome.kind = task.kind
+    outcome.seconds = round(time.perf_counter() - t0, 4)
+    return outcome
+
+
+class _Executor:
+    """submit/as_completed over a process pool, Dask, or inline execution."""
+
+    def __init__(self, workers: int | None, scheduler: Any = None):
+        self.kind = "inline"
+        self._pool = None
+        self._client = None
+        self._own_client = False
+        if scheduler is not None:
+            try:
+                import distributed
+            except ImportError:
+                raise PrepareError("--scheduler needs Dask distributed: pip install dask distributed") from None
+            self._distributed = distributed
+            if isinstance(scheduler, str):
+                try:
+                    self._client = distributed.Client(scheduler, timeout="20s")
+                except (OSError, TimeoutError) as e:
+                    raise PrepareError(f"cannot connect to the Dask scheduler {scheduler}: {e}") from None
+                self._own_client = True
+            else:
+                self._client = scheduler
+            self.kind = "dask"
+        elif workers is None or workers > 0:
+            n = workers or max(1, os.cpu_count() or 1)
+            if n > 1:
+                self._pool = cf.ProcessPoolExecutor(max_workers=n)
+                self.kind = f"process-pool({n})"
+
+    def map_unordered(self, fn, items):
+        if self.kind == "dask":
+            futures = [self._client.submit(fn, *args, pure=False) for args in items]
+            for fut in self._distributed.as_completed(futures):
+                yield fut.result()
+        elif self._pool is not None:
+            futures = [self._pool.submit(fn, *args) for args in items]
+            for fut in cf.as_completed(futures):
+                yield fut.result()
+        else:
+            for args in items:
+                yield fn(*args)
+
+    def close(self):
+        if self._pool is not None:
+            self._pool.shutdown()
+        if self._own_client:
+            self._client.close()
+
+
+def _check_config(out: Path, recipe_name: str, opts: dict) -> None:
+    cfg = {"recipe": recipe_name, "options": opts}
+    p = out / CONFIG
+    if p.exists():
+        try:
+            old = json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError):
+            old = None
+        if old is not None and old != cfg:
+            raise PrepareError(f"{out} was prepared with different settings ({p}: {old}); "
+                               f"use a new --out or delete that folder")
+    else:
+        atomic_write_bytes(p, (json.dumps(cfg, indent=2, sort_keys=True) + "\n").encode())
+
+
+@dataclass
+class RunSummary:
+    total: int = 0
+    already_done: int = 0
+    counts: Counter = field(default_factory=Counter)   # (status, reason) -> n, this run only
+    executor: str = ""
+
+    def line(self) -> str:
+        parts = [f"{n} {s}{'/' + r if r else ''}" for (s, r), n in sorted(self.counts.items())]
+        return (f"{self.total} tasks, {self.already_done} already done; this run: "
+                + (", ".join(parts) if parts else "nothing to do") + f" [{self.executor}]")
+
+
+def run(recipe: Any, src: Path | None, out: Path, opts: dict, workers: int | None = None,
+        scheduler: Any = None, progress: bool = True) -> RunSummary:
+    """Prepare ``recipe`` from ``src`` into ``out``; see the module docstring."""
+    out = Path(out)
+    tasks = recipe.tasks(src, opts)  # fails on a bad --src before anything is written
+    out.mkdir(parents=True, exist_ok=True)
+    _check_config(out, recipe.name, opts)
+    manifest = Manifest(out)
+    summary = RunSummary()
+    ex = _Executor(workers, scheduler)
+    summary.executor = ex.kind
+    try:
+        stage = 0
+        while tasks is not None:
+            summary.total += len(tasks)
+            todo = [t for t in tasks if not manifest.finished(t, out)]
+            summary.already_done += len(tasks) - len(todo)
+            desc = f"{recipe.name}" + (f" (stage {stage + 1})" if stage else "")
+            bar = tqdm(total=len(todo), desc=desc, unit="task", disable=not progress or not todo,
+                       dynamic_ncols=True)
+            for outcome in ex.map_unordered(_safe_process, [(recipe, t, str(out), opts) for t in todo]):
+                manifest.append(outcome)
+                summary.counts[(outcome.status, outcome.reason)] += 1
+                bar.update(1)
+            bar.close()
+            stage += 1
+            tasks = recipe.next_tasks(out, manifest, opts, stage) if hasattr(recipe, "next_tasks") else None
+    finally:
+        ex.close()
+    return summary
