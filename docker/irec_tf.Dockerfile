@@ -53,7 +53,7 @@ COPY --chmod=0755 docker/entrypoint.sh /usr/local/bin/lic-entrypoint
 ENV PATH=/opt/venv/bin:$PATH \
     LIC_PROJECT_DIR=/work/irec_tf LIC_PACKAGE=rec \
     KODAK_DIR=/data/kodak TRAIN_DIR=/data/train-photos \
-    MPLBACKEND=Agg TF_CPP_MIN_LOG_LEVEL=1
+    MPLBACKEND=Agg MPLCONFIGDIR=/tmp/matplotlib TF_CPP_MIN_LOG_LEVEL=1
 RUN mkdir -p /work/runs && chown 1000:1000 /work/runs
 # the user 'lic' created above
 USER 1000:1000

@@ -55,7 +55,7 @@ COPY --chmod=0755 docker/entrypoint.sh /usr/local/bin/lic-entrypoint
 ENV PATH=/opt/venv/bin:$PATH \
     LIC_PROJECT_DIR=/work/l3c_torch LIC_PACKAGE=l3c \
     KODAK_DIR=/data/kodak TRAIN_DIR=/data/train-photos \
-    MPLBACKEND=Agg TORCH_EXTENSIONS_DIR=/opt/torch_extensions
+    MPLBACKEND=Agg MPLCONFIGDIR=/tmp/matplotlib TORCH_EXTENSIONS_DIR=/opt/torch_extensions
 RUN mkdir -p /work/runs /opt/torch_extensions \
  && chown 1000:1000 /work/runs \
  && chmod 1777 /opt/torch_extensions
