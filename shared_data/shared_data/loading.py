@@ -46,6 +46,7 @@ class Loaded:
     mode: str                   # the mode as stored in the file (before any conversion)
     format: str                 # Pillow's format name ("JPEG", "PNG", ...)
     notes: list[str] = field(default_factory=list)
+    quantization: dict | None = None  # JPEG quantization tables, when the input is a JPEG
 
 
 def load(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Loaded:
@@ -68,6 +69,7 @@ def load(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Loaded:
                 if w * h > max_pixels:
                     raise SkipInput("decompression-bomb", f"{w}x{h} exceeds {max_pixels} pixels")
                 mode, fmt = img.mode, img.format or "?"
+                quant = getattr(img, "quantization", None)
                 img.load()
                 notes = []
                 orientation = img.getexif().get(0x0112, 1)
@@ -88,7 +90,7 @@ def load(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Loaded:
         Image.MAX_IMAGE_PIXELS = old_max
     if img.width == 0 or img.height == 0:
         raise SkipInput("corrupt", f"empty image {img.size}")
-    return Loaded(img, mode, fmt, notes)
+    return Loaded(img, mode, fmt, notes, quant)
 
 
 def to_rgb(loaded: Loaded) -> Image.Image:

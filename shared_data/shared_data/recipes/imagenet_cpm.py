@@ -107,8 +107,7 @@ class ImageNetCPM:
             loaded.notes.append("downscaled" if shrink else "upscaled")
         quality = opts["quality"]
         if quality is None:
-            est = estimate_jpeg_quality(getattr(loaded.image, "quantization", None)) \
-                if loaded.format == "JPEG" else None
+            est = estimate_jpeg_quality(loaded.quantization) if loaded.format == "JPEG" else None
             quality = est or DEFAULT_QUALITY
         name = task.key if Path(task.key).suffix.lower() in (".jpg", ".jpeg") else with_suffix(task.key, ".jpg")
         rel = f"images/{opts['split']}/{name}"
