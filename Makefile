@@ -116,8 +116,11 @@ $(addprefix bench-,$(PAPERS)): bench-%: setup-%
 DOCKER ?= docker
 DATA_DIR ?= $(abspath ../shared/data)
 ARGS ?= --help
+DOCKER_BUILD_FLAGS ?=
+DOCKER_RUN_FLAGS ?= --gpus all
 $(addprefix docker-,$(PAPERS)): docker-%:
-	$(DOCKER) build -f docker/$(DIR_$*).Dockerfile -t lic-$*:latest .
+	DOCKER_BUILDKIT=1 $(DOCKER) build $(DOCKER_BUILD_FLAGS) -f docker/$(DIR_$*).Dockerfile -t lic-$*:latest .
 
 $(addprefix docker-run-,$(PAPERS)): docker-run-%:
-	$(DOCKER) run --rm --gpus all -v $(DATA_DIR):/data:ro -v $(abspath runs):/work/runs lic-$*:latest $(ARGS)
+	mkdir -p runs
+	$(DOCKER) run --rm $(DOCKER_RUN_FLAGS) -v $(DATA_DIR):/data:ro -v $(abspath runs):/work/runs lic-$*:latest $(ARGS)
