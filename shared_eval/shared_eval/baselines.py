@@ -176,11 +176,12 @@ def decode(data: bytes, codec: str) -> np.ndarray:
 
 
 def encode_at_bpp(img: np.ndarray, codec: str, target_bpp: float, mode: str = "at_most",
-                  max_iter: int = 24) -> tuple[bytes, np.ndarray, float]:
+                  max_iter: int = 24) -> tuple[bytes, np.ndarray, int | float]:
     """Binary search of the quality so the file hits ``target_bpp`` (as tfci's ``--target_bpp`` does).
 
     ``mode="at_most"``: the highest quality whose bpp ≤ target (the baseline never gets more bits than the
     learned codec); if even the lowest quality is above the target, that lowest-quality file is returned.
+    The quality is an int for the 0..100 codecs and a float (target bpp knob) for JPEG 2000.
     ``mode="closest"``: the quality whose bpp is nearest the target. Returns ``(bytes, decoded, quality)``.
     """
     c = _codec(codec)
@@ -229,7 +230,7 @@ def encode_at_bpp(img: np.ndarray, codec: str, target_bpp: float, mode: str = "a
     if mode == "closest":
         best = min(cache, key=lambda q: (abs(rate(q) - target_bpp), -q))
     data = cache[best]
-    return data, decode(data, codec), float(best)
+    return data, decode(data, codec), (int(best) if c.integer_q else float(best))
 
 
 def library_versions() -> dict:

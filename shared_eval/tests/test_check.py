@@ -6,8 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from shared_eval.check import (EXIT_INPUT, EXIT_NO_MINI_REFERENCE, EXIT_NOTHING_COMPARED, EXIT_OK,
-                               EXIT_REGRESSION, main, run_check)
+from shared_eval.check import (
+    EXIT_INPUT,
+    EXIT_NO_MINI_REFERENCE,
+    EXIT_NOTHING_COMPARED,
+    EXIT_OK,
+    EXIT_REGRESSION,
+    main,
+    run_check,
+)
 from shared_eval.measures import write_measures
 from shared_eval.references import curves, load_reference, reference_path
 
