@@ -89,7 +89,10 @@ class SignalConv2D(tf.keras.layers.Layer):
                                        padding="SAME")
         else:
             if p:
-                x = tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT")
+                small = x.shape[1] is not None and min(x.shape[1], x.shape[2]) <= p
+                # reflect needs more than p rows; tiny maps (2×2 at the hyper heads of a 64×64 image) mirror
+                # symmetrically instead
+                x = tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="SYMMETRIC" if small else "REFLECT")
             y = tf.nn.conv2d(x, self.kernel, 2 if self.mode == "down" else 1, padding="VALID")
         if self.use_bias:
             y = y + self.bias

@@ -1,0 +1,63 @@
+"""Train the lossy iREC model (``large_level_2_vae``).
+
+    python examples/lossy/train_lossy_model.py with model=large_level_2_vae loss_fn=mse iters=200000 beta=0.01
+    python examples/lossy/train_lossy_model.py print_config
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common  # noqa: E402
+
+from sacred import Experiment  # noqa: E402
+
+from datasets import dataset_ingredient, get_files  # noqa: E402
+
+ex = Experiment("train_lossy_model", ingredients=[dataset_ingredient])
+_common.add_observer(ex)
+
+
+@ex.config
+def default_config():
+    model = "large_level_2_vae"
+    level_1_filters = 196       # N
+    level_2_filters = 128       # M
+    loss_fn = "mse"             # mse | ms-ssim
+    beta = 0.01                 # λ: loss = β·distortion + bpp
+    anneal_kl = False
+    anneal_end = 60000
+    optimizer = "adam"
+    learning_rate = 1e-4
+    iters = 200000
+    batch_size = 8
+    crop_size = 256             # random crops (the original: 256²)
+    log_freq = 300
+    max_seconds = 0.0           # stop (and save) after this wall time; 0 = no limit
+    max_images = 500            # images kept in memory for cropping
+    model_save_base_dir = str(_common.ROOT / "runs" / "models")
+    model_save_dir = ""         # default: {base}/{dataset}/{model}/beta_{beta:.3f}_filters_{N}_{M}
+
+
+@ex.automain
+def train(model, level_1_filters, level_2_filters, loss_fn, beta, anneal_kl, anneal_end, optimizer,
+          learning_rate, iters, batch_size, crop_size, log_freq, max_seconds, max_images,
+          model_save_base_dir, model_save_dir, dataset, _seed):
+    _common.limit_threads()
+    from rec.data import random_crops
+    from rec.train import train_lossy
+
+    if model != "large_level_2_vae":
+        raise NotImplementedError(f"model={model!r}: only large_level_2_vae is re-implemented for lossy")
+    if optimizer != "adam":
+        raise NotImplementedError("only optimizer=adam (the original's) is implemented")
+    save_dir = Path(model_save_dir or Path(model_save_base_dir) / dataset["dataset_name"] / model /
+                    f"beta_{beta:.3f}_filters_{level_1_filters}_{level_2_filters}")
+    config = dict(model=model, level_1_filters=level_1_filters, level_2_filters=level_2_filters)
+    batches = random_crops(get_files(), crop_size, batch_size, seed=_seed % (2 ** 31), max_images=max_images)
+    _, hist = train_lossy(config, batches, iters, save_dir, log_dir=save_dir / "logs" / "train", beta=beta,
+                          loss_fn=loss_fn, learning_rate=learning_rate, log_freq=log_freq,
+                          anneal_kl=anneal_kl, anneal_end=anneal_end, max_seconds=max_seconds or None)
+    print(f"saved {save_dir} after {len(hist)} iterations; last: {hist[-1]}")
+    return {"save_dir": str(save_dir), "iterations": len(hist), **hist[-1]}

@@ -1,0 +1,163 @@
+"""Training loops shared by the sacred experiments and reproduce.py.
+
+* :func:`train_lossy` — ``large_level_2_vae``: loss = β·distortion + (KL₁+KL₂)/(H·W·ln 2) (spec §2, lossy),
+  distortion ``mse`` = MSE·255² or ``ms-ssim`` = (1 − MS-SSIM)·255; Adam; stops on NaN/inf.
+* :func:`train_lossless` — ``resnet_vae``: loss = −log p(x|z) + β·KL_free-bits (per-channel free bits λ);
+  Adamax; the lr is multiplied by ``learning_rate_drop_rate`` every ``drop_learning_rate_after_iter`` steps
+  (up to 4 times, as at 50k…200k); EMA weights (decay 0.999) are what gets saved.
+
+Both write TensorBoard summaries to ``log_dir`` and the model directory (config.json + weights.npz) to
+``save_dir`` every ``log_freq`` steps and at the end, and show a tqdm progress bar.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from .codec import build, save_model
+
+
+class TrainingDiverged(RuntimeError):
+    pass
+
+
+def _check_finite(model, loss):
+    if not np.isfinite(loss):
+        raise TrainingDiverged(f"loss became {loss}")
+    for v in model.trainable_variables:
+        if not np.all(np.isfinite(v.numpy())):
+            raise TrainingDiverged(f"weight {v.name} is not finite")
+
+
+def train_lossy(config: dict, batches, iters: int, save_dir, log_dir=None, beta: float = 0.01,
+                loss_fn: str = "mse", learning_rate: float = 1e-4, log_freq: int = 300,
+                anneal_kl: bool = False, anneal_end: int = 60000, max_seconds: float | None = None):
+    """Train a ``large_level_2_vae`` on uint8 batches; returns (model, history list of dicts)."""
+    model = build(config)
+    opt = tf.keras.optimizers.Adam(learning_rate)
+    writer = tf.summary.create_file_writer(str(log_dir)) if log_dir else None
+    beta_v = tf.Variable(float(beta), trainable=False)
+    kl_w = tf.Variable(1.0, trainable=False)
+
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            x_hat, kl1, kl2 = model(x, training=True)
+            hw = tf.cast(tf.shape(x)[1] * tf.shape(x)[2], tf.float32)
+            bpp = (kl1 + kl2) / (hw * math.log(2.0))
+            if loss_fn == "mse":
+                dist = tf.reduce_mean(tf.square(x - x_hat)) * 255.0 ** 2
+            elif loss_fn == "ms-ssim":
+                dist = (1.0 - tf.reduce_mean(tf.image.ssim_multiscale(x, tf.clip_by_value(x_hat, 0, 1), 1.0,
+                                                                      power_factors=(1.0,) * 5))) * 255.0
+            else:
+                raise NotImplementedError(f"loss_fn={loss_fn!r}: only 'mse' and 'ms-ssim' are implemented")
+            loss = beta_v * dist + kl_w * bpp
+        grads = tape.gradient(loss, model.trainable_variables)
+        opt.apply_gradients(zip(grads, model.trainable_variables))
+        mse = tf.reduce_mean(tf.square(x - tf.clip_by_value(x_hat, 0.0, 1.0)))
+        return loss, bpp, dist, -10.0 * tf.math.log(mse) / math.log(10.0), kl1, kl2
+
+    history, t0 = [], time.time()
+    bar = tqdm(range(1, iters + 1), desc="train large_level_2_vae", mininterval=5)
+    for it in bar:
+        if anneal_kl:
+            kl_w.assign(min(1.0, it / anneal_end))
+        x = tf.constant(next(batches).astype(np.float32) / 255.0)
+        loss, bpp, dist, psnr, kl1, kl2 = (float(v) for v in step(x))
+        if it % 10 == 0 or it == 1:
+            _check_finite(model, loss)
+            bar.set_postfix(loss=f"{loss:.3f}", bpp=f"{bpp:.3f}", psnr=f"{psnr:.2f}")
+        if writer and (it % 10 == 0 or it == 1):
+            with writer.as_default(step=it):
+                for k, v in dict(loss=loss, bpp=bpp, distortion=dist, psnr=psnr, kl1=kl1, kl2=kl2).items():
+                    tf.summary.scalar(k, v)
+        history.append(dict(iter=it, loss=loss, bpp=bpp, psnr=psnr))
+        timeout = max_seconds is not None and time.time() - t0 > max_seconds
+        if it % log_freq == 0 or it == iters or timeout:
+            save_model(model, config, save_dir)
+        if timeout:
+            break
+    bar.close()
+    save_model(model, config, save_dir)
+    return model, history
+
+
+def train_lossless(config: dict, batches, iters: int, save_dir, log_dir=None, beta: float = 1.0,
+                   learning_rate: float = 1e-3, drop_learning_rate_after_iter: int = 50000,
+                   learning_rate_drop_rate: float = 0.3, ema_decay: float = 0.999,
+                   log_freq: int = 1000, max_seconds: float | None = None):
+    """Train a ``resnet_vae`` on uint8 batches; saves the EMA weights; returns (model, history)."""
+    model = build(config)
+    # data-dependent init of the weight-norm convs on the first real batch
+    first = next(batches)
+    for layer in _wn_layers(model):
+        layer.initialized.assign(0.0)
+    model(tf.constant(first))
+    lr = tf.Variable(learning_rate, trainable=False)
+    opt = tf.keras.optimizers.Adamax(lr)
+    ema = [tf.Variable(v, trainable=False) for v in model.trainable_variables]
+    writer = tf.summary.create_file_writer(str(log_dir)) if log_dir else None
+    pixels_per_image = float(np.prod(first.shape[1:]))
+    n_updates = tf.Variable(0.0, trainable=False)
+
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            _, ll, kls = model(x, training=True)
+            kl = model.free_bits_kl(kls)
+            nll = -tf.reduce_mean(ll)
+            loss = nll + beta * kl
+        grads = tape.gradient(loss, model.trainable_variables)
+        opt.apply_gradients(zip(grads, model.trainable_variables))
+        n_updates.assign_add(1.0)
+        # tf.train.ExponentialMovingAverage's num_updates warm-up: decay = min(d, (1+n)/(10+n))
+        d = tf.minimum(ema_decay, (1.0 + n_updates) / (10.0 + n_updates))
+        for e, v in zip(ema, model.trainable_variables):
+            e.assign(d * e + (1.0 - d) * v)
+        return loss, nll, kl
+
+    history, t0 = [], time.time()
+    bar = tqdm(range(1, iters + 1), desc="train resnet_vae", mininterval=5)
+    for it in bar:
+        if it % drop_learning_rate_after_iter == 0 and it <= 4 * drop_learning_rate_after_iter:
+            lr.assign(lr * learning_rate_drop_rate)
+        loss, nll, kl = (float(v) for v in step(tf.constant(next(batches))))
+        bpd = loss / (pixels_per_image * math.log(2))
+        if it % 10 == 0 or it == 1:
+            _check_finite(model, loss)
+            bar.set_postfix(bpd=f"{bpd:.3f}")
+        if writer and (it % 10 == 0 or it == 1):
+            with writer.as_default(step=it):
+                for k, v in dict(loss=loss, nll=nll, kl=kl, bpd=bpd, learning_rate=float(lr.numpy())).items():
+                    tf.summary.scalar(k, v)
+        history.append(dict(iter=it, loss=loss, bpd=bpd))
+        timeout = max_seconds is not None and time.time() - t0 > max_seconds
+        if it % log_freq == 0 or it == iters or timeout:
+            _save_ema(model, ema, config, save_dir)
+        if timeout:
+            break
+    bar.close()
+    _save_ema(model, ema, config, save_dir)
+    return model, history
+
+
+def _wn_layers(model):
+    from .models.layers import WNConv2D
+
+    return [m for m in model.submodules if isinstance(m, WNConv2D)]
+
+
+def _save_ema(model, ema, config, save_dir):
+    live = [v.numpy() for v in model.trainable_variables]
+    for v, e in zip(model.trainable_variables, ema):
+        v.assign(e)
+    save_model(model, config, Path(save_dir))
+    for v, w in zip(model.trainable_variables, live):
+        v.assign(w)
