@@ -99,3 +99,18 @@ def bd_quality(rate_anchor, quality_anchor, rate_test, quality_test, method: str
 
 
 bd_psnr = bd_quality  # the usual name when the quality is PSNR in dB
+
+
+def rate_gap_at_quality(rate_anchor, quality_anchor, rate: float, quality: float) -> float:
+    """Rate difference in percent of one point vs an anchor curve at the same quality.
+
+    The anchor's log10(rate) is interpolated as a PCHIP function of quality (the single-point analogue of
+    BD-rate); raises :class:`BDError` if ``quality`` lies outside the anchor's quality range.
+    """
+    la, qa = _curve(rate_anchor, quality_anchor, "anchor", "pchip")
+    if not qa[0] <= quality <= qa[-1]:
+        raise BDError(f"quality {quality:.4g} outside the anchor's range [{qa[0]:.4g}, {qa[-1]:.4g}]")
+    if not rate > 0:
+        raise BDError(f"rate must be positive, got {rate}")
+    ref = 10.0 ** float(PchipInterpolator(qa, la)(quality))
+    return float((rate / ref - 1.0) * 100.0)

@@ -1,0 +1,37 @@
+"""shared_eval.report: BD-rates vs baselines and vs the published curve, in one markdown table."""
+
+import pytest
+
+from shared_eval.bdrate import BDError, rate_gap_at_quality
+from shared_eval.measures import write_measures
+from shared_eval.references import curves, load_reference, reference_path
+from shared_eval.report import build_report, main
+
+
+def test_rate_gap_at_quality():
+    r, q = [0.2, 0.4, 0.8], [28.0, 31.0, 34.0]
+    assert rate_gap_at_quality(r, q, 0.44, 31.0) == pytest.approx(10.0)
+    with pytest.raises(BDError, match="outside"):
+        rate_gap_at_quality(r, q, 0.5, 40.0)
+
+
+def test_report_against_paper_and_baseline(tmp_path):
+    pts = curves(load_reference(reference_path("irec")), "kodak", metric="psnr")["lossy_mse_actual"]
+    run = tmp_path / "runs" / "irec" / "full"
+    rows = [{"img_name": f"k{i}", "bpp": p["bpp"] * 1.1, "psnr": p["psnr"], "ms-ssim": p["msssim"],
+             "lambda": p["lambda"]} for p in pts for i in range(2)]
+    write_measures(run / "measures.csv", rows)
+    # a "baseline" that is the published curve itself at half the rate: the run is +120 % vs it
+    base = [{"img_name": "k0", "bpp": p["bpp"] * 0.5, "psnr": p["psnr"], "ms-ssim": p["msssim"], "codec": "jpeg",
+             "quality": j} for j, p in enumerate(pts)]
+    write_measures(tmp_path / "bl" / "jpeg" / "measures.csv", base)
+    text = build_report(tmp_path / "runs", tmp_path / "bl")
+    line = next(ln for ln in text.splitlines() if ln.startswith("| irec/full"))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[1] == "5"
+    assert cells[-2] == "+120.0% / +120.0%"  # vs jpeg
+    assert cells[-1] == "+10.0% / +10.0%"  # vs the published lossy_mse_actual curve
+    out = tmp_path / "r.md"
+    assert main([str(tmp_path / "runs"), "--baselines", str(tmp_path / "bl"), "--out", str(out)]) == 0
+    assert out.read_text() == text
+    assert main([str(tmp_path / "nothing")]) == 2
