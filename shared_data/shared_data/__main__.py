@@ -47,7 +47,7 @@ def cmd_prepare(a) -> int:
         raise PrepareError(str(e)) from None
     t0 = time.perf_counter()
     summary = run(recipe, Path(a.src) if a.src else None, Path(a.out), opts, workers=a.workers,
-                  scheduler=a.scheduler, progress=not a.no_progress)
+                  scheduler=a.scheduler, progress=not a.no_progress, connect_timeout=a.scheduler_timeout)
     print(f"{a.dataset}: {summary.line()} in {time.perf_counter() - t0:.1f} s -> {a.out}")
     failed = sum(n for (s, _), n in summary.counts.items() if s == "failed")
     if failed:
@@ -234,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
         g.add_argument("--workers", type=int, default=None,
                        help="processes in the local pool (default: CPU count; 0 = inline)")
         g.add_argument("--scheduler", default=None, help="Dask distributed scheduler address, e.g. tcp://host:8786")
+        rp.add_argument("--scheduler-timeout", type=float, default=20.0, help="seconds to wait for the scheduler")
         rp.add_argument("--no-progress", action="store_true")
         recipe.add_arguments(rp)
     pp.set_defaults(func=cmd_prepare)

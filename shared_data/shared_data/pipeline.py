@@ -138,7 +138,7 @@ def _safe_process(recipe: Any, task: Task, out: str, opts: dict) -> Outcome:
 class _Executor:
     """submit/as_completed over a process pool, Dask, or inline execution."""
 
-    def __init__(self, workers: int | None, scheduler: Any = None):
+    def __init__(self, workers: int | None, scheduler: Any = None, connect_timeout: float = 20.0):
         self.kind = "inline"
         self._pool = None
         self._client = None
@@ -151,7 +151,7 @@ class _Executor:
             self._distributed = distributed
             if isinstance(scheduler, str):
                 try:
-                    self._client = distributed.Client(scheduler, timeout="20s")
+                    self._client = distributed.Client(scheduler, timeout=f"{connect_timeout}s")
                 except (OSError, TimeoutError) as e:
                     raise PrepareError(f"cannot connect to the Dask scheduler {scheduler}: {e}") from None
                 self._own_client = True
@@ -213,7 +213,7 @@ class RunSummary:
 
 
 def run(recipe: Any, src: Path | None, out: Path, opts: dict, workers: int | None = None,
-        scheduler: Any = None, progress: bool = True) -> RunSummary:
+        scheduler: Any = None, progress: bool = True, connect_timeout: float = 20.0) -> RunSummary:
     """Prepare ``recipe`` from ``src`` into ``out``; see the module docstring."""
     out = Path(out)
     tasks = recipe.tasks(src, opts)  # fails on a bad --src before anything is written
@@ -221,7 +221,7 @@ def run(recipe: Any, src: Path | None, out: Path, opts: dict, workers: int | Non
     _check_config(out, recipe.name, opts)
     manifest = Manifest(out)
     summary = RunSummary()
-    ex = _Executor(workers, scheduler)
+    ex = _Executor(workers, scheduler, connect_timeout)
     summary.executor = ex.kind
     try:
         stage = 0
