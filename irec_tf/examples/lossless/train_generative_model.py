@@ -1,0 +1,73 @@
+"""Train the lossless iREC model (the ResNet VAE).
+
+    python examples/lossless/train_generative_model.py with model=resnet_vae num_res_blocks=24 iters=500000 \
+        lamb=0.1 dataset_info.dataset_name=cifar10 dataset_info.dataset_base_path=/data
+    python examples/lossless/train_generative_model.py print_config
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common  # noqa: E402
+
+from sacred import Experiment  # noqa: E402
+
+from datasets import dataset_ingredient, train_batches  # noqa: E402
+
+ex = Experiment("train_generative_model", ingredients=[dataset_ingredient])
+_common.add_observer(ex)
+
+
+@ex.config
+def default_config():
+    model = "resnet_vae"
+    optimizer = "adamax"
+    num_res_blocks = 24
+    deterministic_filters = 160
+    stochastic_filters = 32
+    learning_rate = 1e-3
+    lamb = 0.1                        # λ: free bits per channel
+    beta = 1.0
+    anneal = False
+    annealing_end = 0
+    iters = 500000
+    batch_size = 8
+    shuffle_buffer_size = 5000        # kept for compatibility; crops are drawn uniformly
+    num_prefetch = 32
+    drop_learning_rate_after_iter = 50000
+    learning_rate_drop_rate = 0.3
+    tensorboard_log_freq = 1000
+    max_seconds = 0.0                 # stop (and save) after this wall time; 0 = no limit
+    max_images = 500
+    lossy = False
+    model_save_base_dir = str(_common.ROOT / "runs" / "models")
+    model_save_dir = ""  # default: {base}/{dataset}/resnet_vae//gaussian/blocks_N/beta_..._lamb_..._discretized_logistic_lossless
+
+
+@ex.automain
+def train(model, optimizer, num_res_blocks, deterministic_filters, stochastic_filters, learning_rate, lamb, beta,
+          anneal, iters, batch_size, drop_learning_rate_after_iter, learning_rate_drop_rate,
+          tensorboard_log_freq, max_seconds, max_images, lossy, model_save_base_dir, model_save_dir,
+          dataset_info, _seed):
+    _common.limit_threads()
+    from rec.train import train_lossless
+
+    if model != "resnet_vae" or lossy:
+        raise NotImplementedError("only model=resnet_vae (lossless) is re-implemented here; the lossy "
+                                  "model trains with examples/lossy/train_lossy_model.py")
+    if optimizer != "adamax" or anneal:
+        raise NotImplementedError("only optimizer=adamax without annealing (the paper's setting) is implemented")
+    save_dir = Path(model_save_dir or Path(model_save_base_dir) / dataset_info["dataset_name"] / "resnet_vae" /
+                    "gaussian" / f"blocks_{num_res_blocks}" /
+                    f"beta_{beta:.3f}_lamb_{lamb:.3f}_discretized_logistic_lossless")
+    config = dict(model=model, num_res_blocks=num_res_blocks, deterministic_filters=deterministic_filters,
+                  stochastic_filters=stochastic_filters, lamb=lamb)
+    batches = train_batches(batch_size, _seed % (2 ** 31), max_images=max_images)
+    _, hist = train_lossless(config, batches, iters, save_dir, log_dir=save_dir / "logs" / "train", beta=beta,
+                             learning_rate=learning_rate, drop_learning_rate_after_iter=drop_learning_rate_after_iter,
+                             learning_rate_drop_rate=learning_rate_drop_rate, log_freq=tensorboard_log_freq,
+                             max_seconds=max_seconds or None)
+    print(f"saved {save_dir} after {len(hist)} iterations; last: {hist[-1]}")
+    return {"save_dir": str(save_dir), "iterations": len(hist), **hist[-1]}
