@@ -311,11 +311,13 @@ def _check_mini(s: dict, rows: list[dict], ref: list[dict], res: Result) -> int:
                 n += 1
                 continue
             if kind == "rate":
-                gap = (o / r - 1) * 100 if r else (0.0 if o == r else math.inf)
+                gap = 0.0 if o == r else (o / r - 1) * 100 if r else math.inf
                 res.lines.append(Line(tag, _fmt(o, col), _fmt(r, col), f"{gap:+.2f}%", f"<= {lim:g}%",
                                       "PASS" if gap <= lim else "FAIL"))
             else:
-                drop = r - o
+                drop = 0.0 if o == r else r - o  # inf == inf for lossless PSNR
+                if math.isnan(drop):
+                    drop = math.inf
                 res.lines.append(Line(tag, _fmt(o, col), _fmt(r, col), _delta(-drop, col), f"drop <= {lim:g}",
                                       "PASS" if drop <= lim else "FAIL"))
             n += 1

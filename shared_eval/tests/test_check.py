@@ -138,3 +138,11 @@ def test_every_paper_has_full_tolerances_with_comments(paper):
     for line in text.splitlines():
         if line.strip().startswith("max_"):
             assert "#" in line, f"tolerance without a comment: {line}"
+
+
+def test_mini_lossless_rows_with_infinite_psnr(tmp_path):
+    rows = [{"img_name": i, "bpp": 9.0, "bpsp": 3.0, "psnr": float("inf"), "ms-ssim": 1.0} for i in IMGS]
+    ref = write_measures(tmp_path / "l3c-mini.csv", rows)
+    assert run_check("l3c", "mini", ref, reference=ref).exit_code == EXIT_OK
+    worse = write_measures(tmp_path / "w.csv", [dict(r, bpp=9.3, bpsp=3.1) for r in rows])
+    assert run_check("l3c", "mini", worse, reference=ref).exit_code == EXIT_REGRESSION
