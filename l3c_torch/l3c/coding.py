@@ -1,0 +1,440 @@
+"""Real lossless coding of images with an L3C model (L3C §3.4 "Bitcoding"): symbols <-> bytes.
+
+Order as upstream's ``bitcoding.py``: the coarsest level z^(S) under a uniform prior, then z^(S-1), ...,
+z^(1) and finally the RGB image, each predicted from the already-(de)coded coarser levels. Within a level
+the image is processed in row strips (with a halo that covers the decoder's receptive field, so the
+strip results equal the whole-image ones up to float rounding); within a strip channels go c = 0..C-1
+(RGB: R, G, B, coupled through the actual values of the earlier channels), pixels in raster order,
+and per-symbol pmfs are built in chunks of at most ``CHUNK`` symbols. Memory is therefore bounded by a
+strip, never by all per-symbol CDFs of an image. Encoder and decoder run the *same* decoder-side code on
+the same symbols, so their pmfs are bit-identical.
+
+Two entropy-coder backends behind one interface (:class:`Backend`): ``constriction`` (range coder fed
+float32 pmfs; default, fastest, ~0.004% overhead) and ``torchac`` (upstream's arithmetic coder family,
+PyPI 0.9.3, 16-bit CDFs; JIT-compiles a C++ extension on first use). The file records which was used.
+
+File: the shared ``.lic`` container (codec "l3c") with sections
+``[header ints] + [one stream per (level, channel)]``, levels coarsest first. Header ints:
+``(format=1, backend id, num_levels, recursive, strip_pixels, chunk)``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from shared_data.container import (Container, ContainerError, decode_varint, encode_varint, pack_ints,
+                                   unpack_ints)
+
+from .network import MultiscaleNetwork, pad_input
+
+FORMAT = 1
+CHUNK = 8192                 # symbols per pmf chunk (8192 x K x L floats ~ 84 MB for RGB)
+STRIP_PIXELS = 512 * 768     # pixels (at a level's resolution) per strip; a Kodak image is one strip
+MAX_STRIP_PIXELS = 1 << 24
+
+
+class BackendUnavailable(RuntimeError):
+    """The requested entropy coder cannot be used here (not installed / cannot compile)."""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Backends
+# ---------------------------------------------------------------------------------------------------------
+class Backend:
+    """One entropy coder: per-stream encoders/decoders fed (symbols, float32 pmf rows)."""
+
+    name = "?"
+    id = -1
+
+    def new_encoder(self):
+        raise NotImplementedError
+
+    def new_decoder(self, data: bytes):
+        raise NotImplementedError
+
+
+class ConstrictionBackend(Backend):
+    """constriction's queue (range) coder with ``Categorical(perfect=False)`` models from float pmfs."""
+
+    name, id = "constriction", 0
+
+    def __init__(self):
+        import constriction
+
+        self._c = constriction
+        self._model = constriction.stream.model.Categorical(perfect=False)
+
+    def new_encoder(self):
+        return _CEnc(self)
+
+    def new_decoder(self, data: bytes):
+        if len(data) % 4:
+            raise ContainerError(f"corrupt constriction stream: {len(data)} bytes is not a multiple of 4")
+        words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+        return _CDec(self, words)
+
+
+class _CEnc:
+    def __init__(self, b: ConstrictionBackend):
+        self.b, self.enc = b, b._c.stream.queue.RangeEncoder()
+
+    def encode(self, sym: np.ndarray, pmf: np.ndarray):
+        self.enc.encode(np.ascontiguousarray(sym, dtype=np.int32), self.b._model,
+                        np.ascontiguousarray(pmf, dtype=np.float32))
+
+    def finish(self) -> bytes:
+        return self.enc.get_compressed().astype("<u4").tobytes()
+
+
+class _CDec:
+    def __init__(self, b: ConstrictionBackend, words):
+        self.b, self.dec = b, b._c.stream.queue.RangeDecoder(words)
+
+    def decode(self, pmf: np.ndarray) -> np.ndarray:
+        return np.asarray(self.dec.decode(self.b._model, np.ascontiguousarray(pmf, dtype=np.float32)),
+                          dtype=np.int64)
+
+
+class TorchacBackend(Backend):
+    """torchac 0.9.3 (PyPI): one arithmetic-coded byte string per chunk, from float CDFs (L+1 entries)."""
+
+    name, id = "torchac", 1
+
+    def __init__(self):
+        try:
+            import torchac
+        except Exception as e:  # compile failures surface as ImportError/RuntimeError/OSError/CalledProcess
+            raise BackendUnavailable(
+                "torchac could not be imported/compiled: it JIT-compiles a C++ extension on first import "
+                "and needs a C++ compiler (g++ >= 5) and ninja (pip install ninja; apt install g++). "
+                f"Use --backend constriction instead. Cause: {type(e).__name__}: {e}") from None
+        self._t = torchac
+
+    @staticmethod
+    def _cdf(pmf: np.ndarray) -> torch.Tensor:
+        p = torch.from_numpy(np.ascontiguousarray(pmf, dtype=np.float32))
+        cdf = torch.cat([torch.zeros(p.shape[0], 1), torch.cumsum(p, dim=1)], dim=1)
+        cdf = cdf / cdf[:, -1:]
+        cdf[:, -1] = 1.0
+        return cdf
+
+    def new_encoder(self):
+        return _TEnc(self)
+
+    def new_decoder(self, data: bytes):
+        return _TDec(self, data)
+
+
+class _TEnc:
+    def __init__(self, b):
+        self.b, self.parts = b, []
+
+    def encode(self, sym, pmf):
+        s = torch.from_numpy(np.ascontiguousarray(sym, dtype=np.int16))
+        self.parts.append(self.b._t.encode_float_cdf(self.b._cdf(pmf), s, check_input_bounds=True))
+
+    def finish(self) -> bytes:
+        return pack_ints([len(p) for p in self.parts]) + b"".join(self.parts)
+
+
+class _TDec:
+    def __init__(self, b, data: bytes):
+        self.b = b
+        n, pos = decode_varint(data, 0)
+        if n > len(data):
+            raise ContainerError("corrupt torchac stream header")
+        lens = []
+        for _ in range(n):
+            ln, pos = decode_varint(data, pos)
+            lens.append(ln)
+        if pos + sum(lens) != len(data):
+            raise ContainerError("corrupt torchac stream: chunk lengths do not add up")
+        self.parts, self.i = [], 0
+        for ln in lens:
+            self.parts.append(data[pos:pos + ln])
+            pos += ln
+
+    def decode(self, pmf):
+        if self.i >= len(self.parts):
+            raise ContainerError("corrupt torchac stream: fewer chunks than symbols need")
+        out = self.b._t.decode_float_cdf(self.b._cdf(pmf), self.parts[self.i])
+        self.i += 1
+        return out.numpy().astype(np.int64)
+
+
+BACKENDS: dict[str, type[Backend]] = {"constriction": ConstrictionBackend, "torchac": TorchacBackend}
+BACKEND_IDS = {cls.id: name for name, cls in BACKENDS.items()}
+DEFAULT_BACKEND = "constriction"
+
+
+def get_backend(name: str) -> Backend:
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; choose from {sorted(BACKENDS)}")
+    return BACKENDS[name]()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Strip geometry
+# ---------------------------------------------------------------------------------------------------------
+def strip_rows(width: int, strip_pixels: int) -> int:
+    """Output rows per strip at a level of the given width (multiple of 2, at least 16)."""
+    return max(16, (strip_pixels // max(width, 1)) // 16 * 16)
+
+
+def dec_halo(net: MultiscaleNetwork) -> int:
+    """Rows (at the output resolution) a decoder + probability head strip must see on each side:
+    (2*blocks + 2) 3x3 convs at half resolution plus the dilation-4 head, rounded up to even."""
+    h = 2 * (2 * net.cfg.dec.num_blocks + 2) + 4
+    return h + (h % 2)
+
+
+def enc_halo(net: MultiscaleNetwork) -> int:
+    """Full-resolution rows E^(1) (head 3x3, 5x5/2, body) needs on each side, even."""
+    h = 1 + 2 + 2 * (2 * net.cfg.enc.num_blocks + 1)
+    return h + (h % 2)
+
+
+@torch.no_grad()
+def run_encoders(net: MultiscaleNetwork, x: torch.Tensor, strip_pixels: int = STRIP_PIXELS) -> list[torch.Tensor]:
+    """Symbols of every bottleneck level ``1..num_levels`` for a padded image ``x (1,3,H,W)``.
+
+    E^(1) (the only full-resolution encoder) runs in row strips with a halo, bounding memory."""
+    H, W = x.shape[-2:]
+    S = strip_rows(W, strip_pixels)
+    if net.baseline or S >= H:
+        return [e.symbols for e in net.run_encoders(x)]
+    halo = enc_halo(net)
+    syms, feats = [], []
+    for r0 in range(0, H, S):
+        r1 = min(H, r0 + S)
+        a, b = max(0, r0 - halo), min(H, r1 + halo)
+        out = net.encode_level(0, net.sub_rgb_mean(x[:, :, a:b]))
+        lo, hi = (r0 - a) // 2, (r1 - a) // 2
+        syms.append(out.symbols[:, :, lo:hi])
+        feats.append(out.F[:, :, lo:hi])
+        del out
+    sym0, inp = torch.cat(syms, dim=2), torch.cat(feats, dim=2)
+    del feats
+    out_syms = [sym0]
+    for i in range(1, net.num_levels):
+        out = net.encode_level(i, inp)
+        out_syms.append(out.symbols)
+        inp = out.F
+    return out_syms
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The shared enc/dec traversal
+# ---------------------------------------------------------------------------------------------------------
+@dataclass
+class _Stats:
+    net_s: float = 0.0
+    coding_s: float = 0.0
+    est_bits: float = 0.0
+    per_level_bits: dict = field(default_factory=dict)
+
+
+def _code_region(net, level, params, region_sym, coders, mode, stats, chunk):
+    """(De)code one strip of one level. ``region_sym (C, h, w)`` int64: read (enc) or filled (dec)."""
+    dm = net.dmll(level)
+    C = net.level_channels(level)
+    t0 = time.perf_counter()
+    pi, mu, log_s, coeffs = dm.split(params, C)
+    K = dm.K
+    stats.net_s += time.perf_counter() - t0
+    h, w = region_sym.shape[1:]
+    n = h * w
+    for c in range(C):
+        t0 = time.perf_counter()
+        mu_c = mu[0, c]
+        if dm.rgb and c > 0:
+            xr = net.symbols_to_target(0, region_sym[0]).float()
+            if c == 1:
+                mu_c = mu_c + coeffs[0, 0] * xr
+            else:
+                xg = net.symbols_to_target(0, region_sym[1]).float()
+                mu_c = mu_c + coeffs[0, 1] * xr + coeffs[0, 2] * xg
+        pi_c = pi[0, c].reshape(K, n).t()
+        mu_c = mu_c.reshape(K, n).t()
+        ls_c = log_s[0, c].reshape(K, n).t()
+        flat = region_sym[c].reshape(n)
+        stats.net_s += time.perf_counter() - t0
+        for s0 in range(0, n, chunk):
+            s1 = min(n, s0 + chunk)
+            t0 = time.perf_counter()
+            pmf = dm.pmf(pi_c[s0:s1], mu_c[s0:s1], ls_c[s0:s1]).numpy()
+            t1 = time.perf_counter()
+            if mode == "enc":
+                sym = flat[s0:s1].numpy()
+                coders[c].encode(sym, pmf)
+            else:
+                sym = coders[c].decode(pmf)
+                if sym.shape[0] != s1 - s0:
+                    raise ContainerError("corrupt stream: wrong number of decoded symbols")
+                if (sym < 0).any() or (sym >= dm.L).any():
+                    raise ContainerError("corrupt stream: decoded symbol out of range")
+                flat[s0:s1] = torch.from_numpy(sym)
+            t2 = time.perf_counter()
+            stats.est_bits -= float(np.log2(np.maximum(pmf[np.arange(s1 - s0), sym], 1e-30)).sum())
+            stats.net_s += t1 - t0
+            stats.coding_s += t2 - t1
+
+
+def _traverse(net: MultiscaleNetwork, H: int, W: int, syms: list[torch.Tensor], coders: list[list],
+              mode: str, strip_pixels: int, chunk: int, stats: _Stats,
+              progress: Callable[[str], None] | None = None):
+    """Walk levels coarse -> fine, (de)coding ``syms[level] (C,h,w)`` with ``coders[level][c]``."""
+    NL = net.num_levels
+    # coarsest level: uniform prior
+    L_top = net.level_L(NL)
+    top = syms[NL]
+    n_top = top[0].numel()
+    for c in range(top.shape[0]):
+        flat = top[c].reshape(-1)
+        for s0 in range(0, n_top, chunk):
+            s1 = min(n_top, s0 + chunk)
+            pmf = np.full((s1 - s0, L_top), 1.0 / L_top, dtype=np.float32)
+            t0 = time.perf_counter()
+            if mode == "enc":
+                coders[NL][c].encode(flat[s0:s1].numpy(), pmf)
+            else:
+                sym = coders[NL][c].decode(pmf)
+                if (sym < 0).any() or (sym >= L_top).any():
+                    raise ContainerError("corrupt stream: decoded symbol out of range")
+                flat[s0:s1] = torch.from_numpy(sym)
+            stats.coding_s += time.perf_counter() - t0
+    stats.est_bits += top.numel() * math.log2(L_top)
+    fuse = None
+    halo = dec_halo(net)
+    for i in reversed(range(NL)):
+        if progress:
+            progress(f"level {i}")
+        bn = net.symbols_to_bn(i + 1, syms[i + 1][None])
+        h2, w2 = bn.shape[-2:]
+        Ho, Wo = 2 * h2, 2 * w2
+        S = strip_rows(Wo, strip_pixels)
+        new_fuse = None
+        for r0 in range(0, Ho, S):
+            r1 = min(Ho, r0 + S)
+            a, b = max(0, r0 - halo) // 2, (min(Ho, r1 + halo) + 1) // 2
+            t0 = time.perf_counter()
+            feats = net.decode_level(i, bn[:, :, a:b], None if fuse is None else fuse[:, :, a:b])
+            params = net.prob_params(i, feats)[:, :, r0 - 2 * a:r1 - 2 * a]
+            if i > 0:
+                if new_fuse is None:
+                    new_fuse = torch.empty(1, feats.shape[1], Ho, Wo)
+                new_fuse[:, :, r0:r1] = feats[:, :, r0 - 2 * a:r1 - 2 * a]
+            del feats
+            stats.net_s += time.perf_counter() - t0
+            before = stats.est_bits
+            region = syms[i][:, r0:r1]
+            if mode == "dec":
+                region = region.clone()
+            _code_region(net, i, params, region, coders[i], mode, stats, chunk)
+            if mode == "dec":
+                syms[i][:, r0:r1] = region
+            stats.per_level_bits[i] = stats.per_level_bits.get(i, 0.0) + stats.est_bits - before
+            del params
+        fuse = new_fuse
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------------------------------------
+@dataclass
+class EncodeResult:
+    container: Container
+    stats: _Stats
+    enc_net_s: float
+
+
+def level_shapes(net: MultiscaleNetwork, Hp: int, Wp: int) -> list[tuple[int, int, int]]:
+    """(C, h, w) of every level 0..num_levels for a padded image."""
+    return [(net.level_channels(i), Hp >> i, Wp >> i) for i in range(net.num_levels + 1)]
+
+
+@torch.no_grad()
+def encode_array(net: MultiscaleNetwork, img: np.ndarray, fingerprint: bytes, backend: str = DEFAULT_BACKEND,
+                 strip_pixels: int = STRIP_PIXELS, chunk: int = CHUNK) -> EncodeResult:
+    """Losslessly encode a uint8 ``(H, W, 3)`` image into a :class:`Container`."""
+    from shared_data.imageio import check_rgb_uint8
+
+    check_rgb_uint8(img)
+    be = get_backend(backend)
+    net.eval()
+    H, W = img.shape[:2]
+    x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float()[None]
+    xp, _ = pad_input(x, net.pad_multiple)
+    t0 = time.perf_counter()
+    syms = [xp[0].long()] + [s[0] for s in run_encoders(net, xp, strip_pixels)]
+    enc_net_s = time.perf_counter() - t0
+    coders = [[be.new_encoder() for _ in range(net.level_channels(i))] for i in range(net.num_levels + 1)]
+    stats = _Stats(net_s=enc_net_s)
+    _traverse(net, H, W, syms, coders, "enc", strip_pixels, chunk, stats)
+    header = pack_ints([FORMAT, be.id, net.num_levels, net.recursive, strip_pixels, chunk])
+    sections = [header]
+    for i in reversed(range(net.num_levels + 1)):
+        sections += [cd.finish() for cd in coders[i]]
+    return EncodeResult(Container("l3c", fingerprint, H, W, tuple(sections)), stats, enc_net_s)
+
+
+def read_header(c: Container) -> dict:
+    if not c.sections:
+        raise ContainerError("l3c file without sections")
+    vals = unpack_ints(c.sections[0], max_count=16)
+    if len(vals) != 6:
+        raise ContainerError(f"corrupt l3c header: {len(vals)} fields, expected 6")
+    fmt, bid, nl, rec, sp, ch = vals
+    if fmt != FORMAT:
+        raise ContainerError(f"unknown l3c stream format {fmt} (this decoder knows {FORMAT})")
+    if bid not in BACKEND_IDS:
+        raise ContainerError(f"unknown entropy-coder backend id {bid} in file")
+    if not (16 <= sp <= MAX_STRIP_PIXELS) or not (1 <= ch <= 1 << 20):
+        raise ContainerError(f"corrupt l3c header: strip {sp}, chunk {ch}")
+    return {"backend": BACKEND_IDS[bid], "num_levels": nl, "recursive": rec, "strip_pixels": sp, "chunk": ch}
+
+
+@torch.no_grad()
+def decode_container(net: MultiscaleNetwork, c: Container) -> tuple[np.ndarray, _Stats, str]:
+    """Decode a :class:`Container` (already checked for codec and fingerprint) to a uint8 image."""
+    hdr = read_header(c)
+    if hdr["num_levels"] != net.num_levels or hdr["recursive"] != net.recursive:
+        raise ContainerError(f"file has {hdr['num_levels']} levels (recursive {hdr['recursive']}), the model "
+                             f"{net.num_levels} (recursive {net.recursive}): wrong model")
+    be = get_backend(hdr["backend"])
+    net.eval()
+    H, W = c.height, c.width
+    m = net.pad_multiple
+    Hp, Wp = H + (-H) % m, W + (-W) % m
+    shapes = level_shapes(net, Hp, Wp)
+    n_streams = sum(s[0] for s in shapes)
+    if len(c.sections) != 1 + n_streams:
+        raise ContainerError(f"corrupt l3c file: {len(c.sections) - 1} streams, expected {n_streams}")
+    syms = [torch.zeros(s, dtype=torch.int64) for s in shapes]
+    coders = [None] * len(shapes)
+    k = 1
+    for i in reversed(range(len(shapes))):
+        coders[i] = [be.new_decoder(c.sections[k + j]) for j in range(shapes[i][0])]
+        k += shapes[i][0]
+    stats = _Stats()
+    try:
+        _traverse(net, H, W, syms, coders, "dec", hdr["strip_pixels"], hdr["chunk"], stats)
+    except ContainerError:
+        raise
+    except (ValueError, RuntimeError, IndexError) as e:
+        raise ContainerError(f"corrupt l3c stream ({type(e).__name__}: {e})") from None
+    xp = syms[0].numpy().astype(np.uint8)  # (3, Hp, Wp)
+    ph, pw = Hp - H, Wp - W
+    top, left = ph // 2, pw // 2
+    img = np.ascontiguousarray(xp[:, top:top + H, left:left + W].transpose(1, 2, 0))
+    return img, stats, hdr["backend"]
+
+
+__all__ = ["encode_array", "decode_container", "read_header", "BACKENDS", "DEFAULT_BACKEND",
+           "BackendUnavailable", "encode_varint"]

@@ -1,0 +1,115 @@
+"""Run directories, checkpoints and model fingerprints.
+
+A run directory (what ``train.py`` writes and ``zoo/mini`` is) holds ``config_ms.cf`` and ``config_dl.cf``
+(the resolved configs, overrides applied) and ``ckpts/ckpt_{itr:010d}.pt`` files with ``{'net', 'optim'}``
+(``optim`` omitted in the zoo). Log dirs are named ``MMDD_HHMM <ms> <dl> [k=v ...]`` as upstream, so a run
+is addressed by ``LOG_DIR`` + its ``MMDD_HHMM`` id.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import torch
+
+from shared_data.container import fingerprint as container_fingerprint
+
+from .config import Config, parse_cf
+from .network import MultiscaleNetwork
+
+CKPT_RE = re.compile(r"ckpt_(\d{10})\.pt$")
+HERE = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL = HERE / "zoo" / "mini"
+
+
+class ModelError(ValueError):
+    """A model directory or checkpoint is missing or unusable."""
+
+
+def list_ckpts(run_dir: Path) -> list[tuple[int, Path]]:
+    d = Path(run_dir) / "ckpts"
+    if not d.is_dir():
+        return []
+    out = [(int(m.group(1)), p) for p in d.iterdir() if (m := CKPT_RE.search(p.name))]
+    return sorted(out)
+
+
+def find_run(log_dir: str | os.PathLike, run_id: str) -> Path:
+    """``LOG_DIR`` + ``MMDD_HHMM`` (or a full directory name) -> the run directory."""
+    log_dir = Path(log_dir)
+    if (log_dir / run_id).is_dir():
+        return log_dir / run_id
+    if not log_dir.is_dir():
+        raise ModelError(f"{log_dir}: no such log directory")
+    hits = sorted(p for p in log_dir.iterdir() if p.is_dir() and p.name.split(" ")[0] == run_id)
+    if not hits:
+        raise ModelError(f"no run {run_id!r} in {log_dir} (runs: {sorted(p.name for p in log_dir.iterdir())})")
+    if len(hits) > 1:
+        raise ModelError(f"run id {run_id!r} is ambiguous in {log_dir}: {[p.name for p in hits]}")
+    return hits[0]
+
+
+def load_run_config(run_dir: Path) -> Config:
+    p = Path(run_dir) / "config_ms.cf"
+    if not p.is_file():
+        raise ModelError(f"{run_dir}: not a model directory (no config_ms.cf)")
+    return Config(parse_cf(p))
+
+
+def load_model(run_dir: str | os.PathLike | None = None, itr: int = -1, recursive: int | str = "auto"):
+    """Load ``(net, fingerprint, itr)`` from a run directory (default: the committed ``zoo/mini``).
+
+    ``recursive='auto'`` gives RGB Shared its 3 extra test-time levels (upstream ``--recursive=auto``)."""
+    run_dir = Path(run_dir) if run_dir is not None else DEFAULT_MODEL
+    if not run_dir.is_dir():
+        raise ModelError(f"{run_dir}: no such model directory")
+    cfg = load_run_config(run_dir)
+    ckpts = list_ckpts(run_dir)
+    if not ckpts:
+        raise ModelError(f"{run_dir}: no checkpoints in ckpts/")
+    if itr == -1:
+        itr, path = ckpts[-1]
+    else:
+        found = dict(ckpts)
+        if itr not in found:
+            raise ModelError(f"{run_dir}: no checkpoint for iteration {itr} (have {sorted(found)})")
+        path = found[itr]
+    if recursive == "auto":
+        recursive = 3 if (cfg.rgb_bicubic_baseline and cfg.num_scales == 1) else 0
+    net = MultiscaleNetwork(cfg, recursive=int(recursive))
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ModelError(f"{path}: unreadable checkpoint ({type(e).__name__}: {e})") from None
+    sd = state.get("net", state) if isinstance(state, dict) else None
+    if not isinstance(sd, dict):
+        raise ModelError(f"{path}: no 'net' state dict")
+    try:
+        net.load_state_dict(sd, strict=True)
+    except RuntimeError as e:
+        raise ModelError(f"{path}: checkpoint does not match config_ms.cf ({str(e).splitlines()[0]})") from None
+    net.eval()
+    return net, model_fingerprint(net), itr
+
+
+def model_fingerprint(net: MultiscaleNetwork) -> bytes:
+    """8-byte fingerprint over the canonical config (+ recursive) and all weights sorted by name."""
+    sd = net.state_dict()
+    cfg = net.cfg.canonical() + f"|recursive={net.recursive}"
+    return container_fingerprint(cfg, (sd[k].detach().cpu().contiguous().numpy().tobytes() for k in sorted(sd)))
+
+
+def save_ckpt(run_dir: Path, itr: int, net, optim=None) -> Path:
+    """Atomic checkpoint write ``ckpts/ckpt_{itr:010d}.pt``."""
+    d = Path(run_dir) / "ckpts"
+    d.mkdir(parents=True, exist_ok=True)
+    path = d / f"ckpt_{itr:010d}.pt"
+    tmp = d / f".{path.name}.tmp"
+    obj = {"net": net.state_dict()}
+    if optim is not None:
+        obj["optim"] = optim.state_dict()
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+    return path

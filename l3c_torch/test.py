@@ -1,0 +1,110 @@
+#!/usr/bin/env python
+"""Evaluate L3C runs (upstream ``src/test.py``): ``test.py LOG_DIR IDS IMAGES [--names N] [--recursive R]
+[--write_to_files DIR] [--sample DIR]``.
+
+IDS: comma/``|``-separated run ids (``MMDD_HHMM``) under LOG_DIR; IMAGES: comma-separated folders or files.
+Prints upstream's ``Testset | Experiment | Itr | Result`` table with the theoretical bpsp (including the
+uniform coarsest level). With ``--write_to_files`` every image is really encoded (``DIR/<name>.lic``),
+decoded and checked bit-exact, and the real-file bpsp is reported too. ``--measures CSV`` (not upstream)
+writes per-image rows through ``shared_eval.measures`` (default: ``DIR/measures.csv`` when writing files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def _recursive(v: str):
+    return "auto" if v == "auto" else int(v)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("log_dir")
+    p.add_argument("log_dates", help="comma- or |-separated run ids")
+    p.add_argument("images", help="comma-separated folders or image files")
+    p.add_argument("-fns", "--match_filenames", nargs="+", default=None)
+    p.add_argument("-m", "--max_imgs_per_folder", type=int, default=None)
+    p.add_argument("--crop", type=int, default=None, help="center crop to N x N")
+    p.add_argument("-n", "--names", default=None, help="comma-separated display names for the runs")
+    p.add_argument("-i", "--restore_itr", default="-1")
+    p.add_argument("--recursive", default="auto", help="0|N|auto (RGB Shared: auto = 3)")
+    p.add_argument("--sample", default=None)
+    p.add_argument("--write_to_files", default=None)
+    p.add_argument("--backend", default="constriction", choices=["constriction", "torchac"])
+    p.add_argument("--measures", default=None, help="(not upstream) per-image measures.csv path")
+    p.add_argument("-s", "--sort_output", default="testset", choices=["testset", "exp", "itr", "res"])
+    p.add_argument("--threads", type=int, default=2)
+    a = p.parse_args(argv)
+
+    import torch
+
+    from shared_data.imageio import read_image, write_png
+    from shared_eval.measures import write_measures
+
+    from l3c.data import resolve_glob
+    from l3c.evaluate import evaluate_files
+    from l3c.model_io import find_run, load_model
+
+    torch.set_num_threads(a.threads)
+    if a.sample:
+        raise NotImplementedError("--sample (DMLL sampling of _rgb/_rgb+bn0/... images) is not implemented "
+                                  "in this port yet")
+    if a.crop:
+        raise NotImplementedError("--crop is not implemented in this port; crop the images beforehand")
+    ids = [s for s in re.split(r"[,|]", a.log_dates) if s]
+    names = a.names.split(",") if a.names else ids
+    itrs = [int(i) for i in a.restore_itr.split(",")]
+    table = []
+    all_rows = []
+    for folder in a.images.split(","):
+        files = resolve_glob(folder)
+        if a.match_filenames:
+            files = [f for f in files if any(re.search(m, f.name) for m in a.match_filenames)]
+        if a.max_imgs_per_folder and len(files) > a.max_imgs_per_folder:
+            idx = np.linspace(0, len(files) - 1, a.max_imgs_per_folder).round().astype(int)
+            files = [files[i] for i in sorted(set(idx))]
+        if not files:
+            raise FileNotFoundError(f"no images in {folder}")
+        testset = f"{Path(folder.rstrip('/')).name}_{len(files)}"
+        for rid, name in zip(ids, names):
+            run = find_run(a.log_dir, rid)
+            for itr in itrs:
+                net, fp, itr_ = load_model(run, itr, _recursive(a.recursive))
+                out = Path(a.write_to_files) if a.write_to_files else None
+                rows = evaluate_files(net, fp, files, a.backend, write_to=out, real=out is not None,
+                                      theory=True)
+                for r in rows:
+                    r["experiment"], r["itr"] = name, itr_
+                all_rows += rows
+                res = f"bpsp={np.mean([r['bpsp_theory'] for r in rows]):.4f}"
+                if out is not None:
+                    res += f" real={np.mean([r['bpsp'] for r in rows]):.4f}"
+                table.append((testset, name, itr_, res))
+    key = {"testset": 0, "exp": 1, "itr": 2, "res": 3}[a.sort_output]
+    table.sort(key=lambda t: t[key])
+    w = [max(len(str(t[i])) for t in table + [("Testset", "Experiment", "Itr", "Result")]) for i in range(4)]
+    print("  ".join(h.ljust(w[i]) for i, h in enumerate(("Testset", "Experiment", "Itr", "Result"))))
+    for t in table:
+        print("  ".join(str(v).ljust(w[i]) for i, v in enumerate(t)))
+    mpath = a.measures or (Path(a.write_to_files) / "measures.csv" if a.write_to_files else None)
+    if mpath:
+        write_measures(mpath, all_rows)
+        print(f"wrote {mpath}")
+    _ = (read_image, write_png)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (ValueError, FileNotFoundError, NotImplementedError) as e:
+        print(f"test.py: error: {e}", file=sys.stderr)
+        sys.exit(1)
