@@ -90,6 +90,8 @@ def _parse_into(path: Path, values: dict, constraints: dict, seen: tuple) -> Non
             except SyntaxError as e:
                 raise ConfigError(f"{where}: cannot parse value {expr.strip()!r} ({e.msg})") from None
             words = set(constraints.get(key, ()))
+            if isinstance(tree.body, ast.Name) and key in constraints and tree.body.id not in words:
+                raise ConfigError(f"{where}: {key} = {tree.body.id} is not one of {constraints[key]}")
             value = _eval(tree.body, words, where)
             if key in constraints and value not in constraints[key]:
                 raise ConfigError(f"{where}: {key} = {value!r} is not one of {constraints[key]}")

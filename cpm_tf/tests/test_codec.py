@@ -1,0 +1,124 @@
+"""Real bitstreams: exact symbol round trips on real images, information bounds, golden bytes, bad files."""
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from shared_data import container as cont
+from shared_data.imageio import read_image, sample_images, write_png
+
+from cpm.coding import decode_symbols, encode_symbols
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.fixture(scope="module")
+def codec(request):
+    """The committed zoo/mini model when present (meaningful probabilities), else a random mini model."""
+    from cpm.codec import DEFAULT_MODEL, load_from_configs, load_model
+    if (DEFAULT_MODEL / "weights.npz").is_file():
+        return load_model(DEFAULT_MODEL)
+    return load_from_configs(ROOT / "ae_configs/mini/low", ROOT / "pc_configs/mini/res_shallow")
+
+
+def real_images(kodak_dir):
+    k1 = read_image(kodak_dir / "kodim01.png")
+    k7 = read_image(kodak_dir / "kodim07.png")
+    chelsea = sample_images(("chelsea",))["chelsea"]  # 300 x 451: padded to 304 x 456
+    return {"kodim01_77x123": k1[100:177, 200:323], "kodim07_128x96": k7[:128, 300:396], "chelsea": chelsea,
+            "kodim01_5x3": k1[:5, :3]}
+
+
+def test_roundtrip_exact_on_real_images(codec, kodak_dir):
+    for name, img in real_images(kodak_dir).items():
+        c, res = codec.encode_array(img)
+        data = cont.pack(c)
+        assert len(data) == res.num_bytes
+        img2, rec, symbols = codec.decode_container(cont.unpack(data, codec="cpm", model_fingerprint=codec.fingerprint))
+        np.testing.assert_array_equal(symbols, res.symbols, err_msg=name)
+        assert img2.shape == img.shape, name
+        Hp, Wp = res.padded_shape[:2]
+        assert rec.shape == (Hp, Wp, 3) and Hp % 8 == 0 and Wp % 8 == 0
+        np.testing.assert_array_equal(rec, codec.reconstruct(res.symbols))
+        # information bound: payload >= ideal bits; overhead <= 0.5 % + the coder's final 32-bit word
+        payload_bits = 8 * len(c.sections[1])
+        assert payload_bits >= res.bits_estimated - 1e-6, name
+        assert payload_bits <= res.bits_estimated * 1.005 + 64, (name, payload_bits, res.bits_estimated)
+        # the coder's probabilities are the TF model's (one full-volume pass) up to float rounding
+        assert codec.estimate_bits(res.symbols) == pytest.approx(res.bits_estimated, rel=1e-4, abs=1e-2)
+
+
+def test_coder_roundtrip_random_symbols(mini_codec):
+    rng = np.random.RandomState(1)
+    m = mini_codec.model
+    sym = rng.randint(0, m.L, (m.C, 3, 7))
+    data, bits = encode_symbols(mini_codec.cm, sym)
+    np.testing.assert_array_equal(decode_symbols(mini_codec.cm, data, sym.shape), sym)
+    assert 8 * len(data) >= bits
+
+
+def tiny_image():
+    y, x = np.mgrid[0:20, 0:27]
+    return np.stack([(7 * x + 3 * y) % 256, (x * y) % 256, (255 - 9 * y) % 256], -1).astype(np.uint8)
+
+
+def test_golden_bytes(zoo_codec):
+    """A tiny file from the committed model, byte for byte (CPM_UPDATE_GOLDEN=1 rewrites it)."""
+    c, _ = zoo_codec.encode_array(tiny_image())
+    data = cont.pack(c)
+    path = GOLDEN / "tiny_20x27.lic"
+    if os.environ.get("CPM_UPDATE_GOLDEN") == "1" or not path.exists():
+        if os.environ.get("CPM_UPDATE_GOLDEN") != "1":
+            pytest.fail(f"{path} missing; run with CPM_UPDATE_GOLDEN=1 to create it")
+        path.write_bytes(data)
+    assert data == path.read_bytes(), hashlib.sha256(data).hexdigest()
+    img, _, _ = zoo_codec.decode_container(cont.unpack(path.read_bytes()))
+    assert img.shape == (20, 27, 3)
+
+
+def test_bad_files(codec, mini_codec, tmp_path):
+    img = tiny_image()
+    c, _ = codec.encode_array(img)
+    p = tmp_path / "a.lic"
+    cont.write(p, c)
+    data = p.read_bytes()
+    bad = {"trunc": data[: len(data) // 2], "empty": b"", "flip": data[:30] + bytes([data[30] ^ 1]) + data[31:],
+           "notlic": b"\x89PNG\r\n\x1a\n" + data}
+    for name, b in bad.items():
+        (tmp_path / name).write_bytes(b)
+        with pytest.raises(cont.ContainerError):
+            codec.decode_file(tmp_path / name, tmp_path / "out.png")
+    other = mini_codec if codec is not mini_codec and codec.fingerprint != mini_codec.fingerprint else None
+    if other is not None:
+        with pytest.raises(cont.ContainerError, match="fingerprint"):
+            other.decode_file(p, tmp_path / "out.png")
+    # a well-formed container whose cpm header disagrees with the model
+    wrong = cont.Container("cpm", codec.fingerprint, c.height, c.width, (cont.pack_ints([1, 7, 1, 1]), c.sections[1]))
+    with pytest.raises(cont.ContainerError, match="header"):
+        codec.decode_container(wrong)
+    other_codec = cont.Container("sga", codec.fingerprint, c.height, c.width, c.sections)
+    cont.write(tmp_path / "sga.lic", other_codec)
+    with pytest.raises(cont.ContainerError, match="codec"):
+        codec.decode_file(tmp_path / "sga.lic", tmp_path / "out.png")
+
+
+def test_cli(zoo_codec, tmp_path):
+    src = tmp_path / "in.png"
+    write_png(src, tiny_image())
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    script = (f"import sys; sys.argv=['cpm']; from cpm.__main__ import main\n"
+              f"assert main(['encode', r'{src}', r'{tmp_path / 'o.lic'}']) == 0\n"
+              f"assert main(['decode', r'{tmp_path / 'o.lic'}', r'{tmp_path / 'r.png'}']) == 0\n"
+              f"open(r'{tmp_path / 'bad.lic'}', 'wb').write(b'LIC')\n"
+              f"sys.exit(main(['decode', r'{tmp_path / 'bad.lic'}', r'{tmp_path / 'x.png'}']))\n")
+    r = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1, r.stderr
+    err = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert len(err) == 1 and "truncated" in err[0], r.stderr
+    assert read_image(tmp_path / "r.png").shape == (20, 27, 3)
+    assert not (tmp_path / "x.png").exists()
