@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import hashlib
+import itertools
 import json
 import os
 import time
@@ -164,18 +165,32 @@ class _Executor:
                 self._pool = cf.ProcessPoolExecutor(max_workers=n)
                 self.kind = f"process-pool({n})"
 
-    def map_unordered(self, fn, items):
-        if self.kind == "dask":
-            futures = [self._client.submit(fn, *args, pure=False) for args in items]
-            for fut in self._distributed.as_completed(futures):
-                yield fut.result()
-        elif self._pool is not None:
-            futures = [self._pool.submit(fn, *args) for args in items]
-            for fut in cf.as_completed(futures):
-                yield fut.result()
-        else:
+    def map_unordered(self, fn, items, window: int | None = None):
+        """Yield ``fn(*args)`` for each args in ``items`` as they finish, with at most ``window`` in flight
+        (so a million-image run does not hold a million futures)."""
+        items = iter(items)
+        if self.kind == "inline":
             for args in items:
                 yield fn(*args)
+            return
+        window = window or 64 * max(1, os.cpu_count() or 1)
+        if self.kind == "dask":
+            first = [self._client.submit(fn, *args, pure=False) for args in itertools.islice(items, window)]
+            ac = self._distributed.as_completed(first)
+            for fut in ac:
+                nxt = next(items, None)
+                if nxt is not None:
+                    ac.add(self._client.submit(fn, *nxt, pure=False))
+                yield fut.result()
+            return
+        pending = {self._pool.submit(fn, *args) for args in itertools.islice(items, window)}
+        while pending:
+            finished, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+            for fut in finished:
+                nxt = next(items, None)
+                if nxt is not None:
+                    pending.add(self._pool.submit(fn, *nxt))
+                yield fut.result()
 
     def close(self):
         if self._pool is not None:
@@ -213,7 +228,8 @@ class RunSummary:
 
 
 def run(recipe: Any, src: Path | None, out: Path, opts: dict, workers: int | None = None,
-        scheduler: Any = None, progress: bool = True, connect_timeout: float = 20.0) -> RunSummary:
+        scheduler: Any = None, progress: bool = True, connect_timeout: float = 20.0,
+        window: int | None = None) -> RunSummary:
     """Prepare ``recipe`` from ``src`` into ``out``; see the module docstring."""
     out = Path(out)
     tasks = recipe.tasks(src, opts)  # fails on a bad --src before anything is written
@@ -232,7 +248,7 @@ def run(recipe: Any, src: Path | None, out: Path, opts: dict, workers: int | Non
             desc = f"{recipe.name}" + (f" (stage {stage + 1})" if stage else "")
             bar = tqdm(total=len(todo), desc=desc, unit="task", disable=not progress or not todo,
                        dynamic_ncols=True)
-            for outcome in ex.map_unordered(_safe_process, [(recipe, t, str(out), opts) for t in todo]):
+            for outcome in ex.map_unordered(_safe_process, ((recipe, t, str(out), opts) for t in todo), window):
                 manifest.append(outcome)
                 summary.counts[(outcome.status, outcome.reason)] += 1
                 bar.update(1)

@@ -51,13 +51,14 @@ def test_pool_and_dask_match_inline(src, tmp_path):
     run(RECIPES["imagenet-cpm"], src, ref_cpm, CPM, workers=0, progress=False)
     assert len(list((ref_cpm / "records/train").glob("*.tfrecord"))) == 3  # 7 good images, 3 per shard
 
-    s = run(RECIPES["openimages-l3c"], src, tmp_path / "pool_l3c", V3, workers=2, progress=False)
+    s = run(RECIPES["openimages-l3c"], src, tmp_path / "pool_l3c", V3, workers=2, progress=False, window=2)
     assert s.executor == "process-pool(2)"
     run(RECIPES["imagenet-cpm"], src, tmp_path / "pool_cpm", CPM, workers=2, progress=False)
 
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
-        s = run(RECIPES["openimages-l3c"], src, tmp_path / "dask_l3c", V3, scheduler=client, progress=False)
+        s = run(RECIPES["openimages-l3c"], src, tmp_path / "dask_l3c", V3, scheduler=client, progress=False,
+                window=3)
         assert s.executor == "dask"
         run(RECIPES["imagenet-cpm"], src, tmp_path / "dask_cpm", CPM, scheduler=client, progress=False)
         # the CLI path: --scheduler with the cluster's address
