@@ -1,0 +1,194 @@
+"""Range coding of the final discrete latents (ẑ, ŷ) with tensorflow-compression into the shared container.
+
+* ẑ (always on the integer grid) is coded with tfc's range coder ops and per-channel tables of the
+  hyperprior's unit-bin probabilities on the integers (what ``tfc.ContinuousBatchedEntropyModel`` with
+  ``offset_heuristic=False`` builds, without its slow iterative tail search).
+* ŷ is coded with tfc's range coder ops (``entropy_encode_index``) and our own probability tables, one per
+  (scale-table entry, sub-integer offset bin): 64 scales × 17 offsets in [−1/2, 1/2] (step 1/16). The
+  offset lets us code latents on the **integer grid** under N(μ, σ²) * U(−1/2, 1/2) as SGA/STE/D-anneal
+  produce them (μ need not be an integer): the symbol is ŷ − round(μ), coded with the table for
+  frac = μ − round(μ) rounded to 1/16 (a small, measured cost over the exact information content). The
+  *offset* grid (ŷ = k + μ, tfc's "dequantize" rounding, used by M3, MAP and U-noise) is the special case
+  frac = 0. σ picks the smallest scale-table entry ≥ σ (tfc 1.3's rule).
+
+Container (codec ``"sga"``): sections = (header varints, z string, y string). Header = [format, method id,
+grid id, y_h, y_w, z_h, z_w]. μ and σ are recomputed from ẑ with batch size 1 on both sides, so encoder and
+decoder index the same tables.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_compression as tfc
+from scipy.special import ndtr, ndtri
+from shared_data import container as lic
+
+from .inference import GRID_IDS, METHOD_IDS, METHOD_NAMES
+from .model import scale_table
+
+from tensorflow_compression.python.ops import gen_ops  # the range coder kernels
+
+FORMAT = 1
+PRECISION = 16
+TAIL_MASS = 2 ** -8
+FRAC_BINS = 16  # offsets k/16, k = -8..8
+CODEC = "sga"
+
+
+class SGAFormatError(lic.ContainerError):
+    """An .lic file with codec "sga" whose payload cannot be decoded by this model."""
+
+
+_Y_TABLES = None
+
+
+def _y_tables():
+    """(flat cdf int32, cdf_offset int32[num_tables], num_tables): pmfs over integers k of
+    N(frac, σ²) * U(−1/2, 1/2), with the tail mass in tfc's overflow bin."""
+    global _Y_TABLES
+    if _Y_TABLES is None:
+        scales = scale_table()
+        fracs = np.arange(-FRAC_BINS // 2, FRAC_BINS // 2 + 1) / FRAC_BINS
+        cdfs, offsets = [], []
+        z_tail = -ndtri(TAIL_MASS / 2)
+        for s in scales:
+            for f in fracs:
+                lo = int(math.floor(-z_tail * s + f - 0.5))
+                hi = int(math.ceil(z_tail * s + f + 0.5))
+                k = np.arange(lo, hi + 1, dtype=np.float64)
+                pmf = ndtr((k + 0.5 - f) / s) - ndtr((k - 0.5 - f) / s)
+                overflow = max(1.0 - pmf.sum(), 0.0)
+                p = tf.constant(np.concatenate([pmf, [overflow]]), tf.float32)
+                c = gen_ops.pmf_to_quantized_cdf(p, precision=PRECISION).numpy()
+                cdfs.append(np.concatenate([[-PRECISION], c]).astype(np.int32))
+                offsets.append(lo)
+        _Y_TABLES = (tf.constant(np.concatenate(cdfs)), np.array(offsets, np.int32), len(offsets))
+    return _Y_TABLES
+
+
+def y_table_indexes(mu: np.ndarray, sigma: np.ndarray, grid: str):
+    """Table index per element and the integer base b (ŷ = b + symbol) for the given grid."""
+    table = scale_table().astype(np.float32)
+    s_idx = np.searchsorted(table[:-1], sigma.astype(np.float32), side="left").astype(np.int64)
+    if grid == "integer":
+        base = np.round(mu)
+        frac = mu - base
+        f_idx = np.clip(np.round((frac + 0.5) * FRAC_BINS), 0, FRAC_BINS).astype(np.int64)
+    else:
+        base = mu
+        f_idx = np.full(mu.shape, FRAC_BINS // 2, np.int64)
+    return (s_idx * (FRAC_BINS + 1) + f_idx).astype(np.int32), base
+
+
+class Coder:
+    """Entropy coder for one model: ``encode`` latents to a :class:`Container`, ``decode`` it back."""
+
+    def __init__(self, model):
+        self.model = model
+        self.z_cdf, self.z_offsets = self._z_tables(model)
+        self.fingerprint = lic.fingerprint(
+            model.config_json(),
+            [v.numpy().tobytes() for v in sorted(model.variables, key=lambda v: v.name)])
+
+    @staticmethod
+    def _z_tables(model, radius=512):
+        """Per-channel tables of the hyperprior's unit-bin pmf on the integers, support cut where the
+        tails hold less than 2^-8 (what tfc's ``ContinuousBatchedEntropyModel`` keeps; the rest goes to the
+        overflow bin). Computed once per model in float32 on the host; both sides compute them the same
+        way (tfc's own tables are built the same way; they warn about cross-platform float differences)."""
+        n = model.num_filters
+        k = np.arange(-radius, radius + 1, dtype=np.float32)
+        pmf = model.hyperprior.prob(tf.constant(np.repeat(k[:, None], n, 1))).numpy().T.astype(np.float64)
+        cdfs, offsets = [], []
+        for ch in range(n):
+            p = pmf[ch]
+            c = np.cumsum(p)
+            lo = int(np.searchsorted(c, TAIL_MASS / 2))
+            hi = int(np.searchsorted(c, c[-1] - TAIL_MASS / 2)) + 1
+            lo, hi = max(lo - 1, 0), min(hi + 1, len(p) - 1)
+            q = p[lo:hi + 1]
+            overflow = max(1.0 - q.sum(), 0.0)
+            cq = gen_ops.pmf_to_quantized_cdf(tf.constant(np.concatenate([q, [overflow]]), tf.float32),
+                                              precision=PRECISION).numpy()
+            cdfs.append(np.concatenate([[-PRECISION], cq]).astype(np.int32))
+            offsets.append(lo - radius)
+        return tf.constant(np.concatenate(cdfs)), np.array(offsets, np.int32)
+
+    @staticmethod
+    def _range_encode(cdf, offsets, idx, sym):
+        values = (np.asarray(sym, np.int64) - offsets[idx]).astype(np.int32)
+        handle = gen_ops.create_range_encoder([1], cdf)
+        handle = gen_ops.entropy_encode_index(handle, idx.reshape(1, -1), values.reshape(1, -1))
+        return gen_ops.entropy_encode_finalize(handle).numpy()[0]
+
+    @staticmethod
+    def _range_decode(cdf, offsets, idx, data):
+        handle = gen_ops.create_range_decoder(tf.constant([data]), cdf)
+        handle, values = gen_ops.entropy_decode_index(handle, idx.reshape(1, -1), [idx.size], tf.int32)
+        ok = gen_ops.entropy_decode_finalize(handle)
+        if not bool(np.all(ok.numpy())):
+            raise SGAFormatError("corrupt range-coded payload (range decoder sanity check failed)")
+        return values.numpy().reshape(idx.shape).astype(np.int64) + offsets[idx]
+
+    def _z_indexes(self, shape):
+        return np.broadcast_to(np.arange(self.model.num_filters, dtype=np.int32), shape).copy()
+
+    def _side_np(self, z_hat1, y_shape):
+        mu, sigma = self.model.side_params(tf.constant(z_hat1, tf.float32), y_shape)
+        return mu.numpy().astype(np.float64), sigma.numpy().astype(np.float64)
+
+    def encode(self, y_hat, z_hat, grid: str, method: str, height: int, width: int) -> lic.Container:
+        """y_hat (1,h,w,N), z_hat (1,hz,wz,N): final discrete latents of one image."""
+        y_hat = np.asarray(y_hat, np.float64)
+        z_hat = np.asarray(z_hat, np.float32)
+        if not np.array_equal(z_hat, np.round(z_hat)):
+            raise ValueError("z_hat must be on the integer grid")
+        z_str = self._range_encode(self.z_cdf, self.z_offsets, self._z_indexes(z_hat.shape),
+                                   z_hat.astype(np.int64))
+        mu, sigma = self._side_np(z_hat, y_hat.shape)
+        idx, base = y_table_indexes(mu, sigma, grid)
+        sym = np.round(y_hat - base).astype(np.int64)
+        cdf, offs, _ = _y_tables()
+        y_str = self._range_encode(cdf, offs, idx, sym)
+        head = lic.pack_ints([FORMAT, METHOD_IDS[method], GRID_IDS[grid], y_hat.shape[1], y_hat.shape[2],
+                              z_hat.shape[1], z_hat.shape[2]])
+        return lic.Container(CODEC, self.fingerprint, int(height), int(width), (head, z_str, y_str))
+
+    def decode_latents(self, c: lic.Container):
+        """Return (ŷ float32 (1,h,w,N), ẑ, method name, grid)."""
+        if len(c.sections) != 3:
+            raise SGAFormatError(f"expected 3 sections (header, z, y), found {len(c.sections)}")
+        head = lic.unpack_ints(c.sections[0], max_count=16)
+        if len(head) != 7 or head[0] != FORMAT:
+            raise SGAFormatError(f"unknown sga payload header {head[:2]} (this decoder writes format {FORMAT})")
+        _, mid, gid, yh, yw, zh, zw = head
+        grids = {v: k for k, v in GRID_IDS.items()}
+        if mid not in METHOD_NAMES or gid not in grids:
+            raise SGAFormatError(f"unknown method id {mid} or grid id {gid}")
+        if not (yh == -(-c.height // 16) and yw == -(-c.width // 16) and zh == -(-yh // 4)
+                and zw == -(-yw // 4)):
+            raise SGAFormatError(f"latent shapes {yh}x{yw}/{zh}x{zw} do not fit a {c.height}x{c.width} image")
+        n = self.model.num_filters
+        try:
+            z_hat = self._range_decode(self.z_cdf, self.z_offsets, self._z_indexes((1, zh, zw, n)),
+                                       c.sections[1]).astype(np.float32)
+            mu, sigma = self._side_np(z_hat, (1, yh, yw, n))
+            idx, base = y_table_indexes(mu, sigma, grids[gid])
+            cdf, offs, _ = _y_tables()
+            sym = self._range_decode(cdf, offs, idx, c.sections[2])
+        except (tf.errors.OpError, ValueError) as e:
+            raise SGAFormatError(f"corrupt range-coded payload ({str(e).splitlines()[0][:200]})") from None
+        y_hat = (sym + base).astype(np.float32)
+        return y_hat, z_hat.astype(np.float32), METHOD_NAMES[mid], grids[gid]
+
+    def reconstruct(self, y_hat, height, width) -> np.ndarray:
+        """x̂ = g_s(ŷ) cropped, clipped to [0,1], rounded to uint8 (H, W, 3)."""
+        x_hat = self.model.synthesis_transform(tf.constant(y_hat, tf.float32))[0, :height, :width, :]
+        return np.round(np.clip(x_hat.numpy(), 0.0, 1.0) * 255.0).astype(np.uint8)
+
+    def decode(self, c: lic.Container):
+        y_hat, z_hat, method, grid = self.decode_latents(c)
+        return self.reconstruct(y_hat, c.height, c.width), method

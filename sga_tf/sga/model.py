@@ -1,0 +1,187 @@
+"""The mean-scale hyperprior of Minnen et al. 2018 without context model, as used by Yang et al. 2020 (§1 of
+the spec; ``II:main/nn_models.py`` and ``II:main/mbt2018.py``), on tensorflow-compression 2.14.
+
+Transforms (N = M = ``num_filters``)::
+
+    g_a : x (in [0,1]) -> y      4 x [conv 5x5/2, N] with GDN after the first three
+    g_s : y -> x_hat            4 x [deconv 5x5/2] with IGDN after the first three, last has 3 channels
+    h_a : y -> z                conv 3x3/1 N ReLU, conv 5x5/2 N ReLU, conv 5x5/2 N (no bias); takes y, not |y|
+    h_s : z -> (mu, sigma)      deconv 5x5/2 N ReLU, deconv 5x5/2 1.5N ReLU, deconv 3x3/1 2N -> split
+
+Entropy models:
+
+* z: a non-parametric factorized density ("EntropyBottleneck", Ballé et al. 2018, appendix 6.1): tfc's
+  ``NoisyDeepFactorized`` (filters (3,3,3), init_scale 10), i.e. the deep-factorized density convolved with
+  U(-1/2, 1/2); its density at z is the unit-bin probability P(z) = c(z+1/2) - c(z-1/2).
+* y: Gaussian conditional p(y|z) = N(mu, sigma^2) * U(-1/2, 1/2), evaluated as
+  Phi((1/2 - |y-mu|)/sigma) - Phi((-1/2 - |y-mu|)/sigma) (tfc 1.3 ``GaussianConditional._likelihood``).
+  Both likelihoods are lower-bounded at 1e-9 with the "identity_if_towards" gradient.
+
+Scale semantics (``scale_semantics``):
+
+* ``"tf1"`` (default; the one the published numbers came from): sigma = max(exp(raw), 0.11) where raw is the
+  second half of h_s's output; the range coder uses the smallest entry of the 64-entry scale table
+  exp(linspace(log .11, log 256, 64)) that is >= sigma (tfc 1.3 behaviour).
+* ``"tf2"`` (``II:tf2``): exp(raw) is a continuous *index* into that table: sigma = scale_fn(clip(exp(raw),
+  0, 63)), scale_fn(i) = exp(log .11 + i (log 256 - log .11)/63).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_compression as tfc
+
+SCALE_MIN, SCALE_MAX, NUM_SCALES = 0.11, 256.0, 64
+LIKELIHOOD_BOUND = 1e-9
+
+
+def scale_table() -> np.ndarray:
+    """exp(linspace(log 0.11, log 256, 64)) — the tfc 1.3 / II scale table."""
+    return np.exp(np.linspace(math.log(SCALE_MIN), math.log(SCALE_MAX), NUM_SCALES))
+
+
+def _conv(filters, kernel, down, act, use_bias=True, name=None):
+    return tfc.SignalConv2D(filters, (kernel, kernel), corr=True, strides_down=down, padding="same_zeros",
+                            use_bias=use_bias, activation=act, name=name)
+
+
+def _deconv(filters, kernel, up, act, use_bias=True, kernel_parameter="rdft", name=None):
+    return tfc.SignalConv2D(filters, (kernel, kernel), corr=False, strides_up=up, padding="same_zeros",
+                            use_bias=use_bias, activation=act, kernel_parameter=kernel_parameter, name=name)
+
+
+class AnalysisTransform(tf.keras.Sequential):
+    """g_a (``II:main/nn_models.py: AnalysisTransform``)."""
+
+    def __init__(self, n):
+        super().__init__([
+            _conv(n, 5, 2, tfc.GDN(name="gdn_0"), name="layer_0"),
+            _conv(n, 5, 2, tfc.GDN(name="gdn_1"), name="layer_1"),
+            _conv(n, 5, 2, tfc.GDN(name="gdn_2"), name="layer_2"),
+            _conv(n, 5, 2, None, name="layer_3"),
+        ], name="analysis")
+
+
+class SynthesisTransform(tf.keras.Sequential):
+    """g_s (``II:main/nn_models.py: SynthesisTransform``)."""
+
+    def __init__(self, n):
+        super().__init__([
+            _deconv(n, 5, 2, tfc.GDN(inverse=True, name="igdn_0"), name="layer_0"),
+            _deconv(n, 5, 2, tfc.GDN(inverse=True, name="igdn_1"), name="layer_1"),
+            _deconv(n, 5, 2, tfc.GDN(inverse=True, name="igdn_2"), name="layer_2"),
+            _deconv(3, 5, 2, None, name="layer_3"),
+        ], name="synthesis")
+
+
+class HyperAnalysisTransform(tf.keras.Sequential):
+    """h_a (``II:main/nn_models.py: HyperAnalysisTransform``); takes y itself."""
+
+    def __init__(self, n, out_channels=None):
+        super().__init__([
+            _conv(n, 3, 1, tf.nn.relu, name="layer_0"),
+            _conv(n, 5, 2, tf.nn.relu, name="layer_1"),
+            _conv(out_channels or n, 5, 2, None, use_bias=False, name="layer_2"),
+        ], name="hyper_analysis")
+
+
+class MBT2018HyperSynthesisTransform(tf.keras.Sequential):
+    """h_s (``II:main/nn_models.py: MBT2018HyperSynthesisTransform``); kernels are plain variables
+    (tfc 1.3 ``kernel_parameterizer=None``). Outputs 2N channels: (mu, raw scale)."""
+
+    def __init__(self, n):
+        super().__init__([
+            _deconv(n, 5, 2, tf.nn.relu, kernel_parameter="variable", name="layer_0"),
+            _deconv(int(1.5 * n), 5, 2, tf.nn.relu, kernel_parameter="variable", name="layer_1"),
+            _deconv(2 * n, 3, 1, None, kernel_parameter="variable", name="layer_2"),
+        ], name="hyper_synthesis")
+
+
+def gaussian_conditional_likelihood(y, mu, sigma):
+    """P(y | mu, sigma) of N(mu, sigma^2) convolved with U(-1/2, 1/2), lower-bounded at 1e-9.
+
+    Computed on |y - mu| with the upper tail first, for numerical accuracy (tfc 1.3 ``GaussianConditional``).
+    """
+    v = tf.abs(y - mu)
+    c = tf.constant(-(2 ** -0.5), dtype=y.dtype)
+
+    def cum(t):  # standard normal CDF, 0.5 erfc(-t / sqrt 2)
+        return 0.5 * tf.math.erfc(c * t)
+
+    lik = cum((0.5 - v) / sigma) - cum((-0.5 - v) / sigma)
+    return tfc.lower_bound(lik, LIKELIHOOD_BOUND)
+
+
+class MBT2018(tf.keras.Model):
+    """Mean-scale hyperprior (M3's model). ``call``-free: the methods below are what training, amortized
+    coding and iterative inference share."""
+
+    def __init__(self, num_filters: int, scale_semantics: str = "tf1"):
+        super().__init__(name="mbt2018")
+        if scale_semantics not in ("tf1", "tf2"):
+            raise ValueError(f"scale_semantics must be 'tf1' or 'tf2', got {scale_semantics!r}")
+        self.num_filters = int(num_filters)
+        self.scale_semantics = scale_semantics
+        n = self.num_filters
+        self.analysis_transform = AnalysisTransform(n)
+        self.synthesis_transform = SynthesisTransform(n)
+        self.hyper_analysis_transform = HyperAnalysisTransform(n)
+        self.hyper_synthesis_transform = MBT2018HyperSynthesisTransform(n)
+        self.hyperprior = tfc.NoisyDeepFactorized(batch_shape=(n,), num_filters=(3, 3, 3), init_scale=10.0)
+        self._prior_vars = list(self.hyperprior.trainable_variables)
+        self.build_all()
+
+    def config(self) -> dict:
+        return {"model": "mbt2018", "num_filters": self.num_filters, "scale_semantics": self.scale_semantics}
+
+    def config_json(self) -> str:
+        return json.dumps(self.config(), sort_keys=True)
+
+    def build_all(self):
+        """Create every variable (one tiny forward pass) so that checkpoints and counts are complete."""
+        x = tf.zeros((1, 64, 64, 3))
+        y = self.analysis_transform(x)
+        z = self.hyper_analysis_transform(y)
+        self.hyper_synthesis_transform(z)
+        self.synthesis_transform(y)
+
+    # --- the pieces -------------------------------------------------------------------------------------
+    def scale(self, raw):
+        """sigma from h_s's raw second half under the chosen semantics (module docstring)."""
+        if self.scale_semantics == "tf1":
+            return tfc.lower_bound(tf.exp(raw), SCALE_MIN)
+        idx = tf.clip_by_value(tf.exp(raw), 0.0, NUM_SCALES - 1.0)
+        step = (math.log(SCALE_MAX) - math.log(SCALE_MIN)) / (NUM_SCALES - 1)
+        return tf.exp(math.log(SCALE_MIN) + step * idx)
+
+    def side_params(self, z, y_shape):
+        """(mu, sigma) of p(y|z) = h_s(z), cropped to y's spatial size."""
+        out = self.hyper_synthesis_transform(z)
+        out = out[:, :y_shape[1], :y_shape[2], :]
+        mu, raw = tf.split(out, 2, axis=-1)
+        return mu, self.scale(raw)
+
+    def z_likelihood(self, z):
+        """Unit-bin probability of z under the factorized hyperprior, bounded below at 1e-9."""
+        return tfc.lower_bound(self.hyperprior.prob(z), LIKELIHOOD_BOUND)
+
+    def rd_terms(self, x, y, z):
+        """Return (x_hat, per-image bits of y, per-image bits of z, mse) for latents y, z (any relaxation).
+
+        x_hat is g_s(y) cropped to x's size (not clipped); mse is over every element, on the [0,1] scale.
+        """
+        mu, sigma = self.side_params(z, tf.shape(y))
+        y_bits = tf.reduce_sum(-tf.math.log(gaussian_conditional_likelihood(y, mu, sigma)), axis=(1, 2, 3))
+        z_bits = tf.reduce_sum(-tf.math.log(self.z_likelihood(z)), axis=(1, 2, 3))
+        ln2 = tf.constant(math.log(2.0), y.dtype)
+        x_hat = self.synthesis_transform(y)[:, :tf.shape(x)[1], :tf.shape(x)[2], :]
+        mse = tf.reduce_mean(tf.math.squared_difference(x, x_hat))
+        return x_hat, y_bits / ln2, z_bits / ln2, mse
+
+
+def parameter_count(model: MBT2018) -> int:
+    return int(sum(np.prod(v.shape) for v in model.trainable_variables))

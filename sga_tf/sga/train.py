@@ -1,0 +1,120 @@
+"""Training of the mean-scale hyperprior (``II:main/mbt2018.py train`` + ``tf_boilerplate.py``).
+
+Loss (Ballé et al. 2018 / Minnen et al. 2018 rate-distortion Lagrangian, as in II):
+    L = λ · MSE(x, g_s(ỹ)) · 255² + [−log₂ p(ỹ|z̃) − log₂ p(z̃)] / (batch · H · W),
+    ỹ = g_a(x) + U(−½, ½),  z̃ = h_a(g_a(x)) + U(−½, ½)   (h_a sees the continuous y).
+Adam lr 1e-4 (``--lr`` to change it); random ``patchsize`` crops of PNGs scaled to [0, 1], batch ``batchsize``.
+Checkpoints (resumable) every ``save_checkpoint_secs`` into ``checkpoint_dir/<runname>``; TensorBoard summaries
+into ``logdir/<runname>``; training stops with an error on a non-finite loss (TF1's ``NanTensorHook``).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from .model import MBT2018
+
+
+def run_name(num_filters: int, lmbda: float) -> str:
+    """The original run naming: ``mbt2018-num_filters=N-lmbda=λ``."""
+    return f"mbt2018-num_filters={num_filters}-lmbda={lmbda:g}"
+
+
+def make_dataset(train_glob: str, batchsize: int, patchsize: int, seed: int | None = None):
+    files = sorted(glob.glob(train_glob))
+    if not files:
+        raise FileNotFoundError(f"no training images match --train_glob {train_glob!r}")
+
+    def load(path):
+        img = tf.image.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        img = tf.cast(img, tf.float32) / 255.0
+        shape = tf.shape(img)
+        # images smaller than the patch are padded by reflection first (the original assumed large images)
+        ph = tf.maximum(patchsize - shape[0], 0)
+        pw = tf.maximum(patchsize - shape[1], 0)
+        img = tf.pad(img, [[0, ph], [0, pw], [0, 0]], mode="SYMMETRIC")
+        return tf.image.random_crop(img, (patchsize, patchsize, 3), seed=seed)
+
+    ds = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=seed).repeat()
+    ds = ds.map(load, num_parallel_calls=2).batch(batchsize, drop_remainder=True).prefetch(4)
+    return ds, len(files)
+
+
+def train(num_filters: int, lmbda: float, train_glob: str, checkpoint_dir: str, batchsize: int = 8,
+          patchsize: int = 256, last_step: int = 1_000_000, logdir: str = "/tmp/tf_logs", lr: float = 1e-4,
+          save_checkpoint_secs: float = 300, save_summary_secs: float = 60, scale_semantics: str = "tf1",
+          seed: int | None = None, progress: bool = True, extra_args: dict | None = None) -> Path:
+    """Train (or resume) a run; returns the run directory."""
+    name = run_name(num_filters, lmbda)
+    run_dir = Path(checkpoint_dir) / name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    args = dict(num_filters=num_filters, lmbda=lmbda, train_glob=train_glob, batchsize=batchsize,
+                patchsize=patchsize, last_step=last_step, lr=lr, scale_semantics=scale_semantics,
+                **(extra_args or {}))
+    (run_dir / "args.json").write_text(json.dumps(args, indent=2, sort_keys=True) + "\n")
+    if seed is not None:
+        tf.random.set_seed(seed)
+    model = MBT2018(num_filters, scale_semantics)
+    optimizer = tf.keras.optimizers.Adam(learning_rate=lr)
+    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+    ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
+    manager = tf.train.CheckpointManager(ckpt, str(run_dir), max_to_keep=2)
+    if manager.latest_checkpoint:
+        ckpt.restore(manager.latest_checkpoint)
+        print(f"resumed {manager.latest_checkpoint} at step {int(step)}")
+    ds, nfiles = make_dataset(train_glob, batchsize, patchsize, seed)
+    writer = tf.summary.create_file_writer(str(Path(logdir) / name))
+    variables = model.trainable_variables
+
+    @tf.function
+    def train_step(x):
+        with tf.GradientTape() as tape:
+            y = model.analysis_transform(x)
+            z = model.hyper_analysis_transform(y)
+            y_tilde = y + tf.random.uniform(tf.shape(y), -0.5, 0.5)
+            z_tilde = z + tf.random.uniform(tf.shape(z), -0.5, 0.5)
+            _, y_bits, z_bits, mse = model.rd_terms(x, y_tilde, z_tilde)
+            num_pixels = tf.cast(tf.shape(x)[1] * tf.shape(x)[2], tf.float32)
+            bpp = tf.reduce_mean(y_bits + z_bits) / num_pixels
+            loss = lmbda * mse * 255.0 ** 2 + bpp
+        grads = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(grads, variables))
+        return loss, bpp, mse
+
+    t_ckpt = t_sum = time.time()
+    t_start = time.time()
+    it = iter(ds)
+    bar = tqdm(total=last_step, initial=int(step), desc=name, disable=not progress)
+    with (run_dir / "record.txt").open("a") as record:
+        record.write(f"start step {int(step)} files {nfiles} at {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        while int(step) < last_step:
+            loss, bpp, mse = train_step(next(it))
+            step.assign_add(1)
+            bar.update(1)
+            if not np.isfinite(float(loss)):
+                raise FloatingPointError(f"non-finite loss at step {int(step)} (NaN stop); last checkpoint "
+                                         f"{manager.latest_checkpoint}")
+            now = time.time()
+            if now - t_sum >= save_summary_secs or int(step) == last_step:
+                with writer.as_default():
+                    tf.summary.scalar("loss", loss, step=step)
+                    tf.summary.scalar("bpp", bpp, step=step)
+                    tf.summary.scalar("mse", mse * 255.0 ** 2, step=step)
+                    tf.summary.scalar("psnr", 10 * np.log10(1.0 / max(float(mse), 1e-12)), step=step)
+                bar.set_postfix(loss=f"{float(loss):.4f}", bpp=f"{float(bpp):.3f}")
+                t_sum = now
+            if now - t_ckpt >= save_checkpoint_secs:
+                manager.save(checkpoint_number=step)
+                t_ckpt = now
+        manager.save(checkpoint_number=step)
+        record.write(f"end step {int(step)} wall {time.time() - t_start:.1f}s loss {float(loss):.5f} "
+                     f"bpp {float(bpp):.4f} mse {float(mse) * 255 ** 2:.3f}\n")
+    bar.close()
+    return run_dir
