@@ -115,7 +115,7 @@ def verify_folder(out: Path, dataset: str | None = None) -> list[str]:
         return problems
     if not (out / MANIFEST).exists():
         raise PrepareError(f"{out}: no {MANIFEST} (not a folder written by shared_data prepare/download)")
-    for key, rec in sorted(Manifest(out).records.items()):
+    for _key, rec in sorted(Manifest(out).records.items()):
         if rec.get("status") != "done":
             continue
         for o in rec.get("outputs", []):

@@ -48,21 +48,25 @@ def png_bomb(width: int = 100_000, height: int = 100_000) -> bytes:
 def write_bad_inputs(folder: Path, base: np.ndarray) -> dict[str, tuple[str, str]]:
     """Write one file per kind of awkward input; returns name -> (expected status, reason or note)."""
     folder.mkdir(parents=True, exist_ok=True)
-    exp = {}
+    pil = Image.fromarray(base)
     good = jpeg(base)
-    (folder / "ok.jpg").write_bytes(good); exp["ok.jpg"] = ("done", "")
-    (folder / "truncated.jpg").write_bytes(good[: len(good) // 2]); exp["truncated.jpg"] = ("skipped", "corrupt")
-    Image.fromarray(base).convert("CMYK").save(folder / "cmyk.jpg", quality=90); exp["cmyk.jpg"] = ("done", "converted-CMYK")
-    Image.fromarray(base).convert("L").save(folder / "gray.png"); exp["gray.png"] = ("done", "converted-L")
-    Image.fromarray(base).convert("P", palette=Image.ADAPTIVE).save(folder / "palette.png"); exp["palette.png"] = ("done", "converted-P")
-    g16 = (np.asarray(Image.fromarray(base).convert("L"), dtype=np.uint16) * 257)
-    Image.fromarray(g16).save(folder / "gray16.png"); exp["gray16.png"] = ("done", "converted-I;16")
+    (folder / "ok.jpg").write_bytes(good)
+    (folder / "truncated.jpg").write_bytes(good[: len(good) // 2])
+    pil.convert("CMYK").save(folder / "cmyk.jpg", quality=90)
+    pil.convert("L").save(folder / "gray.png")
+    pil.convert("P", palette=Image.ADAPTIVE).save(folder / "palette.png")
+    Image.fromarray(np.asarray(pil.convert("L"), dtype=np.uint16) * 257).save(folder / "gray16.png")
     rgba = np.concatenate([base, np.full(base.shape[:2] + (1,), 128, np.uint8)], axis=2)
-    Image.fromarray(rgba, "RGBA").save(folder / "alpha.png"); exp["alpha.png"] = ("done", "converted-RGBA")
-    exif = Image.Exif(); exif[0x0112] = 6  # rotate 90° CW to display
-    Image.fromarray(base).save(folder / "exif_rotated.jpg", quality=90, exif=exif.tobytes())
-    exp["exif_rotated.jpg"] = ("done", "exif-rotated")
-    (folder / "empty.jpg").write_bytes(b""); exp["empty.jpg"] = ("skipped", "empty-file")
-    (folder / "notes.txt").write_text("not an image\n"); exp["notes.txt"] = ("skipped", "not-an-image")
-    (folder / "bomb.png").write_bytes(png_bomb()); exp["bomb.png"] = ("skipped", "decompression-bomb")
-    return exp
+    Image.fromarray(rgba, "RGBA").save(folder / "alpha.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # display rotated 90 degrees clockwise
+    pil.save(folder / "exif_rotated.jpg", quality=90, exif=exif.tobytes())
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "notes.txt").write_text("not an image\n")
+    (folder / "bomb.png").write_bytes(png_bomb())
+    return {"ok.jpg": ("done", ""), "truncated.jpg": ("skipped", "corrupt"),
+            "cmyk.jpg": ("done", "converted-CMYK"), "gray.png": ("done", "converted-L"),
+            "palette.png": ("done", "converted-P"), "gray16.png": ("done", "converted-I;16"),
+            "alpha.png": ("done", "converted-RGBA"), "exif_rotated.jpg": ("done", "exif-rotated"),
+            "empty.jpg": ("skipped", "empty-file"), "notes.txt": ("skipped", "not-an-image"),
+            "bomb.png": ("skipped", "decompression-bomb")}

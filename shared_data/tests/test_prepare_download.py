@@ -7,11 +7,10 @@ import threading
 from pathlib import Path
 
 import pytest
+from _data_helpers import KODAK_DIR, needs_kodak
 
 from shared_data.__main__ import main
 from shared_data.download import KODAK_FILES, DownloadError, fetch
-
-from _data_helpers import KODAK_DIR, needs_kodak
 
 pytestmark = needs_kodak
 
@@ -136,3 +135,23 @@ def test_http_404_is_a_clear_error(server, tmp_path, capsys):
     rc = main(["download", "kodak", "--out", str(tmp_path), "--base-url", server + "/missing-dir/x/",
                "--files", "kodim01.png", "--no-progress", "--retries", "0"])
     assert rc == 2 and "HTTP 404" in capsys.readouterr().err
+
+
+def test_md5_digest_and_zip_extract(server, tmp_path):
+    import zipfile
+
+    from shared_data.__main__ import _extract
+
+    md5 = hashlib.md5((KODAK_DIR / "kodim07.png").read_bytes()).hexdigest()
+    res = fetch(server + "/plain/kodim07.png", tmp_path / "k7.png", "md5:" + md5, progress=False)
+    assert res.digest == "md5:" + md5
+    with pytest.raises(DownloadError, match="checksum mismatch"):
+        fetch(server + "/plain/kodim07.png", tmp_path / "k8.png", "md5:" + "0" * 32, progress=False)
+    z = tmp_path / "professional_valid_2020.zip"
+    with zipfile.ZipFile(z, "w") as f:
+        f.write(tmp_path / "k7.png", "valid/k7.png")
+        f.writestr("__MACOSX/valid/._k7.png", b"junk")
+    _extract(z, tmp_path / "x")
+    assert [p.relative_to(tmp_path / "x").as_posix() for p in (tmp_path / "x").rglob("*") if p.is_file()] == \
+        ["valid/k7.png"]
+    assert (tmp_path / "x/valid/k7.png").read_bytes() == (KODAK_DIR / "kodim07.png").read_bytes()

@@ -9,13 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
+from _data_helpers import REPO, kodak, needs_kodak, photo
 from PIL import Image
 
 from shared_data.__main__ import main
 from shared_data.pipeline import MANIFEST, Manifest, PrepareError, run
 from shared_data.recipes import RECIPES
-
-from _data_helpers import REPO, kodak, needs_kodak, photo
 
 pytestmark = needs_kodak
 

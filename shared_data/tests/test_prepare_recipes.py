@@ -9,17 +9,15 @@ import subprocess
 
 import numpy as np
 import pytest
+from _data_helpers import jpeg, kodak, needs_kodak, photo, write_bad_inputs
 from PIL import Image
 
 from shared_data.__main__ import main, stats_text
-from shared_data.pipeline import Manifest, run, task_seed
-from shared_data.recipes import RECIPES
+from shared_data.pipeline import Manifest, task_seed
 from shared_data.recipes.imagenet_cpm import estimate_jpeg_quality, fjcommon_order, imagemagick_fill_size
 from shared_data.recipes.small import read_batch
 from shared_data.tfrecord import decode_example, read_records
 from shared_data.transforms import ImageFolder, hific_rescale_crop, random_crop
-
-from _data_helpers import jpeg, kodak, needs_kodak, photo, write_bad_inputs
 
 # Output sizes of `convert IN -resize "256x256^" OUT`, measured with ImageMagick 6.9.11-60 Q16.
 IM_FILL_256 = {(500, 375): (341, 256), (333, 500): (256, 384), (255, 257): (256, 258), (100, 100): (256, 256),
