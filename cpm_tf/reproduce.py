@@ -1,0 +1,95 @@
+"""Reproduce CPM: ``python reproduce.py --scale mini|full --out DIR`` writes DIR/measures.csv + summary.json.
+
+mini: trains ``ae_configs/mini/low`` + ``pc_configs/mini/res_shallow`` (reduced, documented in the configs)
+on $TRAIN_DIR photos for --minutes on the CPU, then evaluates on Kodak ($KODAK_DIR, first --n_images) with
+real bitstreams, reporting the context model's real and estimated bpp next to the ideal cost of the same
+symbols under a factorized (no-context) model (the paper's central claim at small scale).
+``--skip_train`` evaluates the committed zoo/mini model instead (what the CI regression check compares).
+
+full: trains ``ae_configs/cvpr/{low,med,hi}`` + ``pc_configs/cvpr/res_shallow`` on ImageNet TFRecords
+($RECORDS_ROOT, see README) for --max_steps each (the original has no step limit), then evaluates all 24
+Kodak images with real bitstreams (one ``config`` column per operating point). Meant for a GPU.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = Path(__file__).resolve().parent
+
+
+def evaluate(model_dir, n_images, config_label=None):
+    from shared_data.imageio import read_image
+    from tqdm import tqdm
+
+    from cpm.codec import load_model
+    from cpm.evaluate import dataset_images, evaluate_image
+    codec = load_model(model_dir)
+    rows = []
+    for f in tqdm(dataset_images("kodak")[:n_images], desc=f"kodak {Path(model_dir).name}"):
+        r = evaluate_image(codec, read_image(f), f.name, real_bpp=True)
+        if config_label:
+            r["config"] = config_label
+        rows.append(r)
+    return rows
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--scale", choices=("mini", "full"), required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--minutes", type=float, default=20.0, help="mini: training wall time")
+    p.add_argument("--n_images", type=int, default=None, help="Kodak images to evaluate (mini default 6, full 24)")
+    p.add_argument("--skip_train", action="store_true", help="mini: evaluate the committed zoo/mini model")
+    p.add_argument("--max_steps", type=int, default=500_000, help="full: steps per operating point")
+    a = p.parse_args(argv)
+    from cpm.tfsetup import limit_threads
+    limit_threads()
+    from shared_eval.measures import summarize, write_measures, write_summary
+
+    from cpm.codec import DEFAULT_MODEL
+    from cpm.data import DatasetError
+    from cpm.evaluate import EXTRA_COLUMNS
+    from cpm.train_loop import train
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    info = {"scale": a.scale}
+    try:
+        if a.scale == "mini":
+            n = a.n_images or 6
+            if a.skip_train:
+                model_dir = DEFAULT_MODEL
+            else:
+                train_dir = os.environ.get("TRAIN_DIR", str(ROOT.parent.parent / "shared/data/train-photos"))
+                model_dir = train(ROOT / "ae_configs/mini/low", ROOT / "pc_configs/mini/res_shallow", train_dir, None,
+                                  out / "logs", max_minutes=a.minutes, log_save=200, log_test=-1)
+            info["model_dir"] = str(model_dir)
+            rows = evaluate(model_dir, n)
+        else:
+            n = a.n_images or 24
+            rows = []
+            for label, cfg in (("A", "low"), ("B", "med"), ("C", "hi")):
+                d = train(ROOT / "ae_configs/cvpr" / cfg, ROOT / "pc_configs/cvpr/res_shallow", "imgnet_train",
+                          "imgnet_test", out / "logs", max_steps=a.max_steps)
+                rows += evaluate(d, n, config_label=label)
+    except (DatasetError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    write_measures(out / "measures.csv", rows, EXTRA_COLUMNS + (("config",) if a.scale == "full" else ()))
+    s = summarize(rows)
+    s.update(info)
+    s["wall_s"] = round(time.time() - t0, 1)
+    s["context_model_beats_factorized"] = bool(s["bpp"] < s["bpp_factorized"])
+    s["saving_vs_factorized_pct"] = 100.0 * (1 - s["bpp"] / s["bpp_factorized"])
+    write_summary(out / "summary.json", s)
+    print(json.dumps(s, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
