@@ -46,8 +46,33 @@ def cmd_prepare(a) -> int:
     except ValueError as e:
         raise PrepareError(str(e)) from None
     t0 = time.perf_counter()
-    summary = run(recipe, Path(a.src) if a.src else None, Path(a.out), opts, workers=a.workers,
-                  scheduler=a.scheduler, progress=not a.no_progress, connect_timeout=a.scheduler_timeout)
+    cluster = client = None
+    scheduler = a.scheduler
+    if a.cluster == "slurm":
+        import shutil
+
+        from .pipeline import slurm_cluster
+        cluster = slurm_cluster(a.job_cores, a.job_memory, a.job_walltime, a.queue)
+        if shutil.which("sbatch") is None:
+            cluster.close()
+            raise PrepareError("--cluster slurm: sbatch not found (run this on a SLURM login node)")
+        import distributed
+        cluster.scale(jobs=a.jobs)
+        client = scheduler = distributed.Client(cluster)
+        try:
+            client.wait_for_workers(1, timeout=a.job_wait)
+        except TimeoutError:
+            client.close()
+            cluster.close()
+            raise PrepareError(f"--cluster slurm: no worker started within {a.job_wait:g} s "
+                               "(check squeue and the job's output)") from None
+    try:
+        summary = run(recipe, Path(a.src) if a.src else None, Path(a.out), opts, workers=a.workers,
+                      scheduler=scheduler, progress=not a.no_progress, connect_timeout=a.scheduler_timeout)
+    finally:
+        if client is not None:
+            client.close()
+            cluster.close()
     print(f"{a.dataset}: {summary.line()} in {time.perf_counter() - t0:.1f} s -> {a.out}")
     failed = sum(n for (s, _), n in summary.counts.items() if s == "failed")
     if failed:
@@ -234,6 +259,14 @@ def build_parser() -> argparse.ArgumentParser:
         g.add_argument("--workers", type=int, default=None,
                        help="processes in the local pool (default: CPU count; 0 = inline)")
         g.add_argument("--scheduler", default=None, help="Dask distributed scheduler address, e.g. tcp://host:8786")
+        g.add_argument("--cluster", choices=("slurm",), default=None,
+                       help="start Dask workers as SLURM jobs (needs dask-jobqueue and sbatch)")
+        rp.add_argument("--jobs", type=int, default=4, help="--cluster: number of jobs")
+        rp.add_argument("--job-cores", type=int, default=4, help="--cluster: worker processes per job")
+        rp.add_argument("--job-memory", default="8GB", help="--cluster: memory per job")
+        rp.add_argument("--job-walltime", default="04:00:00", help="--cluster: walltime per job")
+        rp.add_argument("--queue", default=None, help="--cluster: SLURM partition")
+        rp.add_argument("--job-wait", type=float, default=600.0, help="--cluster: seconds to wait for a worker")
         rp.add_argument("--scheduler-timeout", type=float, default=20.0, help="seconds to wait for the scheduler")
         rp.add_argument("--no-progress", action="store_true")
         recipe.add_arguments(rp)

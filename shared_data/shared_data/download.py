@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-KODAK_URL = "http://r0k.us/graphics/kodak/kodak/"
+KODAK_URL = "https://r0k.us/graphics/kodak/kodak/"
 
 #: file name -> (bytes, sha256) as published for r0k.us's kodimNN.png.
 KODAK_FILES: dict[str, tuple[int, str]] = {

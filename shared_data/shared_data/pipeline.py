@@ -199,6 +199,17 @@ class _Executor:
             self._client.close()
 
 
+def slurm_cluster(cores: int = 4, memory: str = "8GB", walltime: str = "04:00:00", queue: str | None = None):
+    """A dask-jobqueue ``SLURMCluster`` whose jobs each run ``cores`` single-threaded worker processes (the
+    recipes are CPU-bound Python). Not scaled yet: call ``cluster.scale(jobs=N)``."""
+    try:
+        from dask_jobqueue import SLURMCluster
+    except ImportError:
+        raise PrepareError("--cluster slurm needs dask-jobqueue: pip install dask-jobqueue") from None
+    return SLURMCluster(cores=cores, processes=cores, memory=memory, walltime=walltime, queue=queue,
+                        scheduler_options={"dashboard_address": None})
+
+
 def _check_config(out: Path, recipe_name: str, opts: dict) -> None:
     cfg = {"recipe": recipe_name, "options": opts}
     p = out / CONFIG

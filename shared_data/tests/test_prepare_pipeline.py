@@ -132,3 +132,26 @@ def test_kill_leaves_no_partial_files_and_rerun_completes(tmp_path):
     assert main(cmd[3:] + ["--out", str(ref)]) == 0
     assert _files(out).keys() - {p.relative_to(out).as_posix() for p in leftovers} == _files(ref).keys()
     assert {k: v for k, v in _files(out).items() if not k.endswith(".tmp")} == _files(ref)
+
+
+def test_slurm_cluster_job_script_and_clear_error(tmp_path, capsys):
+    import shutil
+
+    rc = main(["prepare", "clic", "--src", str(tmp_path), "--out", str(tmp_path / "o"), "--split", "mobile_valid",
+               "--cluster", "slurm", "--no-progress"])
+    try:
+        import dask_jobqueue  # noqa: F401
+    except ImportError:
+        assert rc == 2 and "needs dask-jobqueue" in capsys.readouterr().err
+        pytest.skip("dask-jobqueue not installed: only the error path was checked")
+    from shared_data.pipeline import slurm_cluster
+
+    if shutil.which("sbatch") is None:
+        assert rc == 2 and "sbatch not found" in capsys.readouterr().err
+    cluster = slurm_cluster(cores=3, memory="6GB", walltime="02:00:00", queue="cpu")
+    try:
+        script = cluster.job_script()
+    finally:
+        cluster.close()
+    for line in ("#SBATCH --cpus-per-task=3", "#SBATCH -p cpu", "#SBATCH -t 02:00:00", "--nworkers 3"):
+        assert line in script, (line, script)
