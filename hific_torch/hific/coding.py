@@ -1,0 +1,126 @@
+"""Symbols <-> bytes for HiFiC's two latents with the constriction range coder (a maintained Rust coder).
+
+Every symbol ``v`` is coded with one of a set of fixed tables (the y scale table, or z's per-channel
+tables). A table ``t`` covers ``v - offset_t`` in ``[0, n_t)``; its last bin (``n_t``) is the **escape**:
+a value outside is sent as the escape symbol followed by an Elias-gamma-style code over uniform models
+(bit length in 0..63, then the bits below the leading one in 16-bit chunks). This is the role of tfc's
+``unbounded_index_range_coding`` whose port wrote only the low nibble of multi-nibble overflows; here every
+bit of the overflow is coded, and tests round-trip values of all magnitudes.
+
+One range-coder stream per latent; symbols are coded table by table (ascending table id, raster order
+inside a table), then the escapes in the same order. Everything is deterministic given the integer symbols,
+the table ids and the stored float32 tables.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from shared_data.container import ContainerError
+
+try:
+    import constriction
+except ImportError as e:  # pragma: no cover - the venv pins it
+    raise ImportError("hific needs the 'constriction' package (pinned in hific_torch/requirements.txt)") from e
+
+_NBITS_MODEL_SIZE = 64
+_CHUNK = 16
+
+
+class TableSet:
+    """A set of coding tables: ``probs[t]`` (float64, ``n_t + 1`` entries incl. escape), ``offsets[t]``."""
+
+    def __init__(self, probs: list[np.ndarray], offsets: list[int]):
+        if len(probs) != len(offsets):
+            raise ValueError("probs and offsets differ in length")
+        self.probs = probs
+        self.offsets = [int(o) for o in offsets]
+        self.sizes = [len(p) - 1 for p in probs]
+        self._models: dict[int, object] = {}
+
+    def model(self, t: int):
+        m = self._models.get(t)
+        if m is None:
+            m = constriction.stream.model.Categorical(self.probs[t], perfect=False)
+            self._models[t] = m
+        return m
+
+
+def _groups(table_ids: np.ndarray):
+    order = np.argsort(table_ids, kind="stable")
+    ids_sorted = table_ids[order]
+    uniq, starts = np.unique(ids_sorted, return_index=True)
+    ends = list(starts[1:]) + [len(order)]
+    for t, s, e in zip(uniq, starts, ends):
+        yield int(t), order[s:e]
+
+
+def encode_symbols(symbols: np.ndarray, table_ids: np.ndarray, tables: TableSet) -> bytes:
+    """Range-code integer ``symbols`` (any shape) with per-symbol table ids; returns the stream bytes."""
+    symbols = np.asarray(symbols, dtype=np.int64).reshape(-1)
+    table_ids = np.asarray(table_ids, dtype=np.int64).reshape(-1)
+    if symbols.shape != table_ids.shape:
+        raise ValueError("symbols and table_ids differ in size")
+    enc = constriction.stream.queue.RangeEncoder()
+    escapes: list[int] = []
+    for t, pos in _groups(table_ids):
+        n = tables.sizes[t]
+        v = symbols[pos] - tables.offsets[t]
+        esc = (v < 0) | (v >= n)
+        codes = np.where(esc, n, v).astype(np.int32)
+        enc.encode(codes, tables.model(t))
+        for val in v[esc]:
+            val = int(val)
+            escapes.append(2 * (val - n) if val >= n else 2 * (-val - 1) + 1)
+    for u in escapes:
+        nbits = u.bit_length()
+        if nbits >= _NBITS_MODEL_SIZE:
+            raise ValueError(f"latent value too large to code (overflow {u})")
+        enc.encode(np.array([nbits], dtype=np.int32), constriction.stream.model.Uniform(_NBITS_MODEL_SIZE))
+        rem, nrem = u - (1 << (nbits - 1)) if nbits else 0, max(nbits - 1, 0)
+        while nrem > 0:
+            c = min(nrem, _CHUNK)
+            enc.encode(np.array([rem & ((1 << c) - 1)], dtype=np.int32), constriction.stream.model.Uniform(1 << c))
+            rem >>= c
+            nrem -= c
+    return enc.get_compressed().astype("<u4").tobytes()
+
+
+def decode_symbols(data: bytes, table_ids: np.ndarray, tables: TableSet) -> np.ndarray:
+    """Inverse of :func:`encode_symbols`; returns int64 symbols shaped like ``table_ids``.
+
+    A stream that is not a multiple of 4 bytes, or whose decoding fails inside the coder, raises
+    :class:`ContainerError`.
+    """
+    shape = np.shape(table_ids)
+    table_ids = np.asarray(table_ids, dtype=np.int64).reshape(-1)
+    if len(data) % 4:
+        raise ContainerError(f"corrupt latent stream: {len(data)} bytes is not a whole number of 32-bit words")
+    words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+    out = np.empty(table_ids.shape, dtype=np.int64)
+    try:
+        dec = constriction.stream.queue.RangeDecoder(words)
+        esc_list: list[tuple[np.ndarray, int]] = []
+        for t, pos in _groups(table_ids):
+            n = tables.sizes[t]
+            codes = np.asarray(dec.decode(tables.model(t), len(pos)), dtype=np.int64)
+            out[pos] = codes + tables.offsets[t]
+            esc_pos = pos[codes == n]
+            for p in esc_pos:
+                esc_list.append((p, t))
+        for p, t in esc_list:
+            n, off = tables.sizes[t], tables.offsets[t]
+            nbits = int(dec.decode(constriction.stream.model.Uniform(_NBITS_MODEL_SIZE), 1)[0])
+            u, shift, nrem = (1 << (nbits - 1)) if nbits else 0, 0, max(nbits - 1, 0)
+            while nrem > 0:
+                c = min(nrem, _CHUNK)
+                u += int(dec.decode(constriction.stream.model.Uniform(1 << c), 1)[0]) << shift
+                shift += c
+                nrem -= c
+            val = n + u // 2 if u % 2 == 0 else -(u // 2) - 1
+            out[p] = val + off
+    except ContainerError:
+        raise
+    except Exception as e:  # constriction raises on exhausted/invalid streams
+        raise ContainerError(f"corrupt latent stream: the range decoder failed ({e})") from None
+    return out.reshape(shape)

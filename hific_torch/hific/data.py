@@ -1,0 +1,84 @@
+"""Training crops (TF ``model.py _get_dataset`` / port ``datasets.py``): per image a random scale in
+[0.75, 0.95] (raised so the short side stays >= crop), resize, random ``crop_size`` crop, random horizontal
+flip (port; TF has none). Unreadable files are reported once and skipped, never silently shrinking batches.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from shared_data.imageio import ImageReadError, read_image
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".webp", ".tif", ".tiff"}
+
+
+def train_dir() -> Path:
+    return Path(os.environ.get("TRAIN_DIR", Path(__file__).resolve().parents[2].parent / "shared/data/train-photos"))
+
+
+def kodak_dir() -> Path:
+    return Path(os.environ.get("KODAK_DIR", Path(__file__).resolve().parents[2].parent / "shared/data/kodak"))
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder {folder} does not exist (set TRAIN_DIR / KODAK_DIR or pass -i)")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise FileNotFoundError(f"no images (*.png, *.jpg, ...) in {folder}")
+    return files
+
+
+def random_crop(img: np.ndarray, crop: int, rng: random.Random) -> np.ndarray:
+    h, w = img.shape[:2]
+    short = min(h, w)
+    scale = rng.uniform(0.75, 0.95)
+    scale = max(scale, crop / short)
+    nh, nw = max(crop, int(np.ceil(scale * h))), max(crop, int(np.ceil(scale * w)))
+    if (nh, nw) != (h, w):
+        img = np.asarray(Image.fromarray(img).resize((nw, nh), Image.BICUBIC))
+    top, left = rng.randint(0, nh - crop), rng.randint(0, nw - crop)
+    out = img[top:top + crop, left:left + crop]
+    if rng.random() < 0.5:
+        out = out[:, ::-1]
+    return np.ascontiguousarray(out)
+
+
+class CropDataset(torch.utils.data.Dataset):
+    """Random crops in [0, 1], (3, crop, crop) float32."""
+
+    def __init__(self, folder, crop_size: int = 256, seed: int = 0):
+        self.files = list_images(folder)
+        self.crop = crop_size
+        self.rng = random.Random(seed)
+        self.bad: set[Path] = set()
+
+    def __len__(self):
+        return len(self.files)
+
+    def __getitem__(self, i):
+        for j in range(len(self.files)):
+            path = self.files[(i + j) % len(self.files)]
+            if path in self.bad:
+                continue
+            try:
+                img = read_image(path)
+            except ImageReadError as e:
+                print(f"warning: skipping unreadable training image: {e}")
+                self.bad.add(path)
+                continue
+            x = random_crop(img, self.crop, self.rng)
+            return torch.from_numpy(x).permute(2, 0, 1).float().div(255.0)
+        raise RuntimeError("no readable training image left")
+
+
+def infinite_batches(loader):
+    while True:
+        yield from loader

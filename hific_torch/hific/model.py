@@ -1,0 +1,301 @@
+"""The HiFiC codec: E, G, the mean-scale hyperprior, training forward pass and real-bitstream compression.
+
+Paper: F. Mentzer, G. Toderici, M. Tschannen, E. Agustsson, "High-Fidelity Generative Image Compression",
+NeurIPS 2020. Rate r(y, z) = -log2 p(y_hat | z_hat) - log2 p(z_hat) (Eq. 3); G sees y_hat quantised with
+the straight-through estimator around the predicted mean, round(y - mu) + mu.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from shared_data import container as ctr
+from shared_data.imageio import check_rgb_uint8, crop_to_original, pad_to_multiple
+
+from .coding import TableSet, decode_symbols, encode_symbols
+from .config import ModelConfig
+from .entropy import SCALE_BOUND, FactorizedDensity, MeanScaleConditional, scale_indexes, table_probabilities
+from .network import Encoder, Generator, HyperAnalysis, HyperSynthesis
+
+#: The image is padded to a multiple of 64 (y at /16, z at /64) in one step (spec Sec. 8.12).
+PAD_MULTIPLE = 64
+#: Layout version of HiFiC's own sections inside the shared container.
+SECTION_LAYOUT = 1
+
+
+class ModelLoadError(ValueError):
+    """A checkpoint is missing, unreadable, or does not match the HiFiC architecture."""
+
+
+@dataclass
+class ForwardOutput:
+    x_hat: torch.Tensor
+    y: torch.Tensor
+    y_hat: torch.Tensor
+    bpp: torch.Tensor            # noisy-likelihood estimate, batch mean (training rate term)
+    q_bpp: torch.Tensor          # quantised-likelihood estimate, batch mean (compared to r_t)
+    y_bpp: torch.Tensor
+    z_bpp: torch.Tensor
+
+
+class HiFiC(nn.Module):
+    """Encoder, generator and hyperprior (the discriminator lives in :class:`hific.network.Discriminator`)."""
+
+    def __init__(self, cfg: ModelConfig = ModelConfig()):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg)
+        self.generator = Generator(cfg)
+        self.hyper_analysis = HyperAnalysis(cfg)
+        self.hyper_synthesis_mean = HyperSynthesis(cfg)
+        self.hyper_synthesis_scale = HyperSynthesis(cfg)
+        self.hyper_density = FactorizedDensity(cfg.hyper_channels, cfg.factorized_filters)
+        self.conditional = MeanScaleConditional(cfg.likelihood_type)
+        self._fingerprint: bytes | None = None
+        self._tables = None
+
+    # ---- training ---------------------------------------------------------------------------------
+    def _preprocess(self, x01: torch.Tensor) -> torch.Tensor:
+        return x01 * 2 - 1 if self.cfg.normalize_input_image else x01
+
+    def _postprocess(self, x: torch.Tensor) -> torch.Tensor:
+        return (x + 1) / 2 if self.cfg.normalize_input_image else x
+
+    def forward(self, x01: torch.Tensor) -> ForwardOutput:
+        """x01 in [0, 1], (B, 3, H, W) with H, W multiples of 64. Returns x_hat in [0, 1] (unclamped)."""
+        b, _, h, w = x01.shape
+        num_pixels = b * h * w
+        y = self.encoder(self._preprocess(x01))
+        z = self.hyper_analysis(y)
+        z_tilde = z + torch.empty_like(z).uniform_(-0.5, 0.5)
+        z_lik = self.hyper_density.likelihood(z_tilde)
+        mean = self.hyper_synthesis_mean(z_tilde)
+        scale = self.hyper_synthesis_scale(z_tilde)
+        y_tilde = y + torch.empty_like(y).uniform_(-0.5, 0.5)
+        y_lik = self.conditional.likelihood(y_tilde, mean, scale)
+        y_hat = torch.round(y - mean).detach() + (y - mean) - (y - mean).detach() + mean  # STE (TF _ste_quantize)
+        x_hat = self._postprocess(self.generator(y_hat))
+        y_bits = -torch.log2(y_lik).sum()
+        z_bits = -torch.log2(z_lik).sum()
+        with torch.no_grad():
+            med = self.hyper_density.medians.reshape(1, -1, 1, 1)
+            z_q = torch.round(z - med) + med
+            y_q = torch.round(y - mean) + mean
+            q_bits = (-torch.log2(self.conditional.likelihood(y_q, mean, scale)).sum()
+                      - torch.log2(self.hyper_density.likelihood(z_q)).sum())
+        return ForwardOutput(x_hat, y, y_hat, (y_bits + z_bits) / num_pixels, q_bits / num_pixels,
+                             y_bits / num_pixels, z_bits / num_pixels)
+
+    def aux_loss(self) -> torch.Tensor:
+        return self.hyper_density.aux_loss()
+
+    # ---- coding tables and identity --------------------------------------------------------------
+    @torch.no_grad()
+    def update(self) -> None:
+        """Build the coding tables (stored as buffers, i.e. in the checkpoint). Call after training."""
+        self.hyper_density.update()
+        self.conditional.update()
+        self._fingerprint = None
+        self._tables = None
+
+    def tables_ready(self) -> bool:
+        return bool((self.hyper_density.lengths > 0).all()) and bool((self.conditional.radii > 0).all())
+
+    def codec_state_dict(self) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in self.state_dict().items()}
+
+    def fingerprint(self) -> bytes:
+        """8 bytes over the config and every weight and table (shared_data.container.fingerprint)."""
+        if self._fingerprint is None:
+            sd = self.state_dict()
+            bufs = (sd[k].detach().cpu().contiguous().numpy().tobytes() for k in sorted(sd))
+            self._fingerprint = ctr.fingerprint(self.cfg.canonical_json(), bufs)
+        return self._fingerprint
+
+    def _coding_tables(self) -> tuple[TableSet, TableSet]:
+        if getattr(self, "_tables", None) is None:
+            if not self.tables_ready():
+                raise RuntimeError("coding tables are not built: call model.update() after training")
+            d = self.hyper_density
+            z_tab = TableSet([table_probabilities(d.pmfs[c].cpu(), int(d.lengths[c]) + 1)
+                              for c in range(d.channels)], [int(o) for o in d.offsets])
+            cnd = self.conditional
+            y_tab = TableSet([table_probabilities(cnd.pmfs[i].cpu(), 2 * int(r) + 2)
+                              for i, r in enumerate(cnd.radii)], [-int(r) for r in cnd.radii])
+            self._tables = (z_tab, y_tab)
+        return self._tables
+
+    def _hyper_synthesis_cpu(self):
+        """h_s runs on CPU in float32 for coding, so a GPU encode decodes on CPU (spec Sec. 8.5)."""
+        dev = next(self.hyper_synthesis_mean.parameters()).device
+        if dev.type == "cpu":
+            return self.hyper_synthesis_mean, self.hyper_synthesis_scale
+        cache = getattr(self, "_hs_cpu", None)
+        if cache is None:
+            cache = (copy.deepcopy(self.hyper_synthesis_mean).cpu().float(),
+                     copy.deepcopy(self.hyper_synthesis_scale).cpu().float())
+            object.__setattr__(self, "_hs_cpu", cache)
+        return cache
+
+    @torch.no_grad()
+    def _mean_scale_indexes(self, z_hat_cpu: torch.Tensor):
+        hs_m, hs_s = self._hyper_synthesis_cpu()
+        mean = hs_m(z_hat_cpu)
+        scale = hs_s(z_hat_cpu).clamp_min(SCALE_BOUND)
+        return mean, scale_indexes(scale)
+
+    # ---- compression -----------------------------------------------------------------------------
+    def _device(self):
+        return next(self.encoder.parameters()).device
+
+    @torch.no_grad()
+    def compress(self, img: np.ndarray) -> tuple[ctr.Container, dict]:
+        """uint8 (H, W, 3) -> (Container, info). info holds the latents and the estimated bits."""
+        check_rgb_uint8(img)
+        self.eval()
+        z_tab, y_tab = self._coding_tables()
+        padded, pad = pad_to_multiple(img, PAD_MULTIPLE, mode="reflect", split="end")
+        x = torch.from_numpy(np.ascontiguousarray(padded)).permute(2, 0, 1)[None].float().div(255.0)
+        x = x.to(self._device())
+        y = self.encoder(self._preprocess(x))
+        z = self.hyper_analysis(y).cpu().float()
+        med = self.hyper_density.medians.cpu().reshape(1, -1, 1, 1)
+        z_sym = torch.round(z - med)
+        z_hat = z_sym + med
+        mean, idx = self._mean_scale_indexes(z_hat)
+        y_sym = torch.round(y.cpu().float() - mean)
+        _, c, zh, zw = z_sym.shape
+        z_ids = np.broadcast_to(np.arange(c)[None, :, None, None], z_sym.shape)
+        z_bytes = encode_symbols(z_sym.numpy().astype(np.int64), z_ids, z_tab)
+        y_bytes = encode_symbols(y_sym.numpy().astype(np.int64), idx.numpy(), y_tab)
+        header = ctr.pack_ints([SECTION_LAYOUT, padded.shape[0], padded.shape[1]])
+        cont = ctr.Container("hific", self.fingerprint(), pad.height, pad.width, (header, z_bytes, y_bytes))
+        info = {"y_sym": y_sym, "z_sym": z_sym, "padded_shape": padded.shape[:2]}
+        return cont, info
+
+    @torch.no_grad()
+    def decompress(self, cont: ctr.Container) -> tuple[np.ndarray, dict]:
+        """Container -> uint8 (H, W, 3). Raises ContainerError on anything malformed."""
+        self.eval()
+        if cont.codec != "hific":
+            raise ctr.ContainerError(f"codec mismatch: the file was written by {cont.codec!r}, this is 'hific'")
+        if cont.fingerprint != self.fingerprint():
+            raise ctr.ContainerError(f"model fingerprint mismatch: the file was written by model "
+                                     f"{cont.fingerprint.hex()}, the loaded model is {self.fingerprint().hex()}")
+        if len(cont.sections) != 3:
+            raise ctr.ContainerError(f"corrupt hific file: {len(cont.sections)} sections, expected 3")
+        head = ctr.unpack_ints(cont.sections[0], max_count=16)
+        if len(head) != 3 or head[0] != SECTION_LAYOUT:
+            raise ctr.ContainerError(f"corrupt or unknown hific section header {head}")
+        _, hp, wp = head
+        exp_h = -(-cont.height // PAD_MULTIPLE) * PAD_MULTIPLE
+        exp_w = -(-cont.width // PAD_MULTIPLE) * PAD_MULTIPLE
+        if (hp, wp) != (exp_h, exp_w):
+            raise ctr.ContainerError(f"corrupt hific header: padded size {hp}x{wp} does not match the image "
+                                     f"size {cont.height}x{cont.width}")
+        z_tab, y_tab = self._coding_tables()
+        c_z, c_y = self.cfg.hyper_channels, self.cfg.latent_channels
+        zh, zw = hp // 64, wp // 64
+        z_ids = np.broadcast_to(np.arange(c_z)[None, :, None, None], (1, c_z, zh, zw))
+        z_sym = torch.from_numpy(decode_symbols(cont.sections[1], z_ids, z_tab)).float()
+        med = self.hyper_density.medians.cpu().reshape(1, -1, 1, 1)
+        mean, idx = self._mean_scale_indexes(z_sym + med)
+        if tuple(idx.shape) != (1, c_y, hp // 16, wp // 16):
+            raise ctr.ContainerError("internal shape mismatch while decoding")
+        y_sym = torch.from_numpy(decode_symbols(cont.sections[2], idx.numpy(), y_tab)).float()
+        y_hat = (y_sym + mean).to(self._device())
+        x_hat = self._postprocess(self.generator(y_hat)).clamp(0, 1)
+        out = (x_hat[0].permute(1, 2, 0).cpu().numpy() * 255.0).round().astype(np.uint8)
+        from shared_data.imageio import PadInfo
+        img = crop_to_original(out, PadInfo(cont.height, cont.width, 0, hp - cont.height, 0, wp - cont.width))
+        return np.ascontiguousarray(img), {"y_sym": y_sym, "z_sym": z_sym}
+
+    @torch.no_grad()
+    def estimate_bits(self, img: np.ndarray) -> float:
+        """Model bits of ``img`` under the coding distributions (-log2 of the quantised likelihoods)."""
+        padded, _ = pad_to_multiple(img, PAD_MULTIPLE, mode="reflect", split="end")
+        x = torch.from_numpy(np.ascontiguousarray(padded)).permute(2, 0, 1)[None].float().div(255.0)
+        y = self.encoder(self._preprocess(x.to(self._device()))).cpu().float()
+        z = self.hyper_analysis(y)
+        med = self.hyper_density.medians.cpu().reshape(1, -1, 1, 1)
+        z_hat = torch.round(z - med) + med
+        hs_m, hs_s = self._hyper_synthesis_cpu()
+        mean, scale = hs_m(z_hat), hs_s(z_hat)
+        y_hat = torch.round(y - mean) + mean
+        return float(-torch.log2(self.conditional.likelihood(y_hat, mean, scale)).sum()
+                     - torch.log2(self.hyper_density.likelihood(z_hat)).sum())
+
+
+# ---- checkpoints ---------------------------------------------------------------------------------
+def save_checkpoint(path, model: HiFiC, extra: dict | None = None) -> None:
+    """Atomic torch.save of {config, state_dict, **extra} (tensors and plain types: weights_only-loadable)."""
+    import io
+
+    from shared_data.imageio import atomic_write_bytes
+
+    buf = io.BytesIO()
+    torch.save({"format": "hific_torch/1", "config": model.cfg.to_dict(), "state_dict": model.state_dict(),
+                **(extra or {})}, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(path, device: str = "cpu", need_tables: bool = True) -> tuple[HiFiC, dict]:
+    """Load a checkpoint written by :func:`save_checkpoint` with ``weights_only=True`` (no pickle code)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelLoadError(f"{path}: no such checkpoint file")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ModelLoadError(f"{path}: not a readable torch checkpoint ({type(e).__name__}: {e})") from None
+    if not isinstance(ck, dict) or ck.get("format") != "hific_torch/1" or "state_dict" not in ck:
+        raise ModelLoadError(f"{path}: not a hific_torch checkpoint (no 'format': 'hific_torch/1' entry); "
+                             "released port checkpoints are imported with hific.import_original")
+    try:
+        cfg = ModelConfig.from_dict(ck["config"])
+    except (TypeError, ValueError) as e:
+        raise ModelLoadError(f"{path}: bad model config ({e})") from None
+    with torch.device("meta"):
+        model = HiFiC(cfg)
+    sd = ck["state_dict"]
+    model = model.to_empty(device="cpu")
+    _resize_table_buffers(model, sd)
+    try:
+        model.load_state_dict(sd, strict=True)
+    except RuntimeError as e:
+        raise ModelLoadError(f"{path}: weights do not match the config ({str(e).splitlines()[0]})") from None
+    model.to(device).eval()
+    if need_tables and not model.tables_ready():
+        raise ModelLoadError(f"{path}: the checkpoint has no coding tables (train.py builds them at the end; "
+                             "or call model.update() and save)")
+    return model, ck
+
+
+def load_codec_weights(model: HiFiC, sd: dict) -> None:
+    """load_state_dict that first sizes the coding-table buffers from ``sd``."""
+    _resize_table_buffers(model, sd)
+    model.load_state_dict(sd, strict=True)
+    model._fingerprint = None
+    model._tables = None
+
+
+def _resize_table_buffers(model: HiFiC, sd: dict) -> None:
+    """Table buffers change shape in update(); size them from the state dict before loading."""
+    for name in ("hyper_density.pmfs", "hyper_density.offsets", "hyper_density.lengths",
+                 "conditional.pmfs", "conditional.radii"):
+        if name in sd:
+            mod_name, attr = name.rsplit(".", 1)
+            mod = model.get_submodule(mod_name)
+            old = getattr(mod, attr)
+            setattr(mod, attr, torch.empty_like(sd[name], device=old.device if old.device.type != "meta" else "cpu"))
+
+
+def default_model_path() -> Path:
+    return Path(__file__).resolve().parent.parent / "zoo" / "mini" / "hific_mini.pt"

@@ -1,0 +1,35 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def mini_model():
+    """A seeded, untrained MINI model with coding tables (fast; no training needed for coding tests)."""
+    from hific.config import MINI
+    from hific.model import HiFiC
+
+    torch.manual_seed(1234)
+    m = HiFiC(MINI).eval()
+    m.update()
+    return m
+
+
+@pytest.fixture(scope="session")
+def zoo_ckpt():
+    p = ROOT / "zoo" / "mini" / "hific_mini.pt"
+    if not p.is_file():
+        pytest.skip(f"no committed checkpoint at {p}")
+    return p
+
+
+def kodak_files():
+    d = Path(os.environ.get("KODAK_DIR", ROOT.parent.parent / "shared" / "data" / "kodak"))
+    return sorted(d.glob("*.png")) if d.is_dir() else []

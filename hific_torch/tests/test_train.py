@@ -1,0 +1,45 @@
+"""Both training stages run, checkpoint, resume and warm-start (tiny images, a few steps)."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import train as train_cli
+from hific.model import load_checkpoint
+
+
+@pytest.fixture(scope="module")
+def img_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("imgs")
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 255, (80 + 8 * i, 96, 3), dtype=np.uint8)).save(d / f"{i}.png")
+    (d / "broken.png").write_bytes(b"\x89PNG not really")
+    return d
+
+
+def test_two_stages_resume_and_warmstart(tmp_path, img_dir):
+    common = ["--mini", "-bs", "2", "-crop", "64", "--lpips", "rand", "-log_intv", "1", "-save_intv", "2",
+              "--data_dir", str(img_dir), "-o", str(tmp_path), "--schedule_step", "1"]
+    assert train_cli.main(["-mt", "compression", "-steps", "2", "-n", "s1", *common]) == 0
+    run1 = next(tmp_path.glob("s1_compression_*"))
+    assert (run1 / "tensorboard").is_dir() and (run1 / "config.json").is_file()
+    m1, ck = load_checkpoint(run1 / "checkpoints" / "final.pt")
+    assert ck["step"] == 2 and set(ck["optimizers"]) == {"amort", "hyperlatent_likelihood", "aux"}
+    # resume continues from step 2 to 3
+    train_cli.main(["-mt", "compression", "-steps", "3", "--resume", str(run1 / "checkpoints" / "last.pt"), *common])
+    _, ck = load_checkpoint(run1 / "checkpoints" / "final.pt")
+    assert ck["step"] == 3
+    # GAN stage warm-started from stage 1: step restarts at 0, D is trained and saved
+    assert train_cli.main(["-mt", "compression_gan", "-steps", "2", "-n", "s2", "-warmstart", "-ckpt",
+                           str(run1 / "checkpoints" / "final.pt"), *common]) == 0
+    run2 = next(tmp_path.glob("s2_compression_gan_*"))
+    m2, ck2 = load_checkpoint(run2 / "checkpoints" / "final.pt")
+    assert ck2["step"] == 2 and "discriminator" in ck2 and "disc" in ck2["optimizers"]
+    assert not torch.equal(m1.generator.out.weight, m2.generator.out.weight)
+
+
+def test_unimplemented_options_say_so(tmp_path, img_dir):
+    with pytest.raises(NotImplementedError, match="LMM|mixture"):
+        train_cli.main(["-mt", "compression", "-LMM", "--mini", "--data_dir", str(img_dir)])
