@@ -250,6 +250,30 @@ def test_clic_copies_unprocessed(tmp_path):
     assert set(recs) == {"a.png", "b.png", "c.png"} and recs["c.png"]["reason"] == "empty-file"
 
 
+# --- fixed crops (CPM testset) ---------------------------------------------------------------------------
+
+def test_crops(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    for n in ("astronaut", "coffee", "chelsea", "rocket"):
+        Image.fromarray(photo(n)).save(src / f"{n}.jpg")
+    Image.fromarray(photo("coffee")[:100, :300]).save(src / "tiny.png")
+    out = tmp_path / "o"
+    _prepare("crops", "--src", src, "--out", out, "--count", 4, "--size", 128, "--seed", 1, "--workers", 0)
+    recs = Manifest(out).records
+    chosen = sorted(random.Random(1).sample(sorted(p.name for p in src.iterdir()), 4))
+    assert sorted(recs) == chosen and "tiny.png" in recs
+    for k, r in recs.items():
+        if r["status"] == "skipped":
+            assert k == "tiny.png" and r["reason"] == "too-small"
+            continue
+        o = r["outputs"][0]
+        full = np.asarray(Image.open(src / k).convert("RGB"))
+        crop = np.asarray(Image.open(out / o["path"]))
+        assert crop.shape == (128, 128, 3)
+        assert np.array_equal(crop, full[o["y"]:o["y"] + 128, o["x"]:o["x"] + 128])
+
+
 # --- CIFAR-10 / ImageNet32/64 -----------------------------------------------------------------------------
 
 def _crops(side, n):

@@ -9,12 +9,13 @@ second stage (TFRecord shards). :func:`shared_data.pipeline.run` executes them.
 from __future__ import annotations
 
 from .clic import ClicCopy
+from .crops import Crops
 from .imagenet_cpm import ImageNetCPM
 from .openimages_l3c import OpenImagesL3C
 from .small import SmallImages
 
 RECIPES = {r.name: r for r in (ImageNetCPM(), OpenImagesL3C(), OpenImagesL3C(preset="clic-frllic"),
                                ClicCopy(), SmallImages("cifar10"), SmallImages("imagenet32"),
-                               SmallImages("imagenet64"))}
+                               SmallImages("imagenet64"), Crops())}
 
 __all__ = ["RECIPES"]
