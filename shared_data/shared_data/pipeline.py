@@ -210,6 +210,13 @@ def slurm_cluster(cores: int = 4, memory: str = "8GB", walltime: str = "04:00:00
                         scheduler_options={"dashboard_address": None})
 
 
+def _remove_stale_temps(out: Path) -> None:
+    """Delete the hidden ``.NAME.XXXX.tmp`` files a killed run left (never visible under a final name)."""
+    for p in out.rglob(".*.tmp"):
+        if p.is_file():
+            p.unlink(missing_ok=True)
+
+
 def _check_config(out: Path, recipe_name: str, opts: dict) -> None:
     cfg = {"recipe": recipe_name, "options": opts}
     p = out / CONFIG
@@ -246,6 +253,7 @@ def run(recipe: Any, src: Path | None, out: Path, opts: dict, workers: int | Non
     tasks = recipe.tasks(src, opts)  # fails on a bad --src before anything is written
     out.mkdir(parents=True, exist_ok=True)
     _check_config(out, recipe.name, opts)
+    _remove_stale_temps(out)
     manifest = Manifest(out)
     summary = RunSummary()
     ex = _Executor(workers, scheduler, connect_timeout)

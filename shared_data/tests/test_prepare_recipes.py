@@ -211,6 +211,11 @@ def test_bad_inputs_get_a_rule_and_a_reason(tmp_path):
     assert main(["prepare", "imagenet-cpm", "--src", str(tmp_path / "src"), "--out", str(out), "--workers", "0",
                  "--no-progress", "--no-records"]) == 0
     recs = Manifest(out).records
+    (tmp_path / "src" / "dangling.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    assert main(["prepare", "imagenet-cpm", "--src", str(tmp_path / "src"), "--out", str(out), "--workers", "0",
+                 "--no-progress", "--no-records"]) == 0
+    recs = Manifest(out).records
+    assert recs.pop("dangling.jpg")["reason"] == "unreadable"
     assert set(recs) == set(exp)
     for name, (status, why) in exp.items():
         r = recs[name]

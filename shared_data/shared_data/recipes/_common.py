@@ -22,7 +22,7 @@ def list_files(src: Path | None, max_images: int | None = None, seed: int = 0) -
     if src.is_file():
         return [src]
     files = sorted(p for p in src.rglob("*")
-                   if p.is_file() and not any(part.startswith(".") or part == "__MACOSX"
+                   if (p.is_file() or p.is_symlink()) and not any(part.startswith(".") or part == "__MACOSX"
                                                for part in p.relative_to(src).parts))
     if not files:
         raise PrepareError(f"--src {src}: no files found")
@@ -35,8 +35,15 @@ def list_files(src: Path | None, max_images: int | None = None, seed: int = 0) -
 def file_tasks(src: Path | None, max_images: int | None = None, seed: int = 0) -> list[Task]:
     files = list_files(src, max_images, seed)
     base = Path(src) if Path(src).is_dir() else Path(src).parent
-    return [Task(key=p.relative_to(base).as_posix(), kind="image", src=str(p.resolve()),
-                 fingerprint=f"size={p.stat().st_size}") for p in files]
+    return [Task(key=p.relative_to(base).as_posix(), kind="image", src=str(p.absolute()),
+                 fingerprint=f"size={_size(p)}") for p in files]
+
+
+def _size(p: Path) -> int:
+    try:
+        return p.stat().st_size
+    except OSError:
+        return -1  # broken symlink or unreadable: the task reports it as "unreadable"
 
 
 def png_bytes(img: Image.Image) -> bytes:
