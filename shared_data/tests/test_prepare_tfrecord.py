@@ -61,3 +61,15 @@ def test_example_wire_format_golden():
     assert tr.decode_example(golden) == {"image/encoded": [b"abc"]}
     big = bytes(300)  # length needs a 2-byte varint
     assert tr.decode_example(tr.encode_example({"k": [big, b"y"]})) == {"k": [big, b"y"]}
+
+
+def test_byte_identical_to_tensorflow_writer(tmp_path):
+    # Golden: sha256 of the file that TensorFlow 2.14.1's tf.io.TFRecordWriter wrote for these three
+    # tf.train.Example(features={"image/encoded": bytes_list [payload]}) records (SerializeToString()).
+    import hashlib
+
+    payloads = [b"", b"abc", bytes(range(256)) * 100]
+    p = tmp_path / "ours.tfrecord"
+    tr.write_records(p, [tr.encode_example({"image/encoded": b}) for b in payloads])
+    assert hashlib.sha256(p.read_bytes()).hexdigest() == \
+        "1c59334187028274294c35ae23d53786e47320d276293661908250e87018f32a"
