@@ -62,6 +62,16 @@ def test_imagemagick_fill_geometry_against_real_convert(tmp_path):
         assert Image.open(tmp_path / "b.png").size == imagemagick_fill_size(w, h), (w, h)
 
 
+@pytest.mark.skipif(_real_imagemagick() is None, reason="ImageMagick not installed")
+def test_jpeg_quality_estimate_matches_imagemagick_for_ijg_tables(tmp_path):
+    identify = shutil.which("identify")
+    for q in (37, 83, 97):
+        (tmp_path / "a.jpg").write_bytes(jpeg(photo("coffee"), q))
+        im_q = subprocess.run([identify, "-format", "%Q", str(tmp_path / "a.jpg")], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        assert int(im_q) == estimate_jpeg_quality(Image.open(tmp_path / "a.jpg").quantization) == q
+
+
 def test_jpeg_quality_estimate_matches_encoder():
     img = photo("coffee")
     for q in (30, 50, 75, 85, 92, 95):
