@@ -32,7 +32,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 LOSSY_CODING = dict(n_beams=10, extra_samples=1.0, kl_per_partition=3.0, compression_seed=42)
 LOSSLESS_CODING = dict(n_beams=20, extra_samples=1.2, kl_per_partition=3.0, compression_seed=42)
 MINI_LOSSY = dict(model="large_level_2_vae", level_1_filters=48, level_2_filters=32)
-MINI_LOSSLESS = dict(model="resnet_vae", num_res_blocks=4, deterministic_filters=32, stochastic_filters=8,
+MINI_LOSSLESS = dict(model="resnet_vae", num_res_blocks=4, deterministic_filters=24, stochastic_filters=8,
                      lamb=0.1)
 
 
@@ -59,7 +59,7 @@ def _train_mini(out: Path):
     files = list_images(train_dir())
     train_lossy(MINI_LOSSY, random_crops(files, 64, 8, seed=1, max_images=len(files)), 100000, out / "mini",
                 log_dir=out / "logs" / "mini", beta=0.01, learning_rate=1e-3, log_freq=200, max_seconds=720)
-    train_lossless(MINI_LOSSLESS, random_crops(files[:300], 32, 16, seed=1, max_images=300), 100000,
+    train_lossless(MINI_LOSSLESS, random_crops(files[:300], 32, 8, seed=1, max_images=300), 100000,
                    out / "mini-lossless", log_dir=out / "logs" / "mini-lossless", learning_rate=2e-3,
                    log_freq=500, max_seconds=480)
     return out / "mini", out / "mini-lossless"

@@ -1,0 +1,91 @@
+"""Benchmark iREC coding: encode/decode time per level and per partition, candidate samples scored per second,
+as n_beams (B) and kl_per_partition (Ω) vary, plus peak memory; then one real image through the committed
+``zoo/mini`` model. ``python bench.py [--dims 8192] [--quick]``. Prints a table; writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def bench_coder(dims: int, grid):
+    from rec.coding import BeamSearchCoder
+
+    rs = np.random.RandomState(0)
+    p_loc, p_scale = np.zeros(dims), np.ones(dims)
+    q_loc, q_scale = rs.randn(dims) * 0.7, np.full(dims, 0.6)  # ≈ 0.4 nats per dim
+    print(f"synthetic level: {dims} dims, Gaussian q/p")
+    print(f"{'B':>3} {'Ω':>4} {'1+ε':>4} {'N_s':>4} {'KL nats':>8} {'K total':>7} {'enc s':>7} {'dec s':>6} "
+          f"{'ms/partition':>12} {'samples/s':>10} {'code/KL':>7} {'peak MB':>8}")
+    for B, omega, extra in grid:
+        c = BeamSearchCoder(omega, 1000, B, extra, seed=1)
+        t = time.perf_counter()
+        z, code, st = c.encode(q_loc, q_scale, p_loc, p_scale)
+        enc = time.perf_counter() - t
+        t = time.perf_counter()
+        zd = c.decode(p_loc, p_scale, code)
+        dec = time.perf_counter() - t
+        assert np.array_equal(z, zd)
+        k = int(code.num_aux.sum())
+        scored = k * B * c.n_samples  # candidate extensions scored (each a block_size-dim vector)
+        print(f"{B:>3} {omega:>4} {extra:>4} {c.n_samples:>4} {st.kl_nats:>8.0f} {k:>7} {enc:>7.2f} {dec:>6.2f} "
+              f"{1000 * enc / k:>12.2f} {scored / enc:>10.0f} {st.code_nats / st.kl_nats:>7.3f} {_peak_mb():>8.0f}")
+
+
+def bench_model(crop: int):
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(2)
+    from rec.codec import compress, decompress, load_model
+    from rec.data import center_crop, kodak_dir, list_images
+    from shared_data.imageio import read_image
+
+    try:
+        files = list_images(kodak_dir())
+    except FileNotFoundError as e:
+        print(f"model benchmark skipped: {e}")
+        return
+    lm = load_model(ROOT / "zoo" / "mini")
+    img = center_crop(read_image(files[0]), crop)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        for B in (1, 10):
+            r = compress(lm, img, Path(d) / "a.lic", n_beams=B)
+            t = time.perf_counter()
+            decompress(lm, Path(d) / "a.lic")
+            dec = time.perf_counter() - t
+            print(f"zoo/mini on {files[0].name} {img.shape[1]}x{img.shape[0]}, B={B}: enc {r.enc_s:.2f} s, "
+                  f"dec {dec:.2f} s, {r.bpp:.4f} bpp (ideal {r.ideal_bpp:.4f}), peak {_peak_mb():.0f} MB")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--dims", type=int, default=8192, help="latent dims of the synthetic level")
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--crop", type=int, default=256)
+    a = p.parse_args()
+    grid = [(1, 3.0, 1.0), (10, 3.0, 1.0), (20, 3.0, 1.2)] if a.quick else \
+        [(1, 3.0, 1.0), (5, 3.0, 1.0), (10, 3.0, 1.0), (20, 3.0, 1.0), (20, 3.0, 1.2),
+         (10, 2.0, 1.0), (10, 4.0, 1.0), (10, 5.0, 1.0)]
+    bench_coder(a.dims, grid)
+    bench_model(a.crop)
+
+
+if __name__ == "__main__":
+    main()
