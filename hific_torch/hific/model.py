@@ -173,11 +173,13 @@ class HiFiC(nn.Module):
         y_sym = torch.round(y.cpu().float() - mean)
         _, c, zh, zw = z_sym.shape
         z_ids = np.broadcast_to(np.arange(c)[None, :, None, None], z_sym.shape)
+        tc = time.perf_counter()
         z_bytes = encode_symbols(z_sym.numpy().astype(np.int64), z_ids, z_tab)
         y_bytes = encode_symbols(y_sym.numpy().astype(np.int64), idx.numpy(), y_tab)
+        coding_s = time.perf_counter() - tc
         header = ctr.pack_ints([SECTION_LAYOUT, padded.shape[0], padded.shape[1]])
         cont = ctr.Container("hific", self.fingerprint(), pad.height, pad.width, (header, z_bytes, y_bytes))
-        info = {"y_sym": y_sym, "z_sym": z_sym, "padded_shape": padded.shape[:2]}
+        info = {"y_sym": y_sym, "z_sym": z_sym, "padded_shape": padded.shape[:2], "coding_s": coding_s}
         return cont, info
 
     @torch.no_grad()
@@ -204,18 +206,22 @@ class HiFiC(nn.Module):
         c_z, c_y = self.cfg.hyper_channels, self.cfg.latent_channels
         zh, zw = hp // 64, wp // 64
         z_ids = np.broadcast_to(np.arange(c_z)[None, :, None, None], (1, c_z, zh, zw))
+        tc = time.perf_counter()
         z_sym = torch.from_numpy(decode_symbols(cont.sections[1], z_ids, z_tab)).float()
+        coding_s = time.perf_counter() - tc
         med = self.hyper_density.medians.cpu().reshape(1, -1, 1, 1)
         mean, idx = self._mean_scale_indexes(z_sym + med)
         if tuple(idx.shape) != (1, c_y, hp // 16, wp // 16):
             raise ctr.ContainerError("internal shape mismatch while decoding")
+        tc = time.perf_counter()
         y_sym = torch.from_numpy(decode_symbols(cont.sections[2], idx.numpy(), y_tab)).float()
+        coding_s += time.perf_counter() - tc
         y_hat = (y_sym + mean).to(self._device())
         x_hat = self._postprocess(self.generator(y_hat)).clamp(0, 1)
         out = (x_hat[0].permute(1, 2, 0).cpu().numpy() * 255.0).round().astype(np.uint8)
         from shared_data.imageio import PadInfo
         img = crop_to_original(out, PadInfo(cont.height, cont.width, 0, hp - cont.height, 0, wp - cont.width))
-        return np.ascontiguousarray(img), {"y_sym": y_sym, "z_sym": z_sym}
+        return np.ascontiguousarray(img), {"y_sym": y_sym, "z_sym": z_sym, "coding_s": coding_s}
 
     @torch.no_grad()
     def estimate_bits(self, img: np.ndarray) -> float:

@@ -36,8 +36,11 @@ def _param_groups(model: HiFiC):
 def train(model_type: str, model_cfg: ModelConfig, train_cfg: TrainConfig, out_dir: str | os.PathLike,
           data_dir: str | os.PathLike, warmstart_ckpt: str | None = None, resume: str | None = None,
           lpips_fn=None, log_intv: int = 100, save_intv: int = 1000, seed: int = 0, device: str = "cpu",
-          progress: bool = True) -> Path:
-    """Train one stage; return the path of the final checkpoint (with coding tables built)."""
+          progress: bool = True, time_budget_s: float = 0.0) -> Path:
+    """Train one stage; return the path of the final checkpoint (with coding tables built).
+
+    ``time_budget_s`` > 0 stops early (after the step that crosses it) and still writes the final checkpoint;
+    the step reached is recorded in it (for CPU mini runs on a shared machine)."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise NotImplementedError("multi-process (torchrun/DDP) training is not implemented in this port yet")
     if model_type not in ("compression", "compression_gan"):
@@ -139,6 +142,9 @@ def train(model_type: str, model_cfg: ModelConfig, train_cfg: TrainConfig, out_d
             writer.add_images("reconstruction", out.x_hat[:2].detach().clamp(0, 1), step)
             writer.add_images("original", x[:2], step)
             save(out_dir / "checkpoints" / "last.pt")
+        if time_budget_s and time.time() - t0 > time_budget_s and step < train_cfg.n_steps:
+            print(f"time budget of {time_budget_s:.0f} s reached at step {step}; stopping")
+            break
     bar.close()
     model.eval()
     model.update()

@@ -13,9 +13,25 @@ from hific.model import save_checkpoint
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(*args):
-    return subprocess.run([sys.executable, "-m", "hific", *map(str, args)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+class Result:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def run(*args, subprocess_=False):
+    """The CLI in-process (fast); ``subprocess_=True`` runs the real ``python -m hific``."""
+    if subprocess_:
+        return subprocess.run([sys.executable, "-m", "hific", *map(str, args)], cwd=ROOT, capture_output=True,
+                              text=True, timeout=300)
+    import contextlib
+    import io
+
+    from hific.__main__ import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main([str(a) for a in args])
+    return Result(rc, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +72,8 @@ def test_zoo_model_is_the_default(tmp_path, zoo_ckpt):
     assert zoo_ckpt.stat().st_size <= 5 * 1024 * 1024
     img = (np.indices((48, 80)).sum(0)[..., None] * np.ones(3) % 256).astype(np.uint8)
     Image.fromarray(img).save(tmp_path / "i.png")
-    assert run("encode", tmp_path / "i.png", tmp_path / "i.lic").returncode == 0
+    r = run("encode", tmp_path / "i.png", tmp_path / "i.lic", subprocess_=True)
+    assert r.returncode == 0, r.stderr
     r = run("decode", tmp_path / "i.lic", tmp_path / "o.png")
     assert r.returncode == 0, r.stderr
     assert Image.open(tmp_path / "o.png").size == (80, 48)

@@ -1,0 +1,86 @@
+"""Benchmark HiFiC coding on CPU: encode/decode time, the entropy coder's share, real-vs-estimated overhead and
+peak RSS, for a Kodak image and a 4K image.
+
+  python bench.py                          # committed MINI model: Kodak + 3840x2160
+  python bench.py --full                   # also the paper-size model (random weights: timing only) on Kodak
+  python bench.py --image PATH --threads 2
+
+Timings on a shared 2-core machine are noisy; the entropy-coding share and the overhead are the point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+
+import numpy as np
+import torch
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_one(model, img, label):
+    from shared_data import container as ctr
+
+    h, w = img.shape[:2]
+    t0 = time.perf_counter()
+    cont, einfo = model.compress(img)
+    data = ctr.pack(cont)
+    enc_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    rec, dinfo = model.decompress(ctr.unpack(data))
+    dec_s = time.perf_counter() - t0
+    est_bits = model.estimate_bits(img)
+    real_bits = 8 * len(data)
+    print(f"{label:28s} {w}x{h}: {len(data):8d} B  bpp {real_bits / (h * w):.4f} (est {est_bits / (h * w):.4f}, "
+          f"overhead {100 * (real_bits / est_bits - 1):+.2f}%)  enc {enc_s:6.2f} s (coder {einfo['coding_s']:.3f} s, "
+          f"{100 * einfo['coding_s'] / enc_s:.1f}%)  dec {dec_s:6.2f} s (coder {dinfo['coding_s']:.3f} s, "
+          f"{100 * dinfo['coding_s'] / dec_s:.1f}%)  peak RSS {peak_rss_mb():.0f} MB", flush=True)
+    assert torch.equal(einfo["y_sym"], dinfo["y_sym"])
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=None, help="checkpoint (default zoo/mini)")
+    p.add_argument("--image", default=None, help="an image instead of Kodak's first")
+    p.add_argument("--full", action="store_true", help="also time the paper-size model (random weights)")
+    p.add_argument("--no4k", action="store_true")
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    from shared_data.imageio import read_image
+
+    from hific.data import kodak_dir, list_images
+    from hific.model import default_model_path, load_checkpoint
+
+    try:
+        path = args.image or list_images(kodak_dir())[0]
+        img = read_image(path)
+    except Exception as e:  # noqa: BLE001 - report and fall back to a synthetic image
+        print(f"note: {e}; using a synthetic 768x512 image", file=sys.stderr)
+        rng = np.random.default_rng(0)
+        img = np.clip(np.indices((512, 768)).sum(0)[..., None] % 256 + rng.normal(0, 10, (512, 768, 3)),
+                      0, 255).astype(np.uint8)
+    model, _ = load_checkpoint(args.model or default_model_path())
+    print(f"threads={args.threads}  torch {torch.__version__}")
+    bench_one(model, img, f"mini {model.cfg.name}")
+    if not args.no4k:
+        big = np.tile(img, (-(-2160 // img.shape[0]), -(-3840 // img.shape[1]), 1))[:2160, :3840]
+        bench_one(model, np.ascontiguousarray(big), "mini, 4K (tiled Kodak)")
+    if args.full:
+        from hific.config import ModelConfig
+        from hific.model import HiFiC
+        torch.manual_seed(0)
+        full = HiFiC(ModelConfig()).eval()
+        full.update()
+        bench_one(full, img, "full 181.5M (random weights)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

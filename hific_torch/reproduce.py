@@ -1,0 +1,104 @@
+"""Reproduce HiFiC end to end: stage 1 (rate + MSE [+ LPIPS]), stage 2 (GAN, warm-started), Kodak evaluation.
+
+  python reproduce.py --scale mini --out DIR     # reduced-width MINI config, CPU, time-boxed (~20 min)
+  python reproduce.py --scale full --out DIR     # paper size and schedule (1M + 1M steps: a GPU job)
+
+Writes DIR/measures.csv (the GAN model, real bitstreams), DIR/measures_stage1.csv, DIR/summary.json (means
+of both, steps reached, wall times) and the two checkpoints under DIR/stage1, DIR/gan.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+import train as train_cli
+from hific.data import kodak_dir, list_images, train_dir
+
+SCALES = {
+    # MINI: bs 8, 128 crops, lr 5e-4 (x5 the paper's, so that minutes of CPU training move the model),
+    # schedules compressed proportionally (warm-up 5% of the steps, lr drop at 80%).
+    "mini": dict(stage1=["--mini", "-steps", "400", "-bs", "8", "-crop", "128", "-lr", "5e-4",
+                         "--schedule_step", "20", "--lr_decay_step", "320", "-log_intv", "10",
+                         "-save_intv", "100", "--time_budget_min", "10"],
+                 gan=["--mini", "-steps", "200", "-bs", "8", "-crop", "128", "-lr", "5e-4",
+                      "--schedule_step", "10", "--lr_decay_step", "160", "-log_intv", "10",
+                      "-save_intv", "100", "--time_budget_min", "6"]),
+    "full": dict(stage1=["-steps", "1000000", "-gpu"], gan=["-steps", "1000000", "-gpu"]),
+}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--scale", choices=sorted(SCALES), default="mini")
+    p.add_argument("--out", required=True)
+    p.add_argument("--regime", default="low", choices=["low", "med", "high"])
+    p.add_argument("--lpips", default="auto", choices=["auto", "alex", "off"],
+                   help="auto: LPIPS in the loss and the measures if the AlexNet weights are on disk")
+    p.add_argument("--kodak_limit", type=int, default=0, help="evaluate on the first N Kodak images only")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        kodak = list_images(kodak_dir())
+        list_images(train_dir())
+    except FileNotFoundError as e:
+        print(f"reproduce.py: error: {e}", file=sys.stderr)
+        return 2
+    if args.kodak_limit:
+        kodak = kodak[: args.kodak_limit]
+
+    from hific.perceptual import LPIPS, LPIPSWeightsMissing
+    lpips_fn = None
+    if args.lpips != "off":
+        try:
+            lpips_fn = LPIPS()
+        except LPIPSWeightsMissing as e:
+            if args.lpips == "alex":
+                print(f"reproduce.py: error: {e}", file=sys.stderr)
+                return 2
+            print(f"note: training without the k_P LPIPS term and no LPIPS column: {e}", file=sys.stderr)
+    lp = ["--lpips", "alex" if lpips_fn is not None else "off"]
+    cfg = SCALES[args.scale]
+    t0 = time.time()
+    rc = train_cli.main(["-mt", "compression", "-regime", args.regime, "-n", "stage1", "-o", str(out / "runs"),
+                         "--data_dir", str(train_dir()), *lp, *cfg["stage1"]])
+    if rc:
+        return rc
+    s1 = sorted((out / "runs").glob("stage1_compression_*"))[-1] / "checkpoints" / "final.pt"
+    t1 = time.time()
+    rc = train_cli.main(["-mt", "compression_gan", "-regime", args.regime, "-n", "gan", "-o", str(out / "runs"),
+                         "--data_dir", str(train_dir()), "-warmstart", "-ckpt", str(s1), *lp, *cfg["gan"]])
+    if rc:
+        return rc
+    s2 = sorted((out / "runs").glob("gan_compression_gan_*"))[-1] / "checkpoints" / "final.pt"
+    t2 = time.time()
+
+    from shared_eval.measures import summarize, write_summary
+
+    from hific.evaluate import evaluate_files
+    from hific.model import load_checkpoint
+    summary: dict = {"paper": "hific", "scale": args.scale, "regime": args.regime,
+                     "lpips": "alex" if lpips_fn is not None else "not measured (AlexNet weights absent)",
+                     "train_s": {"stage1": t1 - t0, "gan": t2 - t1}, "checkpoints": {"stage1": str(s1), "gan": str(s2)}}
+    for name, ck in (("stage1", s1), ("gan", s2)):
+        model, meta = load_checkpoint(ck)
+        ev_dir = out / f"eval_{name}"
+        rows = evaluate_files(model, kodak, ev_dir, lpips_fn=lpips_fn)
+        summary[name] = {**summarize(rows), "steps": int(meta["step"])}
+        target = out / ("measures.csv" if name == "gan" else "measures_stage1.csv")
+        target.write_bytes((ev_dir / "measures.csv").read_bytes())
+    summary.update({k: v for k, v in summary["gan"].items() if k != "steps"})
+    write_summary(out / "summary.json", summary)
+    print(json.dumps({k: summary[k] for k in ("stage1", "gan")}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
