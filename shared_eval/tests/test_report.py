@@ -35,3 +35,21 @@ def test_report_against_paper_and_baseline(tmp_path):
     assert main([str(tmp_path / "runs"), "--baselines", str(tmp_path / "bl"), "--out", str(out)]) == 0
     assert out.read_text() == text
     assert main([str(tmp_path / "nothing")]) == 2
+
+
+def test_committed_kodak_baselines_are_sane():
+    """The committed anchors: 24 Kodak images per quality, and the known codec ordering (AVIF < WebP < JPEG)."""
+    from shared_eval.bdrate import bd_rate
+    from shared_eval.measures import read_measures
+    from shared_eval.plots import series_from_measures
+    from shared_eval.references import repo_root
+
+    root = repo_root() / "ci" / "baselines" / "kodak"
+    s = {}
+    for c in ("jpeg", "webp", "avif", "jpegxl"):
+        rows = read_measures(root / c / "measures.csv")
+        assert len({r["img_name"] for r in rows}) == 24 and len(rows) == 24 * 6
+        s[c] = series_from_measures(root / c / "measures.csv", c)[0]
+    webp_vs_jpeg = bd_rate(s["jpeg"].bpp, s["jpeg"].psnr, s["webp"].bpp, s["webp"].psnr, "pchip")
+    avif_vs_webp = bd_rate(s["webp"].bpp, s["webp"].psnr, s["avif"].bpp, s["avif"].psnr, "pchip")
+    assert webp_vs_jpeg < -10 and avif_vs_webp < -10
