@@ -101,7 +101,7 @@ def published_series(paper: str, dataset: str = "kodak", which: list[str] | None
 
 
 def rd_plot(series: list[Series], out: str | os.PathLike, metrics: tuple[str, ...] = ("psnr", "msssim"),
-            title: str = "", pdf: bool = True) -> list[Path]:
+            title: str = "", pdf: bool = True, xlim: tuple[float, float] | None = None) -> list[Path]:
     """Draw one panel per metric; writes ``out`` (PNG) and the same stem as PDF. Returns the paths."""
     for m in metrics:
         if m not in METRICS:
@@ -121,6 +121,8 @@ def rd_plot(series: list[Series], out: str | os.PathLike, metrics: tuple[str, ..
             style = dict(ls="--", marker="o", mfc="none", ms=4, lw=1.2) if s.published else \
                 dict(ls="-", marker="o", ms=4, lw=1.5)
             ax.plot(xs, ys, label=s.label, color=cycle[i % len(cycle)], **style)
+        if xlim:
+            ax.set_xlim(*xlim)
         ax.set_xlabel("bpp")
         ax.set_ylabel(METRICS[m])
         ax.grid(True, alpha=0.3)
@@ -151,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--metrics", default="psnr,msssim")
     ap.add_argument("--title", default="")
     ap.add_argument("--no-pdf", action="store_true")
+    ap.add_argument("--xlim", help="bpp axis range LO,HI (e.g. 0,1.5)")
     ap.add_argument("--out", required=True, help="output PNG path (a PDF is written next to it)")
     a = ap.parse_args(argv)
     try:
@@ -174,7 +177,14 @@ def main(argv: list[str] | None = None) -> int:
             raise PlotError(f"published curve(s) {lost} not found for paper(s) {a.paper} on {a.dataset}")
         if not series:
             raise PlotError("give --measures and/or --paper")
-        paths = rd_plot(series, a.out, tuple(m.strip() for m in a.metrics.split(",")), a.title, not a.no_pdf)
+        try:
+            xlim = tuple(float(v) for v in a.xlim.split(",")) if a.xlim else None
+        except ValueError:
+            raise PlotError(f"--xlim expects LO,HI, got {a.xlim!r}") from None
+        if xlim is not None and len(xlim) != 2:
+            raise PlotError(f"--xlim expects LO,HI, got {a.xlim!r}")
+        paths = rd_plot(series, a.out, tuple(m.strip() for m in a.metrics.split(",")), a.title, not a.no_pdf,
+                        xlim)
     except PlotError as e:
         print(f"plot: error: {e}", file=sys.stderr)
         return 2
