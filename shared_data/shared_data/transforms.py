@@ -91,6 +91,24 @@ class ImageFolder:
         self._rng = None
         self._pid = None
 
+    @classmethod
+    def from_manifest(cls, out: str | os.PathLike, transform=None, min_size: int = 0, seed: int = 0,
+                      prefix: str = "") -> ImageFolder:
+        """The images a ``prepare`` run wrote into ``out`` (optionally only under ``prefix``), filtered by
+        the sizes its manifest recorded — no file is opened (L3C's ``images_loader.py update --min_size``)."""
+        from .pipeline import Manifest
+
+        out = Path(out)
+        self = cls.__new__(cls)
+        self.root = out
+        self.paths = sorted(out / o["path"] for r in Manifest(out).records.values() if r.get("status") == "done"
+                            for o in r.get("outputs", []) if "width" in o and o["path"].startswith(prefix)
+                            and min(o["width"], o["height"]) >= min_size)
+        if not self.paths:
+            raise FileNotFoundError(f"{out}: no prepared images" + (f" with both sides >= {min_size}" if min_size else ""))
+        self.transform, self.seed, self._rng, self._pid = transform, seed, None, None
+        return self
+
     def __len__(self) -> int:
         return len(self.paths)
 

@@ -354,3 +354,7 @@ def test_image_folder(tmp_path):
     ds = ImageFolder(tmp_path, transform=lambda im, r: random_crop(im, 128, r), min_size=400)
     assert len(ds) == 2  # chelsea is 300 px high
     assert ds[0].shape == (128, 128, 3)
+    out = tmp_path / "clic"
+    _prepare("clic", "--src", tmp_path, "--out", out, "--split", "mobile_valid", "--workers", 0)
+    ds2 = ImageFolder.from_manifest(out, min_size=400)
+    assert [p.name for p in ds2.paths] == [p.name for p in ds.paths] and ds2[1].shape == (400, 600, 3)
