@@ -136,6 +136,12 @@ def _safe_process(recipe: Any, task: Task, out: str, opts: dict) -> Outcome:
     return outcome
 
 
+def _worker_died(args: tuple, exc: BaseException) -> Outcome:
+    task = args[1]
+    return Outcome(task.key, "failed", f"error-{type(exc).__name__}", [f"worker died: {exc}"],
+                   fingerprint=task.fingerprint, kind=task.kind)
+
+
 class _Executor:
     """submit/as_completed over a process pool, Dask, or inline execution."""
 
@@ -161,36 +167,61 @@ class _Executor:
             self.kind = "dask"
         elif workers is None or workers > 0:
             n = workers or max(1, os.cpu_count() or 1)
+            self._n = n
             if n > 1:
                 self._pool = cf.ProcessPoolExecutor(max_workers=n)
                 self.kind = f"process-pool({n})"
 
-    def map_unordered(self, fn, items, window: int | None = None):
+    def map_unordered(self, fn, items, window: int | None = None, on_error=None):
         """Yield ``fn(*args)`` for each args in ``items`` as they finish, with at most ``window`` in flight
-        (so a million-image run does not hold a million futures)."""
+        (so a million-image run does not hold a million futures). When a worker itself dies (killed, out of
+        memory), ``on_error(args, exc)`` supplies the result instead of the run stopping."""
         items = iter(items)
+
+        def result(fut, args):
+            try:
+                return fut.result()
+            except Exception as e:  # noqa: BLE001 - e.g. BrokenProcessPool, KilledWorker
+                if on_error is None:
+                    raise
+                return on_error(args, e)
+
         if self.kind == "inline":
             for args in items:
                 yield fn(*args)
             return
         window = window or 64 * max(1, os.cpu_count() or 1)
         if self.kind == "dask":
-            first = [self._client.submit(fn, *args, pure=False) for args in itertools.islice(items, window)]
-            ac = self._distributed.as_completed(first)
+            submitted = {}
+            for args in itertools.islice(items, window):
+                submitted[self._client.submit(fn, *args, pure=False)] = args
+            ac = self._distributed.as_completed(list(submitted))
             for fut in ac:
                 nxt = next(items, None)
                 if nxt is not None:
-                    ac.add(self._client.submit(fn, *nxt, pure=False))
-                yield fut.result()
+                    f = self._client.submit(fn, *nxt, pure=False)
+                    submitted[f] = nxt
+                    ac.add(f)
+                yield result(fut, submitted.pop(fut))
             return
-        pending = {self._pool.submit(fn, *args) for args in itertools.islice(items, window)}
+        def submit(args):
+            try:
+                return self._pool.submit(fn, *args)
+            except cf.process.BrokenProcessPool:  # a worker died earlier: start a fresh pool
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = cf.ProcessPoolExecutor(max_workers=self._n)
+                return self._pool.submit(fn, *args)
+
+        pending = {submit(args): args for args in itertools.islice(items, window)}
         while pending:
-            finished, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+            finished, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
             for fut in finished:
+                args = pending.pop(fut)
+                out = result(fut, args)
                 nxt = next(items, None)
                 if nxt is not None:
-                    pending.add(self._pool.submit(fn, *nxt))
-                yield fut.result()
+                    pending[submit(nxt)] = nxt
+                yield out
 
     def close(self):
         if self._pool is not None:
@@ -267,7 +298,8 @@ def run(recipe: Any, src: Path | None, out: Path, opts: dict, workers: int | Non
             desc = f"{recipe.name}" + (f" (stage {stage + 1})" if stage else "")
             bar = tqdm(total=len(todo), desc=desc, unit="task", disable=not progress or not todo,
                        dynamic_ncols=True)
-            for outcome in ex.map_unordered(_safe_process, ((recipe, t, str(out), opts) for t in todo), window):
+            for outcome in ex.map_unordered(_safe_process, ((recipe, t, str(out), opts) for t in todo), window,
+                                            on_error=_worker_died):
                 manifest.append(outcome)
                 summary.counts[(outcome.status, outcome.reason)] += 1
                 bar.update(1)

@@ -155,3 +155,40 @@ def test_slurm_cluster_job_script_and_clear_error(tmp_path, capsys):
         cluster.close()
     for line in ("#SBATCH --cpus-per-task=3", "#SBATCH -p cpu", "#SBATCH -t 02:00:00", "--nworkers 3"):
         assert line in script, (line, script)
+
+
+class _DyingRecipe:
+    """Copies files; the worker processing ``die.bin`` kills itself once (marker file next to --out)."""
+
+    name = "dying-test"
+
+    def tasks(self, src, opts):
+        from shared_data.recipes._common import file_tasks
+        return file_tasks(src)
+
+    def process(self, task, out, opts):
+        from shared_data.pipeline import Outcome, write_output
+        marker = Path(opts["marker"])
+        if task.key == "die.bin" and not marker.exists():
+            marker.write_text("died once")
+            os._exit(1)
+        time.sleep(0.05)
+        return Outcome(task.key, "done", "", [], [write_output(out, task.key, Path(task.src).read_bytes())])
+
+
+def test_a_dying_worker_fails_only_its_tasks_and_is_retried(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(12):
+        (src / f"f{i:02d}.bin").write_bytes(bytes([i]) * 100)
+    (src / "die.bin").write_bytes(b"x")
+    out = tmp_path / "out"
+    opts = {"marker": str(tmp_path / "marker")}
+    s1 = run(_DyingRecipe(), src, out, opts, workers=2, progress=False, window=2)
+    failed = {k for k, r in Manifest(out).records.items() if r["status"] == "failed"}
+    assert "die.bin" in failed and len(Manifest(out).records) == 13
+    assert all(r["reason"] == "error-BrokenProcessPool" for k, r in Manifest(out).records.items() if k in failed)
+    assert s1.counts[("done", "")] >= 13 - 2  # only the tasks in flight with the dead worker failed
+    s2 = run(_DyingRecipe(), src, out, opts, workers=2, progress=False)
+    assert dict(s2.counts) == {("done", ""): len(failed)}
+    assert all(r["status"] == "done" for r in Manifest(out).records.values())
