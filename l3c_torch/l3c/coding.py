@@ -281,7 +281,7 @@ def _code_region(net, level, params, region_sym, coders, mode, stats, chunk):
                     raise ContainerError("corrupt stream: decoded symbol out of range")
                 flat[s0:s1] = torch.from_numpy(sym)
             t2 = time.perf_counter()
-            stats.est_bits -= float(np.log2(np.maximum(pmf[np.arange(s1 - s0), sym], 1e-30)).sum())
+            stats.est_bits -= float(np.log2(np.maximum(pmf[np.arange(s1 - s0), sym], 2.0 ** -24)).sum())
             stats.net_s += t1 - t0
             stats.coding_s += t2 - t1
 

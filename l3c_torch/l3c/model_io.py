@@ -113,3 +113,21 @@ def save_ckpt(run_dir: Path, itr: int, net, optim=None) -> Path:
     torch.save(obj, tmp)
     os.replace(tmp, path)
     return path
+
+
+def export_run(run_dir: str | os.PathLike, dest: str | os.PathLike, itr: int = -1) -> Path:
+    """Copy a run's configs and one checkpoint (weights only, no optimizer state) to ``dest`` (the zoo)."""
+    run_dir, dest = Path(run_dir), Path(dest)
+    ckpts = dict(list_ckpts(run_dir))
+    if not ckpts:
+        raise ModelError(f"{run_dir}: no checkpoints")
+    itr = max(ckpts) if itr == -1 else itr
+    state = torch.load(ckpts[itr], map_location="cpu", weights_only=True)
+    (dest / "ckpts").mkdir(parents=True, exist_ok=True)
+    for old in (dest / "ckpts").glob("ckpt_*.pt"):
+        old.unlink()
+    for name in ("config_ms.cf", "config_dl.cf"):
+        (dest / name).write_text((run_dir / name).read_text())
+    out = dest / "ckpts" / f"ckpt_{itr:010d}.pt"
+    torch.save({"net": {k: v.cpu() for k, v in state["net"].items()}}, out)
+    return out

@@ -42,11 +42,14 @@ def _make_optim(cfg: Config, net):
 def train(ms_cfg: Config, dl_cfg: Config, run_dir: Path, *, restore: tuple[Path, int] | None = None,
           restart: bool = False, log_train=100, log_train_heavy=5, log_val=500, save_every=250,
           keep_every=10, keep_tmp=3, no_saver=False, workers=0, max_steps=None, max_minutes=None,
-          seed=0, quiet=False) -> dict:
+          seed=0, quiet=False, device=None) -> dict:
     """Train until ``max_steps``/``max_minutes`` (upstream trains forever: ``max_epochs=None``)."""
     torch.manual_seed(seed)
     run_dir.mkdir(parents=True, exist_ok=True)
-    net = MultiscaleNetwork(ms_cfg)
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # as upstream
+    net = MultiscaleNetwork(ms_cfg).to(device)
     optim = _make_optim(ms_cfg, net)
     itr = 0
     if restore is not None:
@@ -55,7 +58,7 @@ def train(ms_cfg: Config, dl_cfg: Config, run_dir: Path, *, restore: tuple[Path,
         if not ck:
             raise FileNotFoundError(f"{src}: no checkpoints to restore")
         ritr = max(ck) if ritr == -1 else ritr
-        state = torch.load(ck[ritr], map_location="cpu", weights_only=True)
+        state = torch.load(ck[ritr], map_location=device, weights_only=True)
         net.load_state_dict(state["net"])
         if not restart and "optim" in state:
             optim.load_state_dict(state["optim"])
@@ -83,6 +86,7 @@ def train(ms_cfg: Config, dl_cfg: Config, run_dir: Path, *, restore: tuple[Path,
         tot, n = 0.0, 0
         with torch.no_grad():
             for b in torch.utils.data.DataLoader(val_ds, batch_size=dl_cfg.batchsize_val):
+                b = b.to(device)
                 nlls, encs = net(b)
                 bpsps = bpsp_from_nlls(nlls, b.numel())
                 tot += (sum(bpsps) + net.uniform_bits(encs) / b.numel()) * b.shape[0]
@@ -104,6 +108,7 @@ def train(ms_cfg: Config, dl_cfg: Config, run_dir: Path, *, restore: tuple[Path,
     try:
         while not stop:
             for batch in dl:
+                batch = batch.to(device, non_blocking=True)
                 lr = lr_at(ms_cfg.lr.schedule, ms_cfg.lr.initial, itr, epoch_len)
                 for g in optim.param_groups:
                     g["lr"] = lr

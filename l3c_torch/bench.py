@@ -1,0 +1,113 @@
+#!/usr/bin/env python
+"""Coding benchmark: for a Kodak image and a 4K image tiled from Kodak (3840x2160), per backend, print
+encode s, decode s, network s, coding s, real bpsp vs the model estimate (overhead %), and the peak RSS of
+the process (each case runs in a fresh subprocess so the peak is its own).
+
+    python bench.py [--model DIR] [--cases kodak,4k] [--backends constriction,torchac] [--json OUT]
+
+Targets from the issue (this CPU): coding overhead <= 0.5% + header; encode+decode <= 2x network time;
+peak RSS <= 4 GB at 4K. torchac's one-off JIT compile is excluded (imported before timing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+
+def make_case(case: str):
+    import numpy as np
+
+    from shared_data.imageio import read_image
+
+    from l3c.data import default_dir, resolve_glob
+
+    files = resolve_glob(str(default_dir("KODAK_DIR")))
+    if not files:
+        raise FileNotFoundError("no Kodak images (set KODAK_DIR)")
+    if case == "kodak":
+        return files[0].name, read_image(files[0])
+    if case == "4k":
+        tiles = [read_image(f) for f in files[:12]]
+        tiles = [t if t.shape[0] == 512 else t.transpose(1, 0, 2) for t in tiles]  # all 512x768
+        rows = [np.concatenate(tiles[r * 5:(r + 1) * 5] if r < 2 else tiles[:5], axis=1) for r in range(5)]
+        img = np.concatenate(rows, axis=0)[:2160, :3840]
+        return "kodak-tiled-3840x2160", np.ascontiguousarray(img)
+    raise ValueError(f"unknown case {case!r}")
+
+
+def run_one(case: str, backend: str, model: str | None) -> dict:
+    import numpy as np
+    import torch
+
+    from shared_data.container import pack, unpack
+
+    from l3c.coding import decode_container, encode_array, get_backend
+    from l3c.model_io import load_model
+
+    torch.set_num_threads(2)
+    get_backend(backend)  # torchac compiles here, outside the timings
+    name, img = make_case(case)
+    net, fp, _ = load_model(model)
+    h, w = img.shape[:2]
+    t0 = time.perf_counter()
+    res = encode_array(net, img, fp, backend)
+    data = pack(res.container)
+    enc_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    rec, dstats, _ = decode_container(net, unpack(data, "l3c", fp))
+    dec_s = time.perf_counter() - t0
+    assert np.array_equal(rec, img), "not lossless"
+    n = 3 * h * w
+    payload = sum(len(s) for s in res.container.sections[1:])
+    return {"case": name, "backend": backend, "height": h, "width": w, "enc_s": enc_s, "dec_s": dec_s,
+            "enc_network_s": res.stats.net_s, "enc_coding_s": res.stats.coding_s,
+            "dec_network_s": dstats.net_s, "dec_coding_s": dstats.coding_s,
+            "bpsp_real": 8 * len(data) / n, "bpsp_estimate": res.stats.est_bits / n,
+            "payload_overhead_pct": (8 * payload / res.stats.est_bits - 1) * 100,
+            "header_bytes": len(data) - payload,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=None)
+    p.add_argument("--cases", default="kodak,4k")
+    p.add_argument("--backends", default="constriction,torchac")
+    p.add_argument("--json", default=None)
+    p.add_argument("--_one", nargs=2, help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a._one:
+        print("RESULT " + json.dumps(run_one(a._one[0], a._one[1], a.model)))
+        return 0
+    results = []
+    for case in a.cases.split(","):
+        for be in a.backends.split(","):
+            cmd = [sys.executable, __file__, "--_one", case, be] + (["--model", a.model] if a.model else [])
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            line = [ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")]
+            if r.returncode or not line:
+                print(f"{case}/{be}: failed: {r.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+                continue
+            res = json.loads(line[0][7:])
+            results.append(res)
+            print(f"{res['case']:24s} {be:12s} enc {res['enc_s']:7.2f} s (net {res['enc_network_s']:6.2f}, "
+                  f"coding {res['enc_coding_s']:5.2f})  dec {res['dec_s']:7.2f} s (net {res['dec_network_s']:6.2f},"
+                  f" coding {res['dec_coding_s']:5.2f})  bpsp {res['bpsp_real']:.4f} vs est "
+                  f"{res['bpsp_estimate']:.4f} (payload {res['payload_overhead_pct']:+.3f}%, header "
+                  f"{res['header_bytes']} B)  peak RSS {res['peak_rss_mb']:.0f} MB", flush=True)
+    if a.json:
+        Path(a.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
