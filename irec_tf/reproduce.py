@@ -33,7 +33,7 @@ LOSSY_CODING = dict(n_beams=10, extra_samples=1.0, kl_per_partition=3.0, compres
 LOSSLESS_CODING = dict(n_beams=20, extra_samples=1.2, kl_per_partition=3.0, compression_seed=42)
 MINI_LOSSY = dict(model="large_level_2_vae", level_1_filters=48, level_2_filters=32)
 MINI_LOSSLESS = dict(model="resnet_vae", num_res_blocks=4, deterministic_filters=24, stochastic_filters=8,
-                     lamb=0.1)
+                     lamb=0.1, likelihood_log_scale_init=-4.0)
 
 
 def _kodak_crops(n, crop):

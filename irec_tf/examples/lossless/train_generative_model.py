@@ -29,6 +29,7 @@ def default_config():
     stochastic_filters = 32
     learning_rate = 1e-3
     lamb = 0.1                        # λ: free bits per channel
+    likelihood_log_scale_init = 0.0   # initial global log-scale of the discretized logistic (x in [-.5,.5])
     beta = 1.0
     anneal = False
     annealing_end = 0
@@ -47,7 +48,8 @@ def default_config():
 
 
 @ex.automain
-def train(model, optimizer, num_res_blocks, deterministic_filters, stochastic_filters, learning_rate, lamb, beta,
+def train(model, optimizer, num_res_blocks, deterministic_filters, stochastic_filters, learning_rate, lamb,
+          likelihood_log_scale_init, beta,
           anneal, iters, batch_size, drop_learning_rate_after_iter, learning_rate_drop_rate,
           tensorboard_log_freq, max_seconds, max_images, lossy, model_save_base_dir, model_save_dir,
           dataset_info, _seed):
@@ -63,7 +65,8 @@ def train(model, optimizer, num_res_blocks, deterministic_filters, stochastic_fi
                     "gaussian" / f"blocks_{num_res_blocks}" /
                     f"beta_{beta:.3f}_lamb_{lamb:.3f}_discretized_logistic_lossless")
     config = dict(model=model, num_res_blocks=num_res_blocks, deterministic_filters=deterministic_filters,
-                  stochastic_filters=stochastic_filters, lamb=lamb)
+                  stochastic_filters=stochastic_filters, lamb=lamb,
+                  likelihood_log_scale_init=likelihood_log_scale_init)
     batches = train_batches(batch_size, _seed % (2 ** 31), max_images=max_images)
     _, hist = train_lossless(config, batches, iters, save_dir, log_dir=save_dir / "logs" / "train", beta=beta,
                              learning_rate=learning_rate, drop_learning_rate_after_iter=drop_learning_rate_after_iter,

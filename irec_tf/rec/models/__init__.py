@@ -13,7 +13,8 @@ def build_model(config: dict):
         return BidirectionalResNetVAE(num_res_blocks=config.get("num_res_blocks", 24),
                                       deterministic_filters=config.get("deterministic_filters", 160),
                                       stochastic_filters=config.get("stochastic_filters", 32),
-                                      lamb=config.get("lamb", 0.1))
+                                      lamb=config.get("lamb", 0.1),
+                                      likelihood_log_scale_init=config.get("likelihood_log_scale_init", 0.0))
     if name == "large_level_2_vae":
         return Large2LevelVAE(level_1_filters=config.get("level_1_filters", 196),
                               level_2_filters=config.get("level_2_filters", 128))

@@ -37,8 +37,11 @@ def discretized_logistic_log_likelihood(x, loc, log_scale):
     """Σ log[σ((⌊x/b⌋b − μ + b)/s) − σ((⌊x/b⌋b − μ)/s) + 1e-7] per image (the training objective)."""
     s = tf.exp(log_scale)
     xb = tf.floor(x / BIN) * BIN
-    p = tf.sigmoid((xb - loc + BIN) / s) - tf.sigmoid((xb - loc) / s)
-    return tf.reduce_sum(tf.math.log(p + 1e-7), axis=[1, 2, 3])
+    hi, lo = (xb - loc + BIN) / s, (xb - loc) / s
+    # σ(hi) − σ(lo) computed on the side where the sigmoids are small (σ(−lo) − σ(−hi) above the mean):
+    # the same value, but float32 no longer rounds it to 0 or below (which gave NaN with small scales)
+    p = tf.where(hi + lo > 0, tf.sigmoid(-lo) - tf.sigmoid(-hi), tf.sigmoid(hi) - tf.sigmoid(lo))
+    return tf.reduce_sum(tf.math.log(tf.maximum(p, 0.0) + 1e-7), axis=[1, 2, 3])
 
 
 class ResidualBlock(tf.keras.layers.Layer):
@@ -86,7 +89,7 @@ class BidirectionalResNetVAE(tf.keras.Model):
     downsampling = 2
 
     def __init__(self, num_res_blocks=24, deterministic_filters=160, stochastic_filters=32,
-                 lamb=0.1, name="resnet_vae", **kw):
+                 lamb=0.1, likelihood_log_scale_init=0.0, name="resnet_vae", **kw):
         super().__init__(name=name, **kw)
         self.num_res_blocks, self.lamb = num_res_blocks, lamb
         self.deterministic_filters, self.stochastic_filters = deterministic_filters, stochastic_filters
@@ -95,7 +98,7 @@ class BidirectionalResNetVAE(tf.keras.Model):
                                      name=f"block_{i}") for i in range(num_res_blocks)]
         self.last_gen_conv = WNConv2D(3, 5, strides=2, transpose=True, name="last_gen_conv")
         self.generative_base = tf.Variable(tf.zeros((deterministic_filters,)), name="generative_base")
-        self.likelihood_log_scale = tf.Variable(0.0, name="likelihood_log_scale")
+        self.likelihood_log_scale = tf.Variable(float(likelihood_log_scale_init), name="likelihood_log_scale")
 
     def inference_pass(self, x):
         h = self.first_infer_conv(x)
