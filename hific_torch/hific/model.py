@@ -28,6 +28,34 @@ from .network import Encoder, Generator, HyperAnalysis, HyperSynthesis
 PAD_MULTIPLE = 64
 #: Layout version of HiFiC's own sections inside the shared container.
 SECTION_LAYOUT = 1
+#: Images above this many (padded) pixels run E and G tile by tile (bounded memory); see tiled().
+AUTO_TILE_PIXELS = 4_000_000
+DEFAULT_TILE = 32  # latent pixels (512 image pixels)
+
+
+def tiled(fn, x: torch.Tensor, tile: int, margin: int, up: int = 1, down: int = 1) -> torch.Tensor:
+    """Apply a translation-equivariant ``fn`` on overlapping tiles of ``x`` and stitch the centres.
+
+    Output size = input size * up / down. ``tile`` and ``margin`` are in input pixels; with ``margin`` at
+    least the receptive-field radius of ``fn`` every output pixel equals the untiled result (up to float
+    summation order), so there are no seams. For a strided ``fn`` (the encoder, down=16) tile and margin must
+    be multiples of ``down`` so that the tiles keep the stride grid.
+    """
+    if tile % down or margin % down:
+        raise ValueError(f"tile {tile} and margin {margin} must be multiples of {down}")
+    h, w = x.shape[-2:]
+    out = None
+    for i0 in range(0, h, tile):
+        for j0 in range(0, w, tile):
+            i1, j1 = min(i0 + tile, h), min(j0 + tile, w)
+            a0, b0 = max(i0 - margin, 0), max(j0 - margin, 0)
+            a1, b1 = min(i1 + margin, h), min(j1 + margin, w)
+            y = fn(x[..., a0:a1, b0:b1])
+            if out is None:
+                out = y.new_empty((*y.shape[:-2], h * up // down, w * up // down))
+            out[..., i0 * up // down:i1 * up // down, j0 * up // down:j1 * up // down] = \
+                y[..., (i0 - a0) * up // down:(i1 - a0) * up // down, (j0 - b0) * up // down:(j1 - b0) * up // down]
+    return out
 
 
 class ModelLoadError(ValueError):
@@ -155,16 +183,41 @@ class HiFiC(nn.Module):
     def _device(self):
         return next(self.encoder.parameters()).device
 
+    def _tile_for(self, h: int, w: int, tile: int | None) -> int:
+        if tile is None:
+            return DEFAULT_TILE if h * w > AUTO_TILE_PIXELS else 0
+        return int(tile)
+
+    def encode_latents(self, x: torch.Tensor, tile: int = 0) -> torch.Tensor:
+        """E(x); with ``tile`` > 0 (latent pixels) tile by tile with a 4-latent (64 px) margin, which covers
+        E's receptive field (radius ~ 3 + 15 + 16 px)."""
+        x = self._preprocess(x)
+        if not tile:
+            return self.encoder(x)
+        return tiled(self.encoder, x, 16 * tile, 64, up=1, down=16)
+
+    def synthesize(self, y_hat: torch.Tensor, tile: int = 0) -> torch.Tensor:
+        """G(y_hat) in [0, 1] (unclamped); with ``tile`` > 0 tile by tile with a margin of
+        4 + 2 * n_residual_blocks latent pixels, which covers G's receptive-field radius in latent units:
+        1 (head) + 2 per residual block + 1 + 1/2 + 1/4 + 1/8 (the four transposed convs) + 3/16 (7x7)."""
+        if not tile:
+            return self._postprocess(self.generator(y_hat))
+        margin = 4 + 2 * self.cfg.n_residual_blocks
+        return tiled(lambda t: self._postprocess(self.generator(t)), y_hat, tile, margin, up=16, down=1)
+
     @torch.no_grad()
-    def compress(self, img: np.ndarray) -> tuple[ctr.Container, dict]:
-        """uint8 (H, W, 3) -> (Container, info). info holds the latents and the estimated bits."""
+    def compress(self, img: np.ndarray, tile: int | None = None) -> tuple[ctr.Container, dict]:
+        """uint8 (H, W, 3) -> (Container, info). info holds the latents and the estimated bits.
+
+        ``tile`` (latent pixels; None = automatic above 4 MP, 0 = never) bounds the encoder's memory; the
+        latents are then coded as one stream, exactly as without tiling (tiling is not in the file)."""
         check_rgb_uint8(img)
         self.eval()
         z_tab, y_tab = self._coding_tables()
         padded, pad = pad_to_multiple(img, PAD_MULTIPLE, mode="reflect", split="end")
         x = torch.from_numpy(np.ascontiguousarray(padded)).permute(2, 0, 1)[None].float().div(255.0)
         x = x.to(self._device())
-        y = self.encoder(self._preprocess(x))
+        y = self.encode_latents(x, self._tile_for(*padded.shape[:2], tile))
         z = self.hyper_analysis(y).cpu().float()
         med = self.hyper_density.medians.cpu().reshape(1, -1, 1, 1)
         z_sym = torch.round(z - med)
@@ -183,8 +236,9 @@ class HiFiC(nn.Module):
         return cont, info
 
     @torch.no_grad()
-    def decompress(self, cont: ctr.Container) -> tuple[np.ndarray, dict]:
-        """Container -> uint8 (H, W, 3). Raises ContainerError on anything malformed."""
+    def decompress(self, cont: ctr.Container, tile: int | None = None) -> tuple[np.ndarray, dict]:
+        """Container -> uint8 (H, W, 3). Raises ContainerError on anything malformed. ``tile`` as in
+        :meth:`compress` (the decoder's choice; it changes memory, not the result beyond float rounding)."""
         self.eval()
         if cont.codec != "hific":
             raise ctr.ContainerError(f"codec mismatch: the file was written by {cont.codec!r}, this is 'hific'")
@@ -217,7 +271,7 @@ class HiFiC(nn.Module):
         y_sym = torch.from_numpy(decode_symbols(cont.sections[2], idx.numpy(), y_tab)).float()
         coding_s += time.perf_counter() - tc
         y_hat = (y_sym + mean).to(self._device())
-        x_hat = self._postprocess(self.generator(y_hat)).clamp(0, 1)
+        x_hat = self.synthesize(y_hat, self._tile_for(hp, wp, tile)).clamp(0, 1)
         out = (x_hat[0].permute(1, 2, 0).cpu().numpy() * 255.0).round().astype(np.uint8)
         from shared_data.imageio import PadInfo
         img = crop_to_original(out, PadInfo(cont.height, cont.width, 0, hp - cont.height, 0, wp - cont.width))
