@@ -42,16 +42,18 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2, help="(not upstream) torch CPU threads")
     a = p.parse_args(argv)
 
+    from l3c.config import Config, apply_overrides, parse_cf  # no torch import: config errors come fast
+
+    ms_path, dl_path, root = Path(a.ms_config_p), Path(a.dl_config_p), Path(a.log_dir_root)
+    ms_flat, dl_flat = parse_cf(ms_path), parse_cf(dl_path)
+    applied = apply_overrides(ms_flat, a.global_config, dl_flat)  # unknown keys: ValueError('Unused params')
+
     import torch
 
-    from l3c.config import Config, apply_overrides, parse_cf
     from l3c.model_io import find_run
     from l3c.train_loop import new_run_dir, train, write_run_configs
 
     torch.set_num_threads(a.threads)
-    ms_path, dl_path, root = Path(a.ms_config_p), Path(a.dl_config_p), Path(a.log_dir_root)
-    ms_flat, dl_flat = parse_cf(ms_path), parse_cf(dl_path)
-    applied = apply_overrides(ms_flat, a.global_config, dl_flat)  # unknown keys: ValueError('Unused params')
     restore = None
     if a.restore:
         src = Path(a.restore) if Path(a.restore).is_dir() else find_run(root, a.restore)

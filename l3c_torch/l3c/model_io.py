@@ -28,6 +28,29 @@ class ModelError(ValueError):
     """A model directory or checkpoint is missing or unusable."""
 
 
+def upgrade_state_dict(sd: dict) -> dict:
+    """Map this port's pre-release key layout (``encs.i``/``decs.i``/``quantize.levels``) to the upstream
+    layout used now (``nets.i.enc``/``nets.i.dec``, ``enc.levels`` + ``enc.q.levels``). Upstream keys pass."""
+    if not any(k.startswith(("encs.", "decs.")) for k in sd):
+        return sd
+    out = {}
+    for k, v in sd.items():
+        parts = k.split(".")
+        if parts[0] in ("encs", "decs"):
+            role = "enc" if parts[0] == "encs" else "dec"
+            rest = ".".join(parts[2:])
+            if rest == "quantize.levels":
+                out[f"nets.{parts[1]}.enc.levels"] = v
+                out[f"nets.{parts[1]}.enc.q.levels"] = v
+                continue
+            out[f"nets.{parts[1]}.{role}.{rest}"] = v
+        elif k.startswith("heads.0.head.1.") and not k.startswith("heads.0.head.1.head."):
+            out["heads.0.head.1.head." + k[len("heads.0.head.1."):]] = v
+        else:
+            out[k] = v
+    return out
+
+
 def list_ckpts(run_dir: Path) -> list[tuple[int, Path]]:
     d = Path(run_dir) / "ckpts"
     if not d.is_dir():
@@ -87,7 +110,7 @@ def load_model(run_dir: str | os.PathLike | None = None, itr: int = -1, recursiv
     if not isinstance(sd, dict):
         raise ModelError(f"{path}: no 'net' state dict")
     try:
-        net.load_state_dict(sd, strict=True)
+        net.load_state_dict(upgrade_state_dict(sd), strict=True)
     except RuntimeError as e:
         raise ModelError(f"{path}: checkpoint does not match config_ms.cf ({str(e).splitlines()[0]})") from None
     net.eval()
@@ -129,5 +152,5 @@ def export_run(run_dir: str | os.PathLike, dest: str | os.PathLike, itr: int = -
     for name in ("config_ms.cf", "config_dl.cf"):
         (dest / name).write_text((run_dir / name).read_text())
     out = dest / "ckpts" / f"ckpt_{itr:010d}.pt"
-    torch.save({"net": {k: v.cpu() for k, v in state["net"].items()}}, out)
+    torch.save({"net": {k: v.cpu() for k, v in upgrade_state_dict(state["net"]).items()}}, out)
     return out

@@ -1,7 +1,7 @@
 """The L3C multiscale network (Mentzer et al. 2019, §3, Fig. 2): encoders E^(s), quantizer Q, decoders
 D^(s) and the atrous probability classifiers, plus the bicubic RGB baselines.
 
-Index conventions (as upstream's ``multiscale_network.py``): ``encs[i]`` is E^(i+1), ``decs[i]`` is D^(i+1),
+Index conventions (as upstream's ``multiscale_network.py``): ``nets[i].enc`` is E^(i+1), ``nets[i].dec`` is D^(i+1),
 ``prob_clfs[i]`` predicts level i from D^(i+1)'s output F^(i+1); level 0 is the RGB image x, level s >= 1
 is the bottleneck z^(s) at H/2^s. The coarsest level gets a uniform prior.
 """
@@ -76,12 +76,13 @@ class EDSRLikeEnc(nn.Module):
         self.down = default_conv(Cf, Cf, 5, stride=2)
         self.body = _body(Cf, k, cfg.enc.num_blocks)
         self.to_q = nn.Sequential(default_conv(Cf, cfg.q.C, 1))
-        self.quantize = Quantizer(cfg.q.L, cfg.q.levels_range, cfg.q.sigma)
+        self.levels = Quantizer.make_levels(cfg.q.L, cfg.q.levels_range)
+        self.q = Quantizer(self.levels, cfg.q.sigma)
 
     def forward(self, x) -> EncOut:
         x = self.down(x)
         Fs = self.body(x) + x
-        bn, bn_q, sym = self.quantize(self.to_q(Fs))
+        bn, bn_q, sym = self.q(self.to_q(Fs))
         return EncOut(bn, bn_q, sym, Fs)
 
 
@@ -142,25 +143,35 @@ class AtrousProbabilityClassifier(nn.Module):
         return self.atrous(x)
 
 
-class RGBHead(nn.Module):
-    """Scale-0 head: MeanShift(0, 0, std=128), i.e. /128, then conv3x3 3->Cf."""
-
-    def __init__(self, cfg: Config):
-        super().__init__()
-        self.head = nn.Sequential(MeanShift(0.0, (0.0, 0.0, 0.0), (128.0, 128.0, 128.0)),
-                                  default_conv(3, cfg.Cf, cfg.kernel_size))
-
-    def forward(self, x):
-        return self.head(x)
-
-
 class Head(nn.Module):
-    def __init__(self, cfg: Config):
+    """Cin -> Cf conv3x3 (the conv giving E^(s+1)'s input in Fig. 2)."""
+
+    def __init__(self, cfg: Config, Cin: int):
         super().__init__()
-        self.head = default_conv(cfg.Cf, cfg.Cf, cfg.kernel_size)
+        self.head = default_conv(Cin, cfg.Cf, cfg.kernel_size)
 
     def forward(self, x):
         return self.head(x)
+
+
+class RGBHead(nn.Module):
+    """Scale-0 head: MeanShift(0, 0, std=128), i.e. /128, then Head(Cin=3)."""
+
+    def __init__(self, cfg: Config):
+        super().__init__()
+        self.head = nn.Sequential(MeanShift(0.0, (0.0, 0.0, 0.0), (128.0, 128.0, 128.0)), Head(cfg, 3))
+
+    def forward(self, x):
+        return self.head(x)
+
+
+class Net(nn.Module):
+    """One scale's encoder and decoder (upstream ``Net``: ``.enc`` and ``.dec``)."""
+
+    def __init__(self, cfg: Config, enc: nn.Module):
+        super().__init__()
+        self.enc = enc
+        self.dec = EDSRDec(cfg, cfg.q.C)
 
 
 class MultiscaleNetwork(nn.Module):
@@ -183,9 +194,8 @@ class MultiscaleNetwork(nn.Module):
         if cfg.dec.cls != "EDSRDec":
             raise ValueError(f"unknown dec.cls {cfg.dec.cls!r}")
         self.sub_rgb_mean = MeanShift(255.0, RGB_MEAN, (1.0, 1.0, 1.0))
-        self.encs = nn.ModuleList([enc_cls(cfg) if enc_cls is EDSRLikeEnc else enc_cls()
+        self.nets = nn.ModuleList([Net(cfg, enc_cls(cfg) if enc_cls is EDSRLikeEnc else enc_cls())
                                    for _ in range(self.num_scales)])
-        self.decs = nn.ModuleList([EDSRDec(cfg, C) for _ in range(self.num_scales)])
         self.dmll_rgb = DMLL.for_rgb(K)
         self.dmll_z = DMLL.for_rgb(K) if self.baseline else DMLL.for_bottleneck(K, cfg.q.L, cfg.q.levels_range)
         self.prob_clfs = nn.ModuleList(
@@ -194,7 +204,7 @@ class MultiscaleNetwork(nn.Module):
         if self.baseline:
             self.heads = nn.ModuleList([nn.Identity() for _ in range(self.num_scales)])
         else:
-            self.heads = nn.ModuleList([RGBHead(cfg)] + [Head(cfg) for _ in range(self.num_scales - 1)])
+            self.heads = nn.ModuleList([RGBHead(cfg)] + [Head(cfg, cfg.Cf) for _ in range(self.num_scales - 1)])
 
     # ---- geometry ----
     @property
@@ -223,19 +233,19 @@ class MultiscaleNetwork(nn.Module):
         """Symbols to the values the DMLL models (0..255 for RGB/baselines, level values for z)."""
         if level == 0 or self.baseline:
             return sym.float()
-        return self.encs[0].quantize.to_value(sym)
+        return self.nets[0].enc.q.to_value(sym)
 
     def symbols_to_bn(self, level: int, sym: torch.Tensor) -> torch.Tensor:
         """Symbols of level >= 1 to the decoder input (mean-subtracted RGB for the baselines)."""
         if self.baseline:
             return sym.float() - 255.0 * torch.tensor(RGB_MEAN).view(1, 3, 1, 1)
-        return self.encs[0].quantize.to_value(sym)
+        return self.nets[0].enc.q.to_value(sym)
 
     # ---- passes ----
     def encode_level(self, i: int, x_in: torch.Tensor) -> EncOut:
         """E^(i+1) applied to the previous level's features (x_in = mean-subtracted image at i=0)."""
         j = self.net_index(i)
-        return self.encs[j](self.heads[j](x_in))
+        return self.nets[j].enc(self.heads[j](x_in))
 
     def run_encoders(self, x: torch.Tensor) -> list[EncOut]:
         """All encoders fine -> coarse; ``x`` is the uint8-valued float image (N, 3, H, W)."""
@@ -250,7 +260,7 @@ class MultiscaleNetwork(nn.Module):
         """D^(i+1): features F^(i+1) at the resolution of level i."""
         j = self.net_index(i)
         use_fuse = fuse if (self.cfg.dec.skip and fuse is not None) else None
-        return self.decs[j](bn, use_fuse)
+        return self.nets[j].dec(bn, use_fuse)
 
     def prob_params(self, i: int, feats: torch.Tensor) -> torch.Tensor:
         return self.prob_clfs[self.net_index(i)](feats)

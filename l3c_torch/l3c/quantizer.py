@@ -12,13 +12,18 @@ from torch import nn
 
 
 class Quantizer(nn.Module):
-    def __init__(self, L: int = 25, levels_range=(-1, 1), sigma: float = 2.0):
+    def __init__(self, levels: nn.Parameter, sigma: float = 2.0):
         super().__init__()
-        lo, hi = levels_range
-        # A Parameter without gradient, as upstream (it is in the state dict).
-        self.levels = nn.Parameter(torch.linspace(float(lo), float(hi), L), requires_grad=False)
+        # upstream: the encoder owns ``levels`` (a Parameter without gradient) and the quantizer references
+        # the same tensor, so the state dict holds it twice (``enc.levels`` and ``enc.q.levels``).
+        self.levels = levels
         self.sigma = float(sigma)
-        self.L = L
+        self.L = int(levels.numel())
+
+    @staticmethod
+    def make_levels(L: int = 25, levels_range=(-1, 1)) -> nn.Parameter:
+        lo, hi = levels_range
+        return nn.Parameter(torch.linspace(float(lo), float(hi), L), requires_grad=False)
 
     def forward(self, x: torch.Tensor):
         """Returns ``(x_st, x_hard, symbols)``: straight-through value, hard value, level indices (int64)."""

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from .config import Config, dump_cf
 from .data import CropDataset, resolve_glob
-from .model_io import find_run, list_ckpts, save_ckpt
+from .model_io import find_run, list_ckpts, save_ckpt, upgrade_state_dict
 from .network import MultiscaleNetwork, bpsp_from_nlls, loss_from_nlls
 
 
@@ -59,7 +59,7 @@ def train(ms_cfg: Config, dl_cfg: Config, run_dir: Path, *, restore: tuple[Path,
             raise FileNotFoundError(f"{src}: no checkpoints to restore")
         ritr = max(ck) if ritr == -1 else ritr
         state = torch.load(ck[ritr], map_location=device, weights_only=True)
-        net.load_state_dict(state["net"])
+        net.load_state_dict(upgrade_state_dict(state["net"]))
         if not restart and "optim" in state:
             optim.load_state_dict(state["optim"])
             itr = ritr
@@ -121,14 +121,14 @@ def train(ms_cfg: Config, dl_cfg: Config, run_dir: Path, *, restore: tuple[Path,
                 bar.update(1)
                 if itr % log_train == 0 or itr == 1:
                     bpsps = bpsp_from_nlls([n.detach() for n in nlls], batch.numel())
-                    writer.add_scalar("train/loss", float(loss), itr)
+                    writer.add_scalar("train/loss", float(loss.detach()), itr)
                     writer.add_scalar("train/lr", lr, itr)
                     for i, b in enumerate(bpsps):
                         writer.add_scalar(f"train/bpsp_{i}", b, itr)
                     writer.add_scalar("train/bpsp_total", sum(bpsps) + net.uniform_bits(encs) / batch.numel(),
                                       itr)
-                    bar.set_postfix(loss=f"{float(loss):.3f}", lr=f"{lr:.1e}")
-                    last = {"itr": itr, "loss": float(loss), "bpsp_levels": bpsps}
+                    bar.set_postfix(loss=f"{float(loss.detach()):.3f}", lr=f"{lr:.1e}")
+                    last = {"itr": itr, "loss": float(loss.detach()), "bpsp_levels": bpsps}
                 if log_train_heavy and itr % (log_train * log_train_heavy) == 0:
                     for n_, p in net.named_parameters():
                         if p.requires_grad:

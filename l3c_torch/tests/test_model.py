@@ -45,20 +45,20 @@ def test_layer_shapes_cr():
     sd = {k: tuple(v.shape) for k, v in net.state_dict().items()}
     assert sd["sub_rgb_mean.weight"] == (3, 3, 1, 1)
     assert sd["heads.0.head.0.weight"] == (3, 3, 1, 1)          # MeanShift /128
-    assert sd["heads.0.head.1.weight"] == (64, 3, 3, 3)         # conv3x3 3->64
+    assert sd["heads.0.head.1.head.weight"] == (64, 3, 3, 3)         # conv3x3 3->64
     assert sd["heads.1.head.weight"] == (64, 64, 3, 3)
-    assert sd["encs.0.down.weight"] == (64, 64, 5, 5)
-    assert sd["encs.0.body.7.body.2.weight"] == (64, 64, 3, 3)  # 8th ResBlock's second conv
-    assert sd["encs.0.body.8.weight"] == (64, 64, 3, 3)         # conv after the blocks
-    assert sd["encs.2.to_q.0.weight"] == (5, 64, 1, 1)
-    assert sd["encs.1.quantize.levels"] == (25,)
-    assert sd["decs.0.head.weight"] == (64, 5, 1, 1)
-    assert sd["decs.2.tail.0.weight"] == (256, 64, 3, 3)        # Upsampler conv before PixelShuffle(2)
+    assert sd["nets.0.enc.down.weight"] == (64, 64, 5, 5)
+    assert sd["nets.0.enc.body.7.body.2.weight"] == (64, 64, 3, 3)  # 8th ResBlock's second conv
+    assert sd["nets.0.enc.body.8.weight"] == (64, 64, 3, 3)         # conv after the blocks
+    assert sd["nets.2.enc.to_q.0.weight"] == (5, 64, 1, 1)
+    assert sd["nets.1.enc.levels"] == (25,) and sd["nets.1.enc.q.levels"] == (25,)  # twice, as upstream
+    assert sd["nets.0.dec.head.weight"] == (64, 5, 1, 1)
+    assert sd["nets.2.dec.tail.0.weight"] == (256, 64, 3, 3)        # Upsampler conv before PixelShuffle(2)
     assert sd["prob_clfs.0.atrous.atrous.2.weight"] == (64, 64, 3, 3)
     assert net.prob_clfs[0].atrous.atrous[2].dilation == (4, 4)
     assert sd["prob_clfs.0.atrous.lin.weight"] == (120, 192, 1, 1)  # Kp = 4*3*K
     assert sd["prob_clfs.1.atrous.lin.weight"] == (150, 192, 1, 1)  # Kp = 3*5*K
-    assert len(net.prob_clfs) == 3 and len(net.encs) == 3 and len(net.decs) == 3
+    assert len(net.prob_clfs) == 3 and len(net.nets) == 3 and len(net.heads) == 3
 
 
 def test_forward_shapes_and_loss():
@@ -71,13 +71,13 @@ def test_forward_shapes_and_loss():
     loss = loss_from_nlls(nlls, x.numel())
     loss.backward()
     # the encoder gets gradients (straight-through quantizer)
-    assert net.encs[0].down.weight.grad.abs().sum() > 0
-    assert net.encs[0].quantize.levels.grad is None
+    assert net.nets[0].enc.down.weight.grad.abs().sum() > 0
+    assert net.nets[0].enc.levels.grad is None
     assert abs(net.uniform_bits(encs) - 2 * 5 * 4 * 6 * math.log2(25)) < 1e-6
 
 
 def test_quantizer_levels_and_straight_through():
-    q = Quantizer(25, (-1, 1), 2).train()
+    q = Quantizer(Quantizer.make_levels(25, (-1, 1)), 2).train()
     x = torch.tensor([-3.0, -0.04, 0.05, 0.99], requires_grad=True)
     st, hard, sym = q(x)
     assert sym.tolist() == [0, 12, 13, 24]
@@ -126,3 +126,30 @@ def test_lr_schedule():
     assert abs(lr_at("exp_0.75_i10", 1.0, 25, 999) - 0.75 ** 2) < 1e-12
     with pytest.raises(NotImplementedError):
         lr_at("cos_1e-6_10", 1e-4, 0, 1)
+
+
+def test_import_upstream_layout_checkpoint(tmp_path):
+    """A checkpoint written in upstream's layout ({'net', 'optim'}, upstream key names) imports strictly."""
+    import torch
+
+    from l3c.import_original import import_checkpoint
+    from l3c.model_io import ModelError, load_model
+
+    net, _ = make_net("cr_mini", seed=3)
+    sd = net.state_dict()
+    upstream_keys = {"sub_rgb_mean.weight", "heads.0.head.0.weight", "heads.0.head.1.head.weight",
+                     "heads.1.head.weight", "nets.0.enc.down.weight", "nets.0.enc.levels", "nets.0.enc.q.levels",
+                     "nets.2.dec.tail.0.weight", "prob_clfs.1.atrous.atrous.0.weight", "prob_clfs.0.atrous.lin.bias"}
+    assert upstream_keys <= set(sd)
+    ck = tmp_path / "0306_0001 cr oi" / "ckpts" / "ckpt_0000123456.pt"
+    ck.parent.mkdir(parents=True)
+    torch.save({"net": sd, "optim": {"state": {}, "param_groups": []}}, ck)
+    out = import_checkpoint(ck, ROOT / "configs/ms/cr_mini.cf", tmp_path / "imported")
+    net2, fp2, itr = load_model(tmp_path / "imported")
+    assert itr == 123456
+    assert all(torch.equal(v, net2.state_dict()[k]) for k, v in sd.items())
+    bad = {k: v for k, v in sd.items() if not k.startswith("prob_clfs.2")}
+    torch.save({"net": bad}, ck)
+    with pytest.raises(ModelError, match="does not match"):
+        import_checkpoint(ck, ROOT / "configs/ms/cr_mini.cf", tmp_path / "imported2")
+    assert out.exists()

@@ -1,0 +1,56 @@
+"""The committed zoo/mini model: loads, round-trips through the CLIs, matches its committed measures."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, smooth_image
+from l3c.model_io import DEFAULT_MODEL, load_model
+from shared_data.imageio import read_image, write_png
+
+pytestmark = pytest.mark.skipif(not (DEFAULT_MODEL / "config_ms.cf").exists(), reason="no zoo/mini model")
+KODAK = Path(os.environ.get("KODAK_DIR") or ROOT.parent.parent / "shared" / "data" / "kodak")
+
+
+def test_zoo_size_and_notes():
+    size = sum(p.stat().st_size for p in DEFAULT_MODEL.rglob("*") if p.is_file())
+    assert size <= 5 * 2 ** 20
+    assert (DEFAULT_MODEL / "TRAINING.md").exists() and (DEFAULT_MODEL / "measures.csv").exists()
+
+
+def test_cli_roundtrip(tmp_path):
+    """The demo contract: python -m l3c encode/decode with the default model."""
+    img = smooth_image(21, 30, seed=7)
+    write_png(tmp_path / "in.png", img)
+    py = sys.executable
+    r = subprocess.run([py, "-m", "l3c", "encode", str(tmp_path / "in.png"), str(tmp_path / "x.lic")], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([py, "-m", "l3c", "decode", str(tmp_path / "x.lic"), str(tmp_path / "out.png")], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert np.array_equal(read_image(tmp_path / "out.png"), img)
+    # errors: one line on stderr, non-zero exit
+    (tmp_path / "bad.lic").write_bytes((tmp_path / "x.lic").read_bytes()[:-3])
+    r = subprocess.run([py, "-m", "l3c", "decode", str(tmp_path / "bad.lic"), str(tmp_path / "o.png")], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "truncated" in r.stderr
+
+
+@pytest.mark.skipif(not KODAK.is_dir(), reason=f"Kodak not found at {KODAK} (set KODAK_DIR)")
+def test_kodak_crop_rate_regression():
+    """A trained model beats the uniform 8 bpsp by far and its files cost >= the model's bits (information
+    bound) with a small coding overhead."""
+    from l3c.coding import encode_array
+
+    net, fp, _ = load_model()
+    img = read_image(KODAK / "kodim23.png")[100:196, 200:328]
+    res = encode_array(net, img, fp)
+    n = 3 * img.shape[0] * img.shape[1]
+    payload = 8 * sum(len(s) for s in res.container.sections[1:])
+    assert payload >= res.stats.est_bits * 0.999
+    assert payload <= res.stats.est_bits * 1.01 + 64 * 19
+    assert payload / n < 7.0
