@@ -86,7 +86,7 @@ CODECS: dict[str, Codec] = {
                   "Pillow quality 0..100"),
     "jpeg2000": Codec("jpeg2000", "Pillow/OpenJPEG", False, (0.02, 8.0), False,
                       (0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0),
-                      {"irreversible": True, "quality_mode": "rates", "no_mct": False},
+                      {"irreversible": True, "quality_mode": "rates", "mct": 1},
                       "target bpp (OpenJPEG rate = 24 / bpp)"),
     "avif": Codec("avif", "imagecodecs/libavif", False, (0, 100), True, (10, 20, 30, 40, 50, 60, 70, 80, 90),
                   {"speed": 6, "numthreads": 1}, "imagecodecs level (quality) 0..100"),
@@ -99,7 +99,7 @@ CODECS: dict[str, Codec] = {
     "jpegxl-lossless": Codec("jpegxl-lossless", "imagecodecs/libjxl", True, (7, 7), True, (7,),
                              {"lossless": True, "effort": 7, "numthreads": 1}, "effort"),
     "jpeg2000-lossless": Codec("jpeg2000-lossless", "Pillow/OpenJPEG", True, (0, 0), True, (0,),
-                               {"irreversible": False}, "n/a"),
+                               {"irreversible": False, "mct": 1}, "n/a"),
 }
 
 
@@ -113,7 +113,7 @@ def _encoder(name: str) -> Callable[[np.ndarray, float], bytes]:
         return lambda im, q: _pil_save(im, "WEBP", quality=int(q), method=s["method"])
     if name == "jpeg2000":
         return lambda im, q: _pil_save(im, "JPEG2000", irreversible=True, quality_mode="rates",
-                                       quality_layers=[24.0 / float(q)])
+                                       quality_layers=[24.0 / float(q)], mct=s["mct"])
     if name == "avif":
         return lambda im, q: bytes(_need_imagecodecs(name).avif_encode(im, level=int(q), speed=s["speed"],
                                                                        numthreads=s["numthreads"]))
@@ -128,7 +128,7 @@ def _encoder(name: str) -> Callable[[np.ndarray, float], bytes]:
         return lambda im, q: bytes(_need_imagecodecs(name).jpegxl_encode(im, lossless=True, effort=int(q),
                                                                          numthreads=s["numthreads"]))
     if name == "jpeg2000-lossless":
-        return lambda im, q: _pil_save(im, "JPEG2000", irreversible=False)
+        return lambda im, q: _pil_save(im, "JPEG2000", irreversible=False, mct=s["mct"])
     raise BaselineError(f"unknown codec {name!r}")  # pragma: no cover
 
 
