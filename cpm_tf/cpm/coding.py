@@ -108,12 +108,12 @@ class ContextModelNumpy:
                 idx = per_t[li][s]
                 if idx.size == 0:
                     continue
-                X = A[li][idx[:, None] + layer.offs[None, :]].reshape(idx.size, -1)
+                X = np.take(A[li], (idx[:, None] + layer.offs[None, :]).ravel(), axis=0).reshape(idx.size, -1)
                 out = X @ layer.w + layer.b
                 if layer.relu:
                     np.maximum(out, 0, out=out)
                 if layer.residual_from is not None:
-                    out += A[layer.residual_from][idx]
+                    out += np.take(A[layer.residual_from], idx, axis=0)
                 if li < 3:
                     A[li + 1][idx] = out
             idx = per_t[3][s]
