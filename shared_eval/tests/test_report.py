@@ -38,7 +38,8 @@ def test_report_against_paper_and_baseline(tmp_path):
 
 
 def test_committed_kodak_baselines_are_sane():
-    """The committed anchors: 24 Kodak images per quality, and the known codec ordering (AVIF < WebP < JPEG)."""
+    """The committed anchors: 24 Kodak images per quality, and the known codec ordering on PSNR (AVIF < WebP <
+    JPEG, JPEG 2000 < JPEG: a JPEG 2000 without its colour transform would fail this)."""
     from shared_eval.bdrate import bd_rate
     from shared_eval.measures import read_measures
     from shared_eval.plots import series_from_measures
@@ -46,10 +47,11 @@ def test_committed_kodak_baselines_are_sane():
 
     root = repo_root() / "ci" / "baselines" / "kodak"
     s = {}
-    for c in ("jpeg", "webp", "avif", "jpegxl"):
+    for c in ("jpeg", "webp", "avif", "jpegxl", "jpeg2000"):
         rows = read_measures(root / c / "measures.csv")
-        assert len({r["img_name"] for r in rows}) == 24 and len(rows) == 24 * 6
+        assert len({r["img_name"] for r in rows}) == 24 and len(rows) == 24 * (9 if c == "jpeg2000" else 6)
         s[c] = series_from_measures(root / c / "measures.csv", c)[0]
     webp_vs_jpeg = bd_rate(s["jpeg"].bpp, s["jpeg"].psnr, s["webp"].bpp, s["webp"].psnr, "pchip")
     avif_vs_webp = bd_rate(s["webp"].bpp, s["webp"].psnr, s["avif"].bpp, s["avif"].psnr, "pchip")
-    assert webp_vs_jpeg < -10 and avif_vs_webp < -10
+    j2k_vs_jpeg = bd_rate(s["jpeg"].bpp, s["jpeg"].psnr, s["jpeg2000"].bpp, s["jpeg2000"].psnr, "pchip")
+    assert webp_vs_jpeg < -10 and avif_vs_webp < -10 and j2k_vs_jpeg < -10
