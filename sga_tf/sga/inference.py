@@ -78,16 +78,24 @@ METHOD_NAMES = {v: k for k, v in METHOD_IDS.items()}
 GRID_IDS = {"integer": 0, "offset": 1}
 
 
-def with_overrides(method: Method, its=None, lr=None, annealing_rate=None, t0=None) -> Method:
+def with_overrides(method: Method, its=None, lr=None, annealing_rate=None, t0=None,
+                   compress_schedule=False) -> Method:
+    """A copy of ``method`` with CLI overrides. ``compress_schedule`` (ours, for short runs) keeps the shape
+    of the temperature schedule when ``its`` differs from the method's own count: t0 is scaled by
+    its/its_orig and the annealing rate by its_orig/its."""
     kw = {}
-    if its is not None:
-        kw["its"] = int(its)
-    if lr is not None:
-        kw["lr"] = float(lr)
     if annealing_rate is not None and method.temperature == "exp0":
         kw["t_rate"] = float(annealing_rate)
     if t0 is not None and method.temperature == "exp0":
         kw["t0"] = float(t0)
+    if lr is not None:
+        kw["lr"] = float(lr)
+    if its is not None:
+        kw["its"] = int(its)
+        if compress_schedule and method.its > 0 and its > 0 and method.temperature != "none":
+            f = method.its / float(its)
+            kw["t_rate"] = kw.get("t_rate", method.t_rate) * f
+            kw["t0"] = kw.get("t0", method.t0) / f
     return dataclasses.replace(method, **kw)
 
 

@@ -1,0 +1,10 @@
+"""danneal.py — deterministic annealing (A4). See sga/inference.py and README.md.
+
+Usage: python danneal.py --num_filters N --checkpoint_dir D compress RUN_NAME IMAGES --results_dir R
+"""
+import sys
+
+from sga.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main("danneal.py", "danneal"))

@@ -1,0 +1,70 @@
+"""Loading and exporting trained models (a run directory = ``args.json`` + a TF checkpoint)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import tensorflow as tf
+
+from .model import MBT2018
+
+
+class ModelLoadError(ValueError):
+    """A model directory is missing, incomplete or does not match the requested model."""
+
+
+_LMBDA = re.compile(r"lmbda=([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)")
+
+
+def parse_lambda(runname: str, given: float | None = None) -> float:
+    """λ from ``--lambda`` if given (> 0), else from ``...-lmbda=λ`` in the run name (the original's rule)."""
+    if given is not None and given > 0:
+        return float(given)
+    m = _LMBDA.search(str(runname))
+    if not m:
+        raise ValueError(f"cannot parse lambda from run name {runname!r} (expected '...-lmbda=<value>'); "
+                         "pass --lambda")
+    return float(m.group(1))
+
+
+def load_model(model_dir, num_filters: int | None = None) -> tuple[MBT2018, dict]:
+    """Build the model described by ``model_dir/args.json`` and restore its newest checkpoint."""
+    d = Path(model_dir)
+    if not d.is_dir():
+        raise ModelLoadError(f"{d}: no such model directory")
+    args_path = d / "args.json"
+    if not args_path.is_file():
+        raise ModelLoadError(f"{d}: not a model directory (no args.json)")
+    try:
+        args = json.loads(args_path.read_text())
+        n = int(args["num_filters"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise ModelLoadError(f"{args_path}: unreadable model description ({e})") from None
+    if num_filters is not None and num_filters > 0 and num_filters != n:
+        raise ModelLoadError(f"{d}: model has num_filters={n}, but --num_filters {num_filters} was given")
+    model = MBT2018(n, args.get("scale_semantics", "tf1"))
+    path = tf.train.latest_checkpoint(str(d))
+    exported = path is None and (d / "weights.index").is_file()
+    if exported:
+        path = str(d / "weights")
+    if path is None:
+        raise ModelLoadError(f"{d}: no checkpoint found (expected 'checkpoint' or 'weights.index')")
+    try:
+        ckpt = tf.train.Checkpoint(model=model)
+        status = (ckpt.read(path) if exported else ckpt.restore(path)).expect_partial()
+        status.assert_existing_objects_matched()
+    except (AssertionError, tf.errors.OpError, ValueError) as e:
+        raise ModelLoadError(f"{path}: checkpoint does not fit the model ({str(e).splitlines()[0][:200]})") \
+            from None
+    return model, args
+
+
+def export_weights(model: MBT2018, args: dict, out_dir) -> Path:
+    """Write ``args.json`` and the model's weights only (no optimizer state) to ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "args.json").write_text(json.dumps(args, indent=2, sort_keys=True) + "\n")
+    tf.train.Checkpoint(model=model).write(str(out / "weights"))
+    return out

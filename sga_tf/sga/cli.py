@@ -1,0 +1,141 @@
+"""The original command lines (``II:main/tf_boilerplate.py``), shared by every entry-point script::
+
+    python <script> [--num_filters N] [--checkpoint_dir D] [-V] train --train_glob G --batchsize 8 \\
+        --patchsize 256 --lambda λ --last_step S                        (mbt2018.py only)
+    python <script> [--num_filters N] [--checkpoint_dir D] compress RUN_NAME IMAGES [--results_dir R] \\
+        [--lambda λ] [--annealing_rate 1e-3] [--t0 700] [--sga_its 2000 (ignored, as in the original)]
+    python mbt2018.py --checkpoint_dir D decompress RUN_NAME IN.lic [OUT.png]
+
+The model is ``checkpoint_dir/RUN_NAME``; λ of the inference objective is ``--lambda`` or parsed from the run
+name. IMAGES is a file, a directory of PNGs or a glob.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def _setup_tf():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    threads = int(os.environ.get("SGA_THREADS", "2"))
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def expand_images(spec: str) -> list[Path]:
+    p = Path(spec)
+    if p.is_dir():
+        files = sorted(q for q in p.iterdir() if q.suffix.lower() in (".png", ".jpg", ".jpeg", ".ppm", ".bmp"))
+    elif p.exists():
+        files = [p]
+    else:
+        files = [Path(f) for f in sorted(glob.glob(spec))]
+    if not files:
+        raise FileNotFoundError(f"no images found for {spec!r}")
+    return files
+
+
+def build_parser(script: str, method: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=script, description=f"{script}: inference method {method!r} "
+                                "(Yang, Bamler, Mandt 2020) on the mean-scale hyperprior.")
+    p.add_argument("--verbose", "-V", action="store_true", help="progress bars and per-image lines")
+    p.add_argument("--num_filters", type=int, default=-1, help="N (checked against the model's args.json)")
+    p.add_argument("--num_hfilters", type=int, default=-1, help="unused (kept from the original)")
+    p.add_argument("--checkpoint_dir", default="./checkpoints", help="directory holding RUN_NAME/")
+    sub = p.add_subparsers(dest="command", required=True)
+    if method == "m3":
+        t = sub.add_parser("train", help="train a model")
+        t.add_argument("--train_glob", default="images/*.png")
+        t.add_argument("--batchsize", type=int, default=8)
+        t.add_argument("--patchsize", type=int, default=256)
+        t.add_argument("--lambda", dest="lmbda", type=float, default=0.01)
+        t.add_argument("--last_step", type=int, default=1_000_000)
+        t.add_argument("--preprocess_threads", type=int, default=16, help="unused (tf.data decides)")
+        t.add_argument("--logdir", default="/tmp/tf_logs")
+        t.add_argument("--save_checkpoint_secs", type=float, default=300)
+        t.add_argument("--save_summary_secs", type=float, default=60)
+        t.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (original: 1e-4)")
+        t.add_argument("--scale_semantics", choices=("tf1", "tf2"), default="tf1")
+        t.add_argument("--seed", type=int, default=None)
+    c = sub.add_parser("compress", help="compress images with this inference method")
+    c.add_argument("runname")
+    c.add_argument("input", help="image file, directory or glob")
+    c.add_argument("output", nargs="?", default=None, help="(single image) path of the .lic file")
+    c.add_argument("--results_dir", default="./results")
+    c.add_argument("--lambda", dest="lmbda", type=float, default=-1, help="default: λ from the run name")
+    c.add_argument("--sga_its", type=int, default=2000, help="ignored, as in the original (see --its)")
+    c.add_argument("--its", type=int, default=None, help="override the method's iteration count (ours)")
+    c.add_argument("--annealing_rate", type=float, default=1e-3)
+    c.add_argument("--t0", type=float, default=700)
+    if method == "m3":
+        d = sub.add_parser("decompress", help="decode a .lic file")
+        d.add_argument("runname")
+        d.add_argument("input")
+        d.add_argument("output", nargs="?", default=None)
+    return p
+
+
+def main(script: str, method: str, argv=None) -> int:
+    args = build_parser(script, method).parse_args(argv)
+    _setup_tf()
+    from shared_data.container import ContainerError
+    from shared_data.imageio import ImageReadError, write_png
+
+    from .checkpoints import ModelLoadError, load_model, parse_lambda
+
+    try:
+        if args.command == "train":
+            from .train import train
+
+            run_dir = train(args.num_filters, args.lmbda, args.train_glob, args.checkpoint_dir,
+                            batchsize=args.batchsize, patchsize=args.patchsize, last_step=args.last_step,
+                            logdir=args.logdir, lr=args.lr, save_checkpoint_secs=args.save_checkpoint_secs,
+                            save_summary_secs=args.save_summary_secs, scale_semantics=args.scale_semantics,
+                            seed=args.seed)
+            print(f"trained {run_dir}")
+            return 0
+        model_dir = Path(args.checkpoint_dir) / args.runname
+        if args.command == "decompress":
+            from shared_data import container as lic
+
+            from .coding import Coder
+
+            model, _ = load_model(model_dir, args.num_filters)
+            coder = Coder(model)
+            t = time.perf_counter()
+            rec, used = coder.decode(lic.read(args.input, codec="sga", model_fingerprint=coder.fingerprint))
+            out = args.output or str(Path(args.input).with_suffix(".png"))
+            write_png(out, rec)
+            print(f"{args.input} ({used}) -> {out} in {time.perf_counter() - t:.2f}s")
+            return 0
+        # compress
+        from shared_eval.measures import write_measures
+
+        from .evaluate import EXTRA_COLUMNS, run_method
+        from .inference import METHODS, with_overrides
+
+        lmbda = parse_lambda(args.runname, args.lmbda if args.lmbda > 0 else None)
+        model, _ = load_model(model_dir, args.num_filters)
+        meth = with_overrides(METHODS[method], its=args.its, annealing_rate=args.annealing_rate, t0=args.t0)
+        paths = expand_images(args.input)
+        rows = run_method(model, lmbda, meth, paths, args.results_dir, script=Path(script).stem,
+                          runname=args.runname, progress=args.verbose)
+        if args.output and len(paths) == 1:
+            Path(args.results_dir, f"{paths[0].stem}.{meth.name}.lic").replace(args.output)
+        name = f"measures-{Path(script).stem}-lmbda={lmbda:g}+{args.runname}.csv"
+        write_measures(Path(args.results_dir) / name, rows, EXTRA_COLUMNS)
+        for r in rows:
+            print(f"{r['img_name']}: {meth.table_id} bpp {r['bpp']:.4f} (estimated {r['bpp_estimated']:.4f}) "
+                  f"PSNR {r['psnr']:.2f} dB")
+        return 0
+    except (ModelLoadError, ContainerError, ImageReadError, FileNotFoundError, ValueError,
+            FloatingPointError) as e:
+        print(f"{script}: error: {e}", file=sys.stderr)
+        return 1

@@ -1,0 +1,33 @@
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+tf.config.threading.set_intra_op_parallelism_threads(2)
+tf.config.threading.set_inter_op_parallelism_threads(2)
+
+KODAK_DIR = Path(os.environ.get("KODAK_DIR", ROOT.parent.parent / "shared" / "data" / "kodak"))
+ZOO_MODEL = ROOT / "zoo" / "mini" / "mbt2018-num_filters=32-lmbda=0.01"
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    from sga.model import MBT2018
+
+    tf.random.set_seed(0)
+    return MBT2018(8)
+
+
+@pytest.fixture(scope="session")
+def zoo_model():
+    if not (ZOO_MODEL / "args.json").is_file():
+        pytest.skip(f"committed model {ZOO_MODEL} is absent")
+    from sga.checkpoints import load_model
+
+    return load_model(ZOO_MODEL)

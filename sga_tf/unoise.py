@@ -1,0 +1,10 @@
+"""unoise.py — uniform-noise relaxation (A3). See sga/inference.py and README.md.
+
+Usage: python unoise.py --num_filters N --checkpoint_dir D compress RUN_NAME IMAGES --results_dir R
+"""
+import sys
+
+from sga.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main("unoise.py", "unoise"))
