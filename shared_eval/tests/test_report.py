@@ -55,3 +55,19 @@ def test_committed_kodak_baselines_are_sane():
     avif_vs_webp = bd_rate(s["webp"].bpp, s["webp"].psnr, s["avif"].bpp, s["avif"].psnr, "pchip")
     j2k_vs_jpeg = bd_rate(s["jpeg"].bpp, s["jpeg"].psnr, s["jpeg2000"].bpp, s["jpeg2000"].psnr, "pchip")
     assert webp_vs_jpeg < -10 and avif_vs_webp < -10 and j2k_vs_jpeg < -10
+
+
+def test_committed_lossless_baselines_match_the_irec_table():
+    """Our lossless WebP on Kodak reproduces the iREC README's WebP number (3.20 bpd) within 1 %."""
+    from shared_eval.measures import read_measures, summarize
+    from shared_eval.references import repo_root
+
+    root = repo_root() / "ci" / "baselines" / "kodak"
+    pub = {r["method"]: r["bpd"] for r in load_reference(reference_path("irec"))
+           if r["dataset"] == "kodak" and r["curve"].startswith("lossless")}
+    webp = summarize(read_measures(root / "webp-lossless" / "measures.csv"))
+    assert webp["n_images"] == 24
+    assert abs(webp["bpsp"] / pub["WebP"] - 1) < 0.01
+    png = summarize(read_measures(root / "png" / "measures.csv"))["bpsp"]
+    jxl = summarize(read_measures(root / "jpegxl-lossless" / "measures.csv"))["bpsp"]
+    assert jxl < webp["bpsp"] < png
