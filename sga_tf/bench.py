@@ -1,0 +1,93 @@
+"""Benchmarks (prints numbers):
+
+1. SGA iterations/s on one Kodak image with N=192 (randomly initialized weights: speed does not depend on
+   them), compiled (``tf.function``) vs eager.
+2. M3 (amortized) encode / decode wall time and the real-vs-estimated bit overhead with the committed
+   zoo/mini model on one full Kodak image.
+
+    python bench.py [--image kodim01.png] [--num_filters 192] [--its 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+KODAK_DIR = Path(os.environ.get("KODAK_DIR", HERE.parent.parent / "shared" / "data" / "kodak"))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--image", default="kodim01.png")
+    ap.add_argument("--num_filters", type=int, default=192)
+    ap.add_argument("--its", type=int, default=3, help="timed iterations per mode")
+    args = ap.parse_args(argv)
+    from sga.cli import _setup_tf
+
+    _setup_tf()
+    import numpy as np
+    import tensorflow as tf
+    from shared_data import container as lic
+    from shared_data.imageio import read_image
+
+    from sga.__main__ import DEFAULT_MODEL
+    from sga.checkpoints import load_model
+    from sga.coding import Coder
+    from sga.inference import METHODS, IterativeInference, round_latents
+    from sga.model import MBT2018
+
+    path = KODAK_DIR / args.image
+    if not path.is_file():
+        print(f"bench: error: {path} not found (set KODAK_DIR)", file=sys.stderr)
+        return 1
+    img = read_image(path)
+    x = tf.constant(img[None].astype(np.float32) / 255.0)
+    print(f"device: {tf.config.list_physical_devices('GPU') or 'CPU'}; image {args.image} {img.shape[1]}x{img.shape[0]}")
+
+    tf.random.set_seed(0)
+    model = MBT2018(args.num_filters)
+    for jit in (True, False):
+        inf = IterativeInference(model, 0.01, METHODS["sga"], jit=jit)
+        y, z = inf.init_latents(x)
+        state = (tf.zeros_like(y), tf.zeros_like(y), tf.zeros_like(z), tf.zeros_like(z))
+        lr, temp = tf.constant(0.005), tf.constant(0.5)
+        y, z, state, loss = inf._step(x, y, z, state, tf.constant(0, tf.int64), lr, temp)  # warm-up / trace
+        float(loss)
+        t = time.perf_counter()
+        for i in range(args.its):
+            y, z, state, loss = inf._step(x, y, z, state, tf.constant(i + 1, tf.int64), lr, temp)
+        float(loss)
+        dt = time.perf_counter() - t
+        print(f"SGA N={args.num_filters} {'compiled' if jit else 'eager   '}: {args.its / dt:.3f} it/s "
+              f"({dt / args.its:.2f} s/it; 2000 its ~ {2000 * dt / args.its / 60:.1f} min)")
+
+    if (DEFAULT_MODEL / "args.json").is_file():
+        model, _ = load_model(DEFAULT_MODEL)
+        coder = Coder(model)
+        inf = IterativeInference(model, 0.01, METHODS["m3"])
+        t = time.perf_counter()
+        y, z, _ = inf.run(x, progress=False)
+        y_hat, z_hat = round_latents(model, y, z, "offset")
+        c = coder.encode(y_hat.numpy(), z_hat.numpy(), "offset", "m3", img.shape[0], img.shape[1])
+        data = lic.pack(c)
+        enc = time.perf_counter() - t
+        t = time.perf_counter()
+        coder.decode(lic.unpack(data))
+        dec = time.perf_counter() - t
+        _, yb, zb, _ = model.rd_terms(x, y_hat, z_hat)
+        est = float(yb[0] + zb[0])
+        npx = img.shape[0] * img.shape[1]
+        print(f"M3 ({DEFAULT_MODEL.name}): encode {enc:.2f}s decode {dec:.2f}s; "
+              f"file {len(data) * 8 / npx:.4f} bpp vs estimated {est / npx:.4f} bpp "
+              f"(overhead {100 * (len(data) * 8 / est - 1):.2f}%, of which container header "
+              f"{lic.header_size(c)} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
