@@ -46,7 +46,7 @@ def main(argv=None):
 
     import torch
 
-    from shared_data.imageio import read_image, write_png
+    from shared_data.imageio import read_image
     from shared_eval.measures import write_measures
 
     from l3c.data import resolve_glob
@@ -54,9 +54,6 @@ def main(argv=None):
     from l3c.model_io import find_run, load_model
 
     torch.set_num_threads(a.threads)
-    if a.sample:
-        raise NotImplementedError("--sample (DMLL sampling of _rgb/_rgb+bn0/... images) is not implemented "
-                                  "in this port yet")
     if a.crop:
         raise NotImplementedError("--crop is not implemented in this port; crop the images beforehand")
     ids = [s for s in re.split(r"[,|]", a.log_dates) if s]
@@ -78,6 +75,12 @@ def main(argv=None):
             run = find_run(a.log_dir, rid)
             for itr in itrs:
                 net, fp, itr_ = load_model(run, itr, _recursive(a.recursive))
+                if a.sample:
+                    from l3c.sampling import sample_image
+
+                    for k, f in enumerate(files):
+                        for pth in sample_image(net, read_image(f), a.sample, Path(f).stem, k):
+                            print(f"wrote {pth}")
                 out = Path(a.write_to_files) if a.write_to_files else None
                 rows = evaluate_files(net, fp, files, a.backend, write_to=out, real=out is not None,
                                       theory=True)
@@ -98,7 +101,6 @@ def main(argv=None):
     if mpath:
         write_measures(mpath, all_rows)
         print(f"wrote {mpath}")
-    _ = (read_image, write_png)
     return 0
 
 

@@ -59,10 +59,13 @@ def train(ms_cfg: Config, dl_cfg: Config, run_dir: Path, *, restore: tuple[Path,
             raise FileNotFoundError(f"{src}: no checkpoints to restore")
         ritr = max(ck) if ritr == -1 else ritr
         state = torch.load(ck[ritr], map_location=device, weights_only=True)
-        net.load_state_dict(upgrade_state_dict(state["net"]))
-        if not restart and "optim" in state:
-            optim.load_state_dict(state["optim"])
+        upgraded = upgrade_state_dict(state["net"])
+        net.load_state_dict(upgraded)
+        if not restart:
             itr = ritr
+            # an old-layout checkpoint's optimizer state is ordered differently: start the optimizer afresh
+            if "optim" in state and upgraded is state["net"]:
+                optim.load_state_dict(state["optim"])
         if not quiet:
             print(f"restored {ck[ritr]} ({'restart at 0' if restart else f'continue at {itr}'})")
     files = resolve_glob(str(dl_cfg.train_imgs_glob))

@@ -153,3 +153,17 @@ def test_import_upstream_layout_checkpoint(tmp_path):
     with pytest.raises(ModelError, match="does not match"):
         import_checkpoint(ck, ROOT / "configs/ms/cr_mini.cf", tmp_path / "imported2")
     assert out.exists()
+
+
+def test_sampling_writes_upstream_names(tmp_path):
+    from conftest import smooth_image
+    from l3c.sampling import sample_image
+
+    net, _ = make_net("cr_mini")
+    paths = sample_image(net, smooth_image(16, 24), tmp_path, "img", 0)
+    tags = [p.stem.split("_")[-1] for p in paths]
+    assert tags == ["gt", "rgb", "rgb+bn0", "rgb+bn0+bn1"]
+    kept = [float(p.stem.split("_")[-2]) for p in paths]
+    assert kept == sorted(kept, reverse=True) and abs(kept[-1] - 5 * 2 * 3 * math.log2(25) / (3 * 16 * 24)) < 1e-3
+    from shared_data.imageio import read_image
+    assert read_image(paths[0]).shape == (16, 24, 3)
