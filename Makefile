@@ -39,10 +39,11 @@ check-python:
 
 # --- environments ---------------------------------------------------------------------------------
 # One venv per sub-project at <dir>/.venv from <dir>/requirements.txt, plus shared_data and shared_eval
-# installed editable. A stamp keyed on the hash of the pins (and the shared packages' metadata) makes a
-# second run a no-op; changing a pin rebuilds the venv from scratch.
+# installed editable (a .pth path entry: their code changes need no reinstall, and they bring no
+# dependencies of their own). A stamp keyed on the hash of the pins makes a second run a no-op; changing a
+# pin rebuilds the venv from scratch.
 define make_venv
-	@stamp_hash=$$(cat $(2) shared_data/pyproject.toml shared_eval/pyproject.toml | sha256sum | cut -c1-16); \
+	@stamp_hash=$$(sha256sum < $(2) | cut -c1-16); \
 	if [ -f $(1)/.venv/.stamp-$$stamp_hash ]; then echo "$(1)/.venv is up to date"; exit 0; fi; \
 	echo "creating $(1)/.venv from $(2) (pins hash $$stamp_hash)"; \
 	rm -rf $(1)/.venv; \
