@@ -96,6 +96,12 @@ def main(argv=None) -> int:
         target.write_bytes((ev_dir / "measures.csv").read_bytes())
     summary.update({k: v for k, v in summary["gan"].items() if k != "steps"})
     write_summary(out / "summary.json", summary)
+    try:  # rate-distortion plot of both stages against the official Lo/Mi/Hi Kodak points
+        from shared_eval.plots import main as plot_main
+        plot_main(["--measures", str(out / "measures.csv"), f"stage1={out / 'measures_stage1.csv'}",
+                   "--paper", "hific", "--dataset", "kodak", "--out", str(out / "rd.png")])
+    except Exception as e:  # noqa: BLE001 - the measures are written; the plot is a convenience
+        print(f"note: no plot ({type(e).__name__}: {e})", file=sys.stderr)
     print(json.dumps({k: summary[k] for k in ("stage1", "gan")}, indent=1))
     return 0
 

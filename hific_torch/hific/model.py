@@ -30,7 +30,7 @@ PAD_MULTIPLE = 64
 SECTION_LAYOUT = 1
 #: Images above this many (padded) pixels run E and G tile by tile (bounded memory); see tiled().
 AUTO_TILE_PIXELS = 4_000_000
-DEFAULT_TILE = 32  # latent pixels (512 image pixels)
+DEFAULT_TILE = 64  # latent pixels (1024 image pixels)
 
 
 def tiled(fn, x: torch.Tensor, tile: int, margin: int, up: int = 1, down: int = 1) -> torch.Tensor:
@@ -359,3 +359,12 @@ def _resize_table_buffers(model: HiFiC, sd: dict) -> None:
 
 def default_model_path() -> Path:
     return Path(__file__).resolve().parent.parent / "zoo" / "mini" / "hific_mini.pt"
+
+
+def export_codec(src, dst) -> Path:
+    """Write a codec-only copy of a training checkpoint (no discriminator, no optimizer states): what
+    ``zoo/`` holds. Keeps ``step`` and ``model_type`` for provenance."""
+    model, ck = load_checkpoint(src)
+    save_checkpoint(dst, model, {"step": int(ck.get("step", 0)), "model_type": ck.get("model_type", ""),
+                                 "train_config": ck.get("train_config", {})})
+    return Path(dst)

@@ -14,7 +14,7 @@ from shared_eval.measures import read_measures
 from .conftest import ROOT, kodak_files
 
 # Refresh with HIFIC_REFRESH_GOLDEN=1 after an intended change of the zoo model or the coder.
-GOLDEN_SHA256 = "REPLACE"
+GOLDEN_SHA256 = "016aa5ee1a8fc2b0f5c6f1103d5a5051701066408d05f14945709a33b8006b93"
 
 
 def tiny_file(model) -> bytes:
