@@ -69,8 +69,8 @@ def run_one(case: str, backend: str, model: str | None) -> dict:
     n = 3 * h * w
     payload = sum(len(s) for s in res.container.sections[1:])
     return {"case": name, "backend": backend, "height": h, "width": w, "enc_s": enc_s, "dec_s": dec_s,
-            "enc_network_s": res.stats.net_s, "enc_coding_s": res.stats.coding_s,
-            "dec_network_s": dstats.net_s, "dec_coding_s": dstats.coding_s,
+            "enc_network_s": res.stats.net_s, "enc_pmf_s": res.stats.pmf_s, "enc_coding_s": res.stats.coding_s,
+            "dec_network_s": dstats.net_s, "dec_pmf_s": dstats.pmf_s, "dec_coding_s": dstats.coding_s,
             "bpsp_real": 8 * len(data) / n, "bpsp_estimate": res.stats.est_bits / n,
             "payload_overhead_pct": (8 * payload / res.stats.est_bits - 1) * 100,
             "header_bytes": len(data) - payload,
@@ -99,9 +99,10 @@ def main(argv=None):
                 continue
             res = json.loads(line[0][7:])
             results.append(res)
-            print(f"{res['case']:24s} {be:12s} enc {res['enc_s']:7.2f} s (net {res['enc_network_s']:6.2f}, "
-                  f"coding {res['enc_coding_s']:5.2f})  dec {res['dec_s']:7.2f} s (net {res['dec_network_s']:6.2f},"
-                  f" coding {res['dec_coding_s']:5.2f})  bpsp {res['bpsp_real']:.4f} vs est "
+            print(f"{res['case']:24s} {be:12s} enc {res['enc_s']:7.2f} s (net {res['enc_network_s']:6.2f}, pmf "
+                  f"{res['enc_pmf_s']:6.2f}, coding {res['enc_coding_s']:5.2f})  dec {res['dec_s']:7.2f} s (net "
+                  f"{res['dec_network_s']:6.2f}, pmf {res['dec_pmf_s']:6.2f}, coding {res['dec_coding_s']:5.2f})  "
+                  f"bpsp {res['bpsp_real']:.4f} vs est "
                   f"{res['bpsp_estimate']:.4f} (payload {res['payload_overhead_pct']:+.3f}%, header "
                   f"{res['header_bytes']} B)  peak RSS {res['peak_rss_mb']:.0f} MB", flush=True)
     if a.json:

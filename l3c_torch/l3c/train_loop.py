@@ -149,10 +149,12 @@ def train(ms_cfg: Config, dl_cfg: Config, run_dir: Path, *, restore: tuple[Path,
         print("interrupted; saving", flush=True)
     finally:
         bar.close()
-        last["val_bpsp"] = validate()
-        writer.add_scalar("val/bpsp", last["val_bpsp"], itr)
-        writer.close()
-        save(final=True)
+        writer.flush()
+    # reached only after a normal stop or Ctrl-C: a crash must not overwrite the last good checkpoint
+    last["val_bpsp"] = validate()
+    writer.add_scalar("val/bpsp", last["val_bpsp"], itr)
+    writer.close()
+    save(final=True)
     last.update(itr=itr, wall_s=time.time() - t_start)
     return last
 
