@@ -25,10 +25,9 @@ sys.path.insert(0, str(HERE))
 
 def make_case(case: str):
     import numpy as np
+    from l3c.data import default_dir, resolve_glob
 
     from shared_data.imageio import read_image
-
-    from l3c.data import default_dir, resolve_glob
 
     files = resolve_glob(str(default_dir("KODAK_DIR")))
     if not files:
@@ -47,11 +46,10 @@ def make_case(case: str):
 def run_one(case: str, backend: str, model: str | None) -> dict:
     import numpy as np
     import torch
-
-    from shared_data.container import pack, unpack
-
     from l3c.coding import decode_container, encode_array, get_backend
     from l3c.model_io import load_model
+
+    from shared_data.container import pack, unpack
 
     torch.set_num_threads(2)
     get_backend(backend)  # torchac compiles here, outside the timings

@@ -36,7 +36,6 @@ def main(argv=None):
     a = p.parse_args(argv)
     try:
         import torch
-
         from l3c.__main__ import decode_file, encode_file
         from l3c.model_io import find_run
 

@@ -15,7 +15,6 @@ full: ``cr.cf`` (+ the baselines) on Open Images on a GPU, then evaluation; it n
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -71,12 +70,11 @@ def main(argv=None):
     a = p.parse_args(argv)
 
     import torch
-
-    from shared_eval.measures import summarize, write_measures, write_summary
-
     from l3c.data import default_dir, resolve_glob
     from l3c.evaluate import evaluate_files
     from l3c.model_io import DEFAULT_MODEL, load_model
+
+    from shared_eval.measures import summarize, write_measures, write_summary
 
     torch.set_num_threads(2)
     out = Path(a.out)

@@ -45,13 +45,12 @@ def main(argv=None):
     a = p.parse_args(argv)
 
     import torch
-
-    from shared_data.imageio import read_image
-    from shared_eval.measures import write_measures
-
     from l3c.data import resolve_glob
     from l3c.evaluate import evaluate_files
     from l3c.model_io import find_run, load_model
+
+    from shared_data.imageio import read_image
+    from shared_eval.measures import write_measures
 
     torch.set_num_threads(a.threads)
     if a.crop:

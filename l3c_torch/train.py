@@ -49,7 +49,6 @@ def main(argv=None):
     applied = apply_overrides(ms_flat, a.global_config, dl_flat)  # unknown keys: ValueError('Unused params')
 
     import torch
-
     from l3c.model_io import find_run
     from l3c.train_loop import new_run_dir, train, write_run_configs
 

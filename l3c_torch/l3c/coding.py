@@ -28,8 +28,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from shared_data.container import (Container, ContainerError, decode_varint, encode_varint, pack_ints,
-                                   unpack_ints)
+from shared_data.container import (
+    Container,
+    ContainerError,
+    decode_varint,
+    encode_varint,
+    pack_ints,
+    unpack_ints,
+)
 
 from .network import MultiscaleNetwork, pad_input
 

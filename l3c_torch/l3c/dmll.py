@@ -29,27 +29,27 @@ class DMLL:
         self.P = 4 if rgb else 3
 
     @staticmethod
-    def for_rgb(K: int) -> "DMLL":
+    def for_rgb(K: int) -> DMLL:
         return DMLL(True, K, 256, 0.0, 255.0)
 
     @staticmethod
-    def for_bottleneck(K: int, L: int, levels_range=(-1, 1)) -> "DMLL":
+    def for_bottleneck(K: int, L: int, levels_range=(-1, 1)) -> DMLL:
         return DMLL(False, K, L, levels_range[0], levels_range[1])
 
     def num_params(self, C: int) -> int:
         """Kp, the channels the probability classifier predicts: P*C*K (120 for RGB, 150 for z, K=10)."""
         return self.P * C * self.K
 
-    def split(self, l: torch.Tensor, C: int):
+    def split(self, params: torch.Tensor, C: int):
         """``(N, P*C*K, H, W)`` -> logit_pi, mu, log_s, coeffs, each ``(N, C, K, H, W)`` (coeffs None for z)."""
-        N, Kp, H, W = l.shape
+        N, Kp, H, W = params.shape
         if Kp != self.num_params(C):
             raise ValueError(f"expected {self.num_params(C)} parameter channels, got {Kp}")
-        l = l.reshape(N, self.P, C, self.K, H, W)
-        logit_pi = l[:, 0]
-        mu = l[:, 1]
-        log_s = torch.clamp(l[:, 2], min=LOG_SCALES_MIN)
-        coeffs = torch.sigmoid(l[:, 3]) if self.rgb else None
+        p = params.reshape(N, self.P, C, self.K, H, W)
+        logit_pi = p[:, 0]
+        mu = p[:, 1]
+        log_s = torch.clamp(p[:, 2], min=LOG_SCALES_MIN)
+        coeffs = torch.sigmoid(p[:, 3]) if self.rgb else None
         return logit_pi, mu, log_s, coeffs
 
     @staticmethod
@@ -61,10 +61,10 @@ class DMLL:
         mu_b = mu[:, 2] + coeffs[:, 1] * xr + coeffs[:, 2] * xg
         return torch.stack([mu_r, mu_g, mu_b], dim=1)
 
-    def nll(self, x: torch.Tensor, l: torch.Tensor) -> torch.Tensor:
+    def nll(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         """Negative log-likelihood in nats per sub-pixel, ``(N, C, H, W)``; ``x`` holds values (not indices)."""
         C = x.shape[1]
-        logit_pi, mu, log_s, coeffs = self.split(l, C)
+        logit_pi, mu, log_s, coeffs = self.split(params, C)
         if self.rgb:
             mu = self.couple(mu, coeffs, x)
         xk = x.unsqueeze(2)

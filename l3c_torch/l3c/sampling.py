@@ -70,8 +70,8 @@ def sample_image(net: MultiscaleNetwork, img: np.ndarray, out_dir: str | Path, n
         kept = sum(bits[n_sampled:])
         tag = ["gt", "rgb", "rgb+bn0", "rgb+bn0+bn1", "rgb+bn0+bn1+bn2"][n_sampled]
         H, W = img.shape[:2]
-        l, t = pads[0], pads[2]
-        rec = vals[0][0, :, t:t + H, l:l + W].clamp(0, 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        left, t = pads[0], pads[2]
+        rec = vals[0][0, :, t:t + H, left:left + W].clamp(0, 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
         p = out_dir / f"{idx}_{name}_{kept:.3f}_{tag}.png"
         write_png(p, np.ascontiguousarray(rec))
         written.append(p)

@@ -6,9 +6,9 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, make_net, smooth_image
 from l3c.coding import BACKENDS, decode_container, encode_array, read_header
+
 from shared_data.container import ContainerError, pack, unpack
 
 

@@ -3,7 +3,6 @@ import math
 
 import pytest
 import torch
-
 from conftest import ROOT, make_net
 from l3c.config import ConfigError, apply_overrides, load_config, parse_cf
 from l3c.dmll import DMLL
@@ -131,7 +130,6 @@ def test_lr_schedule():
 def test_import_upstream_layout_checkpoint(tmp_path):
     """A checkpoint written in upstream's layout ({'net', 'optim'}, upstream key names) imports strictly."""
     import torch
-
     from l3c.import_original import import_checkpoint
     from l3c.model_io import ModelError, load_model
 

@@ -5,11 +5,11 @@ import sys
 import numpy as np
 import pytest
 import torch
-
 from conftest import ROOT, smooth_image
 from l3c.config import Config, apply_overrides, parse_cf
 from l3c.model_io import list_ckpts, load_model
 from l3c.train_loop import train
+
 from shared_data.imageio import write_png
 
 

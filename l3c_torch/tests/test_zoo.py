@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, smooth_image
 from l3c.model_io import DEFAULT_MODEL, load_model
+
 from shared_data.imageio import read_image, write_png
 
 pytestmark = pytest.mark.skipif(not (DEFAULT_MODEL / "config_ms.cf").exists(), reason="no zoo/mini model")
