@@ -53,10 +53,10 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    from shared_data.imageio import read_image
-
     from hific.data import kodak_dir, list_images
     from hific.model import default_model_path, load_checkpoint
+
+    from shared_data.imageio import read_image
 
     try:
         path = args.image or list_images(kodak_dir())[0]

@@ -29,12 +29,12 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    from shared_data.imageio import ImageReadError
-
     from hific.data import list_images
     from hific.evaluate import evaluate_files
     from hific.model import ModelLoadError, load_checkpoint
     from hific.perceptual import LPIPS, LPIPSWeightsMissing
+
+    from shared_data.imageio import ImageReadError
 
     try:
         model, _ = load_checkpoint(args.ckpt)

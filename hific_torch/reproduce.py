@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import torch
-
 import train as train_cli
 from hific.data import kodak_dir, list_images, train_dir
 
@@ -80,10 +79,10 @@ def main(argv=None) -> int:
     s2 = sorted((out / "runs").glob("gan_compression_gan_*"))[-1] / "checkpoints" / "final.pt"
     t2 = time.time()
 
-    from shared_eval.measures import summarize, write_summary
-
     from hific.evaluate import evaluate_files
     from hific.model import load_checkpoint
+
+    from shared_eval.measures import summarize, write_summary
     summary: dict = {"paper": "hific", "scale": args.scale, "regime": args.regime,
                      "lpips": "alex" if lpips_fn is not None else "not measured (AlexNet weights absent)",
                      "train_s": {"stage1": t1 - t0, "gan": t2 - t1}, "checkpoints": {"stage1": str(s1), "gan": str(s2)}}

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from hific.config import MINI, ModelConfig, TrainConfig
 from hific.data import train_dir
 

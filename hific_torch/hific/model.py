@@ -76,8 +76,9 @@ class ForwardOutput:
 class HiFiC(nn.Module):
     """Encoder, generator and hyperprior (the discriminator lives in :class:`hific.network.Discriminator`)."""
 
-    def __init__(self, cfg: ModelConfig = ModelConfig()):
+    def __init__(self, cfg: ModelConfig | None = None):
         super().__init__()
+        cfg = cfg if cfg is not None else ModelConfig()
         self.cfg = cfg
         self.encoder = Encoder(cfg)
         self.generator = Generator(cfg)

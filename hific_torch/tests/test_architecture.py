@@ -1,11 +1,10 @@
 """Pins parameter counts and layer layouts of the paper-size model (spec Sec. 1.7), built on the meta device."""
 
 import torch
-from torch.nn.utils import parametrize
-
 from hific.config import ModelConfig
 from hific.model import HiFiC
 from hific.network import ChannelNorm, Conv2dSame, ConvTranspose2dSame, Discriminator
+from torch.nn.utils import parametrize
 
 
 def count(m):

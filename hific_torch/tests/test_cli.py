@@ -6,9 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from hific.model import save_checkpoint
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import torch
-
 from hific.config import MINI
 from hific.model import HiFiC, ModelLoadError, load_checkpoint, save_checkpoint
+
 from shared_data import container as ctr
 
 

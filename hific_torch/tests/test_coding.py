@@ -1,11 +1,10 @@
 """Range coder with escapes: exact round trips, golden bytes, corrupt streams."""
 
-import hashlib
 
 import numpy as np
 import pytest
-
 from hific.coding import TableSet, decode_symbols, encode_symbols
+
 from shared_data.container import ContainerError
 
 

@@ -4,10 +4,15 @@ import math
 
 import pytest
 import torch
-
 from hific.config import REGIMES, TrainConfig
-from hific.entropy import (SCALE_BOUND, FactorizedDensity, MeanScaleConditional, lower_bound, scale_indexes,
-                           scale_table)
+from hific.entropy import (
+    SCALE_BOUND,
+    FactorizedDensity,
+    MeanScaleConditional,
+    lower_bound,
+    scale_indexes,
+    scale_table,
+)
 from hific.losses import rate_weight
 
 

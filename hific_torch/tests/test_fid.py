@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from hific.fid import InceptionFeatures, fid_from_features, fid_kid, kid_from_features, patches
 
 

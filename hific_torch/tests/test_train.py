@@ -3,10 +3,9 @@
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
 import train as train_cli
 from hific.model import load_checkpoint
+from PIL import Image
 
 
 @pytest.fixture(scope="module")

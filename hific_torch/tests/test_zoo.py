@@ -5,9 +5,9 @@ import os
 
 import numpy as np
 import pytest
-
 from hific.coding import encode_symbols
 from hific.model import load_checkpoint
+
 from shared_data import container as ctr
 from shared_eval.measures import read_measures
 
