@@ -88,8 +88,8 @@ def test_heatmap_and_quantizer():
     assert np.all(np.isfinite(g)) and np.any(g != 0)  # straight-through: gradients of qsoft
 
 
-def test_forward_shapes(mini_codec):
-    m = mini_codec.model
+def test_forward_shapes():
+    m = CPM(load_ae_config(ROOT / "ae_configs/mini/low"), load_pc_config(ROOT / "pc_configs/mini/res_shallow"))
     x = tf.random.uniform((2, 32, 48, 3), 0, 255)
     enc = m.encode(x, training=True)
     assert enc.qbar.shape == (2, 4, 6, m.C) and enc.symbols.dtype == tf.int64
@@ -102,6 +102,7 @@ def test_forward_shapes(mini_codec):
 def test_context_model_is_causal(mini_codec):
     """Changing symbol p changes no logit at or before p in coding order (channel, row, column)."""
     m = mini_codec.model
+    saved = m.numpy_weights()
     rng = np.random.RandomState(0)
     for v in m.pc_variables():  # non-trivial weights
         v.assign_add(rng.normal(0, 0.1, v.shape).astype(np.float32))
@@ -120,4 +121,4 @@ def test_context_model_is_causal(mini_codec):
             if p == (3, 2, 3):
                 assert changed[3, 2, 4] or changed[3, 3, 3] or changed[4, 2, 3]
     finally:
-        mini_codec.model.load_weights(mini_codec.model.numpy_weights())
+        m.load_weights(saved)
