@@ -37,9 +37,16 @@ def _check_finite(model, loss):
 
 def train_lossy(config: dict, batches, iters: int, save_dir, log_dir=None, beta: float = 0.01,
                 loss_fn: str = "mse", learning_rate: float = 1e-4, log_freq: int = 300,
-                anneal_kl: bool = False, anneal_end: int = 60000, max_seconds: float | None = None):
-    """Train a ``large_level_2_vae`` on uint8 batches; returns (model, history list of dicts)."""
-    model = build(config)
+                anneal_kl: bool = False, anneal_end: int = 60000, max_seconds: float | None = None,
+                init_from=None):
+    """Train a ``large_level_2_vae`` on uint8 batches (optionally starting from the weights of the model
+    directory ``init_from``); returns (model, history list of dicts)."""
+    if init_from:
+        from .codec import load_model
+
+        model = load_model(init_from).model
+    else:
+        model = build(config)
     opt = tf.keras.optimizers.Adam(learning_rate)
     writer = tf.summary.create_file_writer(str(log_dir)) if log_dir else None
     beta_v = tf.Variable(float(beta), trainable=False)

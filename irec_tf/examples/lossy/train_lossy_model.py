@@ -37,13 +37,14 @@ def default_config():
     max_seconds = 0.0           # stop (and save) after this wall time; 0 = no limit
     max_images = 500            # images kept in memory for cropping
     model_save_base_dir = str(_common.ROOT / "runs" / "models")
+    init_from = ""              # a model directory to start from (fine-tuning); "" = fresh init
     model_save_dir = ""         # default: {base}/{dataset}/{model}/beta_{beta:.3f}_filters_{N}_{M}
 
 
 @ex.automain
 def train(model, level_1_filters, level_2_filters, loss_fn, beta, anneal_kl, anneal_end, optimizer,
           learning_rate, iters, batch_size, crop_size, log_freq, max_seconds, max_images,
-          model_save_base_dir, model_save_dir, dataset, _seed):
+          model_save_base_dir, model_save_dir, init_from, dataset, _seed):
     _common.limit_threads()
     from rec.data import random_crops
     from rec.train import train_lossy
@@ -58,6 +59,7 @@ def train(model, level_1_filters, level_2_filters, loss_fn, beta, anneal_kl, ann
     batches = random_crops(get_files(), crop_size, batch_size, seed=_seed % (2 ** 31), max_images=max_images)
     _, hist = train_lossy(config, batches, iters, save_dir, log_dir=save_dir / "logs" / "train", beta=beta,
                           loss_fn=loss_fn, learning_rate=learning_rate, log_freq=log_freq,
-                          anneal_kl=anneal_kl, anneal_end=anneal_end, max_seconds=max_seconds or None)
+                          anneal_kl=anneal_kl, anneal_end=anneal_end, max_seconds=max_seconds or None,
+                          init_from=init_from or None)
     print(f"saved {save_dir} after {len(hist)} iterations; last: {hist[-1]}")
     return {"save_dir": str(save_dir), "iterations": len(hist), **hist[-1]}

@@ -121,8 +121,7 @@ class BeamSearchCoder:
 
     def _candidates(self, level: int, step: int, nb: int, p_var: np.ndarray, frac: np.ndarray):
         """Step ``step``'s candidates for all blocks: (nb, N_s, block_size) with variance f_k(b)·σ_p²."""
-        eps = rng.standard_normals(self.seed, rng.PURPOSE_CANDIDATES, level, step,
-                                   (nb, self.n_samples, self.block_size))
+        eps = rng.candidate_normals(self.seed, level, step, nb, self.n_samples, self.block_size)
         return eps * np.sqrt(frac[:, None, None] * p_var[:, None, :])
 
     # --- encode ---------------------------------------------------------------------------------------
@@ -222,10 +221,12 @@ class BeamSearchCoder:
         p_var = sp ** 2
         A = np.zeros((nb, self.block_size))
         for k in range(kmax):
-            active = np.nonzero(num_aux > k)[0]
-            cand = self._candidates(level, k, nb, p_var, f[:, k])
-            idx = code.indices[starts[active] + k]
-            A[active] = A[active] + cand[active, idx]
+            for b in np.nonzero(num_aux > k)[0]:
+                j = int(code.indices[starts[b] + k])
+                eps = rng.candidate_normal(self.seed, level, k, int(b), j, self.n_samples, self.block_size)
+                # the same elementwise expression as _candidates, so the sums match the encoder's bit for bit
+                cand = eps * np.sqrt(f[b, k] * p_var[b])
+                A[b] = A[b] + cand
         return self._merge(perm, mp + A, shape)
 
 

@@ -51,3 +51,34 @@ def permutation(seed: int, level: int, n: int) -> np.ndarray:
     """A permutation of ``range(n)`` (stable argsort of random 64-bit keys); replaces ``tf.random.shuffle``."""
     keys = raw_words(seed, PURPOSE_PERMUTATION, level, 0, n)
     return np.argsort(keys, kind="stable")
+
+
+def _words_to_normals(w: np.ndarray) -> np.ndarray:
+    return ndtri(((w >> np.uint64(11)).astype(np.float64) + 0.5) * (1.0 / (1 << 53)))
+
+
+def _philox_at(seed: int, level: int, step: int, offset: int) -> np.random.Philox:
+    g = _philox(seed, PURPOSE_CANDIDATES, level, step)
+    if offset:
+        g = np.random.Philox(counter=np.array([offset, step, 0, 0], dtype=np.uint64), key=g.state["state"]["key"])
+    return g
+
+
+def candidate_normals(seed: int, level: int, step: int, n_blocks: int, n_samples: int, block_size: int):
+    """Standard normals (n_blocks, n_samples, block_size) of one coding step.
+
+    Layout: candidate j of block b uses the Philox counters [(b·n_samples + j)·⌈block_size/4⌉, …) of the
+    stream (seed, candidates, level, step), so :func:`candidate_normal` can regenerate a single candidate
+    without drawing the others.
+    """
+    per = -(-block_size // 4) * 4
+    w = raw_words(seed, PURPOSE_CANDIDATES, level, step, n_blocks * n_samples * per)
+    return _words_to_normals(w).reshape(n_blocks, n_samples, per)[:, :, :block_size]
+
+
+def candidate_normal(seed: int, level: int, step: int, block: int, index: int, n_samples: int,
+                     block_size: int) -> np.ndarray:
+    """Candidate ``index`` of block ``block`` from :func:`candidate_normals`, drawn alone."""
+    per4 = -(-block_size // 4)
+    g = _philox_at(seed, level, step, (block * n_samples + index) * per4)
+    return _words_to_normals(g.random_raw(block_size).astype(np.uint64))
