@@ -50,8 +50,8 @@ def make_dataset(train_glob: str, batchsize: int, patchsize: int, seed: int | No
 def train(num_filters: int, lmbda: float, train_glob: str, checkpoint_dir: str, batchsize: int = 8,
           patchsize: int = 256, last_step: int = 1_000_000, logdir: str = "/tmp/tf_logs", lr: float = 1e-4,
           save_checkpoint_secs: float = 300, save_summary_secs: float = 60, scale_semantics: str = "tf1",
-          seed: int | None = None, progress: bool = True, extra_args: dict | None = None) -> Path:
-    """Train (or resume) a run; returns the run directory."""
+          seed: int | None = None, progress: bool = True, extra_args: dict | None = None, jit: bool = True) -> Path:
+    """Train (or resume) a run; returns the run directory. ``jit=False`` runs the step eagerly (tests)."""
     name = run_name(num_filters, lmbda)
     run_dir = Path(checkpoint_dir) / name
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -73,7 +73,6 @@ def train(num_filters: int, lmbda: float, train_glob: str, checkpoint_dir: str, 
     writer = tf.summary.create_file_writer(str(Path(logdir) / name))
     variables = model.trainable_variables
 
-    @tf.function
     def train_step(x):
         with tf.GradientTape() as tape:
             y = model.analysis_transform(x)
@@ -88,6 +87,8 @@ def train(num_filters: int, lmbda: float, train_glob: str, checkpoint_dir: str, 
         optimizer.apply_gradients(zip(grads, variables))
         return loss, bpp, mse
 
+    if jit:
+        train_step = tf.function(train_step)
     t_ckpt = t_sum = time.time()
     t_start = time.time()
     it = iter(ds)

@@ -10,21 +10,26 @@ def _count(layer):
     return sum(int(np.prod(v.shape)) for v in layer.trainable_variables)
 
 
+@pytest.fixture(scope="module")
+def m192():
+    return MBT2018(192)
+
+
 @pytest.mark.parametrize("n,total,parts", [
     # stored variables (RDFT-parameterized kernels hold real+imag parts, as tfc 1.3's RDFTParameterizer did)
     (192, 12856803, (3446976, 3446787, 2654592, 3300192, 8256)),
 ])
-def test_parameter_counts(n, total, parts):
-    m = MBT2018(n)
+def test_parameter_counts(n, total, parts, m192):
+    m = m192
     assert parameter_count(m) == total
     got = (_count(m.analysis_transform), _count(m.synthesis_transform), _count(m.hyper_analysis_transform),
            _count(m.hyper_synthesis_transform), sum(int(np.prod(v.shape)) for v in m.hyperprior.trainable_variables))
     assert got == parts
 
 
-def test_layer_shapes_n192():
+def test_layer_shapes_n192(m192):
     n = 192
-    m = MBT2018(n)
+    m = m192
     x = tf.zeros((1, 128, 192, 3))
     shapes = []
     h = x

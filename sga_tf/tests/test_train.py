@@ -12,7 +12,7 @@ def test_train_resume_export(tmp_path):
     rng = np.random.default_rng(0)
     for i in range(3):
         write_png(tmp_path / f"im{i}.png", rng.integers(0, 256, (40, 50, 3), dtype=np.uint8))
-    kw = dict(batchsize=2, patchsize=32, lr=1e-3, logdir=str(tmp_path / "tb"), progress=False, seed=0)
+    kw = dict(batchsize=2, patchsize=32, lr=1e-3, logdir=str(tmp_path / "tb"), progress=False, seed=0, jit=False)
     run = train(8, 0.01, str(tmp_path / "*.png"), str(tmp_path / "ck"), last_step=2, **kw)
     assert run.name == "mbt2018-num_filters=8-lmbda=0.01"
     assert json.loads((run / "args.json").read_text())["num_filters"] == 8
