@@ -38,6 +38,7 @@ class Codec:
     folder: str  # sub-project folder
     package: str  # python -m <package>
     lossless: bool = False
+    zoo_crop: int = 256  # side of the Kodak centre crops of the committed-checkpoint regression check
 
 
 CODECS = (
@@ -45,7 +46,8 @@ CODECS = (
     Codec("sga", "sga_tf", "sga"),
     Codec("l3c", "l3c_torch", "l3c", lossless=True),
     Codec("hific", "hific_torch", "hific"),
-    Codec("irec", "irec_tf", "rec"),
+    # REC encoding searches candidate samples per KL chunk: minutes per 256² crop on a 2-core CPU
+    Codec("irec", "irec_tf", "rec", zoo_crop=64),
 )
 
 
@@ -76,6 +78,33 @@ def _run(cmd: list[str], cwd: Path) -> float:
 def _quality(orig: np.ndarray, rec: np.ndarray) -> tuple[float, float | None]:
     ms = ms_ssim(orig, rec) if min(orig.shape[:2]) >= 176 else None
     return psnr(orig, rec), ms
+
+
+#: The committed-checkpoint regression images: 256×256 centre crops of these Kodak images (``make test``
+#: encodes them with every zoo/mini checkpoint and compares with ``ci/references/<paper>-zoo.csv``).
+ZOO_CHECK_IMAGES = ("kodim01", "kodim15")
+ZOO_CHECK_CROP = 256
+
+
+def kodak_dir() -> Path:
+    import os
+
+    return Path(os.environ.get("KODAK_DIR", REPO.parent / "shared" / "data" / "kodak"))
+
+
+def zoo_check_images(out: Path, names=ZOO_CHECK_IMAGES, crop: int = ZOO_CHECK_CROP) -> dict[str, Path]:
+    """Write the centre crops used by the committed-checkpoint regression check; raise if Kodak is absent."""
+    paths = {}
+    for name in names:
+        src = kodak_dir() / f"{name}.png"
+        if not src.is_file():
+            raise FileNotFoundError(f"{src} not found: set KODAK_DIR to the folder of the 24 Kodak images")
+        img = read_image(src)
+        t, left = (img.shape[0] - crop) // 2, (img.shape[1] - crop) // 2
+        p = out / "images" / f"{name}_c{crop}.png"
+        write_png(p, img[t:t + crop, left:left + crop])
+        paths[p.stem] = p
+    return paths
 
 
 def run_codec(codec: Codec, images: dict[str, Path], out: Path, repo: Path = REPO) -> list[dict]:
@@ -152,7 +181,8 @@ def _plot(rows: list[dict], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 4.5))
     by: dict[str, list[dict]] = {}
     for r in rows:
-        by.setdefault(r["codec"].split(" ")[0], []).append(r)
+        if r["psnr"] is not None and np.isfinite(r["psnr"]):  # lossless codecs have no R-D point
+            by.setdefault(r["codec"].split(" ")[0], []).append(r)
     for codec, rs in by.items():
         ax.scatter([r["bpp"] for r in rs], [r["psnr"] for r in rs], label=codec, s=18)
     ax.set_xlabel("bpp (real files)")
@@ -173,10 +203,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--images", nargs="*", help="image files (default: the scikit-image sample photos)")
     ap.add_argument("--baseline-bpp", type=float, default=0.5,
                     help="target bpp for JPEG/WebP when no learned codec ran (default 0.5)")
+    ap.add_argument("--codecs", help="comma-separated subset of " + ",".join(c.name for c in CODECS))
+    ap.add_argument("--zoo-check", action="store_true",
+                    help="instead of the sample photos, the committed-checkpoint regression crops of Kodak; "
+                         "writes <out>/<codec>/measures.csv for ci/references/<paper>-zoo.csv")
     args = ap.parse_args(argv)
     out: Path = args.out
     (out / "images").mkdir(parents=True, exist_ok=True)
-    if args.images:
+    wanted = set(args.codecs.split(",")) if args.codecs else {c.name for c in CODECS}
+    unknown = wanted - {c.name for c in CODECS}
+    if unknown:
+        ap.error(f"unknown codec(s) {sorted(unknown)}")
+    if args.zoo_check:
+        images = {}
+    elif args.images:
         images = {Path(p).stem: Path(p) for p in args.images}
     else:
         images = {}
@@ -186,22 +226,28 @@ def main(argv: list[str] | None = None) -> int:
             images[name] = p
 
     rows, missing, failed = [], [], []
-    for codec in CODECS:
+    for codec in (c for c in CODECS if c.name in wanted):
         why = availability(codec)
         if why:
             missing.append((codec.name, why))
             continue
-        print(f"[demo] {codec.name}: encoding {len(images)} images ...", flush=True)
+        codec_images = zoo_check_images(out, crop=codec.zoo_crop) if args.zoo_check else images
+        print(f"[demo] {codec.name}: encoding {len(codec_images)} images ...", flush=True)
         try:
-            rows += run_codec(codec, images, out)
+            codec_rows = run_codec(codec, codec_images, out)
         except (RuntimeError, OSError, ValueError) as e:
             failed.append((codec.name, str(e)))
+            continue
+        rows += codec_rows
+        write_measures(out / codec.name / "measures.csv",
+                       [{k: v for k, v in r.items() if k != "codec"} for r in codec_rows])
 
     targets = {}
     for name in images:
         bpps = [r["bpp"] for r in rows if r["img_name"] == name and r["codec"] != "l3c"]
         targets[name] = float(np.mean(bpps)) if bpps else args.baseline_bpp
-    rows += baseline_rows(images, targets, out)
+    if images:  # (the zoo check compares checkpoints with their own references, not with JPEG/WebP)
+        rows += baseline_rows(images, targets, out)
 
     write_measures(out / "measures.csv", rows, extra_columns=["codec"])
     _plot(rows, out / "rd.png")
