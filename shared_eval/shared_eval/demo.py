@@ -164,7 +164,7 @@ def _table(rows: list[dict]) -> str:
     for codec, rs in by.items():
         s = summarize([{k: v for k, v in r.items() if k != "codec"} for r in rs])
 
-        def f(key, fmt):
+        def f(key, fmt, s=s):
             return format(s[key], fmt) if key in s else "-"
 
         lines.append(f"{codec:<10} {s['n_images']:>6} {f('bpp', '7.3f')} {f('psnr', '7.2f')} "
