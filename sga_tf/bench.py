@@ -32,14 +32,14 @@ def main(argv=None) -> int:
     _setup_tf()
     import numpy as np
     import tensorflow as tf
-    from shared_data import container as lic
-    from shared_data.imageio import read_image
-
     from sga.__main__ import DEFAULT_MODEL
     from sga.checkpoints import load_model
     from sga.coding import Coder
     from sga.inference import METHODS, IterativeInference, round_latents
     from sga.model import MBT2018
+
+    from shared_data import container as lic
+    from shared_data.imageio import read_image
 
     path = KODAK_DIR / args.image
     if not path.is_file():

@@ -30,6 +30,7 @@ METHOD_ORDER = ("m3", "sga", "map", "ste", "unoise", "danneal")
 
 def kodak_crops(names, size):
     import numpy as np
+
     from shared_data.imageio import read_image
 
     out = []
@@ -40,8 +41,8 @@ def kodak_crops(names, size):
             img = np.ascontiguousarray(np.rot90(img))  # landscape, as SN's kodak_landscape
         h, w = img.shape[:2]
         if size:
-            t, l = (h - size) // 2, (w - size) // 2
-            img = np.ascontiguousarray(img[t:t + size, l:l + size])
+            top, left = (h - size) // 2, (w - size) // 2
+            img = np.ascontiguousarray(img[top:top + size, left:left + size])
         out.append((n, img))
     return out
 
@@ -61,12 +62,12 @@ def main(argv=None) -> int:
     from sga.cli import _setup_tf
 
     _setup_tf()
-    from shared_eval.measures import summarize, write_measures, write_summary
-
     from sga.checkpoints import load_model, parse_lambda
     from sga.coding import Coder
     from sga.evaluate import EXTRA_COLUMNS, run_method
     from sga.inference import METHODS, with_overrides
+
+    from shared_eval.measures import summarize, write_measures, write_summary
 
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)

@@ -41,6 +41,7 @@ def main(argv=None) -> int:
     _setup_tf()
     import numpy as np
     import tensorflow as tf
+
     from shared_data import container as lic
     from shared_data.imageio import ImageReadError, read_image, write_png
 

@@ -22,14 +22,13 @@ import math
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_compression as tfc
 from scipy.special import ndtr, ndtri
+from tensorflow_compression.python.ops import gen_ops  # the range coder kernels
+
 from shared_data import container as lic
 
 from .inference import GRID_IDS, METHOD_IDS, METHOD_NAMES
 from .model import scale_table
-
-from tensorflow_compression.python.ops import gen_ops  # the range coder kernels
 
 FORMAT = 1
 PRECISION = 16

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+
 from shared_data import container as lic
 from shared_data.imageio import read_image
 from shared_eval import metrics

@@ -5,10 +5,10 @@ import sys
 
 import numpy as np
 import pytest
-from shared_data.imageio import read_image, write_png
-
 from conftest import ROOT, ZOO_MODEL
 from sga.checkpoints import parse_lambda
+
+from shared_data.imageio import read_image, write_png
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
 

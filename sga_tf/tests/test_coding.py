@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from shared_data import container as lic
-
 from sga.coding import Coder, SGAFormatError
 from sga.inference import round_latents
+
+from shared_data import container as lic
 
 
 @pytest.fixture(scope="module")

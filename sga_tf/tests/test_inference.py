@@ -4,9 +4,15 @@ import math
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from sga.inference import (METHODS, IterativeInference, deterministic_soft_round, round_latents, sga_round,
-                           ste_round, with_overrides)
+from sga.inference import (
+    METHODS,
+    IterativeInference,
+    deterministic_soft_round,
+    round_latents,
+    sga_round,
+    ste_round,
+    with_overrides,
+)
 
 
 def test_sga_temperature_schedule():

@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from sga.model import MBT2018, gaussian_conditional_likelihood, parameter_count, scale_table
 
 

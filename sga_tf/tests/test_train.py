@@ -2,10 +2,10 @@
 import json
 
 import numpy as np
-from shared_data.imageio import write_png
-
 from sga.checkpoints import export_weights, load_model
 from sga.train import train
+
+from shared_data.imageio import write_png
 
 
 def test_train_resume_export(tmp_path):
@@ -17,8 +17,8 @@ def test_train_resume_export(tmp_path):
     assert run.name == "mbt2018-num_filters=8-lmbda=0.01"
     assert json.loads((run / "args.json").read_text())["num_filters"] == 8
     run = train(8, 0.01, str(tmp_path / "*.png"), str(tmp_path / "ck"), last_step=3, **kw)
-    starts = [l for l in (run / "record.txt").read_text().splitlines() if l.startswith("start step")]
-    assert [l.split()[2] for l in starts] == ["0", "2"]  # the second call resumed at step 2
+    starts = [s for s in (run / "record.txt").read_text().splitlines() if s.startswith("start step")]
+    assert [s.split()[2] for s in starts] == ["0", "2"]  # the second call resumed at step 2
     assert (run / "checkpoint").is_file() and "ckpt-3" in (run / "checkpoint").read_text()
     model, args = load_model(run)
     out = export_weights(model, args, tmp_path / "export")
