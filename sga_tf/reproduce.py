@@ -133,6 +133,17 @@ def main(argv=None) -> int:
         summary["per_run"][run.name] = per
     summary.update({k: v for k, v in summarize(rows).items() if k == "n_images"})
     write_summary(out / "summary.json", summary)
+    try:  # R-D plot of every method (real file bpp) against the published Kodak curves
+        from shared_eval.plots import published_series, rd_plot, series_from_measures
+
+        series = series_from_measures(out / "measures.csv")
+        try:
+            series += published_series("sga", "kodak")
+        except Exception as e:  # noqa: BLE001 - the plot is optional
+            print(f"reproduce: note: no published curves ({e})")
+        rd_plot(series, out / "rd.png", metrics=("psnr",), title=f"sga_tf {args.scale}: methods vs published")
+    except Exception as e:  # noqa: BLE001 - measures and summary are written; the plot is a bonus
+        print(f"reproduce: note: R-D plot not written ({e})")
     print(json.dumps({r: {m: round(v["rd_loss_estimated"], 4) for m, v in p.items()}
                       for r, p in summary["per_run"].items()}))
     return 0
