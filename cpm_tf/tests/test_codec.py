@@ -122,3 +122,22 @@ def test_cli(zoo_codec, tmp_path):
     assert len(err) == 1 and "truncated" in err[0], r.stderr
     assert read_image(tmp_path / "r.png").shape == (20, 27, 3)
     assert not (tmp_path / "x.png").exists()
+
+
+def test_wavefront_logits_equal_tf_conv3d():
+    """The incremental NumPy evaluation gives the TF full-volume logits (non-trivial random weights)."""
+    import tensorflow as tf
+
+    from cpm.coding import ContextModelNumpy
+    from cpm.config import load_ae_config, load_pc_config
+    from cpm.model import CPM
+    m = CPM(load_ae_config(ROOT / "ae_configs/mini/low"), load_pc_config(ROOT / "pc_configs/mini/res_shallow"), seed=5)
+    rng = np.random.RandomState(2)
+    for v in m.pc_variables():
+        v.assign_add(rng.normal(0, 0.05, v.shape).astype(np.float32))
+    sym = rng.randint(0, m.L, (m.C, 6, 9))
+    _, bits, logits = ContextModelNumpy(m).run(*sym.shape, symbols=sym, keep_logits=True)
+    ref = m.pc_logits(tf.constant(m.centers.numpy()[sym.transpose(1, 2, 0)][None])).numpy()[0]
+    np.testing.assert_allclose(logits, ref, atol=1e-4)
+    assert bits == pytest.approx(float(tf.reduce_sum(m.bitcost(
+        tf.constant(m.centers.numpy()[sym.transpose(1, 2, 0)][None]), tf.constant(sym.transpose(1, 2, 0)[None])))), rel=1e-5)
