@@ -18,10 +18,10 @@ ROOT = Path(__file__).resolve().parent
 
 
 def bench(codec, img, label, repeat=1):
+    from cpm.coding import decode_symbols, encode_symbols
+
     from shared_data import container as cont
     from shared_data.imageio import pad_to_multiple
-
-    from cpm.coding import decode_symbols, encode_symbols
     padded, _ = pad_to_multiple(img, 8)
     codec.symbols_of(padded)  # warm-up (tracing)
     codec.reconstruct(codec.symbols_of(padded))
@@ -71,9 +71,9 @@ def main(argv=None):
     a = p.parse_args(argv)
     from cpm.tfsetup import limit_threads
     limit_threads()
-    from shared_data.imageio import read_image, sample_images
-
     from cpm.codec import DEFAULT_MODEL, load_from_configs, load_model
+
+    from shared_data.imageio import read_image, sample_images
     kodak = Path(os.environ.get("KODAK_DIR", ROOT.parent.parent / "shared/data/kodak"))
     if a.image:
         img = read_image(a.image)

@@ -34,6 +34,7 @@ def main(argv=None):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     from shared_eval.measures import MeasuresError, read_measures, summarize
 
     root = Path(a.log_dir_root)
@@ -70,7 +71,7 @@ def main(argv=None):
     ax.set_ylim(*map(float, a.y_range.split(",")))
     ax.set_xlabel("bpp")
     ax.set_ylabel("MS-SSIM")
-    ax.set_title(f"Kodak" if a.images == "kodak" else a.images)
+    ax.set_title("Kodak" if a.images == "kodak" else a.images)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     out = Path(a.out or root / f"plot_{a.images}.png")

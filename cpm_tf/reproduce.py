@@ -23,11 +23,11 @@ ROOT = Path(__file__).resolve().parent
 
 
 def evaluate(model_dir, n_images, config_label=None):
-    from shared_data.imageio import read_image
-    from tqdm import tqdm
-
     from cpm.codec import load_model
     from cpm.evaluate import dataset_images, evaluate_image
+    from tqdm import tqdm
+
+    from shared_data.imageio import read_image
     codec = load_model(model_dir)
     rows = []
     for f in tqdm(dataset_images("kodak")[:n_images], desc=f"kodak {Path(model_dir).name}"):
@@ -49,12 +49,12 @@ def main(argv=None):
     a = p.parse_args(argv)
     from cpm.tfsetup import limit_threads
     limit_threads()
-    from shared_eval.measures import summarize, write_measures, write_summary
-
     from cpm.codec import DEFAULT_MODEL
     from cpm.data import DatasetError
     from cpm.evaluate import EXTRA_COLUMNS
     from cpm.train_loop import train
+
+    from shared_eval.measures import summarize, write_measures, write_summary
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()

@@ -43,12 +43,12 @@ def main(argv=None):
     a = p.parse_args(argv)
     from cpm.tfsetup import limit_threads
     limit_threads()
-    from shared_data.imageio import ImageReadError, read_image
-    from shared_eval.measures import summarize, write_measures
-    from tqdm import tqdm
-
     from cpm.codec import ModelLoadError, load_model
     from cpm.evaluate import EXTRA_COLUMNS, dataset_images, evaluate_image
+    from tqdm import tqdm
+
+    from shared_data.imageio import ImageReadError, read_image
+    from shared_eval.measures import summarize, write_measures
     try:
         root = Path(a.log_dir_root)
         images = dataset_images(a.images)[: a.how_many]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+
 from shared_data import container as cont
 from shared_data.imageio import crop_to_original, pad_to_multiple, read_image, write_png
 
@@ -49,7 +50,7 @@ def save_model(model: CPM, out_dir: str | os.PathLike, ae_name: str, pc_name: st
     atomic_write_bytes(out / "config.json", (json.dumps(meta, indent=1, sort_keys=True, default=list) + "\n").encode())
 
 
-def load_model(model_dir: str | os.PathLike = DEFAULT_MODEL) -> "Codec":
+def load_model(model_dir: str | os.PathLike = DEFAULT_MODEL) -> Codec:
     d = Path(model_dir)
     if not (d / "config.json").is_file() or not (d / "weights.npz").is_file():
         raise ModelLoadError(f"{d}: not a cpm model directory (needs config.json and weights.npz)")
@@ -70,7 +71,7 @@ def load_model(model_dir: str | os.PathLike = DEFAULT_MODEL) -> "Codec":
     return Codec(model)
 
 
-def load_from_configs(ae_path, pc_path) -> "Codec":
+def load_from_configs(ae_path, pc_path) -> Codec:
     return Codec(CPM(load_ae_config(ae_path), load_pc_config(pc_path)))
 
 

@@ -56,7 +56,7 @@ class ContextModelNumpy:
         masks = [first_mask(3)] + [other_mask(3)] * 3
         self.taps = [np.argwhere(m > 0) for m in masks]  # (ntaps, 3): kd, ky, kx
         self.weights = []
-        for name, m, taps in zip(_LAYERS, masks, self.taps):
+        for name, taps in zip(_LAYERS, self.taps):
             W = w[f"{PC_SCOPE}/{name}/weights"]  # D H W in out
             Wt = np.stack([W[kd, ky, kx] for kd, ky, kx in taps])  # ntaps, in, out
             self.weights.append((np.ascontiguousarray(Wt.reshape(-1, W.shape[-1])).astype(np.float32),

@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from shared_data.imageio import pad_to_multiple, read_image
+
+from shared_data.imageio import pad_to_multiple
 from shared_eval.metrics import ms_ssim, psnr
 
 from .codec import Codec

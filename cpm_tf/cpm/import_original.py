@@ -17,8 +17,6 @@ import argparse
 import os
 import sys
 
-import numpy as np
-
 
 class ImportError_(ValueError):
     """The checkpoint lacks variables of the model or holds them with other shapes."""

@@ -77,7 +77,7 @@ class CPM(tf.Module):
         if ae_config.normalization != "FIXED":
             raise NotImplementedError(f"normalization {ae_config.normalization!r} not implemented")
         rng = np.random.RandomState(seed)
-        self.vars: "OrderedDict[str, tf.Variable]" = OrderedDict()
+        self.vars: OrderedDict[str, tf.Variable] = OrderedDict()
         self._trainable: dict[str, bool] = {}
         self._build(rng)
         self.first_mask = tf.constant(first_mask(self.K)[..., None, None])
@@ -141,7 +141,7 @@ class CPM(tf.Module):
     def pc_variables(self):
         return [v for k, v in self.vars.items() if self._trainable[k] and k.startswith("probclass3d")]
 
-    def numpy_weights(self) -> "OrderedDict[str, np.ndarray]":
+    def numpy_weights(self) -> OrderedDict[str, np.ndarray]:
         return OrderedDict((k, v.numpy()) for k, v in self.vars.items())
 
     def load_weights(self, weights: dict) -> None:

@@ -8,7 +8,6 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 

@@ -7,7 +7,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import pytest  # noqa: E402
-
 from cpm.tfsetup import limit_threads  # noqa: E402
 
 limit_threads()

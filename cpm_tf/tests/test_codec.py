@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cpm.coding import decode_symbols, encode_symbols
+
 from shared_data import container as cont
 from shared_data.imageio import read_image, sample_images, write_png
-
-from cpm.coding import decode_symbols, encode_symbols
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).parent / "golden"
@@ -127,7 +127,6 @@ def test_cli(zoo_codec, tmp_path):
 def test_wavefront_logits_equal_tf_conv3d():
     """The incremental NumPy evaluation gives the TF full-volume logits (non-trivial random weights)."""
     import tensorflow as tf
-
     from cpm.coding import ContextModelNumpy
     from cpm.config import load_ae_config, load_pc_config
     from cpm.model import CPM

@@ -1,7 +1,6 @@
 from pathlib import Path
 
 import pytest
-
 from cpm.config import ConfigError, load_ae_config, load_pc_config, parse
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,7 +5,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from cpm.codec import load_model
 from cpm.config import load_ae_config, load_pc_config
 from cpm.import_original import ImportError_, convert

@@ -6,7 +6,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from cpm.config import load_ae_config, load_pc_config
 from cpm.model import CPM, first_mask, heatmap3d, other_mask, quantize
 

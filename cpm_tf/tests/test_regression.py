@@ -8,10 +8,10 @@ import json
 import os
 
 import pytest
-from shared_data.imageio import read_image
-
 from cpm.codec import DEFAULT_MODEL
 from cpm.evaluate import evaluate_image
+
+from shared_data.imageio import read_image
 
 CROPS = {"kodim01_crop256": ("kodim01.png", 128, 256), "kodim07_crop256": ("kodim07.png", 100, 300)}
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from shared_data.imageio import write_png
-
 from cpm.train_loop import log_dir_name, train
+
+from shared_data.imageio import write_png
 
 ROOT = Path(__file__).resolve().parents[1]
 

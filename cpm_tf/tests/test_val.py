@@ -4,10 +4,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from cpm.codec import load_model, save_model
+
 from shared_data.imageio import sample_images, write_png
 from shared_eval.measures import read_measures
-
-from cpm.codec import load_model, save_model
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
