@@ -158,4 +158,6 @@ def decode_symbols(cm: ContextModelNumpy, data: bytes, shape: tuple[int, int, in
     words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
     dec = constriction.stream.queue.RangeDecoder(words)
     syms, _ = cm.run(*shape, decoder=dec)
+    if not dec.maybe_exhausted():
+        raise CodingError("payload has data left after the last symbol (corrupt or not written for this image)")
     return syms

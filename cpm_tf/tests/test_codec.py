@@ -101,6 +101,11 @@ def test_bad_files(codec, mini_codec, tmp_path):
     wrong = cont.Container("cpm", codec.fingerprint, c.height, c.width, (cont.pack_ints([1, 7, 1, 1]), c.sections[1]))
     with pytest.raises(cont.ContainerError, match="header"):
         codec.decode_container(wrong)
+    # a CRC-valid file whose payload has extra words: refused (the range decoder reads one word ahead, so
+    # exhaustion is checkable from the second extra word on)
+    extra = cont.Container("cpm", codec.fingerprint, c.height, c.width, (c.sections[0], c.sections[1] + bytes(range(1, 9))))
+    with pytest.raises(cont.ContainerError, match="payload"):
+        codec.decode_container(extra)
     other_codec = cont.Container("sga", codec.fingerprint, c.height, c.width, c.sections)
     cont.write(tmp_path / "sga.lic", other_codec)
     with pytest.raises(cont.ContainerError, match="codec"):
