@@ -131,3 +131,14 @@ def test_pad_crop(h, w, mode, split):
 def test_sample_images_ship_with_scikit_image():
     ims = imageio.sample_images(("astronaut", "chelsea"))
     assert ims["astronaut"].shape == (512, 512, 3) and ims["chelsea"].dtype == np.uint8
+
+
+def test_written_files_get_the_umask_mode(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        write_png(tmp_path / "m.png", RGB)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.png").stat().st_mode & 0o777 == 0o644
