@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     d.add_argument("--model", default=str(DEFAULT_MODEL))
     args = p.parse_args(argv)
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from .cli import _setup_tf
 
     _setup_tf()

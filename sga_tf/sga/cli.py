@@ -21,7 +21,7 @@ from pathlib import Path
 
 
 def _setup_tf():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
 
     threads = int(os.environ.get("SGA_THREADS", "2"))

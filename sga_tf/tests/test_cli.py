@@ -10,7 +10,7 @@ from sga.checkpoints import parse_lambda
 
 from shared_data.imageio import read_image, write_png
 
-ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+ENV = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
 
 
 class Result:
