@@ -1,0 +1,30 @@
+"""Slow checks (make test-slow-l3c): every Kodak image round-trips bit-exactly with both backends."""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ROOT
+from l3c.coding import decode_container, encode_array
+from l3c.model_io import load_model
+
+from shared_data.container import pack, unpack
+from shared_data.imageio import read_image
+
+KODAK = Path(os.environ.get("KODAK_DIR") or ROOT.parent.parent / "shared" / "data" / "kodak")
+FILES = sorted(KODAK.glob("kodim*.png")) if KODAK.is_dir() else []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not FILES, reason=f"Kodak not found at {KODAK} (set KODAK_DIR)")
+@pytest.mark.parametrize("backend", ["constriction", "torchac"])
+@pytest.mark.parametrize("path", FILES, ids=[f.stem for f in FILES])
+def test_kodak_roundtrip_both_backends(path, backend):
+    net, fp, _ = load_model()
+    img = read_image(path)
+    res = encode_array(net, img, fp, backend)
+    data = pack(res.container)
+    out, _, be = decode_container(net, unpack(data, "l3c", fp))
+    assert be == backend and np.array_equal(out, img)
+    payload = 8 * sum(len(s) for s in res.container.sections[1:])
+    assert abs(payload / res.stats.est_bits - 1) < 0.005  # coding overhead within 0.5%
