@@ -15,7 +15,6 @@ full: ``cr.cf`` (+ the baselines) on Open Images on a GPU, then evaluation; it n
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import subprocess
 import sys
@@ -126,7 +125,6 @@ def main(argv=None):
               + (f"  (estimate {s['bpsp_estimated']:.4f}, theory {s['bpsp_theory']:.4f})"
                  if "bpsp_estimated" in s else ""))
     print(f"wrote {out / 'measures.csv'} and {out / 'summary.json'}")
-    _ = os
     return 0
 
 
