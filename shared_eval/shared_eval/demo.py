@@ -111,7 +111,9 @@ def run_codec(codec: Codec, images: dict[str, Path], out: Path, repo: Path = REP
     folder = repo / codec.folder
     py = str(folder / ".venv" / "bin" / "python")
     rows = []
+    out = out.resolve()  # the CLIs run in their own folders
     for name, src in images.items():
+        src = src.resolve()
         orig = read_image(src)
         lic = out / codec.name / f"{name}.lic"
         rec_path = out / codec.name / f"{name}.png"
