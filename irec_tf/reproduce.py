@@ -61,7 +61,7 @@ def _train_mini(out: Path):
                 log_dir=out / "logs" / "mini", beta=0.01, learning_rate=1e-3, log_freq=200, max_seconds=720)
     train_lossless(MINI_LOSSLESS, random_crops(files[:300], 32, 8, seed=1, max_images=300), 100000,
                    out / "mini-lossless", log_dir=out / "logs" / "mini-lossless", learning_rate=2e-3,
-                   log_freq=500, max_seconds=480)
+                   log_freq=500, max_seconds=360, ema_decay=0.0)
     return out / "mini", out / "mini-lossless"
 
 

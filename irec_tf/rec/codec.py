@@ -63,7 +63,28 @@ class LoadedModel:
 
 
 def model_weights(model) -> dict[str, np.ndarray]:
-    return {v.name: v.numpy() for v in model.weights}
+    """Every variable, keyed ``NNNN:name`` by its position in ``model.weights`` (Keras names of layers nested
+    in lists are not unique: the ResNet VAE's 24 blocks all have a ``resnet_vae/infer_q_loc/v:0``)."""
+    return {f"{i:04d}:{v.name}": v.numpy() for i, v in enumerate(model.weights)}
+
+
+def _assign_weights(model, weights: dict[str, np.ndarray], directory) -> None:
+    own = list(model.weights)
+    if all(k[:4].isdigit() and k[4:5] == ":" for k in weights):
+        keyed = {f"{i:04d}:{v.name}": v for i, v in enumerate(own)}
+    else:  # plain names (older files); only valid where names are unique
+        keyed = {v.name: v for v in own}
+        if len(keyed) != len(own):
+            raise ModelError(f"{directory}: weights.npz keyed by non-unique variable names; re-save the model")
+    if set(keyed) != set(weights):
+        missing, extra = sorted(set(keyed) - set(weights)), sorted(set(weights) - set(keyed))
+        raise ModelError(f"{directory}: weights do not match this model "
+                         f"(missing {missing[:3]}, unexpected {extra[:3]})")
+    for name, var in keyed.items():
+        if tuple(var.shape) != weights[name].shape:
+            raise ModelError(f"{directory}: weight {name} has shape {weights[name].shape}, "
+                             f"the model needs {tuple(var.shape)}")
+        var.assign(weights[name])
 
 
 def compute_fingerprint(config: dict, weights: dict[str, np.ndarray]) -> bytes:
@@ -113,16 +134,7 @@ def load_model(directory=None) -> LoadedModel:
     except (OSError, ValueError) as e:
         raise ModelError(f"{directory}: unreadable model files ({e})") from None
     model = build(config)
-    own = {v.name: v for v in model.weights}
-    if set(own) != set(weights):
-        missing, extra = sorted(set(own) - set(weights)), sorted(set(weights) - set(own))
-        raise ModelError(f"{directory}: weights do not match model {config['model']!r} "
-                         f"(missing {missing[:3]}, unexpected {extra[:3]})")
-    for name, var in own.items():
-        if tuple(var.shape) != weights[name].shape:
-            raise ModelError(f"{directory}: weight {name} has shape {weights[name].shape}, "
-                             f"the model needs {tuple(var.shape)}")
-        var.assign(weights[name])
+    _assign_weights(model, weights, directory)
     return LoadedModel(model, config, compute_fingerprint(config, weights), directory)
 
 

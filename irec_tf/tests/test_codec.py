@@ -95,3 +95,13 @@ def test_model_directory_save_load_and_errors(lossy, tmp_path):
     shutil.copy(tmp_path / "m" / "weights.npz", tmp_path / "m2" / "weights.npz")
     with pytest.raises(ModelError, match="shape"):
         load_model(tmp_path / "m2")   # default filters 196/128 do not fit the 16/8 weights
+
+
+def test_lossless_model_directory_keeps_every_block(lossless, tmp_path):
+    """Keras names of the blocks' layers repeat; the saved file must still hold every variable."""
+    save_model(lossless.model, lossless.config, tmp_path / "ll")
+    lm = load_model(tmp_path / "ll")
+    assert len(lm.model.weights) == len(lossless.model.weights)
+    for a, b in zip(lm.model.weights, lossless.model.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert lm.fingerprint == lossless.fingerprint

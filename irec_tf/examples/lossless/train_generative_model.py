@@ -39,6 +39,7 @@ def default_config():
     num_prefetch = 32
     drop_learning_rate_after_iter = 50000
     learning_rate_drop_rate = 0.3
+    ema_decay = 0.999                 # weights saved are an EMA with this decay (0 = the live weights)
     tensorboard_log_freq = 1000
     max_seconds = 0.0                 # stop (and save) after this wall time; 0 = no limit
     max_images = 500
@@ -50,7 +51,7 @@ def default_config():
 @ex.automain
 def train(model, optimizer, num_res_blocks, deterministic_filters, stochastic_filters, learning_rate, lamb,
           likelihood_log_scale_init, beta,
-          anneal, iters, batch_size, drop_learning_rate_after_iter, learning_rate_drop_rate,
+          anneal, iters, batch_size, drop_learning_rate_after_iter, learning_rate_drop_rate, ema_decay,
           tensorboard_log_freq, max_seconds, max_images, lossy, model_save_base_dir, model_save_dir,
           dataset_info, _seed):
     _common.limit_threads()
@@ -71,6 +72,7 @@ def train(model, optimizer, num_res_blocks, deterministic_filters, stochastic_fi
     _, hist = train_lossless(config, batches, iters, save_dir, log_dir=save_dir / "logs" / "train", beta=beta,
                              learning_rate=learning_rate, drop_learning_rate_after_iter=drop_learning_rate_after_iter,
                              learning_rate_drop_rate=learning_rate_drop_rate, log_freq=tensorboard_log_freq,
+                             ema_decay=ema_decay,
                              max_seconds=max_seconds or None)
     print(f"saved {save_dir} after {len(hist)} iterations; last: {hist[-1]}")
     return {"save_dir": str(save_dir), "iterations": len(hist), **hist[-1]}
