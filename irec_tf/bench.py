@@ -53,6 +53,7 @@ def bench_model(crop: int):
     tf.config.threading.set_intra_op_parallelism_threads(2)
     from rec.codec import compress, decompress, load_model
     from rec.data import center_crop, kodak_dir, list_images
+
     from shared_data.imageio import read_image
 
     try:

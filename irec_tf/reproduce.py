@@ -38,6 +38,7 @@ MINI_LOSSLESS = dict(model="resnet_vae", num_res_blocks=4, deterministic_filters
 
 def _kodak_crops(n, crop):
     from rec.data import center_crop, kodak_dir, list_images
+
     from shared_data.imageio import read_image
 
     files = list_images(kodak_dir())[:n]
@@ -46,6 +47,7 @@ def _kodak_crops(n, crop):
 
 def _lossless_crops(n, folder=None):
     from rec.data import center_crop, list_images, train_dir
+
     from shared_data.imageio import read_image
 
     files = list_images(folder or train_dir())[::-1][:n]  # the last photos: not in the mini training set
@@ -102,6 +104,7 @@ def main(argv=None) -> int:
     tf.config.threading.set_inter_op_parallelism_threads(1)
     from rec.codec import load_model
     from rec.evaluate import evaluate, write_results_csv
+
     from shared_eval.measures import summarize, write_measures, write_summary
 
     t0 = time.time()

@@ -34,10 +34,10 @@ def main(argv=None) -> int:
 
         tf.config.threading.set_intra_op_parallelism_threads(2)
         tf.config.threading.set_inter_op_parallelism_threads(1)
+        from shared_data.container import ContainerError
         from shared_data.imageio import ImageReadError, read_image, write_png
 
         from .codec import ModelError, compress, decompress, load_model
-        from shared_data.container import ContainerError
 
         lm = load_model(args.model)
         if args.cmd == "encode":

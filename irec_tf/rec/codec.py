@@ -105,8 +105,9 @@ def build(config: dict):
 
 def save_model(model, config: dict, directory) -> Path:
     """Write config.json and weights.npz atomically into ``directory``."""
-    from shared_data.imageio import atomic_write_bytes
     import io
+
+    from shared_data.imageio import atomic_write_bytes
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

@@ -3,12 +3,11 @@
 import csv
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import KODAK_DIR, ROOT  # noqa: E402
+
 from shared_data.imageio import read_image, write_png
 
 ZOO = ROOT / "zoo" / "mini"
@@ -52,6 +51,7 @@ def test_zoo_mini_regression(tmp_path):
     """Re-code the first committed Kodak crop: real bpp and PSNR match the committed measures."""
     from rec.codec import compress, decompress, load_model
     from rec.data import center_crop
+
     from shared_eval.metrics import psnr
 
     row = _first_row(ZOO / "measures.csv")

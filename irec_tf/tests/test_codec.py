@@ -2,9 +2,18 @@
 
 import numpy as np
 import pytest
+from rec.codec import (
+    LoadedModel,
+    ModelError,
+    build,
+    compress,
+    compute_fingerprint,
+    decompress,
+    load_model,
+    model_weights,
+    save_model,
+)
 
-from rec.codec import (LoadedModel, ModelError, build, compress, compute_fingerprint, decompress, load_model,
-                       model_weights, save_model)
 from shared_data.container import ContainerError
 
 

@@ -4,10 +4,9 @@ import math
 
 import numpy as np
 import pytest
-
 from rec.coding import BeamSearchCoder, aux_fractions, gaussian_kl, make_sampler, num_samples, rng
-from rec.coding.index_coding import IndexCodeError, decode_levels, encode_levels
 from rec.coding.beam_search import LevelCode
+from rec.coding.index_coding import IndexCodeError, decode_levels, encode_levels
 
 
 def _dists(shape, seed=0, shift=0.5):

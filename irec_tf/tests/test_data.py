@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from rec.data import center_crop, list_images, random_crops
+
 from shared_data.imageio import write_png
 
 

@@ -6,8 +6,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import ROOT  # noqa: E402
+
 from shared_data.imageio import write_png
 
 SCRIPTS = {

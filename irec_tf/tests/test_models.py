@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from rec.codec import build
 from rec.coding.residual import pixel_probabilities
 from rec.models import build_model

@@ -13,10 +13,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
-
-from sacred import Experiment  # noqa: E402
-
 from datasets import dataset_ingredient, test_images  # noqa: E402
+from sacred import Experiment  # noqa: E402
 
 ex = Experiment("compression_performance", ingredients=[dataset_ingredient])
 _common.add_observer(ex)

@@ -10,11 +10,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import _common  # noqa: E402,F401
-
 import numpy as np  # noqa: E402
+from rec.data import list_images, random_crops, train_dir  # noqa: E402
 from sacred import Ingredient  # noqa: E402
 
-from rec.data import list_images, random_crops, train_dir  # noqa: E402
 from shared_data.imageio import read_image  # noqa: E402
 
 dataset_ingredient = Ingredient("dataset_info")

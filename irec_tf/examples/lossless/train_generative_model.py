@@ -11,10 +11,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
-
-from sacred import Experiment  # noqa: E402
-
 from datasets import dataset_ingredient, train_batches  # noqa: E402
+from sacred import Experiment  # noqa: E402
 
 ex = Experiment("train_generative_model", ingredients=[dataset_ingredient])
 _common.add_observer(ex)

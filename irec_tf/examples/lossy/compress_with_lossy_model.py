@@ -12,10 +12,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
-
-from sacred import Experiment  # noqa: E402
-
 from datasets import dataset_ingredient, get_files  # noqa: E402
+from sacred import Experiment  # noqa: E402
 
 ex = Experiment("compress_with_lossy_model", ingredients=[dataset_ingredient])
 _common.add_observer(ex)
@@ -48,6 +46,7 @@ def compress_images(model_dir, model, level_1_filters, level_2_filters, kl_per_p
     from rec.coding import make_sampler
     from rec.data import center_crop
     from rec.evaluate import evaluate, write_all
+
     from shared_data.imageio import read_image
 
     if not model_dir:

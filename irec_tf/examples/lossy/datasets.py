@@ -5,10 +5,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import _common  # noqa: E402,F401
-
-from sacred import Ingredient  # noqa: E402
-
 from rec.data import kodak_dir, list_images, train_dir  # noqa: E402
+from sacred import Ingredient  # noqa: E402
 
 dataset_ingredient = Ingredient("dataset")
 

@@ -1,7 +1,14 @@
 """Relative entropy coding (iREC): partitioning, shared-seed candidates, beam search, index coding."""
 
-from .beam_search import (AUX_RATIO_POWER_LAW, BeamSearchCoder, LevelCode, LevelStats, aux_fractions,
-                          gaussian_kl, num_samples)
+from .beam_search import (
+    AUX_RATIO_POWER_LAW,
+    BeamSearchCoder,
+    LevelCode,
+    LevelStats,
+    aux_fractions,
+    gaussian_kl,
+    num_samples,
+)
 
 SAMPLERS = ("beam_search",)
 
