@@ -3,4 +3,4 @@ representations with relative entropy coding. TF 2.14 re-implementation; see ire
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
