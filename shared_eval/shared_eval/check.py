@@ -34,6 +34,8 @@ from .references import PAPERS, ReferenceError, curves, load_reference, referenc
 
 EXIT_OK, EXIT_REGRESSION, EXIT_INPUT, EXIT_NO_MINI_REFERENCE, EXIT_NOTHING_COMPARED = 0, 1, 2, 3, 4
 GROUP_COLUMNS = ("lambda", "config", "model", "quality", "point")
+#: mini runs are grouped by every one of these their reference has (e.g. SGA: method × lambda; iREC: mode)
+MINI_GROUP_COLUMNS = ("mode", "method") + GROUP_COLUMNS
 _MEAS = {"msssim": "ms-ssim"}  # reference column -> measures.csv column
 
 
@@ -280,8 +282,17 @@ def _check_full_section(name: str, s: dict, paper: str, rows: list[dict], ref_ro
 # --- mini scale ------------------------------------------------------------------------------------
 
 def _check_mini(s: dict, rows: list[dict], ref: list[dict], res: Result) -> int:
-    gcol = _group_column(ref)
-    ours_g, ref_g = _groups(rows, gcol), _groups(ref, gcol)
+    cols = [c for c in MINI_GROUP_COLUMNS if any(r.get(c) not in (None, "") for r in ref)]
+    gcol = "/".join(cols) or None
+
+    def groups(rs):
+        out: dict[str, list[dict]] = {}
+        for r in rs:
+            label = " ".join(f"{c}={_label(r.get(c))}" for c in cols) if cols else "all"
+            out.setdefault(label, []).append(r)
+        return out
+
+    ours_g, ref_g = groups(rows), groups(ref)
     n = 0
     for label, rg in ref_g.items():
         og = ours_g.get(label)
