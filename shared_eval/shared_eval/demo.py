@@ -175,28 +175,20 @@ def _table(rows: list[dict]) -> str:
 
 
 def _plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
+    """Mean (bpp, PSNR) and (bpp, MS-SSIM dB) per codec, drawn by shared_eval.plots like every R-D figure."""
+    from shared_eval.plots import Series, rd_plot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4.5))
     by: dict[str, list[dict]] = {}
     for r in rows:
         if r["psnr"] is not None and np.isfinite(r["psnr"]):  # lossless codecs have no R-D point
             by.setdefault(r["codec"].split(" ")[0], []).append(r)
+    series = []
     for codec, rs in by.items():
-        ax.scatter([r["bpp"] for r in rs], [r["psnr"] for r in rs], label=codec, s=18)
-    ax.set_xlabel("bpp (real files)")
-    ax.set_ylabel("PSNR (dB, RGB)")
-    ax.set_title("make demo: scikit-image sample photos")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
+        s = summarize([{k: v for k, v in r.items() if k != "codec"} for r in rs])
+        series.append(Series(codec, [s["bpp"]], [s.get("psnr")], [s.get("ms-ssim")]))
+    top = max((x.bpp[0] for x in series), default=1.0)
+    rd_plot(series, path, title="make demo: means over the sample photos (real files)", pdf=False,
+            xlim=(0.0, 1.25 * top))
 
 
 def main(argv: list[str] | None = None) -> int:
