@@ -38,17 +38,18 @@ check-python:
 	  exit 1; }
 
 # --- environments ---------------------------------------------------------------------------------
-# One venv per sub-project at <dir>/.venv from <dir>/requirements.txt, plus shared_data and shared_eval
+# One venv per sub-project at <dir>/.venv from <dir>/requirements.txt (direct dependencies, exact pins)
+# constrained by <dir>/requirements.lock (every transitive package, exact), plus shared_data and shared_eval
 # installed editable (a .pth path entry: their code changes need no reinstall, and they bring no
 # dependencies of their own). A stamp keyed on the hash of the pins makes a second run a no-op; changing a
 # pin rebuilds the venv from scratch.
 define make_venv
-	@stamp_hash=$$(sha256sum < $(2) | cut -c1-16); \
+	@stamp_hash=$$(cat $(2) $(basename $(2)).lock | sha256sum | cut -c1-16); \
 	if [ -f $(1)/.venv/.stamp-$$stamp_hash ]; then echo "$(1)/.venv is up to date"; exit 0; fi; \
 	echo "creating $(1)/.venv from $(2) (pins hash $$stamp_hash)"; \
 	rm -rf $(1)/.venv; \
 	$(PYTHON) -m venv $(1)/.venv; \
-	$(1)/.venv/bin/pip install $(PIP_FLAGS) -r $(2) 2>&1 | { grep -v "$(PIP_NOISE)" || true; }; \
+	$(1)/.venv/bin/pip install $(PIP_FLAGS) -r $(2) -c $(basename $(2)).lock 2>&1 | { grep -v "$(PIP_NOISE)" || true; }; \
 	$(1)/.venv/bin/pip install $(PIP_FLAGS) --no-deps --config-settings editable_mode=compat -e shared_data -e shared_eval \
 	  2>&1 | { grep -v "$(PIP_NOISE)" || true; }; \
 	touch $(1)/.venv/.stamp-$$stamp_hash

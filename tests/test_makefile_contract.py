@@ -44,9 +44,15 @@ def test_wrong_python_is_named():
 
 
 def test_setup_is_idempotent():
-    # the tools env exists (this test runs inside it): a second setup must be a no-op
+    """With the stamp of the current pins present, a second setup is a no-op (never a rebuild under our feet)."""
+    import hashlib
+
+    digest = hashlib.sha256((REPO / "tests/requirements.txt").read_bytes()
+                            + (REPO / "tests/requirements.lock").read_bytes()).hexdigest()[:16]
+    stamp = REPO / ".venv" / f".stamp-{digest}"
+    assert stamp.exists(), f"{stamp} missing: the tools env is stale, run make setup-tools"
     r = make("setup-tools", check=True)
-    assert "is up to date" in r.stdout
+    assert "is up to date" in r.stdout and "creating" not in r.stdout
 
 
 @pytest.mark.parametrize("paper", sorted(PAPERS))
@@ -67,3 +73,21 @@ def test_every_pin_is_exact(folder):
         line = line.split("#")[0].strip()
         if line and not line.startswith("-"):
             assert re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[0-9][A-Za-z0-9_.+\-]*", line), f"{folder}: {line!r}"
+
+
+@pytest.mark.parametrize("folder", ["tests", *sorted(PAPERS.values())])
+def test_lock_covers_the_pins(folder):
+    """requirements.lock pins every package exactly and agrees with requirements.txt."""
+    def pins(path):
+        out = {}
+        for line in path.read_text().splitlines():
+            line = line.split("#")[0].strip()
+            if line:
+                assert "==" in line, f"{path}: {line!r} is not an exact pin"
+                name, version = line.split("==")
+                out[re.sub(r"[-_.]+", "-", name).lower()] = version
+        return out
+
+    req, lock = pins(REPO / folder / "requirements.txt"), pins(REPO / folder / "requirements.lock")
+    for name, version in req.items():
+        assert lock.get(name) == version, f"{folder}: {name}=={version} but the lock says {lock.get(name)}"
