@@ -23,6 +23,7 @@ import struct
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from .container import encode_varint  # protobuf varints are unsigned LEB128, as in the container
 from .imageio import atomic_write_bytes
 
 _POLY = 0x82F63B78
@@ -117,21 +118,9 @@ def read_records(path: str | os.PathLike, check_crc: bool = True) -> Iterator[by
 
 # --- protobuf wire format of tf.train.Example with bytes features -------------------------------------
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
 def _field(tag: int, payload: bytes) -> bytes:
     """A length-delimited (wire type 2) field."""
-    return _varint((tag << 3) | 2) + _varint(len(payload)) + payload
+    return encode_varint((tag << 3) | 2) + encode_varint(len(payload)) + payload
 
 
 def encode_example(features: dict[str, bytes | list[bytes]]) -> bytes:
@@ -151,7 +140,7 @@ def encode_example(features: dict[str, bytes | list[bytes]]) -> bytes:
     return _field(1, entries)                                             # Example.features = 1
 
 
-def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
+def _readencode_varint(buf: bytes, pos: int) -> tuple[int, int]:
     shift = 0
     result = 0
     while True:
@@ -168,16 +157,16 @@ def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
 def _fields(buf: bytes) -> Iterator[tuple[int, int, bytes | int]]:
     pos = 0
     while pos < len(buf):
-        key, pos = _read_varint(buf, pos)
+        key, pos = _readencode_varint(buf, pos)
         tag, wire = key >> 3, key & 7
         if wire == 2:
-            n, pos = _read_varint(buf, pos)
+            n, pos = _readencode_varint(buf, pos)
             if pos + n > len(buf):
                 raise TFRecordError("malformed protobuf: field runs past the end")
             yield tag, wire, buf[pos:pos + n]
             pos += n
         elif wire == 0:
-            v, pos = _read_varint(buf, pos)
+            v, pos = _readencode_varint(buf, pos)
             yield tag, wire, v
         elif wire == 5:
             yield tag, wire, buf[pos:pos + 4]
