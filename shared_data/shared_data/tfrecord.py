@@ -140,7 +140,7 @@ def encode_example(features: dict[str, bytes | list[bytes]]) -> bytes:
     return _field(1, entries)                                             # Example.features = 1
 
 
-def _readencode_varint(buf: bytes, pos: int) -> tuple[int, int]:
+def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
     shift = 0
     result = 0
     while True:
@@ -157,16 +157,16 @@ def _readencode_varint(buf: bytes, pos: int) -> tuple[int, int]:
 def _fields(buf: bytes) -> Iterator[tuple[int, int, bytes | int]]:
     pos = 0
     while pos < len(buf):
-        key, pos = _readencode_varint(buf, pos)
+        key, pos = _read_varint(buf, pos)
         tag, wire = key >> 3, key & 7
         if wire == 2:
-            n, pos = _readencode_varint(buf, pos)
+            n, pos = _read_varint(buf, pos)
             if pos + n > len(buf):
                 raise TFRecordError("malformed protobuf: field runs past the end")
             yield tag, wire, buf[pos:pos + n]
             pos += n
         elif wire == 0:
-            v, pos = _readencode_varint(buf, pos)
+            v, pos = _read_varint(buf, pos)
             yield tag, wire, v
         elif wire == 5:
             yield tag, wire, buf[pos:pos + 4]
