@@ -215,25 +215,64 @@ def cmd_stats(a) -> int:
 
 # --- bench ------------------------------------------------------------------------------------------------
 
+def _frameworks() -> list[str]:
+    import importlib.util
+    return ["numpy"] + [f for f, mod in (("tf", "tensorflow"), ("torch", "torch")) if importlib.util.find_spec(mod)]
+
+
+def _time_batches(it, batch: int, seconds: float) -> tuple[float, int]:
+    """images/s over ``seconds`` after one warm-up batch (excluded: pipeline start-up, thread pools)."""
+    next(it)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        next(it)
+        n += batch
+    return n / (time.perf_counter() - t0), n
+
+
 def cmd_bench(a) -> int:
-    from .transforms import ImageFolder, hific_rescale_crop, random_crop, random_flip_lr
+    import warnings
+
+    from .readers import ReaderError
 
     root = Path(a.dir) if a.dir else _default_train_dir()
     if not root.is_dir():
         raise PrepareError(f"{root}: no such folder (set TRAIN_DIR or pass --dir)")
-    transforms = {
-        "crop+flip": lambda img, rng: random_flip_lr(random_crop(img, a.crop, rng), rng),
-        "hific-rescale+crop": lambda img, rng: hific_rescale_crop(img, rng, crop=a.crop),
-    }
-    for name, tf in transforms.items():
-        ds = ImageFolder(root, transform=tf, min_size=a.crop)
-        n, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < a.seconds and n < len(ds) * 10:
-            ds[n % len(ds)]
-            n += 1
-        dt = time.perf_counter() - t0
-        print(f"{name}: {n / dt:.1f} images/s ({n} {a.crop}x{a.crop} crops from {len(ds)} images in {root}, "
-              f"1 process)")
+    have = _frameworks()
+    frameworks = have if a.framework == "auto" else [a.framework]
+    if a.framework not in ("auto", *have):
+        raise PrepareError(f"--framework {a.framework}: not installed in this interpreter ({sys.executable})")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"reader throughput, {a.crop}x{a.crop} crops from {root}, batch {a.batch}, {a.seconds:g} s each, "
+          f"{os.cpu_count()} CPUs, load average {load:.1f} at start")
+    for name in a.presets:
+        for fw in frameworks:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")   # non-image files in the folder (named by the readers)
+                    if fw == "numpy":
+                        from .readers.numpy_data import ImageReader
+                        r = ImageReader(root, name, crop=a.crop, dtype="uint8", seed=0)
+                        it, how, nimg = r.iterate(a.batch), "1 process", len(r)
+                    elif fw == "tf":
+                        from .readers import tf_data
+                        ds = tf_data.dataset(root, name, crop=a.crop, dtype="uint8", batch_size=a.batch, seed=0)
+                        it, how, nimg = iter(ds), "tf.data AUTOTUNE", None
+                    else:
+                        import torch
+
+                        from .readers import torch_data
+                        torch.set_num_threads(1)
+                        ds = torch_data.ImageDataset(root, name, crop=a.crop, dtype="uint8", seed=0)
+                        it = torch_data.batches(ds, a.batch, num_workers=a.workers,
+                                                persistent_workers=False) if a.workers else torch_data.batches(ds, a.batch)
+                        how, nimg = f"DataLoader num_workers={a.workers}", len(ds)
+                rate, n = _time_batches(it, a.batch, a.seconds)
+            except ReaderError as e:
+                raise PrepareError(str(e)) from None
+            print(f"  {name:9s} {fw:6s} {rate:7.1f} images/s  ({n} crops; {how}"
+                  + (f"; {nimg} images" if nimg else "") + ")")
+            del it
     return 0
 
 
@@ -292,9 +331,15 @@ def build_parser() -> argparse.ArgumentParser:
     ps.set_defaults(func=cmd_stats)
 
     pb = sub.add_parser("bench", help="reader throughput (images/s) for random crops from TRAIN_DIR")
-    pb.add_argument("--dir", default=None)
+    pb.add_argument("--dir", default=None, help="image folder (default: $TRAIN_DIR)")
     pb.add_argument("--crop", type=int, default=256)
-    pb.add_argument("--seconds", type=float, default=10.0)
+    pb.add_argument("--seconds", type=float, default=10.0, help="timed seconds per reader and preset")
+    pb.add_argument("--batch", type=int, default=8)
+    pb.add_argument("--presets", nargs="+", default=["sga", "hific"],
+                    help="reader presets to time (crop overridden by --crop)")
+    pb.add_argument("--framework", choices=("auto", "numpy", "tf", "torch"), default="auto",
+                    help="auto: numpy, plus tf.data and torch where this interpreter has them")
+    pb.add_argument("--workers", type=int, default=2, help="torch DataLoader workers")
     pb.set_defaults(func=cmd_bench)
 
     pl = sub.add_parser("list", help="list the recipes")

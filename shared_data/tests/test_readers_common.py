@@ -148,3 +148,45 @@ def test_scan_real_photos():
     keep, skipped = scan_images(list_images(TRAIN_DIR), min_side=128)
     assert len(keep) >= 300
     assert {r for _, r in skipped} <= {"not-an-image"}   # MANIFEST.tsv / SOURCE.md only
+
+
+# --- numpy reader ---------------------------------------------------------------------------------------
+
+def test_numpy_reader_presets_and_batches(tmp_path):
+    from shared_data.readers.numpy_data import ImageReader
+    write_folder(tmp_path, [(140, 150)] * 5 + [(100, 300)])
+    with pytest.warns(UserWarning, match="img005.png: too-small"):
+        r = ImageReader(tmp_path, "l3c", seed=4)
+    assert len(r) == 5
+    x = r[0]
+    assert x.shape == (128, 128, 3) and x.dtype == np.float32 and 1 < x.max() <= 255
+    assert (r[0] == x).all()                                   # (seed, epoch, index) fixes the crop
+    r.set_epoch(1)
+    assert (r[0] != x).any()
+    u = ImageReader(tmp_path, "sga", crop=64, dtype="uint8", channels_first=True, seed=0, check=False)
+    assert u[5].shape == (3, 64, 64) and u[5].dtype == np.uint8
+    it = u.iterate(4)
+    b = [next(it) for _ in range(3)]                          # 6 images: 1 batch per epoch (drop remainder)
+    assert all(v.shape == (4, 3, 64, 64) for v in b) and u.epoch == 2
+    assert len(list(u.iterate(4, repeat=False, drop_remainder=False))) == 2
+    s = ImageReader(tmp_path, "sga", crop=64, seed=0, value_range=(-1.0, 1.0))[0]
+    assert s.min() >= -1 and s.max() <= 1 and s.dtype == np.float32
+
+
+def test_numpy_reader_hific_upscales_small(tmp_path):
+    from shared_data.readers.numpy_data import ImageReader
+    write_folder(tmp_path, [(100, 120)])
+    x = ImageReader(tmp_path, "hific", seed=0, dtype="uint8")[0]   # scale raised to 256/100 > 1
+    assert x.shape == (256, 256, 3)
+
+
+def test_bench_command(tmp_path, capsys):
+    from shared_data.__main__ import main
+    write_folder(tmp_path, [(300, 300)] * 3)
+    assert main(["bench", "--dir", str(tmp_path), "--seconds", "0.3", "--framework", "numpy", "--batch", "2",
+                 "--presets", "sga", "hific"]) == 0
+    out = capsys.readouterr().out
+    assert "sga       numpy" in out and "hific     numpy" in out and "images/s" in out
+    assert main(["bench", "--dir", str(tmp_path / "nope")]) == 2
+    assert main(["bench", "--dir", str(tmp_path), "--presets", "foo", "--framework", "numpy"]) == 2
+    assert "unknown preset 'foo'" in capsys.readouterr().err

@@ -10,6 +10,6 @@ This package imports neither TensorFlow nor PyTorch; each framework is imported 
 The papers' crop / flip / rescale choices are named presets (:data:`PRESETS`, :func:`preset`).
 """
 
-from ._common import PRESETS, Preset, ReaderError, list_images, preset, scan_images
+from ._common import PRESETS, Preset, ReaderError, apply_preset, list_images, preset, scan_images
 
-__all__ = ["PRESETS", "Preset", "ReaderError", "list_images", "preset", "scan_images"]
+__all__ = ["PRESETS", "Preset", "ReaderError", "apply_preset", "list_images", "preset", "scan_images"]

@@ -9,9 +9,11 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..imageio import MAX_PIXELS
+from ..transforms import center_crop, hific_rescale_crop, random_crop
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".webp", ".tif", ".tiff")
 RECORD_SUFFIXES = (".tfrecord", ".tfrecords")
@@ -163,3 +165,24 @@ def report_skipped(skipped: list[tuple[str, str]], where: str, limit: int = 10) 
     shown = "; ".join(f"{f}: {r}" for f, r in skipped[:limit])
     more = f" (and {len(skipped) - limit} more)" if len(skipped) > limit else ""
     warnings.warn(f"{where}: skipped {len(skipped)} file(s): {shown}{more}", stacklevel=3)
+
+
+def apply_preset(img: np.ndarray, p, rng: np.random.Generator, center: bool = False) -> np.ndarray:
+    """The preset's crop / rescale / flip on a ``uint8 (H, W, 3)`` array (numpy, framework-free)."""
+    c = p.crop
+    if c is not None:
+        h, w = img.shape[:2]
+        if p.rescale is not None and not center:
+            img = hific_rescale_crop(img, rng, crop=c, scale_range=p.rescale)
+        else:
+            if min(h, w) < c:
+                if p.small != "upscale":
+                    raise ValueError(f"image {h}x{w} is smaller than the crop {c}")
+                s = c / min(h, w)
+                nh, nw = max(c, int(np.ceil(h * s))), max(c, int(np.ceil(w * s)))
+                img = np.asarray(Image.fromarray(np.ascontiguousarray(img)).resize((nw, nh), Image.BILINEAR))
+            img = center_crop(img, c) if center else random_crop(img, c, rng)
+    if p.flip and not center and rng.random() < 0.5:
+        img = img[:, ::-1]
+    img = np.ascontiguousarray(img)
+    return img if img.flags.writeable else img.copy()

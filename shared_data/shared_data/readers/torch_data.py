@@ -28,41 +28,15 @@ keep their size; if no readable image is left, :class:`~shared_data.readers.Read
 
 from __future__ import annotations
 
-import warnings
-
-import numpy as np
 import torch
-from PIL import Image
 
-from ..imageio import ImageReadError, read_image
-from ..transforms import center_crop, hific_rescale_crop, random_crop
-from ._common import ReaderError, is_records, list_images, report_skipped, scan_images
-from ._common import preset as _preset
+from ._common import ReaderError
+from .numpy_data import ImageReader
 
 
-def apply_preset(img: np.ndarray, p, rng: np.random.Generator, center: bool = False) -> np.ndarray:
-    """The preset's crop / rescale / flip on a ``uint8 (H, W, 3)`` array (numpy, framework-free)."""
-    c = p.crop
-    if c is not None:
-        h, w = img.shape[:2]
-        if p.rescale is not None and not center:
-            img = hific_rescale_crop(img, rng, crop=c, scale_range=p.rescale)
-        else:
-            if min(h, w) < c:
-                if p.small != "upscale":
-                    raise ValueError(f"image {h}x{w} is smaller than the crop {c}")
-                s = c / min(h, w)
-                nh, nw = max(c, int(np.ceil(h * s))), max(c, int(np.ceil(w * s)))
-                img = np.asarray(Image.fromarray(np.ascontiguousarray(img)).resize((nw, nh), Image.BILINEAR))
-            img = center_crop(img, c) if center else random_crop(img, c, rng)
-    if p.flip and not center and rng.random() < 0.5:
-        img = img[:, ::-1]
-    img = np.ascontiguousarray(img)
-    return img if img.flags.writeable else img.copy()
-
-
-class ImageDataset(torch.utils.data.Dataset):
-    """Map-style dataset of preset crops from ``source`` (folder, glob, file or list of them).
+class ImageDataset(ImageReader, torch.utils.data.Dataset):
+    """Map-style torch dataset of preset crops from ``source`` (folder, glob, file or list of them):
+    :class:`shared_data.readers.numpy_data.ImageReader` whose items are tensors, ``(3, crop, crop)`` by default.
 
     ``preset`` / ``crop`` / ``flip`` / ``rescale`` / ``small`` / ``value_range`` as in
     :func:`shared_data.readers.preset`; ``dtype`` ``"float32"`` or ``"uint8"``; ``center=True`` for the
@@ -70,62 +44,8 @@ class ImageDataset(torch.utils.data.Dataset):
     raise at read time unless ``small="upscale"``).
     """
 
-    def __init__(self, source, preset="l3c", *, crop: int | None = None, flip: bool | None = None,
-                 rescale: tuple[float, float] | None = None, small: str | None = None,
-                 value_range: tuple[float, float] | None = None, dtype: str = "float32", center: bool = False,
-                 channels_first: bool = True, seed: int | None = None, check: bool = True):
-        if dtype not in ("uint8", "float32"):
-            raise ReaderError(f"dtype={dtype!r}: expected 'uint8' or 'float32'")
-        self.preset = _preset(preset, crop=crop, flip=flip, rescale=rescale, small=small, value_range=value_range)
-        files = list_images(source)
-        if is_records(files):
-            raise ReaderError(f"{source}: TFRecord shards; the torch reader reads image folders "
-                              "(prepare imagenet-cpm also writes the images as a folder: OUT/images/<split>)")
-        self.skipped: list[tuple[str, str]] = []
-        if check:
-            p = self.preset
-            min_side = p.crop if (p.crop is not None and p.small == "skip" and (p.rescale is None or center)) else None
-            files, self.skipped = scan_images(files, min_side)
-            report_skipped(self.skipped, f"torch_data.ImageDataset({source!r})")
-            if not files:
-                raise ReaderError(f"{source}: no usable images (all {len(self.skipped)} skipped: "
-                                  f"{self.skipped[0][1]}, ...)")
-        self.files = files
-        self.dtype, self.center, self.channels_first = dtype, center, channels_first
-        self.seed = seed
-        self.epoch = 0
-        self.bad: set[int] = set()
-
-    def set_epoch(self, epoch: int) -> None:
-        """Crops depend on (seed, epoch, index); call before each epoch's DataLoader iterator is made."""
-        self.epoch = int(epoch)
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def _rng(self, i: int) -> np.random.Generator:
-        if self.seed is None:
-            return np.random.default_rng()
-        return np.random.default_rng([self.seed, self.epoch, i])
-
-    def read(self, i: int) -> np.ndarray:
-        """Item ``i`` as a cropped ``uint8 (h, w, 3)`` array (skipping unreadable files as described)."""
-        n = len(self.files)
-        for j in range(n):
-            k = (i + j) % n
-            if k in self.bad:
-                continue
-            try:
-                img = read_image(self.files[k])
-            except ImageReadError as e:
-                self.bad.add(k)
-                warnings.warn(f"torch_data: skipping unreadable training image: {e}", stacklevel=2)
-                continue
-            try:
-                return apply_preset(img, self.preset, self._rng(i), self.center)
-            except ValueError as e:
-                raise ReaderError(f"{self.files[k]}: {e} (preset {self.preset.name!r}, small={self.preset.small!r})") from None
-        raise ReaderError(f"none of the {n} images is readable")
+    def __init__(self, source, preset="l3c", *, channels_first: bool = True, **kw):
+        super().__init__(source, preset, channels_first=channels_first, **kw)
 
     def __getitem__(self, i: int) -> torch.Tensor:
         x = torch.from_numpy(self.read(i))
