@@ -24,7 +24,7 @@ import zipfile
 from collections import Counter
 from pathlib import Path
 
-from .download import CLIC2020_FILES, CLIC_URL, KODAK_FILES, KODAK_URL, DownloadError, fetch
+from .download import CLIC_FILES, CLIC_URL, KODAK_FILES, KODAK_URL, DownloadError, fetch, pinned
 from .imageio import atomic_write_bytes
 from .pipeline import CONFIG, MANIFEST, Manifest, Outcome, PrepareError, file_sha256, run
 from .recipes import RECIPES
@@ -91,21 +91,40 @@ def cmd_download(a) -> int:
         unknown = [n for n in names if n not in table]
         if unknown:
             raise PrepareError(f"not Kodak files: {', '.join(unknown)}")
-        items = [(n, table[n][0], "sha256:" + table[n][1]) for n in names]
+        items = [(n, n, table[n][0], "sha256:" + table[n][1]) for n in names]
     else:
-        base = a.base_url or CLIC_URL
-        items = [(n, size, digest) for n, (size, digest) in sorted(CLIC2020_FILES.items())
-                 if not a.files or n in a.files]
+        table, base = CLIC_FILES[a.dataset], a.base_url or CLIC_URL
+        unknown = [n for n in a.files or [] if n not in table]
+        if unknown:
+            raise PrepareError(f"not {a.dataset} files: {', '.join(unknown)} (known: {', '.join(table)})")
+        items = [(n, path, size, digest) for n, (path, size, digest) in table.items() if not a.files or n in a.files]
     manifest = Manifest(out)
-    for name, size, digest in items:
-        res = fetch(base.rstrip("/") + "/" + name, out / name, expected=digest, size=size,
-                    progress=not a.no_progress, retries=a.retries)
+    for name, path, size, digest in items:
+        policy = "published"
+        if digest is None:
+            pin = None if a.repin else pinned(manifest.records, name)
+            if pin is None:
+                policy = "pinned-first-use"
+            else:
+                digest, size, policy = pin[0], pin[1], "checked-against-pin"
+        try:
+            res = fetch(base.rstrip("/") + "/" + path, out / name, expected=digest, size=size,
+                        progress=not a.no_progress, retries=a.retries)
+        except DownloadError as e:
+            if policy == "checked-against-pin":
+                raise DownloadError(f"{e}; {name} has no published checksum and this digest was pinned by its "
+                                    f"first download into {out} — if the server's file really changed, re-run "
+                                    "with --repin") from None
+            raise
         sha = res.digest.split(":", 1)[1] if res.digest.startswith("sha256:") else file_sha256(res.path)
-        manifest.append(Outcome(name, "done", "", [res.status, res.digest], [
-            {"path": name, "bytes": res.bytes, "sha256": sha}], fingerprint=digest, kind="download"))
-        print(f"{name}: {res.status}, {res.bytes} bytes, {res.digest[:20]}… ok")
-        if a.dataset == "clic2020" and a.extract:
-            _extract(out / name, out)
+        manifest.append(Outcome(name, "done", "", [res.status, res.digest, policy], [
+            {"path": name, "bytes": res.bytes, "sha256": sha}], fingerprint=digest or "", kind="download"))
+        how = {"published": "matches the published digest",
+               "pinned-first-use": "no published digest: sha256 pinned in manifest.jsonl (trust on first use)",
+               "checked-against-pin": "matches the sha256 pinned by its first download"}[policy]
+        print(f"{name}: {res.status}, {res.bytes} bytes, {res.digest[:20]}… {how}")
+        if a.dataset != "kodak" and a.extract:
+            _extract(out / name, out / name.removesuffix(".zip"))
     return 0
 
 
@@ -312,12 +331,16 @@ def build_parser() -> argparse.ArgumentParser:
     pp.set_defaults(func=cmd_prepare)
 
     pd = sub.add_parser("download", help="download a dataset with resume and checksum")
-    pd.add_argument("dataset", choices=("kodak", "clic2020"))
+    pd.add_argument("dataset", choices=("kodak", *CLIC_FILES))
     pd.add_argument("--out", required=True)
     pd.add_argument("--base-url", default=None, help="mirror to download from (default: the original host)")
     pd.add_argument("--files", nargs="*", default=None, help="only these file names")
     pd.add_argument("--retries", type=int, default=5)
-    pd.add_argument("--extract", action="store_true", help="clic2020: unzip next to the archives")
+    pd.add_argument("--extract", action="store_true",
+                    help="clic: unzip each archive into OUT/<archive name without .zip>/ (mobile and professional "
+                         "zips both hold valid/)")
+    pd.add_argument("--repin", action="store_true",
+                    help="files without a published digest: forget the sha256 pinned by an earlier download")
     pd.add_argument("--no-progress", action="store_true")
     pd.set_defaults(func=cmd_download)
 

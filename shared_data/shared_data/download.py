@@ -7,7 +7,10 @@ A file that fails its checksum is deleted and reported; nothing unverified is le
 
 Kodak: the 24 PNGs of the Kodak Lossless True Color Image Suite from r0k.us, with the published byte sizes and
 sha256 digests (:data:`KODAK_FILES`). CLIC 2020 professional train/valid: the zips from the CLIC site with the
-md5 digests published alongside dataset loaders of that time (:data:`CLIC2020_FILES`).
+md5 digests published alongside dataset loaders of that time (:data:`CLIC2020_FILES`). CLIC 2018 and the other
+CLIC 2020 zips (mobile, test; :data:`CLIC_FILES`) have no published digest: the first download records the
+file's sha256 and size in ``OUT/manifest.jsonl`` ("trust on first use", :func:`pinned`), and every later
+download into that folder, and ``verify``, must match that pin.
 """
 
 from __future__ import annotations
@@ -59,6 +62,28 @@ CLIC_URL = "https://data.vision.ee.ethz.ch/cvl/clic/"
 CLIC2020_FILES: dict[str, tuple[int | None, str]] = {
     "professional_train_2020.zip": (None, "md5:a6845cac88c3dd882246575f7a2fc5f9"),
     "professional_valid_2020.zip": (None, "md5:7111ee240435911db04dbc5f40d50272"),
+}
+
+#: dataset -> {local file name: (path under CLIC_URL, bytes or None, digest or None)}. CLIC 2018: the
+#: compression.cc 2018 task page's links; CLIC 2020: the links of the 2020 page (as used by TFDS ``clic``).
+#: Only the two professional 2020 zips have published digests; the others are pinned on first download
+#: (see :func:`pinned`).
+CLIC_FILES: dict[str, dict[str, tuple[str, int | None, str | None]]] = {
+    "clic2018": {
+        "professional_train.zip": ("professional_train.zip", None, None),
+        "professional_valid.zip": ("professional_valid.zip", None, None),
+        "mobile_train.zip": ("mobile_train.zip", None, None),
+        "mobile_valid.zip": ("mobile_valid.zip", None, None),
+        "professional_test.zip": ("test/professional_test.zip", None, None),
+        "mobile_test.zip": ("test/mobile_test.zip", None, None),
+    },
+    "clic2020": {
+        **{n: (n, size, digest) for n, (size, digest) in CLIC2020_FILES.items()},
+        "mobile_train_2020.zip": ("mobile_train_2020.zip", None, None),
+        "mobile_valid_2020.zip": ("mobile_valid_2020.zip", None, None),
+        "CLIC2020Professional_test.zip": ("test/CLIC2020Professional_test.zip", None, None),
+        "CLIC2020Mobile_test.zip": ("test/CLIC2020Mobile_test.zip", None, None),
+    },
 }
 
 USER_AGENT = "shared_data-downloader/0.1 (+python urllib)"
@@ -189,3 +214,15 @@ def fetch(url: str, dest: str | os.PathLike, expected: str | None = None, size: 
         raise DownloadError(f"{url}: checksum mismatch: got {got}, expected {expected} (deleted)")
     os.replace(part, dest)
     return FetchResult(dest, nbytes, got, "resumed" if resumed else "downloaded")
+
+
+def pinned(manifest_records: dict, name: str) -> tuple[str, int] | None:
+    """The ``("sha256:<hex>", bytes)`` a previous download recorded for ``name`` in a folder's manifest, if
+    any (the pin of the trust-on-first-use policy for files without a published digest)."""
+    rec = manifest_records.get(name)
+    if not rec or rec.get("status") != "done" or rec.get("kind") != "download":
+        return None
+    for o in rec.get("outputs", []):
+        if o.get("path") == name and o.get("sha256"):
+            return "sha256:" + o["sha256"], int(o["bytes"])
+    return None
