@@ -99,8 +99,17 @@ def train_lossy(config: dict, batches, iters: int, save_dir, log_dir=None, beta:
 def train_lossless(config: dict, batches, iters: int, save_dir, log_dir=None, beta: float = 1.0,
                    learning_rate: float = 1e-3, drop_learning_rate_after_iter: int = 50000,
                    learning_rate_drop_rate: float = 0.3, ema_decay: float = 0.999,
-                   log_freq: int = 1000, max_seconds: float | None = None):
-    """Train a ``resnet_vae`` on uint8 batches; saves the EMA weights; returns (model, history)."""
+                   log_freq: int = 1000, max_seconds: float | None = None, optimizer: str = "adamax",
+                   anneal: bool = False, annealing_end: int = 0):
+    """Train a ``resnet_vae`` on uint8 batches; saves the EMA weights; returns (model, history).
+
+    ``optimizer``: ``adamax`` (the paper's) or ``adam``. ``anneal``: the KL weight grows linearly from 0 to β
+    over ``annealing_end`` steps (the original's option; the paper trains with β = 1 and no annealing)."""
+    optimizers = {"adamax": tf.keras.optimizers.Adamax, "adam": tf.keras.optimizers.Adam}
+    if optimizer not in optimizers:
+        raise ValueError(f"optimizer={optimizer!r}: use one of {sorted(optimizers)}")
+    if anneal and annealing_end < 1:
+        raise ValueError("anneal=True needs annealing_end >= 1")
     model = build(config)
     # data-dependent init of the weight-norm convs on the first real batch
     first = next(batches)
@@ -108,7 +117,8 @@ def train_lossless(config: dict, batches, iters: int, save_dir, log_dir=None, be
         layer.initialized.assign(0.0)
     model(tf.constant(first))
     lr = tf.Variable(learning_rate, trainable=False)
-    opt = tf.keras.optimizers.Adamax(lr)
+    opt = optimizers[optimizer](lr)
+    kl_w = tf.Variable(0.0 if anneal else 1.0, trainable=False)
     ema = [tf.Variable(v, trainable=False) for v in model.trainable_variables]
     writer = tf.summary.create_file_writer(str(log_dir)) if log_dir else None
     pixels_per_image = float(np.prod(first.shape[1:]))
@@ -120,7 +130,7 @@ def train_lossless(config: dict, batches, iters: int, save_dir, log_dir=None, be
             _, ll, kls = model(x, training=True)
             kl = model.free_bits_kl(kls)
             nll = -tf.reduce_mean(ll)
-            loss = nll + beta * kl
+            loss = nll + kl_w * beta * kl
         grads = tape.gradient(loss, model.trainable_variables)
         opt.apply_gradients(zip(grads, model.trainable_variables))
         n_updates.assign_add(1.0)
@@ -135,6 +145,8 @@ def train_lossless(config: dict, batches, iters: int, save_dir, log_dir=None, be
     for it in bar:
         if it % drop_learning_rate_after_iter == 0 and it <= 4 * drop_learning_rate_after_iter:
             lr.assign(lr * learning_rate_drop_rate)
+        if anneal:
+            kl_w.assign(min(1.0, it / annealing_end))
         loss, nll, kl = (float(v) for v in step(tf.constant(next(batches))))
         bpd = loss / (pixels_per_image * math.log(2))
         if it % 10 == 0 or it == 1:

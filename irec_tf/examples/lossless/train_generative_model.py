@@ -21,7 +21,7 @@ _common.add_observer(ex)
 @ex.config
 def default_config():
     model = "resnet_vae"
-    optimizer = "adamax"
+    optimizer = "adamax"              # adamax (the paper's) | adam
     num_res_blocks = 24
     deterministic_filters = 160
     stochastic_filters = 32
@@ -29,11 +29,11 @@ def default_config():
     lamb = 0.1                        # λ: free bits per channel
     likelihood_log_scale_init = 0.0   # initial global log-scale of the discretized logistic (x in [-.5,.5])
     beta = 1.0
-    anneal = False
+    anneal = False                    # linear KL warm-up over annealing_end steps (not used by the paper)
     annealing_end = 0
     iters = 500000
     batch_size = 8
-    shuffle_buffer_size = 5000        # kept for compatibility; crops are drawn uniformly
+    shuffle_buffer_size = 5000        # kept for the original's key: cifar10/imagenet32 are fully reshuffled per epoch
     num_prefetch = 32
     drop_learning_rate_after_iter = 50000
     learning_rate_drop_rate = 0.3
@@ -49,28 +49,30 @@ def default_config():
 @ex.automain
 def train(model, optimizer, num_res_blocks, deterministic_filters, stochastic_filters, learning_rate, lamb,
           likelihood_log_scale_init, beta,
-          anneal, iters, batch_size, drop_learning_rate_after_iter, learning_rate_drop_rate, ema_decay,
+          anneal, annealing_end, iters, shuffle_buffer_size, batch_size, drop_learning_rate_after_iter,
+          learning_rate_drop_rate, ema_decay,
           tensorboard_log_freq, max_seconds, max_images, lossy, model_save_base_dir, model_save_dir,
           dataset_info, _seed):
     _common.limit_threads()
     from rec.train import train_lossless
 
     if model != "resnet_vae" or lossy:
-        raise NotImplementedError("only model=resnet_vae (lossless) is re-implemented here; the lossy "
+        raise NotImplementedError(f"model={model!r} lossy={lossy}: this experiment's lossy mode trained the "
+                                  "original's large_resnet_vae, which the paper does not use; the paper's lossy "
                                   "model trains with examples/lossy/train_lossy_model.py")
-    if optimizer != "adamax" or anneal:
-        raise NotImplementedError("only optimizer=adamax without annealing (the paper's setting) is implemented")
     save_dir = Path(model_save_dir or Path(model_save_base_dir) / dataset_info["dataset_name"] / "resnet_vae" /
                     "gaussian" / f"blocks_{num_res_blocks}" /
                     f"beta_{beta:.3f}_lamb_{lamb:.3f}_discretized_logistic_lossless")
     config = dict(model=model, num_res_blocks=num_res_blocks, deterministic_filters=deterministic_filters,
                   stochastic_filters=stochastic_filters, lamb=lamb,
                   likelihood_log_scale_init=likelihood_log_scale_init)
-    batches = train_batches(batch_size, _seed % (2 ** 31), max_images=max_images)
+    batches = train_batches(batch_size, _seed % (2 ** 31), max_images=max_images,
+                            shuffle_buffer_size=shuffle_buffer_size)
     _, hist = train_lossless(config, batches, iters, save_dir, log_dir=save_dir / "logs" / "train", beta=beta,
                              learning_rate=learning_rate, drop_learning_rate_after_iter=drop_learning_rate_after_iter,
                              learning_rate_drop_rate=learning_rate_drop_rate, log_freq=tensorboard_log_freq,
-                             ema_decay=ema_decay,
+                             ema_decay=ema_decay, optimizer=optimizer, anneal=anneal,
+                             annealing_end=annealing_end,
                              max_seconds=max_seconds or None)
     print(f"saved {save_dir} after {len(hist)} iterations; last: {hist[-1]}")
     return {"save_dir": str(save_dir), "iterations": len(hist), **hist[-1]}
