@@ -41,6 +41,9 @@ def train_lossy(config: dict, batches, iters: int, save_dir, log_dir=None, beta:
                 init_from=None):
     """Train a ``large_level_2_vae`` on uint8 batches (optionally starting from the weights of the model
     directory ``init_from``); returns (model, history list of dicts)."""
+    if loss_fn not in ("mse", "ms-ssim"):
+        raise NotImplementedError(f"loss_fn={loss_fn!r} is not part of this reproduction: the paper's lossy "
+                                  "models are trained for 'mse' and 'ms-ssim' only")
     if init_from:
         from .codec import load_model
 
@@ -64,7 +67,8 @@ def train_lossy(config: dict, batches, iters: int, save_dir, log_dir=None, beta:
                 dist = (1.0 - tf.reduce_mean(tf.image.ssim_multiscale(x, tf.clip_by_value(x_hat, 0, 1), 1.0,
                                                                       power_factors=(1.0,) * 5))) * 255.0
             else:
-                raise NotImplementedError(f"loss_fn={loss_fn!r}: only 'mse' and 'ms-ssim' are implemented")
+                raise NotImplementedError(f"loss_fn={loss_fn!r} is not part of this reproduction: the paper's "
+                                          "lossy models are trained for 'mse' and 'ms-ssim' only")
             loss = beta_v * dist + kl_w * bpp
         grads = tape.gradient(loss, model.trainable_variables)
         opt.apply_gradients(zip(grads, model.trainable_variables))

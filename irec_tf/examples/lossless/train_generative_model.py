@@ -57,7 +57,7 @@ def train(model, optimizer, num_res_blocks, deterministic_filters, stochastic_fi
     from rec.train import train_lossless
 
     if model != "resnet_vae" or lossy:
-        raise NotImplementedError(f"model={model!r} lossy={lossy}: this experiment's lossy mode trained the "
+        raise NotImplementedError(f"model={model!r} lossy={lossy} is not part of this reproduction: this experiment's lossy mode trained the "
                                   "original's large_resnet_vae, which the paper does not use; the paper's lossy "
                                   "model trains with examples/lossy/train_lossy_model.py")
     save_dir = Path(model_save_dir or Path(model_save_base_dir) / dataset_info["dataset_name"] / "resnet_vae" /

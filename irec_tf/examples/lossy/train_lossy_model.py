@@ -48,9 +48,10 @@ def train(model, level_1_filters, level_2_filters, loss_fn, beta, anneal_kl, ann
     from rec.train import train_lossy
 
     if model != "large_level_2_vae":
-        raise NotImplementedError(f"model={model!r}: only large_level_2_vae is re-implemented for lossy")
+        raise NotImplementedError(f"model={model!r} is not part of this reproduction: the paper's lossy "
+                                  "results use large_level_2_vae only")
     if optimizer != "adam":
-        raise NotImplementedError("only optimizer=adam (the original's) is implemented")
+        raise ValueError(f"optimizer={optimizer!r}: the lossy models train with optimizer=adam (the original's)")
     save_dir = Path(model_save_dir or Path(model_save_base_dir) / dataset["dataset_name"] / model /
                     f"beta_{beta:.3f}_filters_{level_1_filters}_{level_2_filters}")
     config = dict(model=model, level_1_filters=level_1_filters, level_2_filters=level_2_filters)

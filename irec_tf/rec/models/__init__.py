@@ -19,8 +19,9 @@ def build_model(config: dict):
         return Large2LevelVAE(level_1_filters=config.get("level_1_filters", 196),
                               level_2_filters=config.get("level_2_filters", 128))
     if name in ("large_level_1_vae", "large_level_4_vae", "large_resnet_vae"):
-        raise NotImplementedError(f"model {name!r} exists in the original but is not used by the paper and "
-                                  f"is not re-implemented; use one of {MODELS}")
+        raise NotImplementedError(f"model={name!r} is not part of this reproduction: it exists in the original "
+                                  "but none of the paper's results use it (lossless: resnet_vae, lossy: "
+                                  f"large_level_2_vae, spec irec.md §1); use one of {MODELS}")
     raise ValueError(f"unknown model {name!r}; known: {MODELS}")
 
 
