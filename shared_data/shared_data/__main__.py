@@ -52,7 +52,12 @@ def cmd_prepare(a) -> int:
         import shutil
 
         from .pipeline import slurm_cluster
-        cluster = slurm_cluster(a.job_cores, a.job_memory, a.job_walltime, a.queue)
+        cluster = slurm_cluster(a.job_cores, a.job_memory, a.job_walltime, a.queue, account=a.account,
+                                job_extra=a.job_extra, python=a.job_python, interface=a.job_interface)
+        if a.job_script:
+            print(cluster.job_script())
+            cluster.close()
+            return 0
         if shutil.which("sbatch") is None:
             cluster.close()
             raise PrepareError("--cluster slurm: sbatch not found (run this on a SLURM login node)")
@@ -324,6 +329,13 @@ def build_parser() -> argparse.ArgumentParser:
         rp.add_argument("--job-memory", default="8GB", help="--cluster: memory per job")
         rp.add_argument("--job-walltime", default="04:00:00", help="--cluster: walltime per job")
         rp.add_argument("--queue", default=None, help="--cluster: SLURM partition")
+        rp.add_argument("--account", default=None, help="--cluster: SLURM account (-A)")
+        rp.add_argument("--job-extra", action="append", default=[], metavar="OPTION",
+                        help="--cluster: extra #SBATCH option, e.g. --job-extra=--exclusive (repeatable)")
+        rp.add_argument("--job-python", default=None, help="--cluster: the workers' Python (default: this one)")
+        rp.add_argument("--job-interface", default=None, help="--cluster: network interface, e.g. ib0")
+        rp.add_argument("--job-script", action="store_true",
+                        help="--cluster: print the SLURM job script that would be submitted, and exit")
         rp.add_argument("--job-wait", type=float, default=600.0, help="--cluster: seconds to wait for a worker")
         rp.add_argument("--scheduler-timeout", type=float, default=20.0, help="seconds to wait for the scheduler")
         rp.add_argument("--no-progress", action="store_true")

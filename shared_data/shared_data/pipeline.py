@@ -230,15 +230,32 @@ class _Executor:
             self._client.close()
 
 
-def slurm_cluster(cores: int = 4, memory: str = "8GB", walltime: str = "04:00:00", queue: str | None = None):
-    """A dask-jobqueue ``SLURMCluster`` whose jobs each run ``cores`` single-threaded worker processes (the
-    recipes are CPU-bound Python). Not scaled yet: call ``cluster.scale(jobs=N)``."""
+def slurm_cluster_kwargs(cores: int = 4, memory: str = "8GB", walltime: str = "04:00:00", queue: str | None = None,
+                         account: str | None = None, job_extra: tuple[str, ...] | list[str] = (),
+                         python: str | None = None, interface: str | None = None) -> dict:
+    """The keyword arguments :func:`slurm_cluster` gives dask-jobqueue's ``SLURMCluster``: each job runs
+    ``cores`` single-threaded worker processes (the recipes are CPU-bound Python) sharing ``memory``;
+    ``job_extra`` are extra ``#SBATCH`` options (e.g. ``--exclusive``); ``python`` is the workers'
+    interpreter (default: this one, so the cluster's nodes must see the same path, e.g. a shared file
+    system); ``interface`` the network interface workers and scheduler use (e.g. ``ib0``)."""
+    kw = dict(cores=cores, processes=cores, memory=memory, walltime=walltime, queue=queue, account=account,
+              job_extra_directives=list(job_extra), scheduler_options={"dashboard_address": None})
+    if python:
+        kw["python"] = python
+    if interface:
+        kw["interface"] = interface
+    return kw
+
+
+def slurm_cluster(cores: int = 4, memory: str = "8GB", walltime: str = "04:00:00", queue: str | None = None,
+                  **more):
+    """A dask-jobqueue ``SLURMCluster`` (see :func:`slurm_cluster_kwargs`). Not scaled yet: call
+    ``cluster.scale(jobs=N)``."""
     try:
         from dask_jobqueue import SLURMCluster
     except ImportError:
         raise PrepareError("--cluster slurm needs dask-jobqueue: pip install dask-jobqueue") from None
-    return SLURMCluster(cores=cores, processes=cores, memory=memory, walltime=walltime, queue=queue,
-                        scheduler_options={"dashboard_address": None})
+    return SLURMCluster(**slurm_cluster_kwargs(cores, memory, walltime, queue, **more))
 
 
 def _remove_stale_temps(out: Path) -> None:
