@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--time_budget_min", type=float, default=0.0, help="stop after this many minutes (0: off)")
+    p.add_argument("--cache_images", action="store_true", help="keep decoded training images in memory")
     p.add_argument("-gpu", "--gpu", action="store_true", help="train on CUDA if available")
     return p
 
@@ -89,7 +90,7 @@ def main(argv=None) -> int:
     final = train(args.model_type, cfg, tcfg, out, args.data_dir or train_dir(),
                   warmstart_ckpt=args.ckpt if args.warmstart else None, resume=args.resume, lpips_fn=lpips_fn,
                   log_intv=args.log_intv, save_intv=args.save_intv, seed=args.seed, device=device,
-                  time_budget_s=60 * args.time_budget_min)
+                  time_budget_s=60 * args.time_budget_min, cache_images=args.cache_images)
     print(f"final checkpoint (with coding tables): {final}")
     return 0
 

@@ -71,7 +71,16 @@ def encode_symbols(symbols: np.ndarray, table_ids: np.ndarray, tables: TableSet)
         enc.encode(codes, tables.model(t))
         for val in v[esc]:
             val = int(val)
-            escapes.append(2 * (val - n) if val >= n else 2 * (-val - 1) + 1)
+            escapes.append(_escape_code(val, n))
+    _encode_escapes(enc, escapes)
+    return enc.get_compressed().astype("<u4").tobytes()
+
+
+def _escape_code(val: int, n: int) -> int:
+    return 2 * (val - n) if val >= n else 2 * (-val - 1) + 1
+
+
+def _encode_escapes(enc, escapes) -> None:
     for u in escapes:
         nbits = u.bit_length()
         if nbits >= _NBITS_MODEL_SIZE:
@@ -83,7 +92,6 @@ def encode_symbols(symbols: np.ndarray, table_ids: np.ndarray, tables: TableSet)
             enc.encode(np.array([rem & ((1 << c) - 1)], dtype=np.int32), constriction.stream.model.Uniform(1 << c))
             rem >>= c
             nrem -= c
-    return enc.get_compressed().astype("<u4").tobytes()
 
 
 def decode_symbols(data: bytes, table_ids: np.ndarray, tables: TableSet) -> np.ndarray:
@@ -109,18 +117,76 @@ def decode_symbols(data: bytes, table_ids: np.ndarray, tables: TableSet) -> np.n
             for p in esc_pos:
                 esc_list.append((p, t))
         for p, t in esc_list:
-            n, off = tables.sizes[t], tables.offsets[t]
-            nbits = int(dec.decode(constriction.stream.model.Uniform(_NBITS_MODEL_SIZE), 1)[0])
-            u, shift, nrem = (1 << (nbits - 1)) if nbits else 0, 0, max(nbits - 1, 0)
-            while nrem > 0:
-                c = min(nrem, _CHUNK)
-                u += int(dec.decode(constriction.stream.model.Uniform(1 << c), 1)[0]) << shift
-                shift += c
-                nrem -= c
-            val = n + u // 2 if u % 2 == 0 else -(u // 2) - 1
-            out[p] = val + off
+            out[p] = _decode_escape(dec, tables.sizes[t]) + tables.offsets[t]
     except ContainerError:
         raise
     except Exception as e:  # constriction raises on exhausted/invalid streams
         raise ContainerError(f"corrupt latent stream: the range decoder failed ({e})") from None
     return out.reshape(shape)
+
+
+def _decode_escape(dec, n: int) -> int:
+    nbits = int(dec.decode(constriction.stream.model.Uniform(_NBITS_MODEL_SIZE), 1)[0])
+    u, shift, nrem = (1 << (nbits - 1)) if nbits else 0, 0, max(nbits - 1, 0)
+    while nrem > 0:
+        c = min(nrem, _CHUNK)
+        u += int(dec.decode(constriction.stream.model.Uniform(1 << c), 1)[0]) << shift
+        shift += c
+        nrem -= c
+    return n + u // 2 if u % 2 == 0 else -(u // 2) - 1
+
+
+_FAMILY = None
+
+
+def _family():
+    global _FAMILY
+    if _FAMILY is None:
+        _FAMILY = constriction.stream.model.Categorical(perfect=False)
+    return _FAMILY
+
+
+def encode_rows(symbols: np.ndarray, row_chunks) -> bytes:
+    """Range-code ``symbols`` (raster order) where symbol i has its own distribution: ``row_chunks`` yields
+    (offsets, probs) chunks in order, ``probs`` (n, m + 1) with the escape bin last (the -LMM mixture)."""
+    symbols = np.asarray(symbols, dtype=np.int64).reshape(-1)
+    enc = constriction.stream.queue.RangeEncoder()
+    escapes: list[int] = []
+    s = 0
+    for offsets, probs in row_chunks:
+        n = probs.shape[1] - 1
+        v = symbols[s:s + len(offsets)] - offsets
+        esc = (v < 0) | (v >= n)
+        enc.encode(np.where(esc, n, v).astype(np.int32), _family(), np.ascontiguousarray(probs))
+        escapes += [_escape_code(int(val), n) for val in v[esc]]
+        s += len(offsets)
+    if s != len(symbols):
+        raise ValueError(f"{len(symbols)} symbols but distributions for {s}")
+    _encode_escapes(enc, escapes)
+    return enc.get_compressed().astype("<u4").tobytes()
+
+
+def decode_rows(data: bytes, row_chunks, count: int) -> np.ndarray:
+    """Inverse of :func:`encode_rows` (the same ``row_chunks``); returns ``count`` int64 symbols."""
+    if len(data) % 4:
+        raise ContainerError(f"corrupt latent stream: {len(data)} bytes is not a whole number of 32-bit words")
+    out = np.empty(count, dtype=np.int64)
+    try:
+        dec = constriction.stream.queue.RangeDecoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))
+        pending: list[tuple[int, int, int]] = []
+        s = 0
+        for offsets, probs in row_chunks:
+            n = probs.shape[1] - 1
+            codes = np.asarray(dec.decode(_family(), np.ascontiguousarray(probs)), dtype=np.int64)
+            out[s:s + len(offsets)] = codes + offsets
+            pending += [(s + int(i), n, int(offsets[i])) for i in np.nonzero(codes == n)[0]]
+            s += len(offsets)
+        for p, n, off in pending:
+            out[p] = _decode_escape(dec, n) + off
+    except ContainerError:
+        raise
+    except Exception as e:
+        raise ContainerError(f"corrupt latent stream: the range decoder failed ({e})") from None
+    if s != count:
+        raise ContainerError("internal shape mismatch while decoding")
+    return out

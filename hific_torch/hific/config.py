@@ -38,17 +38,33 @@ class ModelConfig:
     disc_latent_channels: int = 12
     factorized_filters: tuple[int, ...] = (3, 3, 3)
     name: str = "hific"
+    # --- added in session 2 (serialised only when not at their default, so older configs keep their
+    # canonical JSON and hence their fingerprints) ---
+    #: "tf": TF "SAME" zero padding (default); "port": the PyTorch port's reflection padding, its transposed-
+    #: conv alignment and its gated last density layer -- only for checkpoints imported from the port.
+    layout: str = "tf"
+    #: the port's -LMM: p(y | z) is a discretized logistic mixture (K components) predicted by one h_s net.
+    use_latent_mixture_model: bool = False
+    mixture_components: int = 4
 
     def __post_init__(self):
         if self.likelihood_type not in ("gaussian", "logistic"):
             raise ValueError(f"likelihood_type must be 'gaussian' or 'logistic', got {self.likelihood_type!r}")
+        if self.layout not in ("tf", "port"):
+            raise ValueError(f"layout must be 'tf' or 'port', got {self.layout!r}")
+        if self.mixture_components < 1:
+            raise ValueError("mixture_components must be >= 1")
         if len(self.encoder_channels) != 5 or len(self.generator_channels) != 5:
             raise ValueError("encoder_channels and generator_channels need 5 entries (4 stride-2 stages)")
         if self.n_residual_blocks < 0:
             raise ValueError("n_residual_blocks must be >= 0")
 
     def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        d = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        for k, default in _LATER_FIELDS.items():
+            if d[k] == default:
+                del d[k]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
@@ -61,6 +77,8 @@ class ModelConfig:
     def canonical_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
+
+_LATER_FIELDS = {"layout": "tf", "use_latent_mixture_model": False, "mixture_components": 4}
 
 #: A reduced-width configuration of the same architecture (for CPU mini training and the committed zoo).
 MINI = ModelConfig(encoder_channels=(12, 24, 48, 64, 96), latent_channels=48, hyper_channels=48,

@@ -76,10 +76,11 @@ def _std_quantile(p: float, kind: str) -> float:
 class FactorizedDensity(nn.Module):
     """Per-channel univariate density whose CDF is a small monotone MLP (Balle 2018, App. 6.1).
 
-    ``filters=(3,3,3)``, ``init_scale=10``: matrices softplus(H_k), biases b_k, gates tanh(a_k).
+    ``filters=(3,3,3)``, ``init_scale=10``: matrices softplus(H_k), biases b_k, gates tanh(a_k) on every
+    layer but the last (tfc). ``final_gate=True`` gates the last layer too, as the port does (imports only).
     """
 
-    def __init__(self, channels: int, filters=(3, 3, 3), init_scale: float = 10.0):
+    def __init__(self, channels: int, filters=(3, 3, 3), init_scale: float = 10.0, final_gate: bool = False):
         super().__init__()
         self.channels = channels
         dims = (1, *filters, 1)
@@ -91,7 +92,7 @@ class FactorizedDensity(nn.Module):
             init = math.log(math.expm1(1.0 / scale / dims[i + 1]))
             self.matrices.append(nn.Parameter(torch.full((channels, dims[i + 1], dims[i]), init)))
             self.biases.append(nn.Parameter(torch.empty(channels, dims[i + 1], 1).uniform_(-0.5, 0.5)))
-            if i < len(filters):
+            if i < len(filters) or final_gate:
                 self.factors.append(nn.Parameter(torch.zeros(channels, dims[i + 1], 1)))
         self.quantiles = nn.Parameter(torch.tensor([-init_scale, 0.0, init_scale]).repeat(channels, 1, 1))
         # coding tables (filled by update())
@@ -127,6 +128,26 @@ class FactorizedDensity(nn.Module):
         t = math.log(2.0 / TAIL_MASS - 1.0)
         target = torch.tensor([-t, 0.0, t], device=logits.device, dtype=logits.dtype)
         return (logits - target).abs().sum()
+
+    @torch.no_grad()
+    def fit_quantiles(self, iters: int = 80) -> None:
+        """Set ``quantiles`` exactly (bisection on the monotone CDF logits) instead of by the aux loss: used
+        when importing a density that was trained without learned quantiles (the port)."""
+        t = math.log(2.0 / TAIL_MASS - 1.0)
+        target = torch.tensor([-t, 0.0, t], dtype=torch.float32).repeat(self.channels, 1, 1)
+        lo, hi = torch.full_like(target, -1.0), torch.full_like(target, 1.0)
+        for _ in range(60):  # widen the bracket until it holds every root
+            below = self.logits_cdf(lo, stop_gradient=True) > target
+            above = self.logits_cdf(hi, stop_gradient=True) < target
+            if not (below.any() or above.any()):
+                break
+            lo = torch.where(below, lo * 2, lo)
+            hi = torch.where(above, hi * 2, hi)
+        for _ in range(iters):
+            mid = (lo + hi) / 2
+            go_up = self.logits_cdf(mid, stop_gradient=True) < target
+            lo, hi = torch.where(go_up, mid, lo), torch.where(go_up, hi, mid)
+        self.quantiles.copy_((lo + hi) / 2)
 
     @property
     def medians(self) -> torch.Tensor:
@@ -202,6 +223,71 @@ class MeanScaleConditional(nn.Module):
             pmfs[i, 2 * r + 1] = max(1.0 - float(p.sum()), 1e-9)
         self.pmfs = pmfs.to(torch.float32)
         self.radii = radii
+
+
+#: the port's bound on the mixture components' log scales (``LOG_SCALES_MIN``)
+LOG_SCALE_MIN = -3.0
+#: mixture parameters are rounded to this grid before coding tables are built from them, so that tiny
+#: float differences between encoder and decoder machines rarely change a coded distribution
+PARAM_GRID = 1.0 / 1024
+MIXTURE_MAX_RADIUS = 64
+
+
+class MixtureConditional(nn.Module):
+    """The port's ``-LMM`` latent model: p(y | z) = sum_k pi_k [CDF((y - mu_k + 1/2)/s_k) - CDF((y - mu_k - 1/2)/s_k)]
+    with K components per latent element (logistic CDF, or Gaussian when ``kind="gaussian"`` as the port's
+    ``-lt`` selects), log s_k >= -3, pi = softmax(logits). One 1x1 conv after h_s emits the 3·C·K parameters
+    (logits, means, log scales). Unlike the mean-scale prior, y is quantised without a mean offset.
+
+    Coding (the port had none): per element a window [o - R, o + R] around o = round(sum_k pi_k mu_k) with
+    R fixed per image from the parameters (<= 64), plus an escape bin; rows are built in float64 on CPU
+    from parameters rounded to a 1/1024 grid, and coded with constriction's categorical model family.
+    """
+
+    def __init__(self, channels: int, components: int, kind: str = "logistic"):
+        super().__init__()
+        self.channels, self.components, self.kind = channels, components, kind
+
+    def split(self, params: torch.Tensor):
+        b, _, h, w = params.shape
+        p = params.reshape(b, 3, self.channels, self.components, h, w)
+        return p[:, 0], p[:, 1], lower_bound(p[:, 2], LOG_SCALE_MIN)
+
+    def log_likelihood(self, y: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        """Natural-log pmf of (noisy or integer) y, (B, C, H, W)."""
+        logits, means, log_scales = self.split(params)
+        v = (y.unsqueeze(2) - means).abs()
+        inv = torch.exp(-log_scales)
+        upper = _std_cdf(inv * (0.5 - v), self.kind)
+        lower = _std_cdf(inv * (-0.5 - v), self.kind)
+        log_pmf = torch.log(lower_bound(upper - lower, LIKELIHOOD_BOUND))
+        return torch.logsumexp(F.log_softmax(logits, dim=2) + log_pmf, dim=2)
+
+    @torch.no_grad()
+    def coding_rows(self, params: torch.Tensor, chunk: int = 8192):
+        """Yield (offsets (n,), probabilities (n, 2R+2) float64) chunks in raster order of (B, C, H, W);
+        the last column is the escape bin. Deterministic given ``params``."""
+        logits, means, log_scales = self.split(params.detach().to("cpu", torch.float64))
+        q = PARAM_GRID
+        logits, means = torch.round(logits / q) * q, torch.round(means / q) * q
+        scales = torch.exp(torch.round(log_scales / q) * q)
+        k = self.components
+        logits, means, scales = (t.permute(0, 1, 3, 4, 2).reshape(-1, k) for t in (logits, means, scales))
+        pis = torch.softmax(logits, dim=1)
+        centre = torch.round((pis * means).sum(1))
+        spread = ((means - centre[:, None]).abs() + 8 * scales).amax(1)
+        radius = int(min(MIXTURE_MAX_RADIUS, max(2, math.ceil(float(spread.max())) if len(spread) else 2)))
+        grid = torch.arange(-radius, radius + 1, dtype=torch.float64)
+        for s in range(0, len(centre), chunk):
+            c, m, sc, pi = centre[s:s + chunk], means[s:s + chunk], scales[s:s + chunk], pis[s:s + chunk]
+            v = (c[:, None] + grid[None, :])[:, :, None]                      # (n, 2R+1, 1)
+            up = _std_cdf((v - m[:, None, :] + 0.5) / sc[:, None, :], self.kind)
+            lo = _std_cdf((v - m[:, None, :] - 0.5) / sc[:, None, :], self.kind)
+            pmf = ((up - lo) * pi[:, None, :]).sum(2).clamp_min(1e-12)
+            esc = (1.0 - pmf.sum(1, keepdim=True)).clamp_min(1e-9)
+            rows = torch.cat([pmf, esc], dim=1)
+            rows = rows / rows.sum(1, keepdim=True)
+            yield (c - radius).to(torch.int64).numpy(), rows.numpy()
 
 
 def table_probabilities(pmf_row: torch.Tensor, length: int) -> np.ndarray:

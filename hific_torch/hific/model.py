@@ -8,6 +8,7 @@ the straight-through estimator around the predicted mean, round(y - mu) + mu.
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +20,16 @@ from torch import nn
 from shared_data import container as ctr
 from shared_data.imageio import check_rgb_uint8, crop_to_original, pad_to_multiple
 
-from .coding import TableSet, decode_symbols, encode_symbols
+from .coding import TableSet, decode_rows, decode_symbols, encode_rows, encode_symbols
 from .config import ModelConfig
-from .entropy import SCALE_BOUND, FactorizedDensity, MeanScaleConditional, scale_indexes, table_probabilities
+from .entropy import (
+    SCALE_BOUND,
+    FactorizedDensity,
+    MeanScaleConditional,
+    MixtureConditional,
+    scale_indexes,
+    table_probabilities,
+)
 from .network import Encoder, Generator, HyperAnalysis, HyperSynthesis
 
 #: The image is padded to a multiple of 64 (y at /16, z at /64) in one step (spec Sec. 8.12).
@@ -83,9 +91,15 @@ class HiFiC(nn.Module):
         self.encoder = Encoder(cfg)
         self.generator = Generator(cfg)
         self.hyper_analysis = HyperAnalysis(cfg)
-        self.hyper_synthesis_mean = HyperSynthesis(cfg)
-        self.hyper_synthesis_scale = HyperSynthesis(cfg)
-        self.hyper_density = FactorizedDensity(cfg.hyper_channels, cfg.factorized_filters)
+        if cfg.use_latent_mixture_model:  # the port's -LMM: one h_s branch + 1x1 conv -> 3·C·K parameters
+            self.hyper_synthesis_mixture = HyperSynthesis(cfg)
+            self.mixture_head = nn.Conv2d(cfg.latent_channels, 3 * cfg.latent_channels * cfg.mixture_components, 1)
+            self.mixture = MixtureConditional(cfg.latent_channels, cfg.mixture_components, cfg.likelihood_type)
+        else:
+            self.hyper_synthesis_mean = HyperSynthesis(cfg)
+            self.hyper_synthesis_scale = HyperSynthesis(cfg)
+        self.hyper_density = FactorizedDensity(cfg.hyper_channels, cfg.factorized_filters,
+                                               final_gate=cfg.layout == "port")
         self.conditional = MeanScaleConditional(cfg.likelihood_type)
         self._fingerprint: bytes | None = None
         self._tables = None
@@ -105,6 +119,8 @@ class HiFiC(nn.Module):
         z = self.hyper_analysis(y)
         z_tilde = z + torch.empty_like(z).uniform_(-0.5, 0.5)
         z_lik = self.hyper_density.likelihood(z_tilde)
+        if self.cfg.use_latent_mixture_model:
+            return self._forward_mixture(x01, y, z, z_tilde, z_lik, num_pixels)
         mean = self.hyper_synthesis_mean(z_tilde)
         scale = self.hyper_synthesis_scale(z_tilde)
         y_tilde = y + torch.empty_like(y).uniform_(-0.5, 0.5)
@@ -118,6 +134,23 @@ class HiFiC(nn.Module):
             z_q = torch.round(z - med) + med
             y_q = torch.round(y - mean) + mean
             q_bits = (-torch.log2(self.conditional.likelihood(y_q, mean, scale)).sum()
+                      - torch.log2(self.hyper_density.likelihood(z_q)).sum())
+        return ForwardOutput(x_hat, y, y_hat, (y_bits + z_bits) / num_pixels, q_bits / num_pixels,
+                             y_bits / num_pixels, z_bits / num_pixels)
+
+    def _forward_mixture(self, x01, y, z, z_tilde, z_lik, num_pixels) -> ForwardOutput:
+        """-LMM: y quantised without a mean offset (port ``HyperpriorDLMM``): noise for the rate, STE round
+        for G."""
+        params = self.mixture_head(self.hyper_synthesis_mixture(z_tilde))
+        y_tilde = y + torch.empty_like(y).uniform_(-0.5, 0.5)
+        y_bits = -self.mixture.log_likelihood(y_tilde, params).sum() / math.log(2.0)
+        y_hat = torch.round(y).detach() + y - y.detach()
+        x_hat = self._postprocess(self.generator(y_hat))
+        z_bits = -torch.log2(z_lik).sum()
+        with torch.no_grad():
+            med = self.hyper_density.medians.reshape(1, -1, 1, 1)
+            z_q = torch.round(z - med) + med
+            q_bits = (-self.mixture.log_likelihood(torch.round(y), params).sum() / math.log(2.0)
                       - torch.log2(self.hyper_density.likelihood(z_q)).sum())
         return ForwardOutput(x_hat, y, y_hat, (y_bits + z_bits) / num_pixels, q_bits / num_pixels,
                              y_bits / num_pixels, z_bits / num_pixels)
@@ -162,14 +195,18 @@ class HiFiC(nn.Module):
         return self._tables
 
     def _hyper_synthesis_cpu(self):
-        """h_s runs on CPU in float32 for coding, so a GPU encode decodes on CPU (spec Sec. 8.5)."""
-        dev = next(self.hyper_synthesis_mean.parameters()).device
+        """h_s runs on CPU in float32 for coding, so a GPU encode decodes on CPU (spec Sec. 8.5).
+        Returns (mean net, scale net), or for -LMM (parameter net, None)."""
+        if self.cfg.use_latent_mixture_model:
+            mods = (nn.Sequential(self.hyper_synthesis_mixture, self.mixture_head), None)
+        else:
+            mods = (self.hyper_synthesis_mean, self.hyper_synthesis_scale)
+        dev = next(mods[0].parameters()).device
         if dev.type == "cpu":
-            return self.hyper_synthesis_mean, self.hyper_synthesis_scale
+            return mods
         cache = getattr(self, "_hs_cpu", None)
         if cache is None:
-            cache = (copy.deepcopy(self.hyper_synthesis_mean).cpu().float(),
-                     copy.deepcopy(self.hyper_synthesis_scale).cpu().float())
+            cache = tuple(copy.deepcopy(m).cpu().float() if m is not None else None for m in mods)
             object.__setattr__(self, "_hs_cpu", cache)
         return cache
 
@@ -181,6 +218,21 @@ class HiFiC(nn.Module):
         return mean, scale_indexes(scale)
 
     # ---- compression -----------------------------------------------------------------------------
+    def _padded_size(self, h: int, w: int) -> tuple[int, int]:
+        """Coded size: a multiple of 64; with the port's layout also >= 128 (its reflection pads in h_a need
+        y >= 8 latents: the port cannot code smaller images at all)."""
+        least = 128 if self.cfg.layout == "port" else PAD_MULTIPLE
+        return tuple(max(least, -(-v // PAD_MULTIPLE) * PAD_MULTIPLE) for v in (h, w))
+
+    def _pad(self, img: np.ndarray):
+        padded, pad = pad_to_multiple(img, PAD_MULTIPLE, mode="reflect", split="end")
+        hp, wp = self._padded_size(*img.shape[:2])
+        if (hp, wp) != padded.shape[:2]:
+            from shared_data.imageio import PadInfo
+            padded = np.pad(padded, ((0, hp - padded.shape[0]), (0, wp - padded.shape[1]), (0, 0)), mode="edge")
+            pad = PadInfo(img.shape[0], img.shape[1], 0, hp - img.shape[0], 0, wp - img.shape[1])
+        return padded, pad
+
     def _device(self):
         return next(self.encoder.parameters()).device
 
@@ -215,7 +267,7 @@ class HiFiC(nn.Module):
         check_rgb_uint8(img)
         self.eval()
         z_tab, y_tab = self._coding_tables()
-        padded, pad = pad_to_multiple(img, PAD_MULTIPLE, mode="reflect", split="end")
+        padded, pad = self._pad(img)
         x = torch.from_numpy(np.ascontiguousarray(padded)).permute(2, 0, 1)[None].float().div(255.0)
         x = x.to(self._device())
         y = self.encode_latents(x, self._tile_for(*padded.shape[:2], tile))
@@ -223,13 +275,20 @@ class HiFiC(nn.Module):
         med = self.hyper_density.medians.cpu().reshape(1, -1, 1, 1)
         z_sym = torch.round(z - med)
         z_hat = z_sym + med
-        mean, idx = self._mean_scale_indexes(z_hat)
-        y_sym = torch.round(y.cpu().float() - mean)
         _, c, zh, zw = z_sym.shape
         z_ids = np.broadcast_to(np.arange(c)[None, :, None, None], z_sym.shape)
-        tc = time.perf_counter()
-        z_bytes = encode_symbols(z_sym.numpy().astype(np.int64), z_ids, z_tab)
-        y_bytes = encode_symbols(y_sym.numpy().astype(np.int64), idx.numpy(), y_tab)
+        if self.cfg.use_latent_mixture_model:
+            params = self._hyper_synthesis_cpu()[0](z_hat)
+            y_sym = torch.round(y.cpu().float())
+            tc = time.perf_counter()
+            z_bytes = encode_symbols(z_sym.numpy().astype(np.int64), z_ids, z_tab)
+            y_bytes = encode_rows(y_sym.numpy().astype(np.int64), self.mixture.coding_rows(params))
+        else:
+            mean, idx = self._mean_scale_indexes(z_hat)
+            y_sym = torch.round(y.cpu().float() - mean)
+            tc = time.perf_counter()
+            z_bytes = encode_symbols(z_sym.numpy().astype(np.int64), z_ids, z_tab)
+            y_bytes = encode_symbols(y_sym.numpy().astype(np.int64), idx.numpy(), y_tab)
         coding_s = time.perf_counter() - tc
         header = ctr.pack_ints([SECTION_LAYOUT, padded.shape[0], padded.shape[1]])
         cont = ctr.Container("hific", self.fingerprint(), pad.height, pad.width, (header, z_bytes, y_bytes))
@@ -252,8 +311,7 @@ class HiFiC(nn.Module):
         if len(head) != 3 or head[0] != SECTION_LAYOUT:
             raise ctr.ContainerError(f"corrupt or unknown hific section header {head}")
         _, hp, wp = head
-        exp_h = -(-cont.height // PAD_MULTIPLE) * PAD_MULTIPLE
-        exp_w = -(-cont.width // PAD_MULTIPLE) * PAD_MULTIPLE
+        exp_h, exp_w = self._padded_size(cont.height, cont.width)
         if (hp, wp) != (exp_h, exp_w):
             raise ctr.ContainerError(f"corrupt hific header: padded size {hp}x{wp} does not match the image "
                                      f"size {cont.height}x{cont.width}")
@@ -265,13 +323,24 @@ class HiFiC(nn.Module):
         z_sym = torch.from_numpy(decode_symbols(cont.sections[1], z_ids, z_tab)).float()
         coding_s = time.perf_counter() - tc
         med = self.hyper_density.medians.cpu().reshape(1, -1, 1, 1)
-        mean, idx = self._mean_scale_indexes(z_sym + med)
-        if tuple(idx.shape) != (1, c_y, hp // 16, wp // 16):
-            raise ctr.ContainerError("internal shape mismatch while decoding")
-        tc = time.perf_counter()
-        y_sym = torch.from_numpy(decode_symbols(cont.sections[2], idx.numpy(), y_tab)).float()
-        coding_s += time.perf_counter() - tc
-        y_hat = (y_sym + mean).to(self._device())
+        if self.cfg.use_latent_mixture_model:
+            params = self._hyper_synthesis_cpu()[0](z_sym + med)
+            shape = (1, c_y, hp // 16, wp // 16)
+            if tuple(params.shape[-2:]) != shape[-2:]:
+                raise ctr.ContainerError("internal shape mismatch while decoding")
+            tc = time.perf_counter()
+            y_sym = decode_rows(cont.sections[2], self.mixture.coding_rows(params), int(np.prod(shape)))
+            y_sym = torch.from_numpy(y_sym.reshape(shape)).float()
+            coding_s += time.perf_counter() - tc
+            y_hat = y_sym.to(self._device())
+        else:
+            mean, idx = self._mean_scale_indexes(z_sym + med)
+            if tuple(idx.shape) != (1, c_y, hp // 16, wp // 16):
+                raise ctr.ContainerError("internal shape mismatch while decoding")
+            tc = time.perf_counter()
+            y_sym = torch.from_numpy(decode_symbols(cont.sections[2], idx.numpy(), y_tab)).float()
+            coding_s += time.perf_counter() - tc
+            y_hat = (y_sym + mean).to(self._device())
         x_hat = self.synthesize(y_hat, self._tile_for(hp, wp, tile)).clamp(0, 1)
         out = (x_hat[0].permute(1, 2, 0).cpu().numpy() * 255.0).round().astype(np.uint8)
         from shared_data.imageio import PadInfo
@@ -281,13 +350,16 @@ class HiFiC(nn.Module):
     @torch.no_grad()
     def estimate_bits(self, img: np.ndarray) -> float:
         """Model bits of ``img`` under the coding distributions (-log2 of the quantised likelihoods)."""
-        padded, _ = pad_to_multiple(img, PAD_MULTIPLE, mode="reflect", split="end")
+        padded, _ = self._pad(img)
         x = torch.from_numpy(np.ascontiguousarray(padded)).permute(2, 0, 1)[None].float().div(255.0)
         y = self.encoder(self._preprocess(x.to(self._device()))).cpu().float()
         z = self.hyper_analysis(y)
         med = self.hyper_density.medians.cpu().reshape(1, -1, 1, 1)
         z_hat = torch.round(z - med) + med
         hs_m, hs_s = self._hyper_synthesis_cpu()
+        if self.cfg.use_latent_mixture_model:
+            return float(-self.mixture.log_likelihood(torch.round(y), hs_m(z_hat)).sum() / math.log(2.0)
+                         - torch.log2(self.hyper_density.likelihood(z_hat)).sum())
         mean, scale = hs_m(z_hat), hs_s(z_hat)
         y_hat = torch.round(y - mean) + mean
         return float(-torch.log2(self.conditional.likelihood(y_hat, mean, scale)).sum()

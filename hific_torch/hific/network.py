@@ -43,20 +43,54 @@ class Conv2dSame(nn.Conv2d):
         return super().forward(same_pad(x, self.kernel_size[0], self.stride[0]))
 
 
+class Conv2dPad(nn.Conv2d):
+    """Conv2d after an explicit ``F.pad`` of (left, right, top, bottom) in ``mode`` "reflect" or "constant"
+    (zeros): the port's layers (``layout="port"``). Same parameters/state-dict keys as ``nn.Conv2d``."""
+
+    def __init__(self, cin: int, cout: int, k: int, stride: int, pad: tuple[int, int, int, int], mode: str):
+        super().__init__(cin, cout, k, stride=stride, padding=0)
+        self.pad, self.mode = tuple(pad), mode
+
+    def forward(self, x):
+        return super().forward(F.pad(x, self.pad, mode=self.mode))
+
+
+def conv(cin: int, cout: int, k: int, stride: int, cfg: ModelConfig, port_pad=None, port_mode="reflect"):
+    """A conv of the configured layout: TF SAME zeros, or the port's explicit pad (default: (k-1)/2 all
+    round, reflect)."""
+    if cfg.layout == "tf":
+        return Conv2dSame(cin, cout, k, stride)
+    return Conv2dPad(cin, cout, k, stride, port_pad if port_pad is not None else ((k - 1) // 2,) * 4, port_mode)
+
+
+#: the port's stride-2 encoder pad, ReflectionPad2d((0, 1, 1, 0)): right and *top* (TF pads right/bottom)
+PORT_STRIDE2_PAD = (0, 1, 1, 0)
+
+
 class ConvTranspose2dSame(nn.ConvTranspose2d):
     """ConvTranspose2d aligned as TF ``conv2d_transpose(padding="SAME")``: output = stride x input, and the
-    output is cropped by the amount the matching SAME conv pads before (0 for k3 s2, 1 for k5 s2)."""
+    output is cropped by the amount the matching SAME conv pads before (0 for k3 s2, 1 for k5 s2).
+    ``offset`` overrides that crop: the port's ``ConvTranspose2d(padding=p, output_padding=1)`` is
+    ``offset=p`` with p = (k-1)/2."""
 
-    def __init__(self, cin: int, cout: int, k: int, stride: int = 2):
+    def __init__(self, cin: int, cout: int, k: int, stride: int = 2, offset: int | None = None):
         super().__init__(cin, cout, k, stride=stride, padding=0)
+        self.offset = offset
 
     def forward(self, x):
         y = super().forward(x)
         k, s = self.kernel_size[0], self.stride[0]
         h, w = x.shape[-2] * s, x.shape[-1] * s
-        top, _ = _same_amounts(h, k, s)
-        left, _ = _same_amounts(w, k, s)
+        if self.offset is None:
+            top, _ = _same_amounts(h, k, s)
+            left, _ = _same_amounts(w, k, s)
+        else:
+            top = left = self.offset
         return y[..., top:top + h, left:left + w]
+
+
+def conv_t(cin: int, cout: int, k: int, cfg: ModelConfig):
+    return ConvTranspose2dSame(cin, cout, k, 2, offset=None if cfg.layout == "tf" else (k - 1) // 2)
 
 
 class ChannelNorm(nn.Module):
@@ -87,10 +121,10 @@ class Encoder(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         ch = cfg.encoder_channels
-        layers: list[nn.Module] = [Conv2dSame(3, ch[0], 7, 1), norm_layer(ch[0], cfg), nn.ReLU()]
+        layers: list[nn.Module] = [conv(3, ch[0], 7, 1, cfg), norm_layer(ch[0], cfg), nn.ReLU()]
         for cin, cout in zip(ch[:-1], ch[1:]):
-            layers += [Conv2dSame(cin, cout, 3, 2), norm_layer(cout, cfg), nn.ReLU()]
-        layers.append(Conv2dSame(ch[-1], cfg.latent_channels, 3, 1))
+            layers += [conv(cin, cout, 3, 2, cfg, PORT_STRIDE2_PAD), norm_layer(cout, cfg), nn.ReLU()]
+        layers.append(conv(ch[-1], cfg.latent_channels, 3, 1, cfg))
         self.net = nn.Sequential(*layers)
 
     def forward(self, x):
@@ -102,8 +136,8 @@ class ResidualBlock(nn.Module):
 
     def __init__(self, channels: int, cfg: ModelConfig):
         super().__init__()
-        self.body = nn.Sequential(Conv2dSame(channels, channels, 3), norm_layer(channels, cfg), nn.ReLU(),
-                                  Conv2dSame(channels, channels, 3), norm_layer(channels, cfg))
+        self.body = nn.Sequential(conv(channels, channels, 3, 1, cfg), norm_layer(channels, cfg), nn.ReLU(),
+                                  conv(channels, channels, 3, 1, cfg), norm_layer(channels, cfg))
 
     def forward(self, x):
         return x + self.body(x)
@@ -116,14 +150,14 @@ class Generator(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         ch = cfg.generator_channels
-        self.head = nn.Sequential(norm_layer(cfg.latent_channels, cfg), Conv2dSame(cfg.latent_channels, ch[0], 3),
+        self.head = nn.Sequential(norm_layer(cfg.latent_channels, cfg), conv(cfg.latent_channels, ch[0], 3, 1, cfg),
                                   norm_layer(ch[0], cfg))
         self.resblocks = nn.Sequential(*[ResidualBlock(ch[0], cfg) for _ in range(cfg.n_residual_blocks)])
         up: list[nn.Module] = []
         for cin, cout in zip(ch[:-1], ch[1:]):
-            up += [ConvTranspose2dSame(cin, cout, 3, 2), norm_layer(cout, cfg), nn.ReLU()]
+            up += [conv_t(cin, cout, 3, cfg), norm_layer(cout, cfg), nn.ReLU()]
         self.upsample = nn.Sequential(*up)
-        self.out = Conv2dSame(ch[-1], 3, 7, 1)
+        self.out = conv(ch[-1], 3, 7, 1, cfg)
         self.tanh = cfg.normalize_input_image
 
     def forward(self, y_hat):
@@ -139,21 +173,23 @@ class HyperAnalysis(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         c, n = cfg.latent_channels, cfg.hyper_channels
-        self.net = nn.Sequential(Conv2dSame(c, n, 3, 1), nn.ReLU(), Conv2dSame(n, n, 5, 2), nn.ReLU(),
-                                 Conv2dSame(n, n, 5, 2))
+        self.net = nn.Sequential(conv(c, n, 3, 1, cfg, port_mode="constant"), nn.ReLU(), conv(n, n, 5, 2, cfg),
+                                 nn.ReLU(), conv(n, n, 5, 2, cfg))
 
     def forward(self, y):
         return self.net(y)
 
 
 class HyperSynthesis(nn.Module):
-    """One h_s branch (mean or scale): convT5x5 s2 N ReLU -> convT5x5 s2 N ReLU -> conv3x3 -> C."""
+    """One h_s branch (mean or scale): convT5x5 s2 N ReLU -> convT5x5 s2 N ReLU -> conv3x3 -> ``out`` (C).
+    (The port's last layer is a stride-1 ConvTranspose2d(3, padding=1): the same map as this zero-padded
+    conv with the kernel transposed and flipped, which is how its weights are imported.)"""
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, out_channels: int | None = None):
         super().__init__()
-        c, n = cfg.latent_channels, cfg.hyper_channels
-        self.net = nn.Sequential(ConvTranspose2dSame(n, n, 5, 2), nn.ReLU(), ConvTranspose2dSame(n, n, 5, 2),
-                                 nn.ReLU(), Conv2dSame(n, c, 3, 1))
+        c, n = out_channels or cfg.latent_channels, cfg.hyper_channels
+        self.net = nn.Sequential(conv_t(n, n, 5, cfg), nn.ReLU(), conv_t(n, n, 5, cfg),
+                                 nn.ReLU(), conv(n, c, 3, 1, cfg, port_mode="constant"))
 
     def forward(self, z_hat):
         return self.net(z_hat)

@@ -36,7 +36,7 @@ def _param_groups(model: HiFiC):
 def train(model_type: str, model_cfg: ModelConfig, train_cfg: TrainConfig, out_dir: str | os.PathLike,
           data_dir: str | os.PathLike, warmstart_ckpt: str | None = None, resume: str | None = None,
           lpips_fn=None, log_intv: int = 100, save_intv: int = 1000, seed: int = 0, device: str = "cpu",
-          progress: bool = True, time_budget_s: float = 0.0) -> Path:
+          progress: bool = True, time_budget_s: float = 0.0, cache_images: bool = False) -> Path:
     """Train one stage; return the path of the final checkpoint (with coding tables built).
 
     ``time_budget_s`` > 0 stops early (after the step that crosses it) and still writes the final checkpoint;
@@ -84,7 +84,7 @@ def train(model_type: str, model_cfg: ModelConfig, train_cfg: TrainConfig, out_d
 
     from torch.utils.tensorboard import SummaryWriter
     writer = SummaryWriter(str(out_dir / "tensorboard"))
-    data = CropDataset(data_dir, train_cfg.crop_size, seed=seed + step)
+    data = CropDataset(data_dir, train_cfg.crop_size, seed=seed + step, cache=cache_images)
     loader = torch.utils.data.DataLoader(data, batch_size=train_cfg.batch_size, shuffle=True, drop_last=True,
                                          num_workers=0)
     if len(data) < train_cfg.batch_size:
