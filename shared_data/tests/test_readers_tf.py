@@ -150,3 +150,13 @@ def test_real_photos_every_preset():
         b = crops(ds, 1)[0]
         c = PRESETS[name].crop
         assert b.shape == (2, c, c, 3) and np.isfinite(b).all() and b.std() > 0
+
+
+def test_awkward_modes_decode_bad_files_named(tmp_path):
+    from _data_helpers import write_bad_inputs
+    write_bad_inputs(tmp_path, gradient(60, 80))
+    with pytest.warns(UserWarning, match=r"skipped 3 file\(s\):.*bomb.png: decompression-bomb.*empty.jpg: empty-file"):
+        ds = tf_data.dataset(tmp_path, "sga", crop=32, dtype="uint8", seed=0, repeat=False, shuffle=False)
+    out = crops(ds)
+    # ok, CMYK, gray, palette, 16-bit gray, RGBA, EXIF-rotated: all decoded to 3 channels
+    assert len(out) == 7 and all(x.shape == (32, 32, 3) for x in out)

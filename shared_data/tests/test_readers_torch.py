@@ -142,3 +142,12 @@ def test_real_photos_every_preset():
         b = next(iter(torch.utils.data.DataLoader(ds, batch_size=2, shuffle=True)))
         c = PRESETS[name].crop
         assert b.shape == (2, 3, c, c) and torch.isfinite(b).all() and b.std() > 0
+
+
+def test_awkward_modes(tmp_path):
+    from _data_helpers import write_bad_inputs
+    from _reader_helpers import gradient
+    write_bad_inputs(tmp_path, gradient(60, 80))
+    with pytest.warns(UserWarning, match=r"skipped 3 file\(s\)"):
+        ds = torch_data.ImageDataset(tmp_path, "sga", crop=32, seed=0, dtype="uint8")
+    assert len(ds) == 7 and all(ds[i].shape == (3, 32, 32) for i in range(7))
