@@ -24,7 +24,7 @@ ROOT_PY := .venv/bin/python
 # this machine's pip.conf names local indexes that lack most packages; pip warns once per package
 PIP_NOISE := is ignored: it is neither a file nor a directory
 
-.PHONY: help setup setup-tools demo test test-tools test-cross test-crosscheck lint bench check-python $(addprefix setup-,$(PAPERS)) \
+.PHONY: help setup setup-tools demo test test-tools test-cross test-crosscheck test-readers lint bench check-python $(addprefix setup-,$(PAPERS)) \
         $(addprefix test-,$(PAPERS)) $(addprefix test-slow-,$(PAPERS)) test-slow $(addprefix reproduce-,$(PAPERS)) $(addprefix bench-,$(PAPERS))
 
 help:
@@ -68,7 +68,7 @@ $(addprefix setup-,$(PAPERS)): setup-%: check-python
 # tests run in the tools environment; tests/ (cross-project) run last.
 test: setup
 	@failed=""; \
-	for t in tools $(PAPERS) crosscheck cross; do \
+	for t in tools $(PAPERS) crosscheck readers cross; do \
 	  $(MAKE) --no-print-directory test-$$t || failed="$$failed $$t"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "FAILED:$$failed" >&2; exit 1; fi; echo "all test suites passed"
@@ -78,6 +78,12 @@ test-tools: setup-tools
 
 test-cross: setup-tools
 	$(ROOT_PY) -m pytest -q tests docker/tests
+
+# shared_data's framework readers (tf.data in cpm_tf's env, torch Dataset in l3c_torch's env); the tools env
+# has neither framework, so `test-tools` skips these two files.
+test-readers: setup-cpm setup-l3c
+	$(DIR_cpm)/.venv/bin/python -m pytest -q shared_data/tests/test_readers_tf.py
+	$(DIR_l3c)/.venv/bin/python -m pytest -q shared_data/tests/test_readers_torch.py
 
 # shared_eval's NumPy PSNR/MS-SSIM against tf.image (cpm_tf's env) and pytorch_msssim (hific_torch's env).
 test-crosscheck: setup-cpm setup-hific

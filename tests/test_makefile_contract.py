@@ -23,7 +23,7 @@ def targets() -> set[str]:
 
 def test_documented_targets_exist():
     t = targets()
-    want = {"demo", "test", "setup", "lint", "bench", "test-slow", "setup-tools"}
+    want = {"demo", "test", "setup", "lint", "bench", "test-slow", "setup-tools", "test-readers", "test-crosscheck"}
     for p in PAPERS:
         want |= {f"setup-{p}", f"test-{p}", f"test-slow-{p}", f"reproduce-{p}", f"bench-{p}", f"docker-{p}",
                  f"docker-run-{p}"}
