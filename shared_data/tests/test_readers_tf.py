@@ -160,3 +160,22 @@ def test_awkward_modes_decode_bad_files_named(tmp_path):
     out = crops(ds)
     # ok, CMYK, gray, palette, 16-bit gray, RGBA, EXIF-rotated: all decoded to 3 channels
     assert len(out) == 7 and all(x.shape == (32, 32, 3) for x in out)
+
+
+def test_reads_what_prepare_imagenet_cpm_writes(tmp_path):
+    from _data_helpers import jpeg, photo
+
+    from shared_data.__main__ import main
+    src = tmp_path / "src" / "n01"
+    src.mkdir(parents=True)
+    for n in ("astronaut", "coffee", "chelsea"):
+        (src / f"{n}.JPEG").write_bytes(jpeg(photo(n)))
+    out = tmp_path / "out"
+    assert main(["prepare", "imagenet-cpm", "--src", str(tmp_path / "src"), "--out", str(out), "--workers", "0",
+                 "--no-progress"]) == 0
+    shards = sorted((out / "records").rglob("*.tfrecord"))
+    assert shards
+    recs = crops(tf_data.dataset(shards[0].parent, "cpm", seed=0, repeat=False))
+    assert len(recs) == 3 and all(x.shape == (160, 160, 3) and x.dtype == np.float32 for x in recs)
+    imgs = crops(tf_data.dataset(out / "images", "cpm", seed=0, repeat=False))   # the same images as a folder
+    assert len(imgs) == 3
