@@ -1,4 +1,5 @@
-"""Loader-time transforms on ``uint8 (H, W, 3)`` arrays, framework-free (the TF and torch projects both call
+"""Loader-time transforms on ``uint8 (H, W, 3)`` arrays, framework-free (the building blocks of
+:mod:`shared_data.readers`, which sub-projects should use for training data) (the TF and torch projects both call
 these, e.g. from ``tf.data`` via ``numpy_function`` or from a torch ``Dataset``), and a folder reader.
 
 * :func:`random_crop` / :func:`center_crop` / :func:`random_flip_lr` — CPM (160 crop + flip), L3C (128 crop +

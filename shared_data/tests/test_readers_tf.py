@@ -179,3 +179,20 @@ def test_reads_what_prepare_imagenet_cpm_writes(tmp_path):
     assert len(recs) == 3 and all(x.shape == (160, 160, 3) and x.dtype == np.float32 for x in recs)
     imgs = crops(tf_data.dataset(out / "images", "cpm", seed=0, repeat=False))   # the same images as a folder
     assert len(imgs) == 3
+
+
+def test_array_dataset_cifar(tmp_path):
+    from _reader_helpers import write_cifar
+
+    from shared_data.readers import arrays
+    imgs = write_cifar(tmp_path, n_per_batch=5, batches=2)
+    a = arrays.load(tmp_path, "cifar10")
+    b = crops(tf_data.array_dataset(a.images, batch_size=4, seed=2, repeat=False, drop_remainder=False))
+    assert [len(x) for x in b] == [4, 4, 2] and b[0].dtype == np.uint8
+    got = np.concatenate(b)
+    assert sorted(map(bytes, got)) == sorted(map(bytes, imgs))            # a permutation of all images
+    again = np.concatenate(crops(tf_data.array_dataset(a.images, batch_size=4, seed=2, repeat=False,
+                                                       drop_remainder=False)))
+    assert (got == again).all()
+    with pytest.raises(ReaderError, match="expected uint8 images"):
+        tf_data.array_dataset(a.images[..., 0])

@@ -172,3 +172,23 @@ def _report_small(img, crop):
     tf.print("shared_data.readers.tf_data: skipped an image of", tf.shape(img)[:2], "smaller than the crop", crop,
              output_stream=sys.stderr)
     return tf.constant(False)
+
+
+def array_dataset(images, *, batch_size: int | None = None, shuffle: bool = True, shuffle_buffer: int = 5000,
+                  repeat: bool = True, seed: int | None = None, drop_remainder: bool = True,
+                  prefetch: int = AUTOTUNE) -> tf.data.Dataset:
+    """``tf.data`` over whole uint8 NHWC images, e.g. ``readers.arrays.load(...).images`` (CIFAR-10 /
+    ImageNet32): shuffle buffer (iREC's lossless training: 5,000, irec.md "Optimizer"), repeat, batch. Values
+    stay uint8; scale them in the model (``arrays.irec_lossless_scale`` is the numpy version)."""
+    if seed is None:
+        seed = random.SystemRandom().randrange(2**31)
+    if getattr(images, "ndim", 4) != 4 or images.shape[-1] != 3:
+        raise ReaderError(f"expected uint8 images (N, H, W, 3), got shape {getattr(images, 'shape', None)}")
+    ds = tf.data.Dataset.from_tensor_slices(images)
+    if shuffle:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    if batch_size:
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    return ds.prefetch(prefetch) if prefetch else ds
