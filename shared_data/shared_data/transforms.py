@@ -1,6 +1,6 @@
-"""Loader-time transforms on ``uint8 (H, W, 3)`` arrays, framework-free (the building blocks of
-:mod:`shared_data.readers`, which sub-projects should use for training data) (the TF and torch projects both call
-these, e.g. from ``tf.data`` via ``numpy_function`` or from a torch ``Dataset``), and a folder reader.
+"""Loader-time transforms on ``uint8 (H, W, 3)`` arrays, framework-free, and a folder reader. They are the
+building blocks of :mod:`shared_data.readers` (the tf.data / torch / numpy readers with the papers' presets),
+which is what sub-projects should use for training data.
 
 * :func:`random_crop` / :func:`center_crop` / :func:`random_flip_lr` — CPM (160 crop + flip), L3C (128 crop +
   flip, center crop for validation), SGA / iREC (256 crops).
