@@ -40,8 +40,15 @@ SCALES = {
                  gan=["--mini", "-steps", "200", "-bs", "8", "-crop", "128", "-lr", "5e-4",
                       "--schedule_step", "10", "--lr_decay_step", "160", "-log_intv", "20",
                       "-save_intv", "200", "--time_budget_min", "45", "--cache_images"]),
-    "full": dict(stage1=["-steps", "1000000", "-gpu"], gan=["-steps", "1000000", "-gpu"]),
+    # FULL: the paper's model, batch 8, 256 crops, 1M + 1M steps, lr 1e-4, schedules at 50k / 500k (a GPU
+    # job; --steps/--batch_size/--crop override for smoke runs, e.g. tests/test_slow.py runs it on CPU).
+    "full": dict(stage1=["-steps", "1000000", "-gpu", "-log_intv", "1000", "-save_intv", "50000"],
+                 gan=["-steps", "1000000", "-gpu", "-log_intv", "1000", "-save_intv", "50000"]),
 }
+
+
+def _last(args: list[str], flag: str) -> str:
+    return args[len(args) - 1 - args[::-1].index(flag) + 1]
 
 
 def main(argv=None) -> int:
@@ -52,6 +59,9 @@ def main(argv=None) -> int:
     p.add_argument("--lpips", default="auto", choices=["auto", "alex", "off"],
                    help="auto: LPIPS in the loss and the measures if the AlexNet weights are on disk")
     p.add_argument("--kodak_limit", type=int, default=0, help="evaluate on the first N Kodak images only")
+    p.add_argument("--steps", type=int, default=0, help="override the steps of both stages (smoke runs)")
+    p.add_argument("--batch_size", type=int, default=0, help="override the batch size (smoke runs)")
+    p.add_argument("--crop", type=int, default=0, help="override the crop size (smoke runs)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     out = Path(args.out).resolve()
@@ -75,7 +85,11 @@ def main(argv=None) -> int:
                 return 2
             print(f"note: training without the k_P LPIPS term and no LPIPS column: {e}", file=sys.stderr)
     lp = ["--lpips", "alex" if lpips_fn is not None else "off"]
-    cfg = SCALES[args.scale]
+    cfg = {k: list(v) for k, v in SCALES[args.scale].items()}
+    for stage in cfg.values():  # argparse keeps the last occurrence of a flag
+        for flag, val in (("-steps", args.steps), ("-bs", args.batch_size), ("-crop", args.crop)):
+            if val:
+                stage += [flag, str(val)]
     t0 = time.time()
     rc = train_cli.main(["-mt", "compression", "-regime", args.regime, "-n", "stage1", "-o", str(out / "runs"),
                          "--data_dir", str(train_dir()), *lp, *cfg["stage1"]])
@@ -104,7 +118,7 @@ def main(argv=None) -> int:
         rows = evaluate_files(model, kodak, ev_dir, lpips_fn=lpips_fn)
         steps = int(meta["step"])
         summary[name] = {**summarize(rows), "steps": steps,
-                         "steps_planned": int(cfg[name][cfg[name].index("-steps") + 1])}
+                         "steps_planned": int(_last(cfg[name], "-steps"))}
         summary[name]["time_budget_fired"] = summary[name]["steps"] < summary[name]["steps_planned"]
         (out / f"measures_{name}.csv").write_bytes((ev_dir / "measures.csv").read_bytes())
         all_rows += [{**r, "model": name} for r in rows]

@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-norm", "--normalize_input_image", action="store_true", help="[-1,1] input, tanh output")
     p.add_argument("-lt", "--likelihood_type", default="gaussian", choices=["gaussian", "logistic"])
     p.add_argument("-LMM", "--use_latent_mixture_model", action="store_true",
-                   help="discretized logistic mixture latent model (not implemented here)")
+                   help="the port's discretized logistic mixture latent model (K=4; C=64 as the port forces, "
+                        "except with --mini); component CDF per -lt")
     p.add_argument("-warmstart", "--warmstart", action="store_true")
     p.add_argument("-ckpt", "--ckpt", default=None, help="checkpoint to warm-start from")
     p.add_argument("--resume", default=None, help="continue a run from its checkpoints/last.pt")
@@ -54,18 +55,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if args.use_latent_mixture_model:
-        raise NotImplementedError("-LMM (discretized logistic mixture latent model) is not implemented in hific_torch")
     if args.warmstart and not args.ckpt:
         print("error: -warmstart needs -ckpt PATH", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)
+    lmm = {"use_latent_mixture_model": True} if args.use_latent_mixture_model else {}
     if args.mini:
         cfg = ModelConfig.from_dict({**MINI.to_dict(), "likelihood_type": args.likelihood_type,
-                                     "normalize_input_image": args.normalize_input_image})
+                                     "normalize_input_image": args.normalize_input_image, **lmm})
     else:
-        cfg = ModelConfig(latent_channels=args.latent_channels, n_residual_blocks=args.n_residual_blocks,
-                          normalize_input_image=args.normalize_input_image, likelihood_type=args.likelihood_type)
+        latent = 64 if lmm else args.latent_channels  # the port: latent_channels = latent_channels_DLMM = 64
+        cfg = ModelConfig(latent_channels=latent, n_residual_blocks=args.n_residual_blocks,
+                          normalize_input_image=args.normalize_input_image, likelihood_type=args.likelihood_type,
+                          **lmm)
     tcfg = TrainConfig(regime=args.regime, batch_size=args.batch_size, crop_size=args.crop_size,
                        learning_rate=args.learning_rate, n_steps=args.n_steps, schedule_step=args.schedule_step,
                        lr_decay_step=args.lr_decay_step)
@@ -86,12 +88,25 @@ def main(argv=None) -> int:
         out = Path(args.resume).resolve().parent.parent
     else:
         out = Path(args.out) / f"{args.name}_{args.model_type}_{time.strftime('%Y%m%d-%H%M%S')}"
+    import os
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun: every rank uses rank 0's run folder
+        import torch.distributed as dist
+        if device == "cuda":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group("nccl" if device == "cuda" else "gloo")
+        box = [str(out)]
+        dist.broadcast_object_list(box, src=0)
+        out = Path(box[0])
+        rank0 = dist.get_rank() == 0
+    else:
+        rank0 = True
     from hific.train_loop import train
     final = train(args.model_type, cfg, tcfg, out, args.data_dir or train_dir(),
                   warmstart_ckpt=args.ckpt if args.warmstart else None, resume=args.resume, lpips_fn=lpips_fn,
                   log_intv=args.log_intv, save_intv=args.save_intv, seed=args.seed, device=device,
                   time_budget_s=60 * args.time_budget_min, cache_images=args.cache_images)
-    print(f"final checkpoint (with coding tables): {final}")
+    if rank0:
+        print(f"final checkpoint (with coding tables): {final}")
     return 0
 
 

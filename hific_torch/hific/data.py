@@ -86,6 +86,11 @@ class CropDataset(torch.utils.data.Dataset):
         raise RuntimeError("no readable training image left")
 
 
-def infinite_batches(loader):
+def infinite_batches(loader, sampler=None, first_epoch: int = 0):
+    """Endless batches; with a DistributedSampler, a new shuffle per epoch (``set_epoch``)."""
+    epoch = first_epoch
     while True:
+        if sampler is not None:
+            sampler.set_epoch(epoch)
         yield from loader
+        epoch += 1

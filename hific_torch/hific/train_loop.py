@@ -6,6 +6,13 @@ at 0 so every schedule reruns, as TF does), adds the latent-conditioned D and th
 Optimizers: Adam for the transforms, Adam for the hyper-latent density, Adam for its quantiles (aux loss),
 Adam for D -- all lr 1e-4, x0.1 after ``lr_decay_step``, stepped every iteration. Checkpoints hold every
 optimizer, the step and both configs, so ``--resume`` continues exactly. TensorBoard scalars and images.
+
+Multi-process (``torchrun --nproc_per_node P train.py ...``): DistributedDataParallel over E/G/hyperprior and
+D (NCCL on GPUs, gloo on CPU), a DistributedSampler (each rank its own crops), the batch size is the *global*
+batch (each rank takes bs / P), the quantised rate that picks lambda' is averaged over ranks (TF compares the
+batch mean), the aux-loss quantile gradients are averaged by hand (they are outside the DDP forward), and
+rank 0 alone logs, shows progress and writes checkpoints. At the end every rank checks that its weights equal
+rank 0's (recorded in the checkpoint under ``ddp``).
 """
 
 from __future__ import annotations
@@ -41,13 +48,27 @@ def train(model_type: str, model_cfg: ModelConfig, train_cfg: TrainConfig, out_d
 
     ``time_budget_s`` > 0 stops early (after the step that crosses it) and still writes the final checkpoint;
     the step reached is recorded in it (for CPU mini runs on a shared machine)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise NotImplementedError("multi-process (torchrun/DDP) training is not implemented in this port yet")
     if model_type not in ("compression", "compression_gan"):
         raise ValueError(f"model_type must be compression or compression_gan, got {model_type!r}")
-    torch.manual_seed(seed)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    ddp = world > 1
+    rank = 0
+    if ddp:
+        import torch.distributed as dist
+        if train_cfg.batch_size % world:
+            raise ValueError(f"the batch size {train_cfg.batch_size} (global) is not divisible by the "
+                             f"{world} processes")
+        if device.startswith("cuda"):
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+            torch.cuda.set_device(device)
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+        rank = dist.get_rank()
+    main_proc = rank == 0
+    torch.manual_seed(seed)  # same initial weights on every rank (DDP also broadcasts rank 0's)
     out_dir = Path(out_dir)
-    (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    if main_proc:
+        (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     gan = model_type == "compression_gan"
 
     step = 0
@@ -78,25 +99,63 @@ def train(model_type: str, model_cfg: ModelConfig, train_cfg: TrainConfig, out_d
     elif gan:
         print("warning: training the GAN stage from scratch; the paper warm-starts it (--warmstart --ckpt)")
 
-    (out_dir / "config.json").write_text(json.dumps(
-        {"model_type": model_type, "model": model_cfg.to_dict(), "train": {**vars(train_cfg)},
-         "warmstart": warmstart_ckpt, "resume": resume, "seed": seed}, indent=2, default=str))
+    if main_proc:
+        (out_dir / "config.json").write_text(json.dumps(
+            {"model_type": model_type, "model": model_cfg.to_dict(), "train": {**vars(train_cfg)},
+             "warmstart": warmstart_ckpt, "resume": resume, "seed": seed, "world_size": world},
+            indent=2, default=str))
 
-    from torch.utils.tensorboard import SummaryWriter
-    writer = SummaryWriter(str(out_dir / "tensorboard"))
-    data = CropDataset(data_dir, train_cfg.crop_size, seed=seed + step, cache=cache_images)
-    loader = torch.utils.data.DataLoader(data, batch_size=train_cfg.batch_size, shuffle=True, drop_last=True,
-                                         num_workers=0)
-    if len(data) < train_cfg.batch_size:
-        raise ValueError(f"{data_dir}: {len(data)} images, fewer than the batch size {train_cfg.batch_size}")
-    batches = infinite_batches(loader)
+    writer = None
+    if main_proc:
+        from torch.utils.tensorboard import SummaryWriter
+        writer = SummaryWriter(str(out_dir / "tensorboard"))
+    local_bs = train_cfg.batch_size // world
+    if cache_images:
+        # private loader with an in-memory decode cache (the MINI CPU runs: PNG decoding was ~60 % of a step;
+        # the shared reader has no cache). Same transform family: rescale U(0.75, 0.95), crop, flip.
+        data = CropDataset(data_dir, train_cfg.crop_size, seed=seed + step + 1_000_003 * rank, cache=True)
+        if len(data) < train_cfg.batch_size:
+            raise ValueError(f"{data_dir}: {len(data)} images, fewer than the batch size {train_cfg.batch_size}")
+        if ddp:
+            sampler = torch.utils.data.distributed.DistributedSampler(data, shuffle=True, seed=seed, drop_last=True)
+            loader = torch.utils.data.DataLoader(data, batch_size=local_bs, sampler=sampler, drop_last=True,
+                                                 num_workers=0)
+            batches = infinite_batches(loader, sampler, first_epoch=step)
+        else:
+            loader = torch.utils.data.DataLoader(data, batch_size=local_bs, shuffle=True, drop_last=True,
+                                                 num_workers=0)
+            batches = infinite_batches(loader)
+    else:
+        # the shared reader (shared_data.readers.torch_data), preset "hific-jt": the port's random rescale in
+        # [0.75, 0.95] (short side kept >= crop), random crop, random flip; values in [0, 1]; a
+        # DistributedSampler under torchrun; crops depend on (seed, epoch, index).
+        from shared_data.readers import ReaderError
+        from shared_data.readers.torch_data import ImageDataset
+        from shared_data.readers.torch_data import batches as reader_batches
+        try:
+            data = ImageDataset(str(data_dir), preset="hific-jt", crop=train_cfg.crop_size, seed=seed)
+        except (ReaderError, FileNotFoundError) as e:
+            raise ValueError(f"training data: {e}") from None
+        if len(data) < train_cfg.batch_size:
+            raise ValueError(f"{data_dir}: {len(data)} images, fewer than the batch size {train_cfg.batch_size}")
+        batches = reader_batches(data, local_bs, seed=seed, start_epoch=step, distributed=ddp)
     model.train()
+    fwd, dfwd = model, disc
+    if ddp:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        # the quantiles get no gradient in the forward (aux loss, below): find_unused_parameters
+        fwd = DDP(model, find_unused_parameters=True)
+        if gan:
+            dfwd = DDP(disc)
     t0 = time.time()
-    bar = tqdm(total=train_cfg.n_steps, initial=step, desc=model_type, disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=train_cfg.n_steps, initial=step, desc=model_type, disable=not (progress and main_proc),
+               dynamic_ncols=True)
 
-    def save(path, final=False):
+    def save(path, final=False, extra_info=None):
+        if not main_proc:
+            return
         extra = {"model_type": model_type, "step": step, "optimizers": {k: o.state_dict() for k, o in opts.items()},
-                 "train_config": {k: v for k, v in vars(train_cfg).items() if k != "extra"}}
+                 "train_config": {k: v for k, v in vars(train_cfg).items() if k != "extra"}, **(extra_info or {})}
         if gan:
             extra["discriminator"] = disc.state_dict()
         save_checkpoint(path, model, extra)
@@ -107,15 +166,23 @@ def train(model_type: str, model_cfg: ModelConfig, train_cfg: TrainConfig, out_d
             for g in o.param_groups:
                 g["lr"] = sched["lr"]
         x = next(batches).to(device)
-        out = model(x)
+        out = fwd(x)
+        if ddp:  # lambda' is chosen from the global batch's quantised rate, identically on every rank
+            q = out.q_bpp.detach().reshape(1).clone()
+            dist.all_reduce(q)
+            out.q_bpp = q[0] / world
         loss, logs = compression_loss(out, x, sched, train_cfg.k_M, train_cfg.k_P, lpips_fn)
         if gan:
             # D step on this batch (fake detached), then the G step through the updated D.
-            d_loss = discriminator_loss(disc(x, out.y_hat), disc(out.x_hat.detach(), out.y_hat))
+            if ddp:  # one D call per backward under DDP: real and fake halves together (as the port does)
+                logits = dfwd(torch.cat([x, out.x_hat.detach()]), torch.cat([out.y_hat, out.y_hat]))
+                d_loss = discriminator_loss(*logits.chunk(2))
+            else:
+                d_loss = discriminator_loss(dfwd(x, out.y_hat), dfwd(out.x_hat.detach(), out.y_hat))
             opts["disc"].zero_grad(set_to_none=True)
             d_loss.backward()
             opts["disc"].step()
-            g_gan = generator_gan_loss(disc(out.x_hat, out.y_hat))
+            g_gan = generator_gan_loss(dfwd(out.x_hat, out.y_hat))
             loss = loss + train_cfg.beta * g_gan
             logs.update({"gan/d_loss": float(d_loss.detach()), "gan/g_loss": float(g_gan.detach())})
         if not math.isfinite(float(loss.detach())):
@@ -130,26 +197,48 @@ def train(model_type: str, model_cfg: ModelConfig, train_cfg: TrainConfig, out_d
         aux = model.aux_loss()
         opts["aux"].zero_grad(set_to_none=True)
         aux.backward()
+        if ddp:
+            dist.all_reduce(model.hyper_density.quantiles.grad)
+            model.hyper_density.quantiles.grad /= world
         opts["aux"].step()
         step += 1
         bar.update(1)
-        if step % log_intv == 0 or step == train_cfg.n_steps:
+        if main_proc and (step % log_intv == 0 or step == train_cfg.n_steps):
             logs.update({"aux_loss": float(aux.detach()), "lr": sched["lr"], "target_rate": sched["target_rate"]})
             for k, v in logs.items():
                 writer.add_scalar(k, v, step)
             bar.set_postfix(bpp=f"{logs['rate/q_bpp']:.3f}", mse=f"{logs['distortion/mse255']:.1f}")
-        if step % save_intv == 0 or step == train_cfg.n_steps:
+        if main_proc and (step % save_intv == 0 or step == train_cfg.n_steps):
             writer.add_images("reconstruction", out.x_hat[:2].detach().clamp(0, 1), step)
             writer.add_images("original", x[:2], step)
             save(out_dir / "checkpoints" / "last.pt")
-        if time_budget_s and time.time() - t0 > time_budget_s and step < train_cfg.n_steps:
-            print(f"time budget of {time_budget_s:.0f} s reached at step {step}; stopping")
-            break
+        if time_budget_s and step < train_cfg.n_steps:
+            stop = torch.tensor([float(time.time() - t0 > time_budget_s)])
+            if ddp:  # every rank stops at the same step (rank 0's clock decides)
+                dist.broadcast(stop, 0)
+            if stop.item():
+                if main_proc:
+                    print(f"time budget of {time_budget_s:.0f} s reached at step {step}; stopping")
+                break
     bar.close()
     model.eval()
     model.update()
     final = out_dir / "checkpoints" / "final.pt"
-    save(final, final=True)
-    writer.add_text("wall_time_s", f"{time.time() - t0:.1f}", step)
-    writer.close()
+    extra_info = None
+    if ddp:  # every replica must hold rank 0's weights after the same updates
+        flat = torch.cat([p.detach().reshape(-1).cpu().double() for p in model.parameters()])
+        mine = torch.tensor([float(flat.sum()), float((flat * flat).sum())], dtype=torch.float64)
+        ref = mine.clone()
+        dist.broadcast(ref, 0)
+        same = torch.tensor([float(torch.equal(mine, ref))])
+        dist.all_reduce(same, op=dist.ReduceOp.MIN)
+        extra_info = {"ddp": {"world_size": world, "backend": dist.get_backend(),
+                              "replicas_identical": bool(same.item())}}
+    save(final, final=True, extra_info=extra_info)
+    if writer is not None:
+        writer.add_text("wall_time_s", f"{time.time() - t0:.1f}", step)
+        writer.close()
+    if ddp:
+        dist.barrier()
+        dist.destroy_process_group()
     return final
