@@ -1,8 +1,10 @@
-"""``python -m sga encode IN.png OUT.lic [--model DIR] [--method m3|sga|map|ste|unoise|danneal] [--its K]``
+"""``python -m sga encode IN.png OUT.lic [--model DIR] [--method m3|sga|map|ste|unoise|danneal|bb_sga|bb_no_sga|bb_plain]
+[--its K]``
 and ``python -m sga decode IN.lic OUT.png [--model DIR]``.
 
 The default model is the committed small checkpoint in ``zoo/mini``; the default method is M3 (amortized
-inference, fast). ``--method sga`` runs the paper's SGA (2000 Adam iterations; ``--its`` shortens it).
+inference, fast). ``--method sga`` runs the paper's SGA (2000 Adam iterations; ``--its`` shortens it). The
+bits-back methods need a bits-back model (``--model .../mbt2018_bb-num_filters=N-lmbda=λ``).
 Errors print one line on stderr and exit 1.
 """
 
@@ -25,10 +27,12 @@ def main(argv=None) -> int:
     e.add_argument("input")
     e.add_argument("output")
     e.add_argument("--model", default=str(DEFAULT_MODEL), help="model directory (args.json + checkpoint)")
-    e.add_argument("--method", default="m3", choices=("m3", "sga", "map", "ste", "unoise", "danneal"))
+    e.add_argument("--method", default="m3", choices=("m3", "sga", "map", "ste", "unoise", "danneal", "bb_sga", "bb_no_sga",
+                                                        "bb_plain"))
     e.add_argument("--lambda", dest="lmbda", type=float, default=None,
                    help="λ of the inference objective (default: the model's training λ)")
     e.add_argument("--its", type=int, default=None, help="iterations (default: the method's own)")
+    e.add_argument("--q_its", type=int, default=None, help="bits-back: iterations of the q(z|ŷ) fit")
     d = sub.add_parser("decode", help="decode a .lic file to PNG")
     d.add_argument("input")
     d.add_argument("output")
@@ -45,28 +49,37 @@ def main(argv=None) -> int:
     from shared_data import container as lic
     from shared_data.imageio import ImageReadError, read_image, write_png
 
-    from .checkpoints import ModelLoadError, load_model
-    from .coding import Coder
+    from .checkpoints import ModelLoadError, load_model, parse_lambda
+    from .coding import open_coder
+    from .evaluate import check_model_method
     from .inference import METHODS, IterativeInference, round_latents, with_overrides
 
     try:
         model, margs = load_model(args.model)
-        coder = Coder(model)
+        lmbda = parse_lambda(Path(args.model).name, getattr(args, "lmbda", None) or margs.get("lmbda"))
+        coder = open_coder(model, lmbda)
         t = time.perf_counter()
         if args.command == "encode":
             img = read_image(args.input)
-            lmbda = args.lmbda if args.lmbda is not None else float(margs["lmbda"])
             method = with_overrides(METHODS[args.method], its=args.its)
+            check_model_method(model, method)
             x = tf.constant(img[None].astype(np.float32) / 255.0)
             y, z, _ = IterativeInference(model, lmbda, method).run(x, progress=sys.stderr.isatty())
             y_hat, z_hat = round_latents(model, y, z, method.grid)
-            size = lic.write(args.output, coder.encode(y_hat.numpy(), z_hat.numpy(), method.grid, method.name,
-                                                       img.shape[0], img.shape[1]))
+            if method.grid == "bitsback":
+                c, _ = coder.encode(y_hat.numpy(), method.name, img.shape[0], img.shape[1], q_its=args.q_its)
+            else:
+                c = coder.encode(y_hat.numpy(), z_hat.numpy(), method.grid, method.name, img.shape[0], img.shape[1])
+            size = lic.write(args.output, c)
             print(f"{args.input} -> {args.output}: {size} bytes, "
                   f"{size * 8 / (img.shape[0] * img.shape[1]):.4f} bpp ({method.table_id}) "
                   f"in {time.perf_counter() - t:.2f}s")
         else:
-            rec, used = coder.decode(lic.read(args.input, codec="sga", model_fingerprint=coder.fingerprint))
+            decoded = coder.decode(lic.read(args.input, codec="sga", model_fingerprint=coder.fingerprint))
+            rec, used = decoded[:2]
+            if len(decoded) > 2 and not decoded[2]:
+                print(f"sga: warning: {args.input}: bits-back side information not recovered exactly",
+                      file=sys.stderr)
             write_png(args.output, rec)
             print(f"{args.input} ({used}) -> {args.output} in {time.perf_counter() - t:.2f}s")
         return 0

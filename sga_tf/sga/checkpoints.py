@@ -8,7 +8,6 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from .model import MBT2018
 
 
 class ModelLoadError(ValueError):
@@ -44,7 +43,12 @@ def load_model(model_dir, num_filters: int | None = None) -> tuple[MBT2018, dict
         raise ModelLoadError(f"{args_path}: unreadable model description ({e})") from None
     if num_filters is not None and num_filters > 0 and num_filters != n:
         raise ModelLoadError(f"{d}: model has num_filters={n}, but --num_filters {num_filters} was given")
-    model = MBT2018(n, args.get("scale_semantics", "tf1"))
+    from .train import build_model
+
+    try:
+        model = build_model(args.get("model", "mbt2018"), n, args.get("scale_semantics", "tf1"))
+    except ValueError as e:
+        raise ModelLoadError(f"{args_path}: {e}") from None
     path = tf.train.latest_checkpoint(str(d))
     exported = path is None and (d / "weights.index").is_file()
     if exported:
@@ -61,7 +65,7 @@ def load_model(model_dir, num_filters: int | None = None) -> tuple[MBT2018, dict
     return model, args
 
 
-def export_weights(model: MBT2018, args: dict, out_dir) -> Path:
+def export_weights(model, args: dict, out_dir) -> Path:
     """Write ``args.json`` and the model's weights only (no optimizer state) to ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

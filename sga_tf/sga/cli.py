@@ -50,8 +50,9 @@ def build_parser(script: str, method: str) -> argparse.ArgumentParser:
     p.add_argument("--num_hfilters", type=int, default=-1, help="unused (kept from the original)")
     p.add_argument("--checkpoint_dir", default="./checkpoints", help="directory holding RUN_NAME/")
     sub = p.add_subparsers(dest="command", required=True)
-    if method == "m3":
-        t = sub.add_parser("train", help="train a model")
+    if method in ("m3", "bb_model", "bb_plain"):
+        t = sub.add_parser("train", help="train a model" + (" (the bits-back model mbt2018_bb)"
+                                                           if method != "m3" else ""))
         t.add_argument("--train_glob", default="images/*.png")
         t.add_argument("--batchsize", type=int, default=8)
         t.add_argument("--patchsize", type=int, default=256)
@@ -64,6 +65,8 @@ def build_parser(script: str, method: str) -> argparse.ArgumentParser:
         t.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (original: 1e-4)")
         t.add_argument("--scale_semantics", choices=("tf1", "tf2"), default="tf1")
         t.add_argument("--seed", type=int, default=None)
+    if method == "bb_model":  # mbt2018_bb.py: "Only training is supported." (as the original)
+        return p
     c = sub.add_parser("compress", help="compress images with this inference method")
     c.add_argument("runname")
     c.add_argument("input", help="image file, directory or glob")
@@ -74,6 +77,9 @@ def build_parser(script: str, method: str) -> argparse.ArgumentParser:
     c.add_argument("--its", type=int, default=None, help="override the method's iteration count (ours)")
     c.add_argument("--annealing_rate", type=float, default=1e-3)
     c.add_argument("--t0", type=float, default=700)
+    if method in ("bb_sga", "bb_no_sga"):
+        c.add_argument("--q_its", type=int, default=None,
+                       help="override the iterations of the q(z|ŷ) fit (ours; stored in the file for the decoder)")
     if method == "m3":
         d = sub.add_parser("decompress", help="decode a .lic file")
         d.add_argument("runname")
@@ -98,19 +104,19 @@ def main(script: str, method: str, argv=None) -> int:
                             batchsize=args.batchsize, patchsize=args.patchsize, last_step=args.last_step,
                             logdir=args.logdir, lr=args.lr, save_checkpoint_secs=args.save_checkpoint_secs,
                             save_summary_secs=args.save_summary_secs, scale_semantics=args.scale_semantics,
-                            seed=args.seed)
+                            seed=args.seed, model_kind="mbt2018" if method == "m3" else "mbt2018_bb")
             print(f"trained {run_dir}")
             return 0
         model_dir = Path(args.checkpoint_dir) / args.runname
         if args.command == "decompress":
             from shared_data import container as lic
 
-            from .coding import Coder
+            from .coding import open_coder
 
             model, _ = load_model(model_dir, args.num_filters)
-            coder = Coder(model)
+            coder = open_coder(model)
             t = time.perf_counter()
-            rec, used = coder.decode(lic.read(args.input, codec="sga", model_fingerprint=coder.fingerprint))
+            rec, used = coder.decode(lic.read(args.input, codec="sga", model_fingerprint=coder.fingerprint))[:2]
             out = args.output or str(Path(args.input).with_suffix(".png"))
             write_png(out, rec)
             print(f"{args.input} ({used}) -> {out} in {time.perf_counter() - t:.2f}s")
@@ -126,7 +132,7 @@ def main(script: str, method: str, argv=None) -> int:
         meth = with_overrides(METHODS[method], its=args.its, annealing_rate=args.annealing_rate, t0=args.t0)
         paths = expand_images(args.input)
         rows = run_method(model, lmbda, meth, paths, args.results_dir, script=Path(script).stem,
-                          runname=args.runname, progress=args.verbose)
+                          runname=args.runname, progress=args.verbose, q_its=getattr(args, "q_its", None))
         if args.output and len(paths) == 1:
             Path(args.results_dir, f"{paths[0].stem}.{meth.name}.lic").replace(args.output)
         name = f"measures-{Path(script).stem}-lmbda={lmbda:g}+{args.runname}.csv"

@@ -191,3 +191,13 @@ class Coder:
     def decode(self, c: lic.Container):
         y_hat, z_hat, method, grid = self.decode_latents(c)
         return self.reconstruct(y_hat, c.height, c.width), method
+
+
+def open_coder(model, lmbda: float = 0.0):
+    """The coder for a model: :class:`Coder` (mbt2018) or :class:`sga.bitsback.BitsBackCoder` (mbt2018_bb).
+    Both ``decode(container)`` to a tuple whose first two items are (image, method name)."""
+    if getattr(model, "is_bits_back", False):
+        from .bitsback import BitsBackCoder
+
+        return BitsBackCoder(model, lmbda)
+    return Coder(model)

@@ -51,6 +51,10 @@ class Method:
     t_rate: float = 0.0
     t_ub: float = 0.5
     t0: float = 0.0
+    optimize_y: bool = True  # False: y is held fixed (bits-back q fits: only q(z)'s parameters move)
+    relax_z: bool = True  # False: the z variable is not relaxed (bits-back: it holds q's parameters (m, s))
+    init: str = "amortized"  # amortized: y0 = g_a(x) | rounded: y0 = round(g_a(x)) (A5, A6); z0 = h_a(y0)
+    q_fit: str = ""  # bits-back: the method that fits q(z|ŷ) to the final ŷ (run by encoder AND decoder)
 
     def temperature_at(self, t):
         """``annealed_temperature`` of ``II:main/utils.py``."""
@@ -71,11 +75,27 @@ METHODS = {
                       t_ub=0.2),
     # M3: no iterative inference; latents are the amortized ones on the tfc "dequantize" (offset) grid.
     "m3": Method("m3", "M3", "none", 0.0, 0, "offset"),
+    # --- bits-back (model mbt2018_bb; spec §4). The z variable holds q's parameters (m, s) = h_a(·). ---
+    # M2 stage 1: SGA on y, joint with (m, s), one reparameterized z sample per step; then stage 2 (q_fit).
+    "bb_sga": Method("bb_sga", "M2", "sga", 0.005, 2000, "bitsback", temperature="exp0", t_rate=1e-3, t_ub=0.5,
+                     t0=700, relax_z=False, q_fit="bb_sga_q"),
+    # M2 stage 2: ŷ fixed, (m, s) re-initialized from h_a(ŷ), the net rate minimized, Adam 0.003, 2000 its.
+    "bb_sga_q": Method("bb_sga_q", "M2", "none", 0.003, 2000, "bitsback", optimize_y=False, relax_z=False),
+    # A5: ŷ = round(g_a(x)); only q is fitted (Adam 0.005, 1000 its).
+    "bb_no_sga": Method("bb_no_sga", "A5", "none", 0.0, 0, "bitsback", relax_z=False, init="rounded",
+                        q_fit="bb_no_sga_q"),
+    "bb_no_sga_q": Method("bb_no_sga_q", "A5", "none", 0.005, 1000, "bitsback", optimize_y=False, relax_z=False),
+    # A6: ŷ = round(g_a(x)), q = N(h_a(ŷ)) without optimization.
+    "bb_plain": Method("bb_plain", "A6", "none", 0.0, 0, "bitsback", relax_z=False, init="rounded",
+                       q_fit="bb_plain_q"),
+    "bb_plain_q": Method("bb_plain_q", "A6", "none", 0.0, 0, "bitsback", optimize_y=False, relax_z=False),
 }
+BITS_BACK_METHODS = ("bb_sga", "bb_no_sga", "bb_plain")
 #: method ids written into the container (stable forever)
-METHOD_IDS = {"m3": 0, "sga": 1, "map": 2, "ste": 3, "unoise": 4, "danneal": 5}
+METHOD_IDS = {"m3": 0, "sga": 1, "map": 2, "ste": 3, "unoise": 4, "danneal": 5, "bb_sga": 6, "bb_no_sga": 7,
+              "bb_plain": 8}
 METHOD_NAMES = {v: k for k, v in METHOD_IDS.items()}
-GRID_IDS = {"integer": 0, "offset": 1}
+GRID_IDS = {"integer": 0, "offset": 1, "bitsback": 2}
 
 
 def with_overrides(method: Method, its=None, lr=None, annealing_rate=None, t0=None,
@@ -147,6 +167,8 @@ def relax(kind, v, temperature):
 # --- final grids -------------------------------------------------------------------------------------
 def round_latents(model, y, z, grid):
     """Final discrete (ŷ, ẑ) on the method's grid (module docstring)."""
+    if grid == "bitsback":  # ŷ on the integer grid; z holds q's parameters, coded by bits-back (bitsback.py)
+        return tf.round(y), z
     z_hat = tf.round(z)
     if grid == "integer":
         return tf.round(y), z_hat
@@ -165,21 +187,36 @@ class IterativeInference:
         self._step = tf.function(self._step_eager) if jit else self._step_eager
         self._eval = tf.function(self._eval_eager) if jit else self._eval_eager
 
-    def objective(self, x, y, z):
-        """rd_loss = λ·MSE·255² + mean over images of bits/#pixels (also returns the parts)."""
-        _, y_bits, z_bits, mse = self.model.rd_terms(x, y, z)
-        num_pixels = tf.cast(tf.shape(x)[1] * tf.shape(x)[2], tf.float32)
+    def _rd(self, x, y, z, seed):
+        # the bits-back model samples z ~ q(z|·) inside rd_terms (seeded); MBT2018 has no randomness there
+        if getattr(self.model, "is_bits_back", False):
+            return self.model.rd_terms(x, y, z, seed=seed)
+        return self.model.rd_terms(x, y, z)
+
+    def objective(self, x, y, z, seed=None, num_pixels=None):
+        """rd_loss = λ·MSE·255² + mean over images of bits/#pixels (also returns the parts). For a method that
+        holds y fixed (bits-back q fits) the objective is the (net) rate alone and x may be None."""
+        if num_pixels is None:
+            num_pixels = tf.cast(tf.shape(x)[1] * tf.shape(x)[2], tf.float32)
+        if not self.method.optimize_y:
+            y_bits, z_bits, back, _ = self.model.bits(y, z, seed=seed)
+            bpp = tf.reduce_mean(y_bits + z_bits - back) / num_pixels
+            return bpp, bpp, tf.constant(0.0)
+        _, y_bits, z_bits, mse = self._rd(x, y, z, seed)
         bpp = tf.reduce_mean(y_bits + z_bits) / num_pixels
         return self.lmbda * mse * 255.0 ** 2 + bpp, bpp, mse
 
-    def _step_eager(self, x, y, z, state, t, lr, temperature):
+    def _step_eager(self, x, y, z, state, t, lr, temperature, seed, num_pixels):
         """One Adam step of the relaxed objective; ``state`` = (m_y, v_y, m_z, v_z)."""
+        m = self.method
         with tf.GradientTape() as tape:
             tape.watch([y, z])
-            y_t = relax(self.method.relaxation, y, temperature)
-            z_t = relax(self.method.relaxation, z, temperature)
-            loss, _, _ = self.objective(x, y_t, z_t)
+            y_t = relax(m.relaxation, y, temperature) if m.optimize_y else y
+            z_t = relax(m.relaxation, z, temperature) if m.relax_z else z
+            loss, _, _ = self.objective(x, y_t, z_t, seed=seed, num_pixels=num_pixels)
         gy, gz = tape.gradient(loss, [y, z])
+        if not m.optimize_y:
+            gy = tf.zeros_like(y)
         b1, b2, eps = 0.9, 0.999, 1e-8
         t1 = tf.cast(t + 1, tf.float32)
         lr_t = lr * tf.sqrt(1.0 - b2 ** t1) / (1.0 - b1 ** t1)
@@ -188,41 +225,57 @@ class IterativeInference:
         vy = b2 * vy + (1 - b2) * tf.square(gy)
         mz = b1 * mz + (1 - b1) * gz
         vz = b2 * vz + (1 - b2) * tf.square(gz)
-        y = y - lr_t * my / (tf.sqrt(vy) + eps)
+        if m.optimize_y:
+            y = y - lr_t * my / (tf.sqrt(vy) + eps)
         z = z - lr_t * mz / (tf.sqrt(vz) + eps)
         return y, z, (my, vy, mz, vz), loss
 
-    def _eval_eager(self, x, y, z):
+    def _eval_eager(self, x, y, z, num_pixels):
         y_hat, z_hat = round_latents(self.model, y, z, self.method.grid)
-        loss, bpp, mse = self.objective(x, y_hat, z_hat)
+        loss, bpp, mse = self.objective(x, y_hat, z_hat, seed=tf.constant([7, 7], tf.int64), num_pixels=num_pixels)
         return loss, bpp, mse
 
-    def init_latents(self, x):
-        y = self.model.analysis_transform(x)
+    def init_latents(self, x, y_init=None):
+        """y0 = g_a(x) (``amortized``), round(g_a(x)) (``rounded``) or ``y_init``; z0 = h_a(y0)."""
+        if y_init is not None:
+            y = tf.convert_to_tensor(y_init, tf.float32)
+        else:
+            y = self.model.analysis_transform(x)
+            if self.method.init == "rounded":
+                y = tf.round(y)
         z = self.model.hyper_analysis_transform(y)
         return y, z
 
-    def run(self, x, progress=True, record=None):
-        """Optimize and return the final continuous (y, z) and a trajectory list of dicts."""
-        x = tf.convert_to_tensor(x, tf.float32)
-        y, z = self.init_latents(x)
+    def run(self, x, progress=True, record=None, y_init=None, num_pixels=None, seed=None):
+        """Optimize and return the final continuous (y, z) and a trajectory list of dicts.
+
+        ``y_init`` starts from given latents (bits-back q fits: x may then be None and ``num_pixels`` gives
+        the image size); ``seed`` (int) fixes the stateless seeds of the per-step z samples of the bits-back
+        model (the q fit must be reproducible by the decoder), default: a fresh random one."""
+        x = None if x is None else tf.convert_to_tensor(x, tf.float32)
+        y, z = self.init_latents(x, y_init)
         m = self.method
-        if m.its <= 0 or m.relaxation == "none":
+        if m.its <= 0 or (m.relaxation == "none" and m.optimize_y):
             return y, z, []
-        state = tuple(tf.zeros_like(v) for v in (y, z, z, z))
+        if num_pixels is None:
+            num_pixels = int(x.shape[1]) * int(x.shape[2])
+        npx = tf.constant(float(num_pixels), tf.float32)
+        if seed is None:
+            seed = int(np.random.randint(0, 2 ** 31 - 1))
         state = (tf.zeros_like(y), tf.zeros_like(y), tf.zeros_like(z), tf.zeros_like(z))
         lr = tf.constant(m.lr, tf.float32)
         trajectory = []
         best = None
         prev = (y, z)
         if m.early_stop:
-            best = float(self._eval(x, y, z)[0])
+            best = float(self._eval(x, y, z, npx)[0])
         bar = tqdm(range(m.its), desc=f"{m.name} ({m.table_id})", disable=not progress, leave=False)
         for t in bar:
             temp = tf.constant(m.temperature_at(t), tf.float32)
-            y, z, state, loss = self._step(x, y, z, state, tf.constant(t, tf.int64), lr, temp)
-            if (t + 1) % 10 == 0:
-                rounded = self._eval(x, y, z)
+            step_seed = tf.constant([seed, t], tf.int64)
+            y, z, state, loss = self._step(x, y, z, state, tf.constant(t, tf.int64), lr, temp, step_seed, npx)
+            if (t + 1) % 10 == 0 and record is not False:
+                rounded = self._eval(x, y, z, npx)
                 rec = {"it": t + 1, "T": float(temp), "rd_loss": float(loss),
                        "rd_loss_after_rounding": float(rounded[0])}
                 trajectory.append(rec)

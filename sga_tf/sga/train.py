@@ -22,9 +22,20 @@ from tqdm import tqdm
 from .model import MBT2018
 
 
-def run_name(num_filters: int, lmbda: float) -> str:
-    """The original run naming: ``mbt2018-num_filters=N-lmbda=λ``."""
-    return f"mbt2018-num_filters={num_filters}-lmbda={lmbda:g}"
+def run_name(num_filters: int, lmbda: float, model: str = "mbt2018") -> str:
+    """The original run naming: ``<model>-num_filters=N-lmbda=λ`` (model ``mbt2018`` or ``mbt2018_bb``)."""
+    return f"{model}-num_filters={num_filters}-lmbda={lmbda:g}"
+
+
+def build_model(kind: str, num_filters: int, scale_semantics: str = "tf1"):
+    """``mbt2018`` (:class:`sga.model.MBT2018`) or ``mbt2018_bb`` (:class:`sga.model_bb.MBT2018BB`)."""
+    if kind == "mbt2018":
+        return MBT2018(num_filters, scale_semantics)
+    if kind == "mbt2018_bb":
+        from .model_bb import MBT2018BB
+
+        return MBT2018BB(num_filters, scale_semantics)
+    raise ValueError(f"unknown model {kind!r} (expected 'mbt2018' or 'mbt2018_bb')")
 
 
 def make_dataset(train_glob: str, batchsize: int, patchsize: int, seed: int | None = None):
@@ -50,18 +61,24 @@ def make_dataset(train_glob: str, batchsize: int, patchsize: int, seed: int | No
 def train(num_filters: int, lmbda: float, train_glob: str, checkpoint_dir: str, batchsize: int = 8,
           patchsize: int = 256, last_step: int = 1_000_000, logdir: str = "/tmp/tf_logs", lr: float = 1e-4,
           save_checkpoint_secs: float = 300, save_summary_secs: float = 60, scale_semantics: str = "tf1",
-          seed: int | None = None, progress: bool = True, extra_args: dict | None = None, jit: bool = True) -> Path:
-    """Train (or resume) a run; returns the run directory. ``jit=False`` runs the step eagerly (tests)."""
-    name = run_name(num_filters, lmbda)
+          seed: int | None = None, progress: bool = True, extra_args: dict | None = None, jit: bool = True,
+          model_kind: str = "mbt2018", dataset=None) -> Path:
+    """Train (or resume) a run; returns the run directory. ``jit=False`` runs the step eagerly (tests).
+
+    ``model_kind="mbt2018_bb"`` trains the bits-back model (``II:main/mbt2018_bb.py``): ỹ = y + U(−½,½),
+    z = m + e^{s/2}ε from q(z|x) = N(h_a(y)), loss λ·MSE·255² + [−log₂ p(ỹ|z) − log₂ p(z) + log₂ q(z|x)]/#px
+    with σ ≤ √10 during training; no auxiliary loss."""
+    name = run_name(num_filters, lmbda, model_kind)
     run_dir = Path(checkpoint_dir) / name
     run_dir.mkdir(parents=True, exist_ok=True)
     args = dict(num_filters=num_filters, lmbda=lmbda, train_glob=train_glob, batchsize=batchsize,
                 patchsize=patchsize, last_step=last_step, lr=lr, scale_semantics=scale_semantics,
-                **(extra_args or {}))
+                model=model_kind, **(extra_args or {}))
     (run_dir / "args.json").write_text(json.dumps(args, indent=2, sort_keys=True) + "\n")
     if seed is not None:
         tf.random.set_seed(seed)
-    model = MBT2018(num_filters, scale_semantics)
+    model = build_model(model_kind, num_filters, scale_semantics)
+    bits_back = model_kind == "mbt2018_bb"
     optimizer = tf.keras.optimizers.Adam(learning_rate=lr)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
     ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
@@ -69,16 +86,17 @@ def train(num_filters: int, lmbda: float, train_glob: str, checkpoint_dir: str, 
     if manager.latest_checkpoint:
         ckpt.restore(manager.latest_checkpoint)
         print(f"resumed {manager.latest_checkpoint} at step {int(step)}")
-    ds, nfiles = make_dataset(train_glob, batchsize, patchsize, seed)
+    ds, nfiles = dataset if dataset is not None else make_dataset(train_glob, batchsize, patchsize, seed)
     writer = tf.summary.create_file_writer(str(Path(logdir) / name))
     variables = model.trainable_variables
 
     def train_step(x):
         with tf.GradientTape() as tape:
             y = model.analysis_transform(x)
-            z = model.hyper_analysis_transform(y)
+            z = model.hyper_analysis_transform(y)  # bits-back: (m, s) of q(z|x), fed the continuous y
             y_tilde = y + tf.random.uniform(tf.shape(y), -0.5, 0.5)
-            z_tilde = z + tf.random.uniform(tf.shape(z), -0.5, 0.5)
+            # bits-back: rd_terms samples z ~ q itself and returns the net z bits (z bits − bits back)
+            z_tilde = z if bits_back else z + tf.random.uniform(tf.shape(z), -0.5, 0.5)
             _, y_bits, z_bits, mse = model.rd_terms(x, y_tilde, z_tilde)
             num_pixels = tf.cast(tf.shape(x)[1] * tf.shape(x)[2], tf.float32)
             bpp = tf.reduce_mean(y_bits + z_bits) / num_pixels
@@ -87,6 +105,8 @@ def train(num_filters: int, lmbda: float, train_glob: str, checkpoint_dir: str, 
         optimizer.apply_gradients(zip(grads, variables))
         return loss, bpp, mse
 
+    if bits_back:
+        model.training_bound = True  # σ ≤ √10 while tracing the training step only
     if jit:
         train_step = tf.function(train_step)
     t_ckpt = t_sum = time.time()
