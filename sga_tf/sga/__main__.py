@@ -1,6 +1,7 @@
 """``python -m sga encode IN.png OUT.lic [--model DIR] [--method m3|sga|map|ste|unoise|danneal|bb_sga|bb_no_sga|bb_plain]
 [--its K]``
-and ``python -m sga decode IN.lic OUT.png [--model DIR]``.
+and ``python -m sga decode IN.lic OUT.png [--model DIR]``;
+``python -m sga import-tf1 TF1_RUN_DIR OUT_DIR [--lambda λ]`` (a released TF1/tfc 1.3 checkpoint).
 
 The default model is the committed small checkpoint in ``zoo/mini``; the default method is M3 (amortized
 inference, fast). ``--method sga`` runs the paper's SGA (2000 Adam iterations; ``--its`` shortens it). The
@@ -37,6 +38,10 @@ def main(argv=None) -> int:
     d.add_argument("input")
     d.add_argument("output")
     d.add_argument("--model", default=str(DEFAULT_MODEL))
+    im = sub.add_parser("import-tf1", help="import a released TF1/tfc 1.3 checkpoint (mbt2018-num_filters=N-lmbda=λ)")
+    im.add_argument("checkpoint", help="the TF1 run directory (with 'checkpoint', model.ckpt-*) or a ckpt prefix")
+    im.add_argument("output", help="run directory to write (args.json + weights), usable as --model")
+    im.add_argument("--lambda", dest="lmbda", type=float, default=None, help="default: λ from the run name")
     args = p.parse_args(argv)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -55,6 +60,13 @@ def main(argv=None) -> int:
     from .inference import METHODS, IterativeInference, round_latents, with_overrides
 
     try:
+        if args.command == "import-tf1":
+            from .tf1_import import import_tf1
+
+            model, margs = import_tf1(args.checkpoint, args.output, lmbda=args.lmbda)
+            print(f"imported {args.checkpoint} -> {args.output} (mbt2018, N={margs['num_filters']}, "
+                  f"λ={margs['lmbda']:g})")
+            return 0
         model, margs = load_model(args.model)
         lmbda = parse_lambda(Path(args.model).name, getattr(args, "lmbda", None) or margs.get("lmbda"))
         coder = open_coder(model, lmbda)

@@ -10,7 +10,6 @@ into ``logdir/<runname>``; training stops with an error on a non-finite loss (TF
 
 from __future__ import annotations
 
-import glob
 import json
 import time
 from pathlib import Path
@@ -38,24 +37,19 @@ def build_model(kind: str, num_filters: int, scale_semantics: str = "tf1"):
     raise ValueError(f"unknown model {kind!r} (expected 'mbt2018' or 'mbt2018_bb')")
 
 
-def make_dataset(train_glob: str, batchsize: int, patchsize: int, seed: int | None = None):
-    files = sorted(glob.glob(train_glob))
-    if not files:
-        raise FileNotFoundError(f"no training images match --train_glob {train_glob!r}")
+def make_dataset(train_glob, batchsize: int, patchsize: int, seed: int | None = None):
+    """Training batches from ``shared_data.readers.tf_data`` with its ``sga`` preset (II: PNGs scaled to
+    [0, 1], one random ``patchsize`` crop per image, no flip, images smaller than the crop skipped with a
+    warning naming them), shuffled, repeated. ``train_glob``: a glob, a folder or a list of them. Returns
+    (dataset, number of files)."""
+    from shared_data.readers import ReaderError, list_images, tf_data
 
-    def load(path):
-        img = tf.image.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-        img = tf.cast(img, tf.float32) / 255.0
-        shape = tf.shape(img)
-        # images smaller than the patch are padded by reflection first (the original assumed large images)
-        ph = tf.maximum(patchsize - shape[0], 0)
-        pw = tf.maximum(patchsize - shape[1], 0)
-        img = tf.pad(img, [[0, ph], [0, pw], [0, 0]], mode="SYMMETRIC")
-        return tf.image.random_crop(img, (patchsize, patchsize, 3), seed=seed)
-
-    ds = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=seed).repeat()
-    ds = ds.map(load, num_parallel_calls=2).batch(batchsize, drop_remainder=True).prefetch(4)
-    return ds, len(files)
+    try:
+        nfiles = len(list_images(train_glob))
+        ds = tf_data.dataset(train_glob, preset="sga", batch_size=batchsize, crop=patchsize, seed=seed)
+    except ReaderError as e:
+        raise FileNotFoundError(f"no usable training images for --train_glob {train_glob!r} ({e})") from None
+    return ds, nfiles
 
 
 def train(num_filters: int, lmbda: float, train_glob: str, checkpoint_dir: str, batchsize: int = 8,
