@@ -7,9 +7,12 @@ ResNet VAE on 32×32 centre crops of held-out $TRAIN_DIR photos (paper lossless 
 checkpoints into DIR (about 12 + 8 minutes on 2 CPU cores) and evaluates those instead.
 
 full (GPU, days): trains the paper's configs — large_level_2_vae with N=196, M=128 for β ∈ {0.001, 0.003,
-0.01, 0.03, 0.05}, 200k iterations on $TRAIN_DIR (CLIC in the paper) and the 24-block ResNet VAE for 500k
-iterations on 32×32 images (CIFAR-10 / ImageNet32 folders from $IREC_LOSSLESS_DIR, else $TRAIN_DIR crops)
-— and evaluates all 24 Kodak images and 100 32×32 test images.
+0.01, 0.03, 0.05}, 200k iterations on 256² crops of CLIC ($IREC_CLIC_DIR, else the $TRAIN_DIR photos) and the
+24-block ResNet VAE for 500k iterations on each of CIFAR-10 and ImageNet32 (batch files under
+$IREC_DATA_DIR, read by shared_data.readers.arrays) — and evaluates all 24 whole Kodak images and the first
+100 images of the CIFAR-10 test / ImageNet32 validation splits. ``--steps N`` caps every training (with
+``--betas``, ``--kodak-images``, ``--kodak-crop``, ``--lossless-images`` this runs the full configs end to
+end on a CPU in minutes: ``tests/test_reproduce_full.py``).
 
 Writes DIR/measures.csv (shared columns + iREC extras: mode, bpp_ideal, bpd, bpd_ideal, kl_bits,
 index_bits, overhead_bits, png_bpd, webp_bpd …), DIR/results.csv (the original's columns) and
@@ -67,24 +70,61 @@ def _train_mini(out: Path):
     return out / "mini", out / "mini-lossless"
 
 
-def _train_full(out: Path):
-    from rec.data import list_images, random_crops, train_dir
+FULL_BETAS = (0.001, 0.003, 0.01, 0.03, 0.05)
+FULL_LOSSY = dict(model="large_level_2_vae", level_1_filters=196, level_2_filters=128)
+FULL_LOSSLESS = dict(model="resnet_vae", num_res_blocks=24, deterministic_filters=160, stochastic_filters=32,
+                     lamb=0.1)
+#: the lossless datasets and their test splits (tfds: cifar10 "test", downsampled_imagenet/32x32 "validation")
+FULL_LOSSLESS_DATA = {"cifar10": "test", "imagenet32": "validation"}
+FULL_LOSSY_CROP = 256   # random crops, batch 8 (the original's)
+
+
+def _clic_train_files():
+    """CLIC training photos: $IREC_CLIC_DIR (a folder of images, or one holding clic2019/train as the original
+    expected), else the project's $TRAIN_DIR photos."""
+    from rec.data import list_images, train_dir
+
+    clic = os.environ.get("IREC_CLIC_DIR")
+    if clic:
+        sub = Path(clic) / "clic2019" / "train"
+        return list_images(sub if sub.is_dir() else clic), str(clic)
+    return list_images(train_dir()), f"{train_dir()} (no $IREC_CLIC_DIR)"
+
+
+def _lossless_base() -> Path:
+    base = os.environ.get("IREC_DATA_DIR")
+    if not base:
+        raise FileNotFoundError("SCALE=full needs $IREC_DATA_DIR: a folder holding the CIFAR-10 and ImageNet32 "
+                                "batch files (cifar10/cifar-10-batches-py, imagenet32/Imagenet32_{train,val}_npz)")
+    return Path(base)
+
+
+def _train_full(out: Path, steps: int | None, betas, datasets):
+    """The paper's configs: large_level_2_vae (N=196, M=128) for each β, 200k Adam steps on 256² crops of
+    CLIC; the 24-block ResNet VAE for 500k Adamax steps on each of CIFAR-10 / ImageNet32 (``steps`` caps the
+    iterations, for checking the code path on a CPU)."""
+    from rec.data import random_crops, small_image_batches
     from rec.train import train_lossless, train_lossy
 
-    files = list_images(train_dir())
+    files, clic_from = _clic_train_files()
     lossy_dirs = []
-    for beta in (0.001, 0.003, 0.01, 0.03, 0.05):
+    for beta in betas:
         d = out / f"large_level_2_vae_beta_{beta:.3f}"
-        train_lossy(dict(model="large_level_2_vae", level_1_filters=196, level_2_filters=128),
-                    random_crops(files, 256, 8, seed=1, max_images=len(files)), 200000, d,
-                    log_dir=d / "logs", beta=beta, learning_rate=1e-4, log_freq=300)
+        train_lossy(FULL_LOSSY, random_crops(files, FULL_LOSSY_CROP, 8, seed=1, max_images=len(files)),
+                    min(200000, steps or 200000), d, log_dir=d / "logs", beta=beta, learning_rate=1e-4,
+                    log_freq=300)
         lossy_dirs.append(d)
-    folder = os.environ.get("IREC_LOSSLESS_DIR")
-    lfiles = list_images(folder) if folder else files
-    d = out / "resnet_vae_blocks_24"
-    train_lossless(dict(model="resnet_vae", num_res_blocks=24, lamb=0.1), random_crops(lfiles, 32, 8, seed=1),
-                   500000, d, log_dir=d / "logs")
-    return lossy_dirs, d
+    lossless_dirs = {}
+    if datasets:
+        base = _lossless_base()
+        for name in datasets:
+            d = out / f"resnet_vae_blocks_24_{name}"
+            train_lossless(FULL_LOSSLESS, small_image_batches(name, base, "train", 8, seed=1),
+                           min(500000, steps or 500000), d, log_dir=d / "logs", learning_rate=1e-3,
+                           drop_learning_rate_after_iter=50000, learning_rate_drop_rate=0.3, ema_decay=0.999,
+                           log_freq=1000)
+            lossless_dirs[name] = d
+    return lossy_dirs, lossless_dirs, clic_from
 
 
 def main(argv=None) -> int:
@@ -93,7 +133,14 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--retrain", action="store_true", help="mini: retrain both checkpoints first")
     p.add_argument("--kodak-images", type=int, default=None)
+    p.add_argument("--kodak-crop", type=int, default=None, help="centre crop side (0 = whole images; "
+                   "default: 256 for mini, 0 for full)")
     p.add_argument("--lossless-images", type=int, default=None)
+    p.add_argument("--steps", type=int, default=None,
+                   help="full: cap every training at this many steps (checks the code path on a CPU)")
+    p.add_argument("--betas", default=",".join(map(str, FULL_BETAS)), help="full: lossy β values")
+    p.add_argument("--lossless-datasets", default=",".join(FULL_LOSSLESS_DATA),
+                   help="full: comma-separated subset of cifar10,imagenet32 (empty: none)")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -108,24 +155,35 @@ def main(argv=None) -> int:
     from shared_eval.measures import summarize, write_measures, write_summary
 
     t0 = time.time()
+    extra = {}
     try:
         if args.scale == "mini":
             if args.retrain:
                 lossy_dirs, lossless_dir = [_train_mini(out / "models")[0]], out / "models" / "mini-lossless"
             else:
                 lossy_dirs, lossless_dir = [ROOT / "zoo" / "mini"], ROOT / "zoo" / "mini-lossless"
-            kodak = _kodak_crops(args.kodak_images or 4, 256)
-            lossless_imgs = _lossless_crops(args.lossless_images or 8)
+            kodak = _kodak_crops(args.kodak_images or 4, 256 if args.kodak_crop is None else args.kodak_crop)
+            lossless_sets = {"train_photos": (lossless_dir, _lossless_crops(args.lossless_images or 8))}
         else:
-            lossy_dirs, lossless_dir = _train_full(out / "models")
-            kodak = _kodak_crops(args.kodak_images or 24, 0)
-            folder = os.environ.get("IREC_LOSSLESS_TEST_DIR")
-            lossless_imgs = _lossless_crops(args.lossless_images or 100, folder)
-    except FileNotFoundError as e:
+            from rec.data import load_small_images
+
+            datasets = [d for d in args.lossless_datasets.split(",") if d]
+            unknown = set(datasets) - set(FULL_LOSSLESS_DATA)
+            if unknown:
+                raise ValueError(f"--lossless-datasets: unknown {sorted(unknown)}; use {list(FULL_LOSSLESS_DATA)}")
+            betas = [float(b) for b in args.betas.split(",") if b]
+            kodak = _kodak_crops(args.kodak_images or 24, args.kodak_crop or 0)
+            tests = {n: load_small_images(n, _lossless_base(), FULL_LOSSLESS_DATA[n], args.lossless_images or 100)
+                     for n in datasets}                          # fail on missing data before training
+            lossy_dirs, lossless_dirs, clic_from = _train_full(out / "models", args.steps, betas, datasets)
+            lossless_sets = {n: (lossless_dirs[n], tests[n]) for n in datasets}
+            extra = {"steps_cap": args.steps, "betas": betas, "lossy_train_data": clic_from,
+                     "lossless_data": str(os.environ.get("IREC_DATA_DIR", ""))}
+    except (FileNotFoundError, ValueError) as e:
         print(f"reproduce: {e}", file=sys.stderr)
         return 2
 
-    rows, results = [], []
+    rows, results, results_lossless = [], [], []
     for d in lossy_dirs:
         lm = load_model(d)
         r, res = evaluate(lm, kodak, out / "lossy" / d.name, save_reconstructions=True, **LOSSY_CODING)
@@ -133,20 +191,25 @@ def main(argv=None) -> int:
             x["model"] = d.name
         rows += r
         results += res
-    if lossless_dir.exists():
-        lm = load_model(lossless_dir)
-        r, res = evaluate(lm, lossless_imgs, out / "lossless", save_reconstructions=False, **LOSSLESS_CODING)
+    for name, (d, imgs) in lossless_sets.items():
+        if not d.exists():
+            print(f"reproduce: no lossless checkpoint at {d}; lossless rows skipped", file=sys.stderr)
+            continue
+        lm = load_model(d)
+        sub = out / "lossless" if args.scale == "mini" else out / "lossless" / name
+        r, res = evaluate(lm, imgs, sub, save_reconstructions=False, **LOSSLESS_CODING)
         for x in r:
-            x["model"] = lossless_dir.name
+            x["model"] = d.name
+            if args.scale == "full":
+                x["img_name"] = f"{name}/{x['img_name']}"
         rows += r
-        results_lossless = res
+        results_lossless += res
+    if results_lossless:
         write_results_csv(out / "results_lossless.csv", results_lossless)
-    else:
-        print(f"reproduce: no lossless checkpoint at {lossless_dir}; lossless rows skipped", file=sys.stderr)
     write_measures(out / "measures.csv", rows)
     write_results_csv(out / "results.csv", results)
     summary = {"scale": args.scale, "wall_s": time.time() - t0,
-               "lossy_coding": LOSSY_CODING, "lossless_coding": LOSSLESS_CODING,
+               "lossy_coding": LOSSY_CODING, "lossless_coding": LOSSLESS_CODING, **extra,
                "by_mode": {m: summarize([r for r in rows if r["mode"] == m]) for m in ("lossy", "lossless")}}
     write_summary(out / "summary.json", summary)
     print(json.dumps(summary, indent=1, default=str))

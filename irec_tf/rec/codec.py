@@ -7,7 +7,9 @@ A model directory holds ``config.json`` (the model's sacred config keys plus cod
 Container sections (codec "irec"):
 
 0. varints: [kind (0 lossy, 1 lossless), padded H, padded W, seed, block_size, N_s, num_levels,
-   K_min/K_max per level]
+   check, K_min/K_max per level]; ``check`` = the low 21 bits of the CRC-32 of the decoded uint8 image, so
+   a decoder that rebuilds different latents (a header with another seed or block size, another machine's
+   float results) fails with a clear error instead of returning a wrong image
 1. the ANS stream of all K_b and indices (:mod:`rec.coding.index_coding`)
 2. lossless only: the ANS-coded pixel residual under p(x|ẑ) (:mod:`rec.coding.residual`)
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -201,7 +204,7 @@ def compress(lm: LoadedModel, image: np.ndarray, out_path, progress=None, **codi
         residual, res_ideal = b"", 0.0
     header, index_bytes = encode_levels(codes, coder.n_samples)
     ints = [KIND_LOSSLESS if lm.lossless else KIND_LOSSY, ph, pw, coder.seed, coder.block_size,
-            coder.n_samples, len(codes)] + header
+            coder.n_samples, len(codes), image_check(recon)] + header
     sections = [container.pack_ints(ints), index_bytes] + ([residual] if lm.lossless else [])
     c = container.Container(CODEC, lm.fingerprint, image.shape[0], image.shape[1], tuple(sections))
     size = container.write(out_path, c)
@@ -216,6 +219,11 @@ def _to_uint8(x: np.ndarray) -> np.ndarray:
     return np.round(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
+def image_check(img: np.ndarray) -> int:
+    """21-bit check value of a decoded uint8 image (the low bits of its CRC-32; 3 varint bytes)."""
+    return zlib.crc32(np.ascontiguousarray(img).tobytes()) & 0x1FFFFF
+
+
 def decompress(lm: LoadedModel, path) -> np.ndarray:
     """Read an .lic file written by :func:`compress` with the same model; returns the uint8 image."""
     c = container.read(path, codec=CODEC, model_fingerprint=lm.fingerprint)
@@ -223,9 +231,9 @@ def decompress(lm: LoadedModel, path) -> np.ndarray:
         if len(c.sections) < 2:
             raise IrecFileError(f"{path}: irec payload has {len(c.sections)} sections, expected >= 2")
         ints = container.unpack_ints(c.sections[0])
-        if len(ints) < 7:
+        if len(ints) < 8:
             raise IrecFileError(f"{path}: irec header too short ({len(ints)} values)")
-        kind, ph, pw, seed, block_size, n_samples, n_levels = ints[:7]
+        kind, ph, pw, seed, block_size, n_samples, n_levels, check = ints[:8]
         if kind != (KIND_LOSSLESS if lm.lossless else KIND_LOSSY):
             raise IrecFileError(f"{path}: file is {'lossless' if kind else 'lossy'}, the model is "
                                 f"{'lossless' if lm.lossless else 'lossy'}")
@@ -236,14 +244,21 @@ def decompress(lm: LoadedModel, path) -> np.ndarray:
             raise IrecFileError(f"{path}: {n_levels} levels / block size {block_size} / {n_samples} "
                                 "samples do not fit this model")
         coder = BeamSearchCoder(block_size=block_size, seed=seed, n_samples=n_samples)
-        codes = decode_levels(ints[7:], c.sections[1], _latent_blocks(lm, coder, ph, pw), n_samples)
+        codes = decode_levels(ints[8:], c.sections[1], _latent_blocks(lm, coder, ph, pw), n_samples)
         if lm.lossless:
             if len(c.sections) != 3:
                 raise IrecFileError(f"{path}: lossless file without a residual section")
             loc = lm.model.rec_decode(codes, coder, ph, pw).numpy()[0][: c.height, : c.width]
-            return decode_residual(c.sections[2], loc, float(lm.model.likelihood_log_scale.numpy()))
-        x_hat = lm.model.rec_decode(codes, coder, ph, pw).numpy()[0]
-        return _to_uint8(x_hat)[: c.height, : c.width]
+            img = decode_residual(c.sections[2], loc, float(lm.model.likelihood_log_scale.numpy()))
+        else:
+            x_hat = lm.model.rec_decode(codes, coder, ph, pw).numpy()[0]
+            img = _to_uint8(x_hat)[: c.height, : c.width]
+        if image_check(img) != check:
+            raise IrecFileError(f"{path}: the decoded image fails the file's check value: the latents rebuilt "
+                                f"from seed {seed}, block size {block_size} and the indices are not the encoder's "
+                                "(a seed/header that does not belong to this file, corrupt indices, or a "
+                                "machine whose TF computes this model's outputs differently)")
+        return img
     except (IndexCodeError, ValueError) as e:
         if isinstance(e, ContainerError):
             raise

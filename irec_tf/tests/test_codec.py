@@ -114,3 +114,52 @@ def test_lossless_model_directory_keeps_every_block(lossless, tmp_path):
     for a, b in zip(lm.model.weights, lossless.model.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert lm.fingerprint == lossless.fingerprint
+
+
+def _repack(src, dst, **changes):
+    """Rewrite a valid file with header fields changed (a CRC-valid file whose header does not belong to it)."""
+    from shared_data import container
+
+    c = container.read(src)
+    ints = container.unpack_ints(c.sections[0])
+    for i, key in enumerate(("kind", "ph", "pw", "seed", "block_size", "n_samples", "levels", "check")):
+        if key in changes:
+            ints[i] = changes[key]
+    c = container.Container(c.codec, c.fingerprint, c.height, c.width,
+                            (container.pack_ints(ints),) + tuple(c.sections[1:]))
+    container.write(dst, c)
+
+
+@pytest.mark.parametrize("which", ["lossy", "lossless"])
+def test_seed_or_header_mismatch_is_refused(lossy, lossless, tmp_path, which):
+    """A file decoded with another seed / block size rebuilds other latents: refused, never a wrong image."""
+    from rec.codec import IrecFileError
+
+    from shared_data import container
+
+    lm = lossy if which == "lossy" else lossless
+    img = _img(64, 64, seed=5) if which == "lossy" else _img(8, 8, seed=5)
+    r = compress(lm, img, tmp_path / "a.lic", n_beams=1, compression_seed=42)
+    c0 = container.unpack_ints(container.read(tmp_path / "a.lic").sections[0])
+    assert c0[3] == 42 and r.num_bytes > 0
+    _repack(tmp_path / "a.lic", tmp_path / "seed.lic", seed=43)
+    with pytest.raises(IrecFileError, match="seed 43"):
+        decompress(lm, tmp_path / "seed.lic")
+    _repack(tmp_path / "a.lic", tmp_path / "check.lic", check=(c0[7] + 1) % (1 << 21))
+    with pytest.raises(IrecFileError, match="check value"):
+        decompress(lm, tmp_path / "check.lic")
+    _repack(tmp_path / "a.lic", tmp_path / "ns.lic", n_samples=1)
+    with pytest.raises(IrecFileError):
+        decompress(lm, tmp_path / "ns.lic")
+
+
+def test_unsupported_images_give_clear_errors(lossy, tmp_path):
+    with pytest.raises(ValueError, match="empty image"):
+        compress(lossy, np.zeros((0, 5, 3), np.uint8), tmp_path / "e.lic")
+    with pytest.raises(ValueError, match="uint8 array of shape"):
+        compress(lossy, np.zeros((8, 8), np.uint8), tmp_path / "g.lic")
+    with pytest.raises(ValueError, match="uint8 array of shape"):
+        compress(lossy, np.zeros((8, 8, 4), np.uint8), tmp_path / "a.lic")
+    with pytest.raises(ValueError, match="uint8"):
+        compress(lossy, np.zeros((8, 8, 3), np.float32), tmp_path / "f.lic")
+    assert not any(tmp_path.iterdir())   # nothing half-written
