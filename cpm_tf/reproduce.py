@@ -7,8 +7,13 @@ symbols under a factorized (no-context) model (the paper's central claim at smal
 ``--skip_train`` evaluates the committed zoo/mini model instead (what the CI regression check compares).
 
 full: trains ``ae_configs/cvpr/{low,med,hi}`` + ``pc_configs/cvpr/res_shallow`` on ImageNet TFRecords
-($RECORDS_ROOT, see README) for --max_steps each (the original has no step limit), then evaluates all 24
-Kodak images with real bitstreams (one ``config`` column per operating point). Meant for a GPU.
+($RECORDS_ROOT/{train,val}/*.tfrecord with feature ``image/encoded``, as written by
+``python -m shared_data prepare imagenet-cpm``; RECORDS_ROOT = that command's ``OUT/records``) for
+--max_steps each (the original has no step limit), testing on ``imgnet_test`` every 1000 steps, then
+evaluates all 24 Kodak images with real bitstreams (``config`` column A/B/C per operating point). Meant for
+a GPU. ``--configs`` picks operating points; ``--set KEY=VALUE`` overrides autoencoder config values (e.g.
+``batch_size=2``) through a derived config file (``use ae_configs/cvpr/low`` + the overrides) written to
+--out — for smoke tests of this path on a CPU, never for results.
 """
 
 import argparse
@@ -22,7 +27,27 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parent
 
 
-def evaluate(model_dir, n_images, config_label=None):
+OPERATING_POINTS = {"low": "A", "med": "B", "hi": "C"}
+
+
+def derived_config(base: Path, overrides: list[str], out_dir: Path) -> Path:
+    """A config file ``use BASE`` + ``KEY = VALUE`` lines (the fjcommon syntax; unknown keys are refused
+    by the parser, naming the key)."""
+    if not overrides:
+        return base
+    lines = [f"use {base.resolve()}"]
+    for o in overrides:
+        k, sep, v = o.partition("=")
+        if not sep or not k.strip():
+            raise ValueError(f"--set {o!r}: expected KEY=VALUE")
+        lines.append(f"{k.strip()} = {v.strip()}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / base.name
+    path.write_text("# derived by reproduce.py --set (smoke tests only)\n" + "\n".join(lines) + "\n")
+    return path
+
+
+def evaluate(model_dir, n_images, config_label=None, images="kodak"):
     from cpm.codec import load_model
     from cpm.evaluate import dataset_images, evaluate_image
     from tqdm import tqdm
@@ -30,7 +55,7 @@ def evaluate(model_dir, n_images, config_label=None):
     from shared_data.imageio import read_image
     codec = load_model(model_dir)
     rows = []
-    for f in tqdm(dataset_images("kodak")[:n_images], desc=f"kodak {Path(model_dir).name}"):
+    for f in tqdm(dataset_images(images)[:n_images], desc=f"{Path(images).name} {Path(model_dir).name}"):
         r = evaluate_image(codec, read_image(f), f.name, real_bpp=True)
         if config_label:
             r["config"] = config_label
@@ -42,14 +67,19 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scale", choices=("mini", "full"), required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--minutes", type=float, default=20.0, help="mini: training wall time")
+    p.add_argument("--minutes", type=float, default=25.0, help="mini: training wall time (issue: <= 30 min in all)")
     p.add_argument("--n_images", type=int, default=None, help="Kodak images to evaluate (mini default 6, full 24)")
     p.add_argument("--skip_train", action="store_true", help="mini: evaluate the committed zoo/mini model")
     p.add_argument("--max_steps", type=int, default=500_000, help="full: steps per operating point")
+    p.add_argument("--configs", default="low,med,hi", help="full: operating points (ae_configs/cvpr/*)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="full: override an autoencoder config value (smoke tests)")
+    p.add_argument("--images", default="kodak", help="evaluation images (default: Kodak, $KODAK_DIR)")
     a = p.parse_args(argv)
     from cpm.tfsetup import limit_threads
     limit_threads()
     from cpm.codec import DEFAULT_MODEL
+    from cpm.config import ConfigError
     from cpm.data import DatasetError
     from cpm.evaluate import EXTRA_COLUMNS
     from cpm.train_loop import train
@@ -69,15 +99,25 @@ def main(argv=None):
                 model_dir = train(ROOT / "ae_configs/mini/low", ROOT / "pc_configs/mini/res_shallow", train_dir, None,
                                   out / "logs", max_minutes=a.minutes, log_save=200, log_test=-1)
             info["model_dir"] = str(model_dir)
-            rows = evaluate(model_dir, n)
+            rows = evaluate(model_dir, n, images=a.images)
         else:
             n = a.n_images or 24
             rows = []
-            for label, cfg in (("A", "low"), ("B", "med"), ("C", "hi")):
-                d = train(ROOT / "ae_configs/cvpr" / cfg, ROOT / "pc_configs/cvpr/res_shallow", "imgnet_train",
-                          "imgnet_test", out / "logs", max_steps=a.max_steps)
-                rows += evaluate(d, n, config_label=label)
-    except (DatasetError, FileNotFoundError) as e:
+            cfgs = [c for c in a.configs.split(",") if c]
+            bad = [c for c in cfgs if c not in OPERATING_POINTS]
+            if bad:
+                raise ValueError(f"--configs: unknown operating point(s) {bad} (have {list(OPERATING_POINTS)})")
+            info["configs"] = cfgs
+            info["overrides"] = a.overrides
+            info["max_steps"] = a.max_steps
+            info["log_dirs"] = []
+            for cfg in cfgs:
+                ae_path = derived_config(ROOT / "ae_configs/cvpr" / cfg, a.overrides, out / "configs")
+                d = train(ae_path, ROOT / "pc_configs/cvpr/res_shallow", "imgnet_train", "imgnet_test",
+                          out / "logs", max_steps=a.max_steps)
+                info["log_dirs"].append(str(d))
+                rows += evaluate(d, n, config_label=OPERATING_POINTS[cfg], images=a.images)
+    except (DatasetError, FileNotFoundError, ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     write_measures(out / "measures.csv", rows, EXTRA_COLUMNS + (("config",) if a.scale == "full" else ()))

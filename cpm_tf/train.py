@@ -1,7 +1,9 @@
 """Train CPM (the original's ``train.py``): ``python train.py AE_CONFIG PC_CONFIG [flags]``.
 
 Example: ``python train.py ae_configs/cvpr/low pc_configs/cvpr/res_shallow -dtrain imgnet_train -o logs``.
-The original trains forever; ``--max_steps`` / ``--max_minutes`` stop it (``--restore LOG_DIR`` resumes).
+The original trains forever; ``--max_steps`` / ``--max_minutes`` (new) stop it. ``--restore LOG_DIR``
+restores (the latest, or ``--restore_itr``) into a new ``... RESTORE@...`` log dir, or continues in LOG_DIR
+with ``--restore_continue``.
 """
 
 import argparse
@@ -12,24 +14,44 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("autoencoder_config_path")
     p.add_argument("probclass_config_path")
-    p.add_argument("--dataset_train", "-dtrain", default="imgnet_train")
-    p.add_argument("--dataset_test", "-dtest", default="imgnet_test")
-    p.add_argument("--log_dir_root", "-o", default="logs")
+    p.add_argument("--dataset_train", "-dtrain", default="imgnet_train",
+                   help="imgnet_train ($RECORDS_ROOT/train/*.tfrecord), a directory of images or an escaped glob")
+    p.add_argument("--dataset_test", "-dtest", default="imgnet_test", help="like -dtrain (imgnet_test: .../val)")
+    p.add_argument("--dataset_codec_distance", "-dcodec", default="testset",
+                   help="dataset whose BPG curve ($OTHER_CODECS_ROOT, see cpm/codec_distance.py) gives the "
+                        "test/distance_BPG_MS-SSIM summary; skipped with a message when absent")
+    p.add_argument("--log_dir_root", "-o", default="logs", metavar="LOG_DIR_ROOT")
     p.add_argument("--log_interval_train", "-ltrain", type=int, default=100)
     p.add_argument("--log_interval_save", "-lsave", type=int, default=1000)
     p.add_argument("--log_interval_test", "-ltest", type=int, default=1000, help="-1 disables testing")
-    p.add_argument("--temporary", "-t", action="store_true")
-    p.add_argument("--restore", "-r", default=None, help="log dir to resume from (its ckpts/)")
+    p.add_argument("--log_run_metadata", "-lmeta", action="store_true",
+                   help="write the graph and a profile of the first step to TensorBoard")
+    p.add_argument("--summarize_gradients", "-lgrads", action="store_true",
+                   help="gradient histograms and global norms at every train log interval")
+    p.add_argument("--temporary", "-t", action="store_true", help="append _TMP to LOG_DIR_ROOT")
+    p.add_argument("--from_identity", metavar="IDENTITY_CKPT_DIR",
+                   help="like --restore, but global_step and Adam state are not restored (the original's "
+                        "promised KMeans init of the centers was never implemented there, nor here)")
+    p.add_argument("--restore", "-r", metavar="RESTORE_DIR", help="log dir (or its ckpts/) to restore from")
+    p.add_argument("--restore_itr", "-i", type=int, default=-1,
+                   help="restore the latest checkpoint with step <= this (-1: latest)")
+    p.add_argument("--restore_continue", action="store_true",
+                   help="write logs and checkpoints into the restored log dir instead of a new one")
+    p.add_argument("--restore_skip_vars", type=str, default=None,
+                   help='comma list; variables whose original name contains one are not restored, e.g. "Adam,global_step"')
     p.add_argument("--ckpt_interval", type=float, default=1.0, help="keep one checkpoint every N hours")
+    p.add_argument("--description", "-d", type=str, default=None,
+                   help="appended to LOG_DIR/description.txt (the original wrote it to a Google Sheet)")
     p.add_argument("--max_steps", type=int, default=None, help="(new) stop after this many steps")
     p.add_argument("--max_minutes", type=float, default=None, help="(new) stop after this many minutes")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2, help="(new) TF intra/inter-op threads")
     a = p.parse_args(argv)
     from cpm.tfsetup import limit_threads
     limit_threads(a.threads)
+    from cpm.checkpoints import CheckpointError
     from cpm.config import ConfigError
     from cpm.data import DatasetError
     from cpm.train_loop import train
@@ -38,8 +60,11 @@ def main(argv=None):
                   a.dataset_test if a.log_interval_test > 0 else None, a.log_dir_root, restore=a.restore,
                   max_steps=a.max_steps, max_minutes=a.max_minutes, log_train=a.log_interval_train,
                   log_save=a.log_interval_save, log_test=a.log_interval_test, ckpt_interval=a.ckpt_interval,
-                  temporary=a.temporary)
-    except (ConfigError, DatasetError, FileNotFoundError) as e:
+                  temporary=a.temporary, restore_itr=a.restore_itr, restore_continue=a.restore_continue,
+                  restore_skip_vars=a.restore_skip_vars, from_identity=a.from_identity,
+                  log_run_metadata=a.log_run_metadata, summarize_grads=a.summarize_gradients,
+                  description=a.description, dataset_codec_distance=a.dataset_codec_distance)
+    except (ConfigError, DatasetError, CheckpointError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(f"log dir: {d}")

@@ -7,8 +7,8 @@ import os
 import sys
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m cpm", description=__doc__)
+def main(argv=None, prog: str = "python -m cpm") -> int:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
     for name, a, b in (("encode", "IN.png", "OUT.lic"), ("decode", "IN.lic", "OUT.png")):
         s = sub.add_parser(name)

@@ -1,6 +1,9 @@
-"""Input pipeline (the original's ``inputpipeline.py`` on tf.data): one random crop per image + random
-left-right flip, batched. A dataset is a directory of images, an (escaped) glob, or TFRecords with the
-feature ``image/encoded`` (``*.tfrecord`` files, as made by ``fjcommon tf_records mk_img_rec``)."""
+"""Input pipeline (the original's ``inputpipeline.py``) on the shared reader ``shared_data.readers.tf_data``
+with the ``cpm`` preset: one random crop per image + random left-right flip, images smaller than the crop
+upscaled to cover it, float32 0..255, batched. A dataset is ``imgnet_train``/``imgnet_test`` (TFRecords
+``$RECORDS_ROOT/{train,val}/*.tfrecord`` with the feature ``image/encoded``, as written by
+``python -m shared_data prepare imagenet-cpm`` or ``fjcommon tf_records mk_img_rec``), a directory of
+images, or an (escaped) glob."""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ import os
 from pathlib import Path
 
 import tensorflow as tf
+
+from shared_data.readers import ReaderError, tf_data
 
 IMAGENET_TRAIN_IMAGES = 1281167  # hard-coded in the original inputpipeline.py
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG")
@@ -40,36 +45,20 @@ def resolve(name: str) -> tuple[list[str], bool]:
     return files, records
 
 
-def _crop_flip(img, crop):
-    img = tf.cast(img, tf.float32)
-    h, w = tf.shape(img)[0], tf.shape(img)[1]
-    # images smaller than the crop are upscaled so their shorter side equals the crop side
-    scale = tf.maximum(tf.cast(crop[0], tf.float32) / tf.cast(h, tf.float32),
-                       tf.cast(crop[1], tf.float32) / tf.cast(w, tf.float32))
-    img = tf.cond(scale > 1.0, lambda: tf.image.resize(img, tf.cast(tf.math.ceil(tf.cast([h, w], tf.float32) * scale), tf.int32)),
-                  lambda: img)
-    img = tf.image.random_crop(img, [crop[0], crop[1], 3])
-    return tf.image.random_flip_left_right(img)
-
-
 def make_dataset(name: str, crop, batch_size: int, seed: int = 666, shuffle: bool = True,
-                 cache: bool | None = None) -> tuple[tf.data.Dataset, int]:
-    """Infinite dataset of float32 (N, crop, crop, 3) batches in 0..255, and the number of images."""
+                 cache: bool | None = None) -> tuple[tf.data.Dataset, int | None]:
+    """Infinite dataset of float32 (N, crop, crop, 3) batches in 0..255, and the number of images
+    (the original's hard-coded ImageNet size for ``imgnet_train``, None for other records)."""
+    crop = tuple(int(c) for c in crop)
+    if len(crop) != 2 or crop[0] != crop[1]:
+        raise DatasetError(f"crop_size {crop}: only square crops are supported (the released configs use 160x160)")
     files, records = resolve(name)
-    if records:
-        ds = tf.data.TFRecordDataset(files)
-        ds = ds.map(lambda r: tf.io.parse_single_example(r, {"image/encoded": tf.io.FixedLenFeature([], tf.string)})["image/encoded"])
-        n = IMAGENET_TRAIN_IMAGES if "train" in name else None
-    else:
-        ds = tf.data.Dataset.from_tensor_slices(files).map(tf.io.read_file)
-        n = len(files)
-    if cache is None:
+    if cache is None:  # keep the encoded bytes of small image folders in memory (not ImageNet records)
         cache = not records and len(files) <= 2000
-    ds = ds.map(lambda b: tf.io.decode_image(b, channels=3, expand_animations=False), num_parallel_calls=2)
-    if cache:  # keep decoded images in memory (small folders of photos; not for ImageNet records)
-        ds = ds.cache()
-    if shuffle:
-        ds = ds.shuffle(1000, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.repeat()
-    ds = ds.map(lambda img: _crop_flip(img, crop), num_parallel_calls=2)
-    return ds.batch(batch_size, drop_remainder=True).prefetch(2), n
+    try:
+        ds = tf_data.dataset(files, preset="cpm", crop=crop[0], batch_size=batch_size, seed=seed, shuffle=shuffle,
+                             cache=cache, num_parallel_calls=2)
+    except ReaderError as e:
+        raise DatasetError(f"dataset {name!r}: {e}") from None
+    n = (IMAGENET_TRAIN_IMAGES if "train" in name else None) if records else len(files)
+    return ds, n

@@ -4,29 +4,66 @@ TensorBoard summaries, resumable checkpoints, progress bar."""
 from __future__ import annotations
 
 import json
+import os
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import tensorflow as tf
 from tqdm import tqdm
 
 from . import codec as codec_mod
+from .checkpoints import checkpoint_at_or_before, log_dir_of_restore_flag, restore_training_state
+from .codec_distance import CodecDistance, CodecDistanceReadException
 from .config import Config, short_name
 from .data import make_dataset
 from .losses import distortion_loss, rate_losses, weight_regularization
 from .model import CPM
 
 
-def log_dir_name(ae_name: str, pc_name: str, now: datetime | None = None, restore: str | None = None,
-                 temporary: bool = False) -> str:
-    """``"{MMDD_HHMM} {ae_cfg} {pc_cfg}"`` with ``/``→``@`` and ``-``→``*`` (the original's logdir_helpers)."""
-    def esc(s):
-        return s.replace("/", "@").replace("-", "*")
-    name = f"{(now or datetime.now()).strftime('%m%d_%H%M')} {esc(ae_name)} {esc(pc_name)}"
+def _esc(s: str) -> str:
+    return s.replace("/", "@").replace("-", "*")
+
+
+def log_dir_name(ae_name: str, pc_name: str, now: datetime | None = None, restore: str | None = None) -> str:
+    """``"{MMDD_HHMM} {ae_cfg} {pc_cfg}[ RESTORE@{root}@{job_id}]"`` with ``/``→``@`` and ``-``→``*``
+    (the original's ``logdir_helpers.create_unique_log_dir``); ``restore`` is the already formatted
+    ``{root}@{job_id}`` of :func:`restore_suffix`."""
+    name = f"{(now or datetime.now()).strftime('%m%d_%H%M')} {_esc(ae_name)} {_esc(pc_name)}"
     if restore:
-        name += f" RESTORE@{esc(restore)}"
-    return name + ("_TMP" if temporary else "")
+        name += f" RESTORE@{restore}"
+    return name
+
+
+def is_log_date(s: str) -> bool:
+    try:
+        datetime.strptime(s, "%m%d_%H%M")
+        return True
+    except ValueError:
+        return False
+
+
+def restore_suffix(restore_log_dir: str | Path) -> str:
+    """``{root with / as @}@{job_id}`` for a restored log dir ``root/{job_id} ae pc`` (the original's format)."""
+    parts = Path(restore_log_dir).parts
+    for i, comp in enumerate(parts):
+        if is_log_date(comp.split(" ")[0]):
+            root = "@".join(p for p in parts[:i] if p != "/")
+            return f"{root}@{comp.split(' ')[0]}" if root else comp.split(" ")[0]
+    raise ValueError(f"not a log dir (no MMDD_HHMM component): {restore_log_dir}")
+
+
+def unique_log_dir(log_dir_root: str | Path, ae_name: str, pc_name: str, restore: str | None = None) -> Path:
+    """A new log dir; if one with the same MMDD_HHMM exists, the next minute is used (as the original)."""
+    root = Path(log_dir_root)
+    root.mkdir(parents=True, exist_ok=True)
+    now = datetime.now()
+    taken = {d.name.split(" ")[0] for d in root.iterdir() if d.is_dir()}
+    while now.strftime("%m%d_%H%M") in taken:
+        now += timedelta(minutes=1)
+    d = root / log_dir_name(ae_name, pc_name, now, restore)
+    d.mkdir(parents=True)
+    return d
 
 
 def lr_schedule(cfg: Config, itr_per_epoch: int):
@@ -47,13 +84,14 @@ def make_optimizer(cfg: Config, itr_per_epoch: int):
 
 
 class Trainer:
-    def __init__(self, model: CPM, itr_per_epoch: int):
+    def __init__(self, model: CPM, itr_per_epoch: int, summarize_grads: bool = False):
         self.model = model
         ae, pc = model.ae_config, model.pc_config
         self.opt_ae = make_optimizer(ae, itr_per_epoch)   # Adam_AE: all non-PC variables incl. centers
         self.opt_pc = make_optimizer(pc, itr_per_epoch)   # Adam_PC: probclass3d variables
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.ae_vars, self.pc_vars = model.ae_variables(), model.pc_variables()
+        self.summarize_grads = summarize_grads
         self.train_step = tf.function(self._train_step, reduce_retracing=True)
         self.test_step = tf.function(self._test_step, reduce_retracing=True)
 
@@ -76,77 +114,127 @@ class Trainer:
                    H_soft=H_soft, bpp=bpp, heatmap_sum=heatmap_sum)
         if msssim is not None:
             out["ms_ssim"] = msssim
-        return out, x_out
+        return out, x_out, enc
 
     def _train_step(self, x):
         with tf.GradientTape(persistent=True) as tape:
-            out, _ = self._losses(x, training=True)
+            out, _, _ = self._losses(x, training=True)
         g_ae = tape.gradient(out["total"], self.ae_vars)
         g_pc = tape.gradient(out["total"], self.pc_vars)
         del tape
         self.opt_ae.apply_gradients(zip(g_ae, self.ae_vars))
         self.opt_pc.apply_gradients(zip(g_pc, self.pc_vars))
         self.step.assign_add(1)
-        return out
+        if self.summarize_grads:  # -lgrads: gradients go to TensorBoard at the train log interval
+            return out, (g_ae, g_pc)
+        return out, ()
 
     def _test_step(self, x):
-        out, x_out = self._losses(x, training=False)
-        return out, x_out
+        out, x_out, enc = self._losses(x, training=False)
+        return out, x_out, tf.reduce_sum(enc.heatmap, axis=-1), enc.qbar
 
     def checkpoint(self):
         return tf.train.Checkpoint(step=self.step, model=self.model, opt_ae=self.opt_ae, opt_pc=self.opt_pc)
 
 
+def _write_description(log_dir: Path, ae_name, pc_name, description, log_dir_root, is_continue):
+    """``--description``: the original appended a row to a Google Sheet (sheets_logger.py); here the same
+    fields go to ``LOG_DIR/description.txt`` (appended, one tab-separated line per run)."""
+    job = log_dir.name.split(" ")[0] + ("c" if is_continue else "")
+    line = "\t".join([job, os.environ.get("JOB_ID", "N/A"), ae_name, pc_name, description, "",
+                      os.environ.get("QSUBA_GIT_REF", ""), str(log_dir_root)])
+    with open(log_dir / "description.txt", "a") as f:
+        f.write(line + "\n")
+
+
 def train(ae_path, pc_path, dataset_train, dataset_test, log_dir_root, restore=None, max_steps=None,
           max_minutes=None, log_train=100, log_save=1000, log_test=1000, ckpt_interval=1.0, temporary=False,
-          seed=1234, quiet=False):
-    """Train until ``max_steps``/``max_minutes`` (the original runs forever). Returns the log dir."""
+          seed=1234, quiet=False, restore_itr=-1, restore_continue=False, restore_skip_vars=None,
+          from_identity=None, log_run_metadata=False, summarize_grads=False, description=None,
+          dataset_codec_distance=None):
+    """Train until ``max_steps``/``max_minutes`` (the original runs forever). Returns the log dir.
+
+    Restoring follows the original ``RestoreManager``: ``restore`` (a log dir or its ``ckpts/``) restores
+    the latest checkpoint, or the latest with step <= ``restore_itr``; the run writes to a new log dir
+    ``"... RESTORE@{root}@{job_id}"`` unless ``restore_continue`` (then the restored log dir is continued).
+    ``restore_skip_vars`` (comma list) leaves variables whose original name contains one of the strings
+    fresh; ``from_identity`` = restore that dir with ``global_step,Adam`` skipped (the original's help text
+    promises a KMeans init of the centers, which the original never implemented; neither do we).
+    """
     from .config import load_ae_config, load_pc_config
     tf.random.set_seed(seed)
     ae, pc = load_ae_config(ae_path), load_pc_config(pc_path)
     ae_name, pc_name = short_name(ae_path, "ae_configs"), short_name(pc_path, "pc_configs")
+    if temporary:  # the original appends _TMP to LOG_DIR_ROOT
+        log_dir_root = str(log_dir_root).rstrip("/") + "_TMP"
+    if from_identity:
+        restore, restore_skip_vars = from_identity, "global_step,Adam"
     model = CPM(ae, pc, seed=seed)
     ds_train, n_images = make_dataset(dataset_train, ae.crop_size, ae.batch_size, seed=666)
     itr_per_epoch = max(1, (n_images or 1) // ae.batch_size)
-    trainer = Trainer(model, itr_per_epoch)
+    trainer = Trainer(model, itr_per_epoch, summarize_grads=summarize_grads)
+    restore_from = None
     if restore:
-        log_dir = Path(restore)
-        if not (log_dir / "ckpts").is_dir():
-            raise FileNotFoundError(f"--restore {restore}: no ckpts/ folder there")
+        rdir = log_dir_of_restore_flag(restore)
+        restore_from = checkpoint_at_or_before(rdir / "ckpts", restore_itr)
+        log_dir = rdir if restore_continue else unique_log_dir(log_dir_root, ae_name, pc_name, restore_suffix(rdir))
     else:
-        log_dir = Path(log_dir_root) / log_dir_name(ae_name, pc_name, temporary=temporary)
+        log_dir = unique_log_dir(log_dir_root, ae_name, pc_name)
     ckpt = trainer.checkpoint()
+    if restore_from:
+        n_ok, n_skip = restore_training_state(
+            trainer, restore_from[1], restore_skip_vars,
+            make_trainer=lambda: Trainer(CPM(ae, pc, seed=seed), itr_per_epoch))
+        if not quiet:
+            print(f"restored {restore_from[1]} (step {restore_from[0]}): {n_ok} variables"
+                  + (f", {n_skip} skipped (matching {restore_skip_vars})" if n_skip else "")
+                  + f"; now at step {int(trainer.step.numpy())}")
     manager = tf.train.CheckpointManager(ckpt, str(log_dir / "ckpts"), max_to_keep=1,
                                          keep_checkpoint_every_n_hours=ckpt_interval)
-    if manager.latest_checkpoint:
-        ckpt.restore(manager.latest_checkpoint).expect_partial()
-        if not quiet:
-            print(f"restored {manager.latest_checkpoint} at step {int(trainer.step.numpy())}")
-    log_dir.mkdir(parents=True, exist_ok=True)
+    if description and not temporary:
+        _write_description(log_dir, ae_name, pc_name, description, log_dir_root, restore_continue)
     writer = tf.summary.create_file_writer(str(log_dir / "train"))
     test_writer = tf.summary.create_file_writer(str(log_dir / "test"))
     ds_test = None
     if dataset_test and log_test > 0:
         ds_test = iter(make_dataset(dataset_test, ae.crop_size, ae.batch_size, seed=1)[0])
+    bpg_distance = None
+    if dataset_codec_distance and ds_test is not None:
+        try:
+            bpg_distance = CodecDistance(dataset_codec_distance, codec="bpg", metric="ms-ssim")
+        except CodecDistanceReadException as e:
+            if not quiet:
+                print(f"Cannot compute CodecDistance: {e}")
     meta = {"ae_config_path": str(ae_path), "pc_config_path": str(pc_path), "dataset_train": dataset_train,
             "itr_per_epoch": itr_per_epoch}
+    if restore_from:
+        meta["restored_from"] = restore_from[1]
 
     def save():
         manager.save(checkpoint_number=int(trainer.step.numpy()))
         codec_mod.save_model(model, log_dir, ae_name, pc_name,
                              extra={"train": {**meta, "step": int(trainer.step.numpy())}})
 
+    names = {id(v): k for k, v in model.vars.items()}
     t0 = time.time()
     start = int(trainer.step.numpy())
     total = max_steps - start if max_steps else None
     bar = tqdm(total=total, desc="train", disable=quiet, dynamic_ncols=True)
     it = iter(ds_train)
+    traced = False
     while True:
         step = int(trainer.step.numpy())
         if (max_steps and step >= max_steps) or (max_minutes and (time.time() - t0) / 60 >= max_minutes):
             break
-        out = trainer.train_step(next(it))
+        x = next(it)
+        if log_run_metadata and not traced:  # -lmeta: graph + profile of the first step, once
+            tf.summary.trace_on(graph=True, profiler=True)
+        out, grads = trainer.train_step(x)
         step += 1
+        if log_run_metadata and not traced:
+            with writer.as_default():
+                tf.summary.trace_export("train_step", step=step, profiler_outdir=str(log_dir / "train"))
+            traced = True
         bar.update(1)
         if step % log_train == 0 or step == 1:
             vals = {k: float(v.numpy()) for k, v in out.items()}
@@ -155,14 +243,30 @@ def train(ae_path, pc_path, dataset_train, dataset_test, log_dir_root, restore=N
                     tf.summary.scalar(k, v)
                 tf.summary.scalar("lr_ae", float(trainer.opt_ae.learning_rate.numpy()) if hasattr(
                     trainer.opt_ae.learning_rate, "numpy") else 0.0)
+                if grads:
+                    g_ae, g_pc = grads
+                    tf.summary.scalar("gradients/global_norm_AE", float(tf.linalg.global_norm(g_ae)))
+                    tf.summary.scalar("gradients/global_norm_PC", float(tf.linalg.global_norm(g_pc)))
+                    for v, g in zip(trainer.ae_vars + trainer.pc_vars, list(g_ae) + list(g_pc)):
+                        tf.summary.histogram(f"gradients/{names[id(v)]}", g)
             bar.set_postfix(loss=f"{vals['total']:.2f}", bpp=f"{vals['bpp']:.3f}",
                             msssim=f"{vals.get('ms_ssim', float('nan')):.4f}")
         if ds_test is not None and step % log_test == 0:
-            tout, x_out = trainer.test_step(next(ds_test))
+            x_test = next(ds_test)
+            tout, x_out, hm, qbar = trainer.test_step(x_test)
             with test_writer.as_default(step=step):
                 for k, v in tout.items():
                     tf.summary.scalar(k, float(v.numpy()))
-                tf.summary.image("reconstruction", tf.cast(x_out[:2], tf.uint8))
+                tf.summary.image("x_in", tf.cast(x_test[:3], tf.uint8))
+                tf.summary.image("x_out", tf.cast(x_out[:3], tf.uint8))
+                hm = hm[:3, ..., None]  # importance map summed over channels (the original's test/hm)
+                tf.summary.image("hm", hm / (tf.reduce_max(hm) + 1e-8))
+                tf.summary.histogram("centers", model.centers)
+                tf.summary.histogram("qbar", qbar[: max(1, ae.batch_size // 2)])
+                if bpg_distance is not None and "ms_ssim" in tout:
+                    d = bpg_distance.distance(float(tout["bpp"]), float(tout["ms_ssim"]))
+                    if d is not None:
+                        tf.summary.scalar("distance_BPG_MS-SSIM", d)
         if step % log_save == 0:
             save()
     bar.close()

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_log_dir_name():
     assert log_dir_name("cvpr/low", "cvpr/res_shallow", datetime(2018, 5, 15, 11, 3)) == \
         "0515_1103 cvpr@low cvpr@res_shallow"
-    assert log_dir_name("a-b/c", "p", datetime(2018, 5, 15, 11, 3), temporary=True) == "0515_1103 a*b@c p_TMP"
+    assert log_dir_name("a-b/c", "p", datetime(2018, 5, 15, 11, 3)) == "0515_1103 a*b@c p"
 
 
 def _tags(event_dir):
@@ -48,11 +48,16 @@ def test_train_and_resume(tmp_path):
     assert "heatmap_sum" in test_tags and "bpp" in test_tags
     w1 = np.load(d / "weights.npz")["probclass3d/logits/conv3d_conv0_mask/weights"]
     d2 = train(ae, pc, str(data), None, tmp_path / "logs", restore=str(d), max_steps=3, log_train=1,
-               log_save=100, log_test=-1, quiet=True)
+               log_save=100, log_test=-1, quiet=True, restore_continue=True)
     assert d2 == d
     assert json.loads((d / "train_info.json").read_text())["steps"] == 3
     w2 = np.load(d / "weights.npz")["probclass3d/logits/conv3d_conv0_mask/weights"]
     assert not np.array_equal(w1, w2)  # the third step trained the context model
+    # without --restore_continue: a new "... RESTORE@..." log dir, continuing from the latest checkpoint <= 99 (step 3)
+    d3 = train(ae, pc, str(data), None, tmp_path / "logs", restore=str(d / "ckpts"), restore_itr=99, max_steps=4,
+               log_train=1, log_save=100, log_test=-1, quiet=True, temporary=True)
+    assert d3.parent.name == "logs_TMP" and " RESTORE@" in d3.name and d3.name.endswith(d.name.split(" ")[0])
+    assert json.loads((d3 / "train_info.json").read_text())["steps"] == 4
 
 
 def test_one_eager_step_and_checkpoint(tmp_path, mini_codec):
@@ -64,7 +69,8 @@ def test_one_eager_step_and_checkpoint(tmp_path, mini_codec):
     tr = Trainer(m, itr_per_epoch=10)
     before = m.numpy_weights()
     x = tf.random.stateless_uniform((2, 32, 32, 3), (1, 2), 0, 255)
-    out = tr._train_step(x)
+    out, grads = tr._train_step(x)
+    assert grads == ()
     assert all(np.isfinite(float(v)) for v in out.values())
     assert 0 < float(out["ms_ssim"]) < 1 and float(out["heatmap_sum"]) > 0
     after = m.numpy_weights()
