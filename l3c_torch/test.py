@@ -21,6 +21,34 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
+class TestCache:
+    """Theoretical results per (testset, itr, crop, model) in ``LOG_DIR_test/<run>/cache.json`` (upstream
+    kept a ``cache.pkl`` there; JSON here, so no pickle is ever loaded)."""
+
+    def __init__(self, d: Path, reset: bool):
+        import json
+
+        self.path = d / "cache.json"
+        if reset and self.path.exists():
+            self.path.unlink()
+        try:
+            self.data = json.loads(self.path.read_text()) if self.path.exists() else {}
+        except ValueError:
+            self.data = {}  # a damaged cache is recomputed
+
+    def get(self, key):
+        return self.data.get(key)
+
+    def put(self, key, rows):
+        import json
+
+        from shared_data.imageio import atomic_write_bytes
+
+        self.data[key] = rows
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self.path, json.dumps(self.data, indent=1).encode())
+
+
 def _recursive(v: str):
     return "auto" if v == "auto" else int(v)
 
@@ -32,7 +60,11 @@ def main(argv=None):
     p.add_argument("images", help="comma-separated folders or image files")
     p.add_argument("-fns", "--match_filenames", nargs="+", default=None)
     p.add_argument("-m", "--max_imgs_per_folder", type=int, default=None)
-    p.add_argument("--crop", type=int, default=None, help="center crop to N x N")
+    p.add_argument("--crop", type=int, default=None, help="center crop to N x N (smaller sides are kept)")
+    p.add_argument("-f", "--overwrite_cache", action="store_true", help="recompute cached theoretical results")
+    p.add_argument("--reset_entire_cache", action="store_true", help="delete LOG_DIR_test/<run>/cache.json first")
+    p.add_argument("--compare_theory", action="store_true", help="with --write_to_files: per-image real vs theory")
+    p.add_argument("--time_report", default=None, help="write per-image encode/decode times to this file")
     p.add_argument("-n", "--names", default=None, help="comma-separated display names for the runs")
     p.add_argument("-i", "--restore_itr", default="-1")
     p.add_argument("--recursive", default="auto", help="0|N|auto (RGB Shared: auto = 3)")
@@ -53,8 +85,8 @@ def main(argv=None):
     from shared_eval.measures import write_measures
 
     torch.set_num_threads(a.threads)
-    if a.crop:
-        raise NotImplementedError("--crop is not implemented in this port; crop the images beforehand")
+    if a.crop is not None and a.crop < 1:
+        raise ValueError(f"--crop {a.crop}: must be a positive size")
     ids = [s for s in re.split(r"[,|]", a.log_dates) if s]
     names = a.names.split(",") if a.names else ids
     itrs = [int(i) for i in a.restore_itr.split(",")]
@@ -81,8 +113,27 @@ def main(argv=None):
                         for pth in sample_image(net, read_image(f), a.sample, Path(f).stem, k):
                             print(f"wrote {pth}")
                 out = Path(a.write_to_files) if a.write_to_files else None
-                rows = evaluate_files(net, fp, files, a.backend, write_to=out, real=out is not None,
-                                      theory=True)
+                cache = TestCache(Path(str(Path(a.log_dir)) + "_test") / run.name, a.reset_entire_cache)
+                key = f"{testset}|{itr_}|crop={a.crop}|recursive={net.recursive}|{fp.hex()}"
+                rows = None if (out is not None or a.overwrite_cache) else cache.get(key)
+                if rows is None:
+                    if out is not None:
+                        out.mkdir(parents=True, exist_ok=True)
+                    rows = evaluate_files(net, fp, files, a.backend, write_to=out, real=out is not None,
+                                          theory=True, crop=a.crop)
+                    if out is None:
+                        cache.put(key, rows)
+                else:
+                    print(f"{testset} {name} {itr_}: cached in {cache.path} (-f recomputes)")
+                if out is not None and a.compare_theory:
+                    for r in rows:
+                        print(f"  {r['img_name']}: real {r['bpsp']:.4f} theory {r['bpsp_theory']:.4f} "
+                              f"({100 * (r['bpsp'] / r['bpsp_theory'] - 1):+.3f}%)")
+                if out is not None and a.time_report:
+                    lines = [f"{name} itr {itr_} {r['img_name']} enc {r['enc_s']:.3f} s dec {r['dec_s']:.3f} s"
+                             for r in rows]
+                    with open(a.time_report, "a") as fh:
+                        fh.write("\n".join(lines) + "\n")
                 for r in rows:
                     r["experiment"], r["itr"] = name, itr_
                 all_rows += rows

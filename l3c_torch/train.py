@@ -57,19 +57,33 @@ def main(argv=None):
     if a.restore:
         src = Path(a.restore) if Path(a.restore).is_dir() else find_run(root, a.restore)
         restore = (src, a.restore_itr)
-    if restore and a.restore_continue:
-        run_dir = restore[0]
-    else:
-        run_dir = new_run_dir(root, ms_path, dl_path, applied, a.temporary)
-    write_run_configs(run_dir, ms_flat, dl_flat, ms_path, dl_path)
+    from l3c.train_loop import _dist_setup
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    ddp, rank, _, _ = _dist_setup(device)  # under torchrun: one run directory, chosen by rank 0
+    run_dir = None
+    if rank == 0:
+        if restore and a.restore_continue:
+            run_dir = restore[0]
+        else:
+            run_dir = new_run_dir(root, ms_path, dl_path, applied, a.temporary)
+        write_run_configs(run_dir, ms_flat, dl_flat, ms_path, dl_path)
+        print(f"run directory: {run_dir}", flush=True)
+    if ddp:
+        box = [str(run_dir) if run_dir else None]
+        torch.distributed.broadcast_object_list(box, src=0)
+        run_dir = Path(box[0])
     if a.debug:
         a.max_steps, a.log_train, a.log_val = 5, 1, 5
-    print(f"run directory: {run_dir}")
     res = train(Config(ms_flat), Config(dl_flat), run_dir, restore=restore, restart=a.restore_restart,
                 log_train=a.log_train, log_train_heavy=a.log_train_heavy, log_val=a.log_val,
                 save_every=a.saver_interval, keep_every=a.saver_keep_every, keep_tmp=a.saver_keep_tmp,
                 no_saver=a.no_saver, workers=a.num_workers, max_steps=a.max_steps, max_minutes=a.max_minutes)
-    print(f"done: itr {res['itr']}, val bpsp {res.get('val_bpsp', float('nan')):.4f}, {res['wall_s']:.0f} s")
+    if rank == 0:
+        print(f"done: itr {res['itr']}, val bpsp {res.get('val_bpsp', float('nan')):.4f}, {res['wall_s']:.0f} s"
+              + (f", {res['world_size']} DDP processes" if ddp else ""))
+    if ddp:
+        torch.distributed.destroy_process_group()
     return 0
 
 

@@ -39,8 +39,10 @@ from shared_data.container import (
 
 from .network import MultiscaleNetwork, pad_input
 
-FORMAT = 1
-CHUNK = 8192                 # symbols per pmf chunk (8192 x K x L floats ~ 84 MB for RGB)
+FORMAT = 2                   # 1: dense pmfs (DMLL.pmf); 2: windowed pmfs (DMLL.pmf_windowed). Both decode.
+FORMATS = (1, 2)
+CHUNK = 8192                 # symbols per coder call (one torchac stream each)
+PMF_BATCH = 1024             # rows per pmf computation (keeps the K x edges intermediate in cache)
 STRIP_PIXELS = 512 * 768     # pixels (at a level's resolution) per strip; a Kodak image is one strip
 MAX_STRIP_PIXELS = 1 << 24
 
@@ -247,9 +249,23 @@ class _Stats:
     per_level_bits: dict = field(default_factory=dict)
 
 
-def _code_region(net, level, params, region_sym, coders, mode, stats, chunk):
+def _pmf_rows(dm, fmt: int, pi, mu, ls, buf: torch.Tensor) -> torch.Tensor:
+    """pmf rows for ``(n, K)`` parameters into ``buf[:n]`` (format 1: dense, one call, as written by the first
+    release; format 2: windowed, in batches of PMF_BATCH rows)."""
+    n = mu.shape[0]
+    if fmt == 1:
+        return dm.pmf(pi, mu, ls)
+    out = buf[:n]
+    for b0 in range(0, n, PMF_BATCH):
+        b1 = min(n, b0 + PMF_BATCH)
+        out[b0:b1] = dm.pmf_windowed(pi[b0:b1], mu[b0:b1], ls[b0:b1])
+    return out
+
+
+def _code_region(net, level, params, region_sym, coders, mode, stats, chunk, fmt=FORMAT):
     """(De)code one strip of one level. ``region_sym (C, h, w)`` int64: read (enc) or filled (dec)."""
     dm = net.dmll(level)
+    buf = torch.empty(min(chunk, region_sym[0].numel()), dm.L)
     C = net.level_channels(level)
     t0 = time.perf_counter()
     pi, mu, log_s, coeffs = dm.split(params, C)
@@ -275,7 +291,7 @@ def _code_region(net, level, params, region_sym, coders, mode, stats, chunk):
         for s0 in range(0, n, chunk):
             s1 = min(n, s0 + chunk)
             t0 = time.perf_counter()
-            pmf = dm.pmf(pi_c[s0:s1], mu_c[s0:s1], ls_c[s0:s1]).numpy()
+            pmf = _pmf_rows(dm, fmt, pi_c[s0:s1], mu_c[s0:s1], ls_c[s0:s1], buf).numpy()
             t1 = time.perf_counter()
             if mode == "enc":
                 sym = flat[s0:s1].numpy()
@@ -295,7 +311,7 @@ def _code_region(net, level, params, region_sym, coders, mode, stats, chunk):
 
 def _traverse(net: MultiscaleNetwork, H: int, W: int, syms: list[torch.Tensor], coders: list[list],
               mode: str, strip_pixels: int, chunk: int, stats: _Stats,
-              progress: Callable[[str], None] | None = None):
+              progress: Callable[[str], None] | None = None, fmt: int = FORMAT):
     """Walk levels coarse -> fine, (de)coding ``syms[level] (C,h,w)`` with ``coders[level][c]``."""
     NL = net.num_levels
     # coarsest level: uniform prior
@@ -343,7 +359,7 @@ def _traverse(net: MultiscaleNetwork, H: int, W: int, syms: list[torch.Tensor], 
             region = syms[i][:, r0:r1]
             if mode == "dec":
                 region = region.clone()
-            _code_region(net, i, params, region, coders[i], mode, stats, chunk)
+            _code_region(net, i, params, region, coders[i], mode, stats, chunk, fmt)
             if mode == "dec":
                 syms[i][:, r0:r1] = region
             stats.per_level_bits[i] = stats.per_level_bits.get(i, 0.0) + stats.est_bits - before
@@ -368,8 +384,11 @@ def level_shapes(net: MultiscaleNetwork, Hp: int, Wp: int) -> list[tuple[int, in
 
 @torch.no_grad()
 def encode_array(net: MultiscaleNetwork, img: np.ndarray, fingerprint: bytes, backend: str = DEFAULT_BACKEND,
-                 strip_pixels: int = STRIP_PIXELS, chunk: int = CHUNK) -> EncodeResult:
-    """Losslessly encode a uint8 ``(H, W, 3)`` image into a :class:`Container`."""
+                 strip_pixels: int = STRIP_PIXELS, chunk: int = CHUNK, fmt: int = FORMAT) -> EncodeResult:
+    """Losslessly encode a uint8 ``(H, W, 3)`` image into a :class:`Container` (``fmt``: stream format, see
+    :data:`FORMAT`; 1 is kept so that files of the first release decode and can be re-made)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown l3c stream format {fmt}; choose from {FORMATS}")
     from shared_data.imageio import check_rgb_uint8
 
     check_rgb_uint8(img)
@@ -383,8 +402,8 @@ def encode_array(net: MultiscaleNetwork, img: np.ndarray, fingerprint: bytes, ba
     enc_net_s = time.perf_counter() - t0
     coders = [[be.new_encoder() for _ in range(net.level_channels(i))] for i in range(net.num_levels + 1)]
     stats = _Stats(net_s=enc_net_s)
-    _traverse(net, H, W, syms, coders, "enc", strip_pixels, chunk, stats)
-    header = pack_ints([FORMAT, be.id, net.num_levels, net.recursive, strip_pixels, chunk])
+    _traverse(net, H, W, syms, coders, "enc", strip_pixels, chunk, stats, fmt=fmt)
+    header = pack_ints([fmt, be.id, net.num_levels, net.recursive, strip_pixels, chunk])
     sections = [header]
     for i in reversed(range(net.num_levels + 1)):
         sections += [cd.finish() for cd in coders[i]]
@@ -398,13 +417,14 @@ def read_header(c: Container) -> dict:
     if len(vals) != 6:
         raise ContainerError(f"corrupt l3c header: {len(vals)} fields, expected 6")
     fmt, bid, nl, rec, sp, ch = vals
-    if fmt != FORMAT:
-        raise ContainerError(f"unknown l3c stream format {fmt} (this decoder knows {FORMAT})")
+    if fmt not in FORMATS:
+        raise ContainerError(f"unknown l3c stream format {fmt} (this decoder knows {FORMATS})")
     if bid not in BACKEND_IDS:
         raise ContainerError(f"unknown entropy-coder backend id {bid} in file")
     if not (16 <= sp <= MAX_STRIP_PIXELS) or not (1 <= ch <= 1 << 20):
         raise ContainerError(f"corrupt l3c header: strip {sp}, chunk {ch}")
-    return {"backend": BACKEND_IDS[bid], "num_levels": nl, "recursive": rec, "strip_pixels": sp, "chunk": ch}
+    return {"format": fmt, "backend": BACKEND_IDS[bid], "num_levels": nl, "recursive": rec, "strip_pixels": sp,
+            "chunk": ch}
 
 
 @torch.no_grad()
@@ -431,7 +451,7 @@ def decode_container(net: MultiscaleNetwork, c: Container) -> tuple[np.ndarray, 
         k += shapes[i][0]
     stats = _Stats()
     try:
-        _traverse(net, H, W, syms, coders, "dec", hdr["strip_pixels"], hdr["chunk"], stats)
+        _traverse(net, H, W, syms, coders, "dec", hdr["strip_pixels"], hdr["chunk"], stats, fmt=hdr["format"])
     except ContainerError:
         raise
     except (ValueError, RuntimeError, IndexError) as e:

@@ -35,14 +35,26 @@ def theoretical_bpsp(net: MultiscaleNetwork, img: np.ndarray) -> tuple[float, li
     return sum(parts), parts
 
 
+def center_crop(img: np.ndarray, n: int | None) -> np.ndarray:
+    """Upstream ``test.py --crop N``: the central N x N window (a side shorter than N is kept whole)."""
+    if not n:
+        return img
+    h, w = img.shape[:2]
+    ch, cw = min(n, h), min(n, w)
+    y, x = (h - ch) // 2, (w - cw) // 2
+    return np.ascontiguousarray(img[y:y + ch, x:x + cw])
+
+
 def evaluate_files(net, fp, files, backend=DEFAULT_BACKEND, write_to=None, real=True, theory=False,
-                   progress=True) -> list[dict]:
-    """Rows for shared_eval.measures: real-file bpsp (encode, decode, assert lossless) and estimates."""
+                   progress=True, crop: int | None = None) -> list[dict]:
+    """Rows for shared_eval.measures: real-file bpsp (encode, decode, assert lossless) and estimates.
+    ``crop``: evaluate the center N x N crop of every image (``img_name`` gets a ``_cN`` suffix)."""
     rows = []
     for f in tqdm(files, desc="images", disable=not progress):
-        img = read_image(f)
+        img = center_crop(read_image(f), crop)
         h, w = img.shape[:2]
-        row = {"img_name": Path(f).name, "height": h, "width": w}
+        name = Path(f).name if not crop else f"{Path(f).stem}_c{crop}{Path(f).suffix}"
+        row = {"img_name": name, "height": h, "width": w}
         if theory:
             b, parts = theoretical_bpsp(net, img)
             row["bpsp_theory"] = b
@@ -54,7 +66,7 @@ def evaluate_files(net, fp, files, backend=DEFAULT_BACKEND, write_to=None, real=
             data = pack(res.container)
             enc_s = time.perf_counter() - t0
             if write_to is not None:
-                atomic_write_bytes(Path(write_to) / (Path(f).stem + ".lic"), data)
+                atomic_write_bytes(Path(write_to) / (Path(name).stem + ".lic"), data)
             t0 = time.perf_counter()
             rec, _, _ = decode_container(net, unpack(data, "l3c", fp))
             dec_s = time.perf_counter() - t0

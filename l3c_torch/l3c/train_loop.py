@@ -4,8 +4,8 @@ loss = sum of bpsp over the predicted levels (L3C eq. (7)), TensorBoard, checkpo
 from __future__ import annotations
 
 import math
-import re
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -13,23 +13,57 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from .config import Config, dump_cf
-from .data import CropDataset, resolve_glob
+from .data import resolve_glob
 from .model_io import find_run, list_ckpts, save_ckpt, upgrade_state_dict
 from .network import MultiscaleNetwork, bpsp_from_nlls, loss_from_nlls
 
 
+def _interval(spec: str, epoch_len: int, schedule: str) -> int:
+    """``iN`` -> N iterations, ``eN`` -> int(N * epoch_len) (N may be fractional for epochs, as upstream)."""
+    if len(spec) < 2 or spec[0] not in "ie":
+        raise ValueError(f"lr.schedule {schedule!r}: invalid interval {spec!r} (expected iN or eN)")
+    try:
+        return int(spec[1:]) if spec[0] == "i" else int(float(spec[1:]) * epoch_len)
+    except ValueError:
+        raise ValueError(f"lr.schedule {schedule!r}: invalid interval {spec!r}") from None
+
+
 def lr_at(schedule: str, initial: float, itr: int, epoch_len: int) -> float:
-    """``exp_F_iN`` / ``exp_F_eN``: ``initial * F ** floor(itr / N)`` with N in iterations or epochs.
-    ``none`` keeps the rate. Warm-up and cosine schedules of upstream's grammar are not implemented."""
+    """The learning rate at iteration ``itr`` for upstream's schedule grammar (``train/lr_schedule.py``):
+
+    - ``none``: constant ``initial``;
+    - ``exp_F_iN`` / ``exp_F_eN``: ``initial * F ** floor(itr / N)``, N in iterations or epochs
+      (``eN`` = ``int(N * epoch_len)`` iterations, N may be fractional);
+    - ``exp_F_I_warm_W_F2_I2``: as ``exp_F_I`` until iteration W (in epochs when I is, as upstream), then a
+      warm restart: ``initial * F2 ** floor((itr - W) / I2)`` (upstream's warm schedule has no further restarts);
+    - ``cos_LRMAX_LRMIN_(iT|eT)``: ``LRMIN + (LRMAX - LRMIN) * cos(pi * (itr mod T) / (2T))`` (a quarter cosine
+      from LRMAX towards LRMIN, restarting every T; ``initial`` is ignored, as upstream).
+
+    Upstream's schedule object is stateful (a run resumed after W restarts only at the next multiple of W);
+    this function is the continuous-run value. Malformed specs raise ValueError (upstream: an assertion)."""
     if schedule in ("none", None):
         return initial
-    m = re.fullmatch(r"exp_([0-9.eE-]+)_([ie])(\d+)", schedule)
-    if not m:
-        raise NotImplementedError(f"lr.schedule {schedule!r}: only 'exp_F_iN', 'exp_F_eN' and 'none' are "
-                                  "implemented (upstream also had _warm_ and cos_ variants)")
-    f, unit, n = float(m.group(1)), m.group(2), int(m.group(3))
-    period = n * (epoch_len if unit == "e" else 1)
-    return initial * f ** (itr // max(period, 1))
+    kind, _, rest = str(schedule).partition("_")
+    parts = rest.split("_") if rest else []
+    try:
+        if kind == "exp" and len(parts) == 2:
+            return initial * float(parts[0]) ** (itr // max(_interval(parts[1], epoch_len, schedule), 1))
+        if kind == "exp" and len(parts) == 6 and parts[2] == "warm":
+            fac, ivl, _, warm, fac2, ivl2 = parts
+            w = int(warm) if ivl[0] == "i" else int(int(warm) * epoch_len)
+            if w > 0 and itr >= w:
+                return initial * float(fac2) ** ((itr - w) // max(_interval(ivl2, epoch_len, schedule), 1))
+            return initial * float(fac) ** (itr // max(_interval(ivl, epoch_len, schedule), 1))
+        if kind == "cos" and len(parts) == 3:
+            lrmax, lrmin = float(parts[0]), float(parts[1])
+            T = max(_interval(parts[2], epoch_len, schedule), 1)
+            return lrmin + (lrmax - lrmin) * math.cos(math.pi * (itr % T) / (2 * T))
+    except ValueError as e:
+        if "lr.schedule" in str(e):
+            raise
+        raise ValueError(f"lr.schedule {schedule!r}: {e}") from None
+    raise ValueError(f"lr.schedule {schedule!r}: not in upstream's grammar (none | exp_F_(iN|eN)"
+                     "[_warm_W_F2_(iN|eN)] | cos_LRMAX_LRMIN_(iT|eT))")
 
 
 def _make_optim(cfg: Config, net):
@@ -39,18 +73,50 @@ def _make_optim(cfg: Config, net):
     return torch.optim.RMSprop(net.parameters(), lr=cfg.lr.initial, weight_decay=cfg.weight_decay)
 
 
+def _dist_setup(device):
+    """torchrun (``WORLD_SIZE`` > 1): init the process group (NCCL on CUDA, gloo on CPU) and pick this rank's
+    device. Returns (ddp, rank, world, device)."""
+    import os
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return False, 0, 1, device
+    import torch.distributed as dist
+
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if device.type == "cuda":
+        torch.cuda.set_device(local)
+        device = torch.device("cuda", local)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return True, rank, world, device
+
+
 def train(ms_cfg: Config, dl_cfg: Config, run_dir: Path, *, restore: tuple[Path, int] | None = None,
           restart: bool = False, log_train=100, log_train_heavy=5, log_val=500, save_every=250,
           keep_every=10, keep_tmp=3, no_saver=False, workers=0, max_steps=None, max_minutes=None,
           seed=0, quiet=False, device=None) -> dict:
-    """Train until ``max_steps``/``max_minutes`` (upstream trains forever: ``max_epochs=None``)."""
+    """Train until ``max_steps``/``max_minutes`` (upstream trains forever: ``max_epochs=None``).
+
+    Data: :class:`shared_data.readers.torch_data.ImageDataset` with the ``l3c`` preset (random
+    ``crop_size`` crop + horizontal flip, float 0..255, images smaller than the crop dropped; validation:
+    centre crops of the first ``num_val_batches * batchsize_val`` val images), crops seeded by
+    ``(seed, epoch, index)``. Under ``torchrun`` (``WORLD_SIZE`` > 1) the model is wrapped in
+    DistributedDataParallel (not upstream), each rank reads its ``DistributedSampler`` share with batch
+    ``batchsize_train // world`` (so the global batch stays ``batchsize_train``) and rank 0 alone logs,
+    validates and saves."""
+    from shared_data.readers.torch_data import ImageDataset, batches
+
     torch.manual_seed(seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    ddp, rank, world, device = _dist_setup(device)
+    main = rank == 0
+    quiet = quiet or not main
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # as upstream
-    net = MultiscaleNetwork(ms_cfg).to(device)
-    optim = _make_optim(ms_cfg, net)
+    core = MultiscaleNetwork(ms_cfg).to(device)
+    optim = _make_optim(ms_cfg, core)
     itr = 0
     if restore is not None:
         src, ritr = restore
@@ -58,9 +124,11 @@ def train(ms_cfg: Config, dl_cfg: Config, run_dir: Path, *, restore: tuple[Path,
         if not ck:
             raise FileNotFoundError(f"{src}: no checkpoints to restore")
         ritr = max(ck) if ritr == -1 else ritr
+        if ritr not in ck:
+            raise FileNotFoundError(f"{src}: no checkpoint for iteration {ritr} (have {sorted(ck)})")
         state = torch.load(ck[ritr], map_location=device, weights_only=True)
         upgraded = upgrade_state_dict(state["net"])
-        net.load_state_dict(upgraded)
+        core.load_state_dict(upgraded)
         if not restart:
             itr = ritr
             # an old-layout checkpoint's optimizer state is ordered differently: start the optimizer afresh
@@ -68,101 +136,124 @@ def train(ms_cfg: Config, dl_cfg: Config, run_dir: Path, *, restore: tuple[Path,
                 optim.load_state_dict(state["optim"])
         if not quiet:
             print(f"restored {ck[ritr]} ({'restart at 0' if restart else f'continue at {itr}'})")
+    net = core
+    if ddp:
+        net = torch.nn.parallel.DistributedDataParallel(
+            core, device_ids=[device.index] if device.type == "cuda" else None)
     files = resolve_glob(str(dl_cfg.train_imgs_glob))
     if not files:
         raise FileNotFoundError(f"no training images for train_imgs_glob={dl_cfg.train_imgs_glob!r}")
-    ds = CropDataset(files, dl_cfg.crop_size, train=True)
-    val_files = resolve_glob(str(dl_cfg.val_glob))
-    val_ds = CropDataset(val_files[: dl_cfg.num_val_batches * dl_cfg.batchsize_val], dl_cfg.crop_size,
-                         train=False)
-    dl = torch.utils.data.DataLoader(ds, batch_size=dl_cfg.batchsize_train, shuffle=True, drop_last=True,
-                                     num_workers=workers)
-    epoch_len = max(1, len(dl))
-    writer = SummaryWriter(str(run_dir))
+    with warnings.catch_warnings():
+        if quiet:
+            warnings.simplefilter("ignore")
+        ds = ImageDataset([str(f) for f in files], preset="l3c", crop=dl_cfg.crop_size, seed=seed)
+        val_files = resolve_glob(str(dl_cfg.val_glob))
+        val_ds = ImageDataset([str(f) for f in val_files], preset="l3c", crop=dl_cfg.crop_size, center=True,
+                              seed=seed) if val_files else None
+    if val_ds is not None:
+        val_ds = torch.utils.data.Subset(val_ds, range(min(len(val_ds),
+                                                           dl_cfg.num_val_batches * dl_cfg.batchsize_val)))
+    bs = dl_cfg.batchsize_train // world
+    if bs < 1:
+        raise ValueError(f"batchsize_train={dl_cfg.batchsize_train} is smaller than the {world} DDP processes")
+    epoch_len = max(1, len(ds) // (bs * world))
+    data = batches(ds, bs, num_workers=workers, seed=seed, start_epoch=itr // epoch_len, distributed=ddp)
+    writer = SummaryWriter(str(run_dir)) if main else None
     t_start, last = time.time(), {}
     max_steps = math.inf if max_steps is None else max_steps
     bar = tqdm(total=None if math.isinf(max_steps) else max_steps, initial=itr, disable=quiet,
                desc="train", dynamic_ncols=True)
 
     def validate():
-        net.eval()
+        if val_ds is None:
+            return float("nan")
+        core.eval()
         tot, n = 0.0, 0
         with torch.no_grad():
             for b in torch.utils.data.DataLoader(val_ds, batch_size=dl_cfg.batchsize_val):
                 b = b.to(device)
-                nlls, encs = net(b)
+                nlls, encs = core(b)
                 bpsps = bpsp_from_nlls(nlls, b.numel())
-                tot += (sum(bpsps) + net.uniform_bits(encs) / b.numel()) * b.shape[0]
+                tot += (sum(bpsps) + core.uniform_bits(encs) / b.numel()) * b.shape[0]
                 n += b.shape[0]
-        net.train()
+        core.train()
         return tot / max(n, 1)
 
     def save(final=False):
-        if no_saver:
+        if no_saver or not main:
             return
-        save_ckpt(run_dir, itr, net, optim)
+        save_ckpt(run_dir, itr, core, optim)
         # keep every keep_every-th save; of the others only the last keep_tmp
         tmp = [(i, p) for i, p in list_ckpts(run_dir) if (i // max(save_every, 1)) % keep_every != 0]
         for _, p in tmp[:-keep_tmp]:
             p.unlink(missing_ok=True)
 
+    def time_up() -> bool:
+        up = bool(max_minutes) and time.time() - t_start > 60 * max_minutes
+        if ddp and max_minutes:  # all ranks must stop at the same step
+            flag = torch.tensor([float(up)], device=device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            up = bool(flag.item())
+        return up
+
     net.train()
-    stop = False
     try:
-        while not stop:
-            for batch in dl:
-                batch = batch.to(device, non_blocking=True)
-                lr = lr_at(ms_cfg.lr.schedule, ms_cfg.lr.initial, itr, epoch_len)
-                for g in optim.param_groups:
-                    g["lr"] = lr
-                optim.zero_grad()
-                nlls, encs = net(batch)
-                loss = loss_from_nlls(nlls, batch.numel())
-                loss.backward()
-                optim.step()
-                itr += 1
-                bar.update(1)
-                if itr % log_train == 0 or itr == 1:
-                    bpsps = bpsp_from_nlls([n.detach() for n in nlls], batch.numel())
-                    writer.add_scalar("train/loss", float(loss.detach()), itr)
-                    writer.add_scalar("train/lr", lr, itr)
-                    for i, b in enumerate(bpsps):
-                        writer.add_scalar(f"train/bpsp_{i}", b, itr)
-                    writer.add_scalar("train/bpsp_total", sum(bpsps) + net.uniform_bits(encs) / batch.numel(),
-                                      itr)
-                    bar.set_postfix(loss=f"{float(loss.detach()):.3f}", lr=f"{lr:.1e}")
-                    last = {"itr": itr, "loss": float(loss.detach()), "bpsp_levels": bpsps}
-                if log_train_heavy and itr % (log_train * log_train_heavy) == 0:
-                    for n_, p in net.named_parameters():
-                        if p.requires_grad:
-                            writer.add_histogram(f"weights/{n_}", p.detach(), itr)
-                if log_val and itr % log_val == 0:
-                    v = validate()
-                    writer.add_scalar("val/bpsp", v, itr)
-                    last["val_bpsp"] = v
-                if save_every and itr % save_every == 0:
-                    save()
-                if itr >= max_steps or (max_minutes and time.time() - t_start > 60 * max_minutes):
-                    stop = True
-                    break
+        while itr < max_steps:
+            batch = next(data).to(device, non_blocking=True)
+            lr = lr_at(ms_cfg.lr.schedule, ms_cfg.lr.initial, itr, epoch_len)
+            for g in optim.param_groups:
+                g["lr"] = lr
+            optim.zero_grad()
+            nlls, encs = net(batch)
+            loss = loss_from_nlls(nlls, batch.numel())
+            loss.backward()
+            optim.step()
+            itr += 1
+            bar.update(1)
+            if main and (itr % log_train == 0 or itr == 1):
+                bpsps = bpsp_from_nlls([n.detach() for n in nlls], batch.numel())
+                writer.add_scalar("train/loss", float(loss.detach()), itr)
+                writer.add_scalar("train/lr", lr, itr)
+                for i, b in enumerate(bpsps):
+                    writer.add_scalar(f"train/bpsp_{i}", b, itr)
+                writer.add_scalar("train/bpsp_total", sum(bpsps) + core.uniform_bits(encs) / batch.numel(), itr)
+                bar.set_postfix(loss=f"{float(loss.detach()):.3f}", lr=f"{lr:.1e}")
+                last = {"itr": itr, "loss": float(loss.detach()), "bpsp_levels": bpsps}
+            if main and log_train_heavy and itr % (log_train * log_train_heavy) == 0:
+                for n_, p in core.named_parameters():
+                    if p.requires_grad:
+                        writer.add_histogram(f"weights/{n_}", p.detach(), itr)
+            if main and log_val and itr % log_val == 0:
+                v = validate()
+                writer.add_scalar("val/bpsp", v, itr)
+                last["val_bpsp"] = v
+            if save_every and itr % save_every == 0:
+                save()
+            if time_up():
+                break
     except KeyboardInterrupt:
         print("interrupted; saving", flush=True)
     finally:
         bar.close()
-        writer.flush()
+        if writer is not None:
+            writer.flush()
     # reached only after a normal stop or Ctrl-C: a crash must not overwrite the last good checkpoint
-    last["val_bpsp"] = validate()
-    writer.add_scalar("val/bpsp", last["val_bpsp"], itr)
-    writer.close()
-    save(final=True)
-    last.update(itr=itr, wall_s=time.time() - t_start)
+    if main:
+        last["val_bpsp"] = validate()
+        writer.add_scalar("val/bpsp", last["val_bpsp"], itr)
+        writer.close()
+        save(final=True)
+    if ddp:
+        torch.distributed.barrier()
+    last.update(itr=itr, wall_s=time.time() - t_start, world_size=world)
     return last
 
 
 def new_run_dir(log_dir_root: Path, ms_path: Path, dl_path: Path, overrides: list[str], temporary=False):
     """``LOG_DIR/MMDD_HHMM <ms> <dl> [k=v ...]`` (upstream naming; ``-t`` puts it under ``_TMP``)."""
     stamp = time.strftime("%m%d_%H%M")
-    name = " ".join([stamp, ms_path.stem, dl_path.stem, *overrides])
+    # path separators in -p values (e.g. train_imgs_glob=/data/x) would nest directories: flattened to "_"
+    name = " ".join([stamp, ms_path.stem, dl_path.stem, *overrides]).replace("/", "_")
     root = log_dir_root / "_TMP" if temporary else log_dir_root
     d = root / name
     k = 1

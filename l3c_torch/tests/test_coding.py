@@ -49,6 +49,27 @@ def test_strips_are_exact_and_cost_nothing(mini_net):
     assert abs(r2.stats.est_bits - r1.stats.est_bits) < 1e-3 * r1.stats.est_bits
 
 
+def test_windowed_pmf_matches_dense():
+    """Format 2's windowed pmfs equal the dense ones up to the dropped tails: rows sum to 1, and the
+    cross-entropy of symbols drawn from the dense pmf grows by < 0.01 % (sharp and wide mixtures)."""
+    import torch
+    from l3c.dmll import DMLL
+
+    dm = DMLL.for_rgb(10)
+    g = torch.Generator().manual_seed(0)
+    n = 3000
+    for spread, log_s in ((2.0, -1.0), (8.0, 0.5), (30.0, 2.5)):
+        pi = torch.randn(n, 10, generator=g) * 2
+        mu = 20 + torch.rand(n, 1, generator=g) * 215 + torch.randn(n, 10, generator=g) * spread
+        ls = log_s + 0.3 * torch.randn(n, 10, generator=g)
+        a, b = dm.pmf(pi, mu, ls), dm.pmf_windowed(pi, mu, ls)
+        assert torch.allclose(b.sum(1), torch.ones(n), atol=1e-5)
+        x = torch.multinomial(a, 1, generator=g).squeeze(1)
+        ca = -torch.log2(a[torch.arange(n), x].clamp_min(2 ** -24)).mean()
+        cb = -torch.log2(b[torch.arange(n), x].clamp_min(2 ** -24)).mean()
+        assert float(cb) <= float(ca) * 1.0001 + 1e-6, (spread, log_s, float(ca), float(cb))
+
+
 def test_torchac_and_constriction_both_exact(mini_net):
     """One torchac test (it JIT-compiles a C++ extension on first import, ~35 s)."""
     net, fp = mini_net
@@ -60,13 +81,16 @@ def test_torchac_and_constriction_both_exact(mini_net):
     assert d1 != d2
 
 
-def test_golden_bytes():
-    """A tiny file pinned byte for byte (refresh with L3C_REGEN_GOLDEN=1 after an intended format change)."""
+@pytest.mark.parametrize("fmt,name", [(1, "golden_5x6.lic"), (2, "golden_5x6_f2.lic")])
+def test_golden_bytes(fmt, name):
+    """A tiny file per stream format pinned byte for byte (format 1 = the first release's dense pmfs, still
+    decoded; refresh with L3C_REGEN_GOLDEN=1 after an intended format change)."""
     net, fp = make_net("cr_mini", seed=0)
     img = smooth_image(5, 6, seed=42)
-    data, out, _, _ = roundtrip(net, fp, img)
+    data, out, _, _ = roundtrip(net, fp, img, fmt=fmt)
     assert np.array_equal(out, img)
-    golden = ROOT / "tests" / "golden_5x6.lic"
+    assert read_header(unpack(data))["format"] == fmt
+    golden = ROOT / "tests" / name
     if os.environ.get("L3C_REGEN_GOLDEN") or not golden.exists():
         golden.write_bytes(data)
         pytest.skip("golden file (re)written")

@@ -123,8 +123,23 @@ def test_lr_schedule():
     assert lr_at("exp_0.75_e5", 1e-4, 499, 100) == 1e-4
     assert abs(lr_at("exp_0.75_e5", 1e-4, 500, 100) - 0.75e-4) < 1e-12
     assert abs(lr_at("exp_0.75_i10", 1.0, 25, 999) - 0.75 ** 2) < 1e-12
-    with pytest.raises(NotImplementedError):
-        lr_at("cos_1e-6_10", 1e-4, 0, 1)
+    # fractional epochs, as upstream: int(0.5 * 100) = 50 iterations
+    assert abs(lr_at("exp_0.5_e0.5", 1.0, 120, 100) - 0.25) < 1e-12
+    # warm restart at W=20 iterations into exp_0.5_i5: before it exp_0.75_i10, after it 0.5 every 5 from W
+    sch = "exp_0.75_i10_warm_20_0.5_i5"
+    assert abs(lr_at(sch, 1.0, 19, 1) - 0.75) < 1e-12
+    assert lr_at(sch, 1.0, 20, 1) == 1.0
+    assert abs(lr_at(sch, 1.0, 31, 1) - 0.25) < 1e-12
+    # warm start in epochs when the main interval is in epochs
+    assert lr_at("exp_0.75_e1_warm_2_0.5_e1", 1.0, 200, 100) == 1.0
+    # cosine: LRMAX at 0, LRMAX/2 + LRMIN/2-ish quarter wave, restart every T
+    assert lr_at("cos_1e-3_1e-5_i100", 1e-4, 0, 1) == 1e-3
+    assert abs(lr_at("cos_1e-3_1e-5_i100", 1e-4, 50, 1) - (1e-5 + (1e-3 - 1e-5) * 0.7071067811865476)) < 1e-12
+    assert lr_at("cos_1e-3_1e-5_i100", 1e-4, 100, 1) == 1e-3
+    assert lr_at("none", 3e-4, 10 ** 6, 1) == 3e-4
+    for bad in ("cos_1e-6_10", "exp_0.75", "exp_0.75_x5", "step_0.1_i5", "exp_a_i5"):
+        with pytest.raises(ValueError):
+            lr_at(bad, 1e-4, 0, 1)
 
 
 def test_import_upstream_layout_checkpoint(tmp_path):

@@ -59,3 +59,46 @@ def test_kodak_crop_rate_regression():
     assert payload <= res.stats.est_bits * 1.005 + 32 * 19  # <= 0.5% + one 32-bit word per stream
     total = len(__import__("shared_data.container", fromlist=["pack"]).pack(res.container))
     assert abs(total / ref["bytes"] - 1) <= 0.01, (total, ref["bytes"])
+
+
+def _test_cli():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("l3c_test_cli", ROOT / "test.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.main
+
+
+def test_test_py_crop_cache_compare(tmp_path, capsys):
+    """test.py --crop N evaluates the center N x N crops (real files with --write_to_files), prints real vs
+    theory with --compare_theory, writes --time_report, and caches theoretical results (-f recomputes)."""
+    main = _test_cli()
+    imgs = tmp_path / "imgs"
+    write_png(imgs / "a.png", smooth_image(40, 52, seed=3))
+    write_png(imgs / "b.png", smooth_image(20, 44, seed=4))  # height below the crop: kept whole
+    out, rep = tmp_path / "out", tmp_path / "times.txt"
+    (tmp_path / "logs").mkdir()
+    os.symlink(DEFAULT_MODEL, tmp_path / "logs" / "mini")
+    args = [str(tmp_path / "logs"), "mini", str(imgs), "--crop", "24"]
+    assert main(args + ["--write_to_files", str(out), "--compare_theory", "--time_report", str(rep)]) == 0
+    o = capsys.readouterr().out
+    assert "real=" in o and "a_c24.png: real" in o
+    assert sorted(p.name for p in out.glob("*.lic")) == ["a_c24.lic", "b_c24.lic"]
+    assert len(rep.read_text().splitlines()) == 2
+    from shared_eval.measures import read_measures
+
+    rows = read_measures(out / "measures.csv")
+    assert {(r["img_name"], int(float(r["height"])), int(float(r["width"]))) for r in rows} == {
+        ("a_c24.png", 24, 24), ("b_c24.png", 20, 24)}
+    assert main(args) == 0
+    o1 = capsys.readouterr().out
+    assert main(args) == 0
+    o2 = capsys.readouterr().out
+    assert "cached in" in o2 and "cached in" not in o1
+    assert (tmp_path / "logs_test" / "mini" / "cache.json").is_file()
+    res = [ln for ln in o1.splitlines() if "bpsp=" in ln]
+    assert res and res == [ln for ln in o2.splitlines() if "bpsp=" in ln]
+    assert main(args + ["-f"]) == 0 and "cached in" not in capsys.readouterr().out
+    with pytest.raises(ValueError, match="--crop 0"):
+        main(args + ["--crop", "0"])
