@@ -3,7 +3,10 @@
 encode s, decode s, network s, coding s, real bpsp vs the model estimate (overhead %), and the peak RSS of
 the process (each case runs in a fresh subprocess so the peak is its own).
 
-    python bench.py [--model DIR] [--cases kodak,4k] [--backends constriction,torchac] [--json OUT]
+    python bench.py [--model DIR | --config cr.cf] [--cases kodak,4k] [--backends constriction,torchac] [--json OUT]
+
+``--config cr.cf`` times the paper's architecture with untrained (seed 0) weights: its network time is the
+real one, its pmfs take the dense (slowest) path, its bpsp means nothing.
 
 Targets from the issue (this CPU): coding overhead <= 0.5% + header; encode+decode <= 2x network time;
 peak RSS <= 4 GB at 4K. torchac's one-off JIT compile is excluded (imported before timing).
@@ -43,18 +46,32 @@ def make_case(case: str):
     raise ValueError(f"unknown case {case!r}")
 
 
-def run_one(case: str, backend: str, model: str | None) -> dict:
+def _net(model: str | None, config: str | None):
+    from l3c.model_io import load_model
+
+    if not config:
+        return load_model(model)[:2]
+    import torch
+    from l3c.config import load_config
+    from l3c.model_io import model_fingerprint
+    from l3c.network import MultiscaleNetwork
+
+    torch.manual_seed(0)
+    net = MultiscaleNetwork(load_config(HERE / "configs" / "ms" / config)).eval()
+    return net, model_fingerprint(net)
+
+
+def run_one(case: str, backend: str, model: str | None, config: str | None = None, threads: int = 2) -> dict:
     import numpy as np
     import torch
     from l3c.coding import decode_container, encode_array, get_backend
-    from l3c.model_io import load_model
 
     from shared_data.container import pack, unpack
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     get_backend(backend)  # torchac compiles here, outside the timings
     name, img = make_case(case)
-    net, fp, _ = load_model(model)
+    net, fp = _net(model, config)
     h, w = img.shape[:2]
     t0 = time.perf_counter()
     res = encode_array(net, img, fp, backend)
@@ -72,24 +89,29 @@ def run_one(case: str, backend: str, model: str | None) -> dict:
             "bpsp_real": 8 * len(data) / n, "bpsp_estimate": res.stats.est_bits / n,
             "payload_overhead_pct": (8 * payload / res.stats.est_bits - 1) * 100,
             "header_bytes": len(data) - payload,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "model": config or str(model or "zoo/mini"), "threads": threads,
+            "coding_over_network": (enc_s + dec_s) / max(res.stats.net_s + dstats.net_s, 1e-9)}
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default=None)
+    p.add_argument("--model", default=None, help="run directory (default: zoo/mini)")
+    p.add_argument("--config", default=None, help="time an untrained network of configs/ms/CONFIG instead")
+    p.add_argument("--threads", type=int, default=2)
     p.add_argument("--cases", default="kodak,4k")
     p.add_argument("--backends", default="constriction,torchac")
     p.add_argument("--json", default=None)
     p.add_argument("--_one", nargs=2, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a._one:
-        print("RESULT " + json.dumps(run_one(a._one[0], a._one[1], a.model)))
+        print("RESULT " + json.dumps(run_one(a._one[0], a._one[1], a.model, a.config, a.threads)))
         return 0
     results = []
     for case in a.cases.split(","):
         for be in a.backends.split(","):
-            cmd = [sys.executable, __file__, "--_one", case, be] + (["--model", a.model] if a.model else [])
+            cmd = [sys.executable, __file__, "--_one", case, be, "--threads", str(a.threads)]
+            cmd += (["--model", a.model] if a.model else []) + (["--config", a.config] if a.config else [])
             r = subprocess.run(cmd, capture_output=True, text=True)
             line = [ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")]
             if r.returncode or not line:
@@ -102,7 +124,13 @@ def main(argv=None):
                   f"{res['dec_network_s']:6.2f}, pmf {res['dec_pmf_s']:6.2f}, coding {res['dec_coding_s']:5.2f})  "
                   f"bpsp {res['bpsp_real']:.4f} vs est "
                   f"{res['bpsp_estimate']:.4f} (payload {res['payload_overhead_pct']:+.3f}%, header "
-                  f"{res['header_bytes']} B)  peak RSS {res['peak_rss_mb']:.0f} MB", flush=True)
+                  f"{res['header_bytes']} B)  peak RSS {res['peak_rss_mb']:.0f} MB  "
+                  f"(enc+dec)/network {res['coding_over_network']:.2f}x", flush=True)
+    if results:
+        import os
+
+        print(f"model: {results[0]['model']}; targets: overhead <= 0.5% + header, (enc+dec)/network <= 2x, "
+              f"peak RSS <= 4096 MB at 4K; load average at the end {os.getloadavg()[0]:.1f} (shared machine)")
     if a.json:
         Path(a.json).write_text(json.dumps(results, indent=2))
     return 0

@@ -32,28 +32,51 @@ sys.path.insert(0, str(HERE))
 LOSSLESS = ("png", "webp-lossless", "jpeg2000-lossless", "jpegxl-lossless")
 
 
-def classical_rows(files, crop: int | None = None) -> tuple[list[dict], list[str]]:
-    """The lossless classical codecs on the same (cropped) images: real encoded sizes."""
+TOOLS_PY = HERE.parent / ".venv" / "bin" / "python"  # the repository's tools env (has imagecodecs)
+
+
+def classical_rows(files, crop: int | None = None, work: Path | None = None) -> tuple[list[dict], list[str]]:
+    """The lossless classical codecs of ``shared_eval.baselines`` on the same (cropped) images: real encoded
+    sizes. A codec this env cannot run (JPEG XL needs imagecodecs, which is not pinned here) is run by the
+    repository's tools env (``.venv`` at the root) on the crops written as PNGs into ``work``."""
     from l3c.evaluate import center_crop
 
-    from shared_data.imageio import read_image
+    from shared_data.imageio import read_image, write_png
     from shared_eval import baselines
+    from shared_eval.measures import read_measures
 
     rows, notes = [], []
+    imgs = {(Path(f).name if not crop else f"{Path(f).stem}_c{crop}{Path(f).suffix}"): center_crop(read_image(f), crop)
+            for f in files}
     for codec in LOSSLESS:
         try:
-            for f in files:
-                img = center_crop(read_image(f), crop)
+            for name, img in imgs.items():
                 t0 = time.perf_counter()
                 data = baselines.encode(img, codec, baselines.CODECS[codec].default_qualities[0])
                 enc_s = time.perf_counter() - t0
                 h, w = img.shape[:2]
-                name = Path(f).name if not crop else f"{Path(f).stem}_c{crop}{Path(f).suffix}"
                 rows.append({"img_name": name, "model": codec, "bpp": 8 * len(data) / (h * w),
                              "bpsp": 8 * len(data) / (3 * h * w), "bytes": len(data), "enc_s": enc_s})
         except Exception as e:  # e.g. imagecodecs missing for JPEG XL
             rows = [r for r in rows if r["model"] != codec]
-            notes.append(f"{codec}: not measured ({type(e).__name__}: {e})")
+            if work is None or not TOOLS_PY.exists():
+                notes.append(f"{codec}: not measured ({type(e).__name__}: {e})")
+                continue
+            src, dst = work / "images", work / "classical"
+            for name, img in imgs.items():
+                write_png(src / (Path(name).stem + ".png"), img)
+            r = subprocess.run([str(TOOLS_PY), "-m", "shared_eval.baselines", "--images", str(src), "--codecs",
+                                codec, "--out", str(dst)], capture_output=True, text=True, cwd=HERE.parent)
+            if r.returncode != 0:
+                notes.append(f"{codec}: not measured (tools env failed: {r.stderr.strip()[-300:]})")
+                continue
+            sizes = {name: img.shape[:2] for name, img in imgs.items()}
+            for m in read_measures(dst / codec / "measures.csv"):
+                h, w = sizes[m["img_name"]]
+                bpp = float(m["bpp"])
+                rows.append({"img_name": m["img_name"], "model": codec, "bpp": bpp, "bpsp": bpp / 3,
+                             "bytes": round(bpp * h * w / 8), "enc_s": float(m["enc_s"])})
+            notes.append(f"{codec}: measured by the tools env ({TOOLS_PY}: imagecodecs) on the same crops")
     return rows, notes
 
 
@@ -303,7 +326,7 @@ def main(argv=None):
             rows.append(r)
     notes = []
     if not a.no_classical:
-        crow, notes = classical_rows(files, a.crop or None)
+        crow, notes = classical_rows(files, a.crop or None, out / "classical_work")
         rows += crow
     write_measures(out / "measures.csv", rows)
     summ = {"wall_s": time.time() - t0, **meta, "notes": notes, "per_model": {}}
