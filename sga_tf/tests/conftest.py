@@ -14,6 +14,7 @@ tf.config.threading.set_inter_op_parallelism_threads(2)
 
 KODAK_DIR = Path(os.environ.get("KODAK_DIR", ROOT.parent.parent / "shared" / "data" / "kodak"))
 ZOO_MODEL = ROOT / "zoo" / "mini" / "mbt2018-num_filters=32-lmbda=0.01"
+ZOO_BB_MODEL = ROOT / "zoo" / "mini" / "mbt2018_bb-num_filters=32-lmbda=0.01"
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT, ZOO_MODEL
+from conftest import ROOT, ZOO_BB_MODEL, ZOO_MODEL
 from sga.checkpoints import parse_lambda
 
 from shared_data.imageio import read_image, write_png
@@ -31,7 +31,8 @@ def run(capsys, monkeypatch):
         if args[0] == "-m":
             rc = sga_main(list(args[2:]))
         else:
-            rc = cli_main(args[0], {"sga.py": "sga", "mbt2018.py": "m3"}[args[0]], list(args[1:]))
+            rc = cli_main(args[0], args[0][:-3] if args[0].startswith("bb_") else
+                          {"sga.py": "sga", "mbt2018.py": "m3"}[args[0]], list(args[1:]))
         out = capsys.readouterr()
         return Result(rc, out.out, out.err)
     return _run
@@ -97,3 +98,33 @@ def test_sga_script_cli(small_png, tmp_path, zoo_model, run):
     assert r.returncode == 1 and "num_filters" in r.stderr
     r = run("sga.py", "--checkpoint_dir", str(ck), "compress", "no-lambda-here", str(p))
     assert r.returncode == 1 and "lambda" in r.stderr
+
+
+def test_bits_back_scripts_and_demo(small_png, tmp_path, run):
+    """bb_sga.py with the original CLI on the committed bits-back model, then the demo decoder on its file."""
+    if not (ZOO_BB_MODEL / "args.json").is_file():
+        pytest.skip("committed bits-back model absent")
+    p, img = small_png
+    ck = ZOO_BB_MODEL.parent
+    r = run("bb_sga.py", "--num_filters", "32", "--checkpoint_dir", str(ck), "compress", ZOO_BB_MODEL.name, str(p),
+            "--results_dir", str(tmp_path), "--its", "20", "--q_its", "10")
+    assert r.returncode == 0, r.stderr
+    from shared_eval.measures import read_measures
+
+    row = read_measures(next(tmp_path.glob("measures-bb_sga-*.csv")))[0]
+    assert row["method"] == "bb_sga" and row["table_id"] == "M2" and row["bits_recovered"] == 1
+    size = (tmp_path / "in.bb_sga.lic").stat().st_size
+    assert row["bpp_file"] == pytest.approx(size * 8 / (100 * 150))
+    assert (tmp_path / f"rd-bb_sga-lmbda=0.01+{ZOO_BB_MODEL.name}-input=in.png.npz").is_file()
+    r = run("-m", "sga", "decode", str(tmp_path / "in.bb_sga.lic"), str(tmp_path / "rec.png"), "--model",
+            str(ZOO_BB_MODEL))
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
+    rec = read_image(tmp_path / "rec.png")
+    assert 10 * np.log10(255 ** 2 / np.mean((rec.astype(float) - img) ** 2)) == pytest.approx(row["psnr"], abs=1e-3)
+    # a bits-back file with the plain model, and a plain method on the bits-back model: one clear line each
+    r = run("-m", "sga", "decode", str(tmp_path / "in.bb_sga.lic"), str(tmp_path / "x.png"))
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
+    r = run("sga.py", "--checkpoint_dir", str(ck), "compress", ZOO_BB_MODEL.name, str(p), "--its", "2")
+    assert r.returncode == 1 and "bits-back" in r.stderr
+    r = run("bb_plain.py", "--checkpoint_dir", str(ZOO_MODEL.parent), "compress", ZOO_MODEL.name, str(p))
+    assert r.returncode == 1 and "needs a bits-back model" in r.stderr

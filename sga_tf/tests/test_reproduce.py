@@ -20,8 +20,15 @@ def test_reproduce_mini_tiny(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     rows = read_measures(tmp_path / "measures.csv")
     methods = {row["method"] for row in rows}
-    assert methods == {"m3", "sga", "map", "ste", "unoise", "danneal"}
-    for row in rows:  # every bpp is a real file's size
+    assert methods == {"m3", "sga", "map", "ste", "unoise", "danneal", "bb_sga", "bb_no_sga", "bb_plain"}
+    for row in rows:  # every bpp is a real file's size (bits-back: the image's net share of a real chain file)
+        if row["method"].startswith("bb_"):
+            chain = [r for r in rows if r["run"] == row["run"] and r["method"] == row["method"]]
+            f = tmp_path / "files" / row["run"] / f"{chain[0]['img_name'][:-4]}.{row['method']}.lic"
+            assert row["bpp_file"] * len(chain) == pytest.approx(
+                f.stat().st_size * 8 / (row["height"] * row["width"]), rel=1e-6)
+            assert row["bits_recovered"] == 1 and row["bpp"] < row["bpp_file"]
+            continue
         f = tmp_path / "files" / row["run"] / f"{row['img_name'][:-4]}.{row['method']}.lic"
         assert row["bpp"] == pytest.approx(f.stat().st_size * 8 / (row["height"] * row["width"]), rel=1e-6)
     summary = json.loads((tmp_path / "summary.json").read_text())
