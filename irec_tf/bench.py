@@ -57,7 +57,10 @@ def bench_model(crop: int):
 
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(2)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(2)
+    except RuntimeError:
+        pass
     from rec.codec import compress, decompress, load_model
     from rec.coding import num_samples
     from rec.data import center_crop, kodak_dir, list_images

@@ -147,8 +147,11 @@ def main(argv=None) -> int:
 
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(2)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(2)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # TF already initialized (main() called in-process, e.g. by the tests)
+        pass
     from rec.codec import load_model
     from rec.evaluate import evaluate, write_results_csv
 

@@ -22,5 +22,8 @@ def add_observer(ex):
 def limit_threads(n: int = 2):
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(n)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # TF already initialized (an experiment run in-process after other TF work)
+        pass
