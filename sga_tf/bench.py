@@ -56,11 +56,13 @@ def main(argv=None) -> int:
         y, z = inf.init_latents(x)
         state = (tf.zeros_like(y), tf.zeros_like(y), tf.zeros_like(z), tf.zeros_like(z))
         lr, temp = tf.constant(0.005), tf.constant(0.5)
-        y, z, state, loss = inf._step(x, y, z, state, tf.constant(0, tf.int64), lr, temp)  # warm-up / trace
+        npx = tf.constant(float(img.shape[0] * img.shape[1]))
+        seed = tf.constant([0, 0], tf.int64)
+        y, z, state, loss = inf._step(x, y, z, state, tf.constant(0, tf.int64), lr, temp, seed, npx)  # trace
         float(loss)
         t = time.perf_counter()
         for i in range(args.its):
-            y, z, state, loss = inf._step(x, y, z, state, tf.constant(i + 1, tf.int64), lr, temp)
+            y, z, state, loss = inf._step(x, y, z, state, tf.constant(i + 1, tf.int64), lr, temp, seed, npx)
         float(loss)
         dt = time.perf_counter() - t
         print(f"SGA N={args.num_filters} {'compiled' if jit else 'eager   '}: {args.its / dt:.3f} it/s "
