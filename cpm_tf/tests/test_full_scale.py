@@ -107,9 +107,9 @@ def test_train_py_on_records_with_flags(records_root, tmp_path):
     for f in (d / "train").glob("events.*"):
         for e in tf.compat.v1.train.summary_iterator(str(f)):
             tags |= {v.tag for v in e.summary.value}
-            if e.HasField("graph_def"):
-                tags.add("<graph>")
-    assert "<graph>" in tags and "gradients/global_norm_AE" in tags
+    # -lmeta: the traced graph of the first step as a summary, and a profiler trace next to it
+    assert "train_step" in tags and list((d / "train" / "plugins" / "profile").glob("*/*.trace*"))
+    assert "gradients/global_norm_AE" in tags and "gradients/global_norm_PC" in tags
     assert "gradients/autoencoder/encoder/h1/weights" in tags
     r = _run(["train.py", str(ae), "pc_configs/mini/res_shallow", "-o", str(logs), "--max_steps", "1",
               "-ltest", "-1", "--from_identity", str(d)], env)
