@@ -1,8 +1,10 @@
 """Image ⇄ ``.lic`` container with a CPM model (codec id "cpm").
 
-Container sections: ``[pack_ints([FORMAT, C, h, w]), range-coder payload]``. The image is zero-padded to a
-multiple of 8 (split ⌊p/2⌋ before, rest after, as the original's val protocol); the decoder crops back to
-the original size stored in the container header.
+Container sections: ``[pack_ints([FORMAT, C, h, w, crc32(symbols)]), range-coder payload]``. The image is
+zero-padded to a multiple of 8 (split ⌊p/2⌋ before, rest after, as the original's val protocol); the decoder
+crops back to the original size stored in the container header. The CRC-32 of the coded symbols (format 2)
+lets the decoder *detect* a desynchronised range decoder (e.g. a machine whose float arithmetic gives other
+probabilities, see README "Limits") instead of returning a wrong image; format-1 files (no CRC) still decode.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,9 +26,14 @@ from .coding import CodingError, ContextModelNumpy, decode_symbols, encode_symbo
 from .config import AE_KEYS, PC_KEYS, Config, ConfigError, check_keys, load_ae_config, load_pc_config
 from .model import CPM, SUBSAMPLING
 
-FORMAT = 1
+FORMAT = 2
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = PACKAGE_ROOT / "zoo" / "mini"
+
+
+def symbols_crc(symbols: np.ndarray) -> int:
+    """CRC-32 of the (C, h, w) symbol volume as uint8 bytes (L <= 256), C order."""
+    return zlib.crc32(np.ascontiguousarray(symbols, dtype=np.uint8).tobytes()) & 0xFFFFFFFF
 
 
 class ModelLoadError(ValueError):
@@ -120,7 +128,7 @@ class Codec:
         payload, bits = encode_symbols(self.cm, symbols)
         C, h, w = symbols.shape
         c = cont.Container("cpm", self.fingerprint, img.shape[0], img.shape[1],
-                           (cont.pack_ints([FORMAT, C, h, w]), payload))
+                           (cont.pack_ints([FORMAT, C, h, w, symbols_crc(symbols)]), payload))
         n = len(cont.pack(c))
         return c, EncodeResult(n, bits, symbols, padded.shape, time.perf_counter() - t0)
 
@@ -136,13 +144,17 @@ class Codec:
             raise cont.ContainerError(f"cpm file must have 2 sections, has {len(c.sections)}")
         head = cont.unpack_ints(c.sections[0])
         Hp, Wp = c.height + (-c.height) % SUBSAMPLING, c.width + (-c.width) % SUBSAMPLING
-        expected = [FORMAT, self.model.C, Hp // SUBSAMPLING, Wp // SUBSAMPLING]
-        if head != expected:
-            raise cont.ContainerError(f"cpm header {head} does not match the model/image (expected {expected})")
+        expected = [self.model.C, Hp // SUBSAMPLING, Wp // SUBSAMPLING]
+        if not (len(head) == 4 and head[0] == 1 or len(head) == 5 and head[0] == 2) or head[1:4] != expected:
+            raise cont.ContainerError(f"cpm header {head} does not match the model/image (expected format 1 or 2 "
+                                      f"and C, h, w = {expected})")
         try:
-            symbols = decode_symbols(self.cm, c.sections[1], tuple(expected[1:]))
+            symbols = decode_symbols(self.cm, c.sections[1], tuple(expected))
         except CodingError as e:
             raise cont.ContainerError(f"corrupt cpm payload: {e}") from None
+        if head[0] == 2 and symbols_crc(symbols) != head[4]:
+            raise cont.ContainerError("decoded symbols fail the CRC check: the range decoder lost sync (a corrupt "
+                                      "payload, or a machine whose float arithmetic gives other probabilities)")
         rec = self.reconstruct(symbols)
         ph, pw = Hp - c.height, Wp - c.width
         img = rec[ph // 2: ph // 2 + c.height, pw // 2: pw // 2 + c.width]

@@ -145,3 +145,28 @@ def test_wavefront_logits_equal_tf_conv3d():
     np.testing.assert_allclose(logits, ref, atol=1e-4)
     assert bits == pytest.approx(float(tf.reduce_sum(m.bitcost(
         tf.constant(m.centers.numpy()[sym.transpose(1, 2, 0)][None]), tf.constant(sym.transpose(1, 2, 0)[None])))), rel=1e-5)
+
+
+def test_symbol_crc_detects_desync(codec):
+    """Format 2 stores the CRC-32 of the symbols: a decoder whose probabilities differ (here: context-model
+    weights nudged by 1e-3, standing in for another machine's float arithmetic) raises instead of returning a
+    wrong image; a wrong CRC is refused; format-1 files (no CRC) still decode."""
+    import copy
+
+    from cpm.codec import symbols_crc
+    img = sample_images(("coffee",))["coffee"][:96, :128]
+    c, res = codec.encode_array(img)
+    head = cont.unpack_ints(c.sections[0])
+    assert head[0] == 2 and head[4] == symbols_crc(res.symbols)
+    bad = cont.Container("cpm", c.fingerprint, c.height, c.width,
+                         (cont.pack_ints(head[:4] + [(head[4] + 1) % 2**32]), c.sections[1]))
+    with pytest.raises(cont.ContainerError, match="CRC"):
+        codec.decode_container(bad)
+    v1 = cont.Container("cpm", c.fingerprint, c.height, c.width, (cont.pack_ints([1] + head[1:4]), c.sections[1]))
+    np.testing.assert_array_equal(codec.decode_container(v1)[2], res.symbols)
+    other = copy.copy(codec)
+    other.cm = copy.deepcopy(codec.cm)
+    for W, _ in other.cm.weights:
+        W += np.float32(1e-3)
+    with pytest.raises(cont.ContainerError):
+        other.decode_container(c)
