@@ -2,7 +2,7 @@
 """Reproduction driver (``make reproduce-l3c SCALE=mini|full``): writes ``OUT/measures.csv`` and
 ``OUT/summary.json``.
 
-mini: trains the reduced configs on ``$TRAIN_DIR`` (:data:`MINI_PLAN`: L3C ``cr_mini.cf`` 2000 iterations,
+mini: trains the reduced configs on ``$TRAIN_DIR`` (:data:`MINI_PLAN`: L3C ``cr_mini.cf`` 3000 iterations,
 RGB Shared and RGB 1000 each; 32x32 crops, batch 8, one torch thread per training, L3C beside the two
 baselines: ~30 min of an idle 2-core CPU) into ``OUT/logs`` (resumable: finished runs are reused), then
 real-file bpsp on Kodak (:data:`MINI_IMAGES` images, centre :data:`MINI_CROP` crops; every file encoded,
@@ -82,15 +82,15 @@ def classical_rows(files, crop: int | None = None, work: Path | None = None) -> 
 
 # The mini plan: (name, ms config, iterations). Crops 32x32, batch 8 (configs/dl/mini.cf + crop_size=32),
 # one torch thread per training (faster than two on a shared 2-core CPU), L3C in parallel with the two
-# baselines (which run one after the other): about 10 + 2x5 minutes of one core each on an idle 2-core CPU.
-MINI_PLAN = (("L3C", "cr_mini.cf", 2000), ("RGB Shared", "cr_rgb_shared_mini.cf", 1000),
+# baselines (which run one after the other): about 15 + 2x5 minutes of one core each on an idle 2-core CPU.
+MINI_PLAN = (("L3C", "cr_mini.cf", 3000), ("RGB Shared", "cr_rgb_shared_mini.cf", 1000),
              ("RGB", "cr_rgb_mini.cf", 1000))
 MINI_OVERRIDES = ("crop_size=32",)
-# Mini evaluation: 8 of the 24 Kodak images (evenly spread: kodim01, 04, 07, 10, 14, 17, 20, 24), centre crop
-# 256 x 256, real files for all three models and the classical codecs (the whole set takes hours on the
+# Mini evaluation: 12 of the 24 Kodak images (evenly spread: kodim01 03 05 07 09 11 14 16 18 20 22 24), centre crop
+# 128 x 128, real files for all three models and the classical codecs (the whole set takes hours on the
 # shared 2-core CPU; --max_images 0 --crop 0 evaluates all 24 whole images).
-MINI_IMAGES = 8
-MINI_CROP = 256
+MINI_IMAGES = 12
+MINI_CROP = 128
 
 
 def spread(files: list, n: int | None) -> list:
