@@ -84,6 +84,8 @@ class ImageCache:
     def __init__(self, paths, max_mb: int):
         from PIL import Image
         self.paths = list(paths)
+        if not self.paths:
+            raise FileNotFoundError("no images to validate (check IMAGES and --how_many)")
         with Image.open(self.paths[0]) as im:
             first = im.size[0] * im.size[1] * 3
         self.cache = {} if 0 < len(self.paths) * first <= max_mb * 1000 * 1000 else None
