@@ -107,7 +107,7 @@ def test_bits_back_scripts_and_demo(small_png, tmp_path, run):
     p, img = small_png
     ck = ZOO_BB_MODEL.parent
     r = run("bb_sga.py", "--num_filters", "32", "--checkpoint_dir", str(ck), "compress", ZOO_BB_MODEL.name, str(p),
-            "--results_dir", str(tmp_path), "--its", "20", "--q_its", "10")
+            "--results_dir", str(tmp_path), "--its", "8", "--q_its", "5")
     assert r.returncode == 0, r.stderr
     from shared_eval.measures import read_measures
 
