@@ -173,6 +173,27 @@ def test_numpy_reader_presets_and_batches(tmp_path):
     assert s.min() >= -1 and s.max() <= 1 and s.dtype == np.float32
 
 
+def test_numpy_reader_cache_decodes_once(tmp_path, monkeypatch):
+    from shared_data.readers import numpy_data
+    write_folder(tmp_path, [(140, 150)] * 3)
+    calls = []
+    real = numpy_data.read_image
+    monkeypatch.setattr(numpy_data, "read_image", lambda f: calls.append(f) or real(f))
+    plain = numpy_data.ImageReader(tmp_path, "l3c", seed=1, dtype="uint8")
+    cached = numpy_data.ImageReader(tmp_path, "l3c", seed=1, dtype="uint8", cache=True)
+    first = [cached[i] for i in range(3)]
+    cached.set_epoch(1)
+    again = [cached[i] for i in range(3)]
+    assert len(calls) == 3                                    # decoded once, cropped anew each epoch
+    plain.set_epoch(1)
+    assert all((a == plain[i]).all() for i, a in enumerate(again))  # same crops as without the cache
+    assert any((a != b).any() for a, b in zip(first, again))
+    whole = numpy_data.ImageReader(tmp_path, "l3c", crop=None, dtype="uint8", cache=True)
+    w = whole[0]
+    w[:] = 0                                                  # a caller's in-place edit ...
+    assert whole[0].any()                                     # ... never reaches the cache
+
+
 def test_numpy_reader_hific_upscales_small(tmp_path):
     from shared_data.readers.numpy_data import ImageReader
     write_folder(tmp_path, [(100, 120)])
