@@ -9,7 +9,6 @@ from pathlib import Path
 import tensorflow as tf
 
 
-
 class ModelLoadError(ValueError):
     """A model directory is missing, incomplete or does not match the requested model."""
 
@@ -28,8 +27,9 @@ def parse_lambda(runname: str, given: float | None = None) -> float:
     return float(m.group(1))
 
 
-def load_model(model_dir, num_filters: int | None = None) -> tuple[MBT2018, dict]:
-    """Build the model described by ``model_dir/args.json`` and restore its newest checkpoint."""
+def load_model(model_dir, num_filters: int | None = None) -> tuple:
+    """Build the model described by ``model_dir/args.json`` (mbt2018 or mbt2018_bb) and restore its newest
+    checkpoint; returns (model, args)."""
     d = Path(model_dir)
     if not d.is_dir():
         raise ModelLoadError(f"{d}: no such model directory")

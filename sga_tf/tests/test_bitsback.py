@@ -5,7 +5,7 @@ import tensorflow as tf
 from sga.bitsback import RANGES, BitsBackCoder, seed_words
 from sga.coding import SGAFormatError
 from sga.inference import METHODS, IterativeInference, round_latents, with_overrides
-from sga.model_bb import VARIANCE_UPPER_BOUND, MBT2018BB
+from sga.model_bb import MBT2018BB, VARIANCE_UPPER_BOUND
 
 from shared_data import container as lic
 
