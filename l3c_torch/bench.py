@@ -6,7 +6,8 @@ the process (each case runs in a fresh subprocess so the peak is its own).
     python bench.py [--model DIR | --config cr.cf] [--cases kodak,4k] [--backends constriction,torchac] [--json OUT]
 
 ``--config cr.cf`` times the paper's architecture with untrained (seed 0) weights: its network time is the
-real one, its pmfs take the dense (slowest) path, its bpsp means nothing.
+real one; its bpsp and its pmf time (which depends on how wide the predicted distributions are) mean
+nothing.
 
 Targets from the issue (this CPU): coding overhead <= 0.5% + header; encode+decode <= 2x network time;
 peak RSS <= 4 GB at 4K. torchac's one-off JIT compile is excluded (imported before timing).
