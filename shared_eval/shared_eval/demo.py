@@ -186,7 +186,10 @@ def _plot(rows: list[dict], path: Path) -> None:
     for codec, rs in by.items():
         s = summarize([{k: v for k, v in r.items() if k != "codec"} for r in rs])
         series.append(Series(codec, [s["bpp"]], [s.get("psnr")], [s.get("ms-ssim")]))
-    top = max((x.bpp[0] for x in series), default=1.0)
+    if not series:  # e.g. `--codecs l3c`: lossless only, nothing on an R-D plane
+        print("[demo] no lossy codec ran: no R-D plot", flush=True)
+        return
+    top = max(x.bpp[0] for x in series)
     rd_plot(series, path, title="make demo: means over the sample photos (real files)", pdf=False,
             xlim=(0.0, 1.25 * top))
 

@@ -38,3 +38,16 @@ def test_published_only_and_errors(tmp_path, capsys):
     assert plots.main(["--out", str(tmp_path / "x.png")]) == 2
     with pytest.raises(plots.PlotError, match="nothing to draw"):
         plots.rd_plot(plots.published_series("l3c", "openimages"), tmp_path / "y.png")
+
+
+def test_demo_plot_skips_lossless_only(tmp_path, capsys):
+    """`demo --codecs l3c` has only lossless rows (PSNR inf): no R-D plot, no crash."""
+    from shared_eval.demo import _plot
+    rows = [{"codec": "l3c", "img_name": "a", "bpp": 3.1, "psnr": float("inf"), "ms-ssim": 1.0,
+             "enc_s": 1.0, "dec_s": 1.0}]
+    _plot(rows, tmp_path / "rd.png")
+    assert not (tmp_path / "rd.png").exists() and "no R-D plot" in capsys.readouterr().out
+    rows.append({"codec": "jpeg", "img_name": "a", "bpp": 0.5, "psnr": 30.0, "ms-ssim": 0.95, "enc_s": 0.1,
+                 "dec_s": 0.1})
+    _plot(rows, tmp_path / "rd.png")
+    assert (tmp_path / "rd.png").stat().st_size > 1000
