@@ -1,15 +1,15 @@
 """Every committed checkpoint through its sub-project's real CLI, in its own environment:
 
 - it encodes Kodak crops to real files that decode, and its rate and quality have not regressed against
-  ``ci/references/<paper>-zoo.csv`` (mini tolerances of ``ci/tolerances.toml``);
+  ``ci/references/<paper>-zoo.csv`` (zoo tolerances of ``ci/tolerances.toml``);
 - a file written by another codec is refused with "codec mismatch"; truncated and corrupt files are refused
   with a clear message, no traceback and no output file;
 - the demo driver builds its table from real files.
 
 Codecs without a committed checkpoint are skipped by name, never simulated. Refresh a reference after a
 deliberate model change with ``.venv/bin/python -m shared_eval.demo --zoo-check --codecs P --out runs/zoo``
-then ``.venv/bin/python -m shared_eval.check --paper P --scale mini --measures runs/zoo/P/measures.csv
---reference ci/references/P-zoo.csv --update-reference``.
+then ``.venv/bin/python -m shared_eval.check --paper P --scale zoo --measures runs/zoo/P/measures.csv
+--update-reference`` (``--scale mini --reference ci/references/P-zoo.csv`` is the older spelling).
 """
 
 import subprocess
@@ -79,7 +79,7 @@ def test_committed_checkpoint_has_not_regressed(name, zoo_runs):
             assert r["psnr"] is None or r["psnr"] == float("inf")
     ref = demo.REPO / "ci" / "references" / f"{name}-zoo.csv"
     assert ref.is_file(), f"{ref} is missing: record it (see this module's docstring)"
-    res = run_check(name, "mini", measures, reference=ref)
+    res = run_check(name, "zoo", measures, reference=ref)
     assert res.passed, res.table() + "\n" + "\n".join(res.notes)
 
 

@@ -1,6 +1,6 @@
-"""Regression check of a run against published numbers (full) or our own committed mini results (mini).
+"""Regression check of a run against published numbers (full) or our own committed results (mini, zoo).
 
-    python -m shared_eval.check --paper P --scale mini|full --measures runs/P/S/measures.csv
+    python -m shared_eval.check --paper P --scale mini|zoo|full --measures runs/P/S/measures.csv
         [--reference CSV] [--tolerances ci/tolerances.toml] [--tolerance KEY=VALUE ...] [--dataset D]
         [--update-reference]
 
@@ -9,7 +9,10 @@ the published curve in ``ci/references/<paper>.csv``: a point named like a publi
 "A") is compared with it directly; other points by their rate gap at matched quality (the published curve
 interpolated with PCHIP in log-rate); two or more points also by BD-rate against the published curve.
 mini: per-group means are compared with ``ci/references/<paper>-mini.csv`` (a committed measures.csv of
-this project's own mini run); ``--update-reference`` writes that file from ``--measures``.
+this project's own mini run); ``--update-reference`` writes that file from ``--measures``. zoo: the same
+comparison for the committed ``zoo/mini`` checkpoint re-evaluated on the Kodak check crops (``make test``)
+against ``ci/references/<paper>-zoo.csv``, with ``[defaults.zoo]`` / ``[<paper>.zoo]`` tolerances: a fixed
+checkpoint must reproduce its numbers closely, while a mini *reproduction* retrains and may need more room.
 
 Exit status: 0 pass, 1 regression, 2 bad input, 3 no mini reference committed yet, 4 nothing comparable.
 """
@@ -33,6 +36,7 @@ from .measures import MeasuresError, read_measures
 from .references import PAPERS, ReferenceError, curves, load_reference, reference_path, repo_root
 
 EXIT_OK, EXIT_REGRESSION, EXIT_INPUT, EXIT_NO_MINI_REFERENCE, EXIT_NOTHING_COMPARED = 0, 1, 2, 3, 4
+SCALES = ("mini", "zoo", "full")
 GROUP_COLUMNS = ("lambda", "config", "model", "quality", "point")
 #: mini runs are grouped by every one of these their reference has (e.g. SGA: method × lambda; iREC: mode)
 MINI_GROUP_COLUMNS = ("mode", "method") + GROUP_COLUMNS
@@ -102,6 +106,11 @@ def load_tolerances(path: str | Path, paper: str, scale: str,
         merged = dict(data.get("defaults", {}).get("mini", {}))
         merged.update(sect.get("mini", {}))
         out = [("mini", merged)]
+    elif scale == "zoo":  # the committed checkpoint re-evaluated: [defaults.mini] < [defaults.zoo] < [P.zoo]
+        merged = dict(data.get("defaults", {}).get("mini", {}))
+        merged.update(data.get("defaults", {}).get("zoo", {}))
+        merged.update(sect.get("zoo", {}))
+        out = [("zoo", merged)]
     else:
         out = [(k, dict(v)) for k, v in sect.items() if k.startswith("full") and isinstance(v, dict)]
         if not out:
@@ -346,14 +355,14 @@ def run_check(paper: str, scale: str, measures: str | Path, reference: str | Pat
     """Compare a measures.csv with the reference; the verdict is in ``Result.exit_code``."""
     if paper not in PAPERS:
         raise CheckInputError(f"unknown paper {paper!r}; choose one of {', '.join(PAPERS)}")
-    if scale not in ("mini", "full"):
-        raise CheckInputError(f"unknown scale {scale!r}; choose mini or full")
+    if scale not in SCALES:
+        raise CheckInputError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     res = Result(paper, scale)
     ref_path = Path(reference) if reference else reference_path(paper, scale)
-    if scale == "mini" and not ref_path.is_file():
-        res.notes.append(f"no mini reference {ref_path} has been committed yet, so this run cannot be checked. "
+    if scale != "full" and not ref_path.is_file():
+        res.notes.append(f"no {scale} reference {ref_path} has been committed yet, so this run cannot be checked. "
                          f"After reviewing the run, record it with: python -m shared_eval.check --paper {paper} "
-                         f"--scale mini --measures {measures} --update-reference")
+                         f"--scale {scale} --measures {measures} --update-reference")
         res.exit_code = EXIT_NO_MINI_REFERENCE
         return res
     sections = load_tolerances(tolerances or default_tolerances_path(), paper, scale, overrides)
@@ -364,11 +373,11 @@ def run_check(paper: str, scale: str, measures: str | Path, reference: str | Pat
     if not rows:
         raise CheckInputError(f"{measures}: no rows")
     n = 0
-    if scale == "mini":
+    if scale != "full":
         try:
             ref = read_measures(ref_path)
         except MeasuresError as e:
-            raise CheckInputError(f"mini reference: {e}") from None
+            raise CheckInputError(f"{scale} reference: {e}") from None
         n = _check_mini(sections[0][1], rows, ref, res)
     else:
         try:
@@ -385,15 +394,16 @@ def run_check(paper: str, scale: str, measures: str | Path, reference: str | Pat
     return res
 
 
-def update_mini_reference(paper: str, measures: str | Path, reference: str | Path | None = None) -> Path:
-    """Validate ``measures`` and store it as the committed mini reference (atomic write)."""
+def update_mini_reference(paper: str, measures: str | Path, reference: str | Path | None = None,
+                          scale: str = "mini") -> Path:
+    """Validate ``measures`` and store it as the committed mini (or zoo) reference (atomic write)."""
     try:
         rows = read_measures(measures)
     except MeasuresError as e:
         raise CheckInputError(str(e)) from None
     if not rows:
         raise CheckInputError(f"{measures}: no rows")
-    dst = Path(reference) if reference else reference_path(paper, "mini")
+    dst = Path(reference) if reference else reference_path(paper, scale)
     atomic_write_bytes(dst, Path(measures).read_bytes())
     return dst
 
@@ -401,22 +411,25 @@ def update_mini_reference(paper: str, measures: str | Path, reference: str | Pat
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m shared_eval.check", description=__doc__.split("\n\n")[0])
     ap.add_argument("--paper", required=True, choices=PAPERS)
-    ap.add_argument("--scale", required=True, choices=("mini", "full"))
+    ap.add_argument("--scale", required=True, choices=SCALES,
+                    help="full: vs the published numbers; mini: a `make reproduce-P SCALE=mini` run vs our "
+                         "committed ci/references/P-mini.csv; zoo: the committed checkpoint on the Kodak check "
+                         "crops vs ci/references/P-zoo.csv (strict tolerances)")
     ap.add_argument("--measures", required=True, help="measures.csv of the run")
-    ap.add_argument("--reference", help="reference CSV (default ci/references/<paper>[-mini].csv)")
+    ap.add_argument("--reference", help="reference CSV (default ci/references/<paper>[-mini|-zoo].csv)")
     ap.add_argument("--tolerances", help="tolerances TOML (default ci/tolerances.toml)")
     ap.add_argument("--tolerance", action="append", default=[], metavar="KEY=VALUE",
                     help="override one tolerance (e.g. max_bd_rate_pct=5); repeatable")
     ap.add_argument("--dataset", help="dataset of the run when measures.csv has no dataset column")
     ap.add_argument("--update-reference", action="store_true",
-                    help="(mini only) store --measures as ci/references/<paper>-mini.csv")
+                    help="(mini/zoo) store --measures as ci/references/<paper>-mini.csv (-zoo.csv)")
     a = ap.parse_args(argv)
     try:
         if a.update_reference:
-            if a.scale != "mini":
-                raise CheckInputError("--update-reference only applies to --scale mini (published references "
+            if a.scale == "full":
+                raise CheckInputError("--update-reference only applies to --scale mini/zoo (published references "
                                       "are data from the papers, rebuilt by ci/references/build_references.py)")
-            dst = update_mini_reference(a.paper, a.measures, a.reference)
+            dst = update_mini_reference(a.paper, a.measures, a.reference, a.scale)
             print(f"wrote {dst}")
             return EXIT_OK
         res = run_check(a.paper, a.scale, a.measures, a.reference, a.tolerances,
@@ -430,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     for n in res.notes:
         print(f"note: {n}", file=sys.stderr if res.exit_code else sys.stdout)
     verdict = {EXIT_OK: "PASS", EXIT_REGRESSION: "FAIL: regression", EXIT_NO_MINI_REFERENCE:
-               "NOT CHECKED: no mini reference", EXIT_NOTHING_COMPARED: "NOT CHECKED: nothing comparable"}
+               "NOT CHECKED: no mini/zoo reference", EXIT_NOTHING_COMPARED: "NOT CHECKED: nothing comparable"}
     print(f"{a.paper} {a.scale}: {verdict[res.exit_code]}", file=sys.stderr if res.exit_code else sys.stdout)
     return res.exit_code
 

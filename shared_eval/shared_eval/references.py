@@ -32,8 +32,9 @@ def repo_root() -> Path:
 
 
 def reference_path(paper: str, scale: str = "full") -> Path:
-    """``ci/references/<paper>.csv`` (published) or ``ci/references/<paper>-mini.csv`` (ours, mini)."""
-    suffix = "-mini" if scale == "mini" else ""
+    """``ci/references/<paper>.csv`` (published) or ``ci/references/<paper>-mini.csv`` / ``-zoo.csv`` (ours:
+    a mini reproduction / the committed checkpoint on the Kodak check crops)."""
+    suffix = {"mini": "-mini", "zoo": "-zoo"}.get(scale, "")
     return repo_root() / "ci" / "references" / f"{paper}{suffix}.csv"
 
 

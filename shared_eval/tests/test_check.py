@@ -99,12 +99,21 @@ def test_mini_roundtrip_and_regression(tmp_path):
                  "--update-reference"]) == EXIT_OK
     assert run_check("cpm", "mini", m, reference=ref).exit_code == EXIT_OK
     worse = _run(tmp_path, [(0.01, 0.52, 0.97, 30.0), (0.02, 0.8, 0.98, 32.0)], "w.csv")  # +4 % rate
-    res = run_check("cpm", "mini", worse, reference=ref)
+    res = run_check("cpm", "zoo", worse, reference=ref)   # the fixed checkpoint: strict [defaults.zoo]
     assert res.exit_code == EXIT_REGRESSION
-    assert run_check("cpm", "mini", worse, reference=ref,
+    assert run_check("cpm", "zoo", worse, reference=ref,
                      overrides={"max_rate_increase_pct": 5.0}).exit_code == EXIT_OK
+    # a retrained mini reproduction gets [cpm.mini]'s room (5 %), a zoo check never does
+    assert run_check("cpm", "mini", worse, reference=ref).exit_code == EXIT_OK
+    assert run_check("cpm", "mini", worse, reference=ref,
+                     overrides={"max_rate_increase_pct": 1.0}).exit_code == EXIT_REGRESSION
     blurred = _run(tmp_path, [(0.01, 0.5, 0.96, 29.0), (0.02, 0.8, 0.98, 32.0)], "b.csv")
     assert run_check("cpm", "mini", blurred, reference=ref).exit_code == EXIT_REGRESSION
+    zref = tmp_path / "z.csv"
+    assert main(["--paper", "cpm", "--scale", "zoo", "--measures", str(m), "--reference", str(zref),
+                 "--update-reference"]) == EXIT_OK and zref.read_bytes() == m.read_bytes()
+    from shared_eval.references import reference_path
+    assert reference_path("cpm", "zoo").name == "cpm-zoo.csv"
     fewer = _run(tmp_path, [(0.01, 0.5, 0.97, 30.0)], "f.csv")  # a whole operating point missing
     assert run_check("cpm", "mini", fewer, reference=ref).exit_code == EXIT_REGRESSION
 
