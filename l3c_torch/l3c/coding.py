@@ -5,7 +5,9 @@ z^(1) and finally the RGB image, each predicted from the already-(de)coded coars
 the image is processed in row strips (with a halo that covers the decoder's receptive field, so the
 strip results equal the whole-image ones up to float rounding); within a strip channels go c = 0..C-1
 (RGB: R, G, B, coupled through the actual values of the earlier channels), pixels in raster order,
-and per-symbol pmfs are built in chunks of at most ``CHUNK`` symbols. Memory is therefore bounded by a
+and per-symbol pmfs are built in chunks of at most ``CHUNK`` symbols. Format 3 (default) codes each
+symbol as its group ``x // G`` then ``x % G`` (G = 16 for RGB), so a symbol costs the mixture CDF at 15 + 15
+edges instead of 255, vectorised over the chunk and built with one intra-op thread (see ``_one_thread``). Memory is therefore bounded by a
 strip, never by all per-symbol CDFs of an image. Encoder and decoder run the *same* decoder-side code on
 the same symbols, so their pmfs are bit-identical.
 
@@ -15,11 +17,12 @@ PyPI 0.9.3, 16-bit CDFs; JIT-compiles a C++ extension on first use). The file re
 
 File: the shared ``.lic`` container (codec "l3c") with sections
 ``[header ints] + [one stream per (level, channel)]``, levels coarsest first. Header ints:
-``(format=1, backend id, num_levels, recursive, strip_pixels, chunk)``.
+``(format, backend id, num_levels, recursive, strip_pixels, chunk)``, format in :data:`FORMATS`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -39,8 +42,8 @@ from shared_data.container import (
 
 from .network import MultiscaleNetwork, pad_input
 
-FORMAT = 2                   # 1: dense pmfs (DMLL.pmf); 2: windowed pmfs (DMLL.pmf_windowed). Both decode.
-FORMATS = (1, 2)
+FORMAT = 3                   # 1: dense pmfs (DMLL.pmf); 2: windowed pmfs (DMLL.pmf_windowed); 3: factorised
+FORMATS = (1, 2, 3)          # pmfs (DMLL.pmf_groups / pmf_in_group, group then in-group symbol). All decode.
 CHUNK = 8192                 # symbols per coder call (one torchac stream each)
 PMF_BATCH = 1024             # rows per pmf computation (keeps the K x edges intermediate in cache)
 STRIP_PIXELS = 512 * 768     # pixels (at a level's resolution) per strip; a Kodak image is one strip
@@ -273,6 +276,8 @@ def _code_region(net, level, params, region_sym, coders, mode, stats, chunk, fmt
     stats.net_s += time.perf_counter() - t0
     h, w = region_sym.shape[1:]
     n = h * w
+    G = dm.group_size()
+    NG = -(-dm.L // G)
     for c in range(C):
         t0 = time.perf_counter()
         mu_c = mu[0, c]
@@ -288,6 +293,10 @@ def _code_region(net, level, params, region_sym, coders, mode, stats, chunk, fmt
         ls_c = log_s[0, c].reshape(K, n).t()
         flat = region_sym[c].reshape(n)
         stats.net_s += time.perf_counter() - t0
+        if fmt == 3:
+            with _one_thread():
+                _code_factorised(dm, G, NG, pi_c, mu_c, ls_c, flat, coders[c], mode, stats, chunk)
+            continue
         for s0 in range(0, n, chunk):
             s1 = min(n, s0 + chunk)
             t0 = time.perf_counter()
@@ -307,6 +316,75 @@ def _code_region(net, level, params, region_sym, coders, mode, stats, chunk, fmt
             stats.est_bits -= float(np.log2(np.maximum(pmf[np.arange(s1 - s0), sym], 2.0 ** -24)).sum())
             stats.pmf_s += t1 - t0
             stats.coding_s += t2 - t1
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """Format 3 builds its pmfs with one intra-op thread: torch's elementwise kernels compute the vector
+    tail of each thread's range with scalar code (e.g. ``std::exp`` vs SLEEF), so with several threads the
+    last bits of a pmf would depend on the thread count of the machine; and on a busy 2-core CPU the
+    per-op thread barrier of chunk-sized ops cost ~8 ms each (measured: encode pmfs 51 s with 2 threads vs
+    1.9 s with 1 on kodim01)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
+def _neg_log2(pmf: np.ndarray, sym: np.ndarray) -> float:
+    """Bits of ``sym`` under the (row-normalised) ``pmf`` rows, floored at 2^-24 like the coders."""
+    p = pmf[np.arange(sym.shape[0]), sym] / pmf.sum(axis=1)
+    return -float(np.log2(np.maximum(p, 2.0 ** -24)).sum())
+
+
+def _code_factorised(dm, G, NG, pi_c, mu_c, ls_c, flat, coder, mode, stats, chunk):
+    """Format 3: per chunk, code the group ``x // G`` under the group pmf, then ``x % G`` under the in-group
+    pmf (``P(x) = P(g) P(x | g)``, the same distribution as the dense pmf, but ``K*(NG-1 + G-1)`` sigmoids per
+    symbol instead of ``K*(L-1)``). The decoder decodes a chunk's groups before it builds their in-group
+    pmfs; both sides build every pmf with the same code from the same tensors, so they agree bit for bit."""
+    n = flat.shape[0]
+    for s0 in range(0, n, chunk):
+        s1 = min(n, s0 + chunk)
+        t0 = time.perf_counter()
+        prep = dm.mixture_prep(pi_c[s0:s1], mu_c[s0:s1], ls_c[s0:s1])
+        hi_pmf, bounds = dm.pmf_groups(prep)
+        hi_np = hi_pmf.numpy()
+        t1 = time.perf_counter()
+        if mode == "enc":
+            sym = flat[s0:s1]
+            g = torch.div(sym, G, rounding_mode="floor")
+            if NG > 1:
+                coder.encode(g.numpy(), hi_np)
+        elif NG > 1:
+            g_np = coder.decode(hi_np)
+            if g_np.shape[0] != s1 - s0 or (g_np < 0).any() or (g_np >= NG).any():
+                raise ContainerError("corrupt stream: decoded group out of range")
+            g = torch.from_numpy(g_np)
+        else:
+            g = torch.zeros(s1 - s0, dtype=torch.int64)
+        t2 = time.perf_counter()
+        lo_np = dm.pmf_in_group(prep, bounds, g).numpy()
+        t3 = time.perf_counter()
+        if mode == "enc":
+            lo = (sym - g * G).numpy()
+            coder.encode(lo, lo_np)
+        else:
+            lo = coder.decode(lo_np)
+            if lo.shape[0] != s1 - s0 or (lo < 0).any() or (lo >= G).any():
+                raise ContainerError("corrupt stream: decoded symbol out of range")
+            sym = g * G + torch.from_numpy(lo)
+            if (sym >= dm.L).any():
+                raise ContainerError("corrupt stream: decoded symbol out of range")
+            flat[s0:s1] = sym
+        t4 = time.perf_counter()
+        bits = _neg_log2(lo_np, lo)
+        if NG > 1:
+            bits += _neg_log2(hi_np, g.numpy())
+        stats.est_bits += bits
+        stats.pmf_s += (t1 - t0) + (t3 - t2)
+        stats.coding_s += (t2 - t1) + (t4 - t3)
 
 
 def _traverse(net: MultiscaleNetwork, H: int, W: int, syms: list[torch.Tensor], coders: list[list],

@@ -156,5 +156,72 @@ class DMLL:
         out.scatter_(1, lo.unsqueeze(1) + j.unsqueeze(0), win)
         return out
 
+    # -----------------------------------------------------------------------------------------------------
+    # Coding format 3: the pmf factorised into a group symbol and an in-group symbol
+    # -----------------------------------------------------------------------------------------------------
+    def group_size(self) -> int:
+        """Symbols per group G of format 3: ``ceil(sqrt(L))`` (16 for RGB, 5 for the 25 levels of z) when
+        ``L > 8``, else ``L`` (one group: the dense pmf, one coder call)."""
+        return math.isqrt(self.L - 1) + 1 if self.L > 8 else self.L
+
+    def mixture_prep(self, logit_pi: torch.Tensor, mu: torch.Tensor, log_s: torch.Tensor):
+        """``(n, K)`` parameters -> (weights, 1/s, -mu/s), the per-row terms of every CDF evaluation."""
+        w = torch.softmax(logit_pi.float(), dim=1)
+        inv_s = torch.exp(-log_s.float())
+        return w, inv_s, -(mu.float() * inv_s)
+
+    @staticmethod
+    def mixture_cdf(prep, edges: torch.Tensor) -> torch.Tensor:
+        """Mixture CDF ``sum_k w_k sigmoid((e - mu_k) / s_k)`` (eq. 5) at ``edges`` ``(E,)`` (shared) or
+        ``(n, E)`` (per row): ``(n, E)``, one vectorised expression, the sum over k in a fixed order."""
+        w, inv_s, nmi = prep
+        e = edges.view(1, 1, -1) if edges.dim() == 1 else edges.unsqueeze(1)
+        t = torch.addcmul(nmi.unsqueeze(2), inv_s.unsqueeze(2), e)  # (n, K, E)
+        torch.sigmoid_(t)
+        t.mul_(w.unsqueeze(2))
+        return t.sum(dim=1)
+
+    def pmf_groups(self, prep) -> tuple[torch.Tensor, torch.Tensor]:
+        """Format 3, stage 1: the pmf ``(n, NG)`` of the group ``g = x // G`` of each symbol, and the mixture
+        CDF ``(n, NG + 1)`` at the group boundaries (0 and 1 at the ends) that stage 2 reuses. ``K*(NG-1)``
+        sigmoids per row (150 for RGB instead of 2550 for the dense pmf)."""
+        G = self.group_size()
+        NG = -(-self.L // G)
+        n = prep[0].shape[0]
+        if NG == 1:
+            return torch.ones(n, 1), torch.cat([torch.zeros(n, 1), torch.ones(n, 1)], dim=1)
+        edges = self.x_min + self.bin * (torch.arange(1, NG, dtype=torch.float32) * G - 0.5)
+        full = torch.cat([torch.zeros(n, 1), self.mixture_cdf(prep, edges), torch.ones(n, 1)], dim=1)
+        return torch.clamp(full[:, 1:] - full[:, :-1], min=0.0), full
+
+    def pmf_in_group(self, prep, bounds: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """Format 3, stage 2: the pmf ``(n, G)`` of ``x % G`` given the group ``g (n,)``: the mixture CDF on
+        the group's ``G-1`` inner edges, clamped between the group's boundary CDFs ``bounds[:, g]``,
+        ``bounds[:, g+1]`` (so it is the dense pmf restricted to the group,
+        normalised). Bins past ``L-1`` (a partial last group) get 0; a group whose mass underflowed (total
+        <= 1e-30) gets the uniform pmf over its real bins, so every row stays codable."""
+        G = self.group_size()
+        lower = bounds.gather(1, g.unsqueeze(1))
+        upper = bounds.gather(1, g.unsqueeze(1) + 1)
+        j = torch.arange(G - 1, dtype=torch.float32)
+        base = (g * G).float().unsqueeze(1)
+        if G > 1:
+            inner = self.mixture_cdf(prep, self.x_min + self.bin * (base + j.unsqueeze(0) + 0.5))
+            inner = torch.minimum(torch.maximum(inner, lower), upper)
+            if self.L % G:  # edges past the last real bin: the top bin extends to +inf
+                inner = torch.where(base + j.unsqueeze(0) >= self.L - 1, upper, inner)
+            full = torch.cat([lower, inner, upper], dim=1)
+        else:
+            full = torch.cat([lower, upper], dim=1)
+        pmf = torch.clamp(full[:, 1:] - full[:, :-1], min=0.0)
+        real = (base + torch.arange(G, dtype=torch.float32).unsqueeze(0)) < self.L  # (n, G)
+        if self.L % G:
+            pmf = pmf * real
+        total = pmf.sum(dim=1, keepdim=True)
+        empty = total <= 1e-30  # (constriction panics on rows of subnormal total)
+        return torch.where(empty, real.float() / real.sum(dim=1, keepdim=True),
+                           pmf / torch.where(empty, 1.0, total))
+
+
 def bits(nats: torch.Tensor) -> torch.Tensor:
     return nats / math.log(2)

@@ -70,6 +70,76 @@ def test_windowed_pmf_matches_dense():
         assert float(cb) <= float(ca) * 1.0001 + 1e-6, (spread, log_s, float(ca), float(cb))
 
 
+@pytest.mark.parametrize("L", [256, 33, 25, 7])
+def test_factorised_pmf_is_the_dense_pmf(L):
+    """Format 3's P(g) P(x | g) equals the dense pmf (float rounding only), for RGB (G=16), a partial last
+    group (L=33, G=6), z (L=25, G=5) and one group (L=7); rows whose group mass underflowed get a codable uniform pmf."""
+    import torch
+    from l3c.dmll import DMLL
+
+    dm = DMLL.for_rgb(10) if L == 256 else DMLL.for_bottleneck(10, L)
+    G = dm.group_size()
+    assert G == {256: 16, 33: 6, 25: 5, 7: 7}[L]
+    g = torch.Generator().manual_seed(1)
+    n = 2000
+    span = dm.x_max - dm.x_min
+    pi = torch.randn(n, 10, generator=g) * 2
+    mu = dm.x_min + torch.rand(n, 10, generator=g) * span
+    ls = math_log(span / 40) + torch.randn(n, 10, generator=g)
+    dense = dm.pmf(pi, mu, ls)
+    prep = dm.mixture_prep(pi, mu, ls)
+    hi, bounds = dm.pmf_groups(prep)
+    NG = hi.shape[1]
+    assert NG == -(-L // G)
+    x = torch.multinomial(dense, 1, generator=g).squeeze(1)
+    grp = torch.div(x, G, rounding_mode="floor")
+    lo = dm.pmf_in_group(prep, bounds, grp)
+    p_fact = hi[torch.arange(n), grp] * lo[torch.arange(n), x - grp * G]
+    assert torch.allclose(p_fact, dense[torch.arange(n), x], atol=2e-6)
+    assert torch.allclose(hi.sum(1), torch.ones(n), atol=1e-5)
+    if L % G:  # bins past L-1 in the last group have no mass
+        last = dm.pmf_in_group(prep, bounds, torch.full((n,), NG - 1))
+        assert (last[:, L - (NG - 1) * G:] == 0).all()
+    # a group of zero mass (far tail of a sharp row) still gets a codable pmf
+    sharp = dm.mixture_prep(torch.zeros(1, 10), torch.full((1, 10), dm.x_min), torch.full((1, 10), -7.0))
+    _, b = dm.pmf_groups(sharp)
+    far = dm.pmf_in_group(sharp, b, torch.tensor([NG - 1]))
+    assert float(far.sum()) > 0
+
+
+def math_log(v):
+    import math
+
+    return math.log(v)
+
+
+def test_format3_pmfs_use_one_thread(mini_net, monkeypatch):
+    """Format 3 builds its pmfs with one intra-op thread, so they do not depend on the machine's thread count
+    (torch's elementwise kernels compute each thread's vector tail with scalar code: the hazard is real,
+    e.g. ``torch.sigmoid`` of 1e6 values differed in one element between 1 and 2 threads here). The
+    convolutions themselves may still differ in the last bit across thread counts (outside the coder)."""
+    import torch
+    from l3c.dmll import DMLL
+
+    seen = []
+    real = DMLL.mixture_cdf
+
+    def spy(prep, edges):
+        seen.append(torch.get_num_threads())
+        return real(prep, edges)
+
+    monkeypatch.setattr(DMLL, "mixture_cdf", staticmethod(spy))
+    net, fp = mini_net
+    n0 = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        data, out, _, _ = roundtrip(net, fp, smooth_image(16, 24, seed=4))
+    finally:
+        torch.set_num_threads(n0)
+    assert seen and set(seen) == {1}
+    assert torch.get_num_threads() == n0
+
+
 def test_torchac_and_constriction_both_exact(mini_net):
     """One torchac test (it JIT-compiles a C++ extension on first import, ~35 s)."""
     net, fp = mini_net
@@ -81,10 +151,11 @@ def test_torchac_and_constriction_both_exact(mini_net):
     assert d1 != d2
 
 
-@pytest.mark.parametrize("fmt,name", [(1, "golden_5x6.lic"), (2, "golden_5x6_f2.lic")])
+@pytest.mark.parametrize("fmt,name", [(1, "golden_5x6.lic"), (2, "golden_5x6_f2.lic"), (3, "golden_5x6_f3.lic")])
 def test_golden_bytes(fmt, name):
     """A tiny file per stream format pinned byte for byte (format 1 = the first release's dense pmfs, still
-    decoded; refresh with L3C_REGEN_GOLDEN=1 after an intended format change)."""
+    decoded; 2 = windowed; 3 = factorised, the default; refresh with L3C_REGEN_GOLDEN=1 after an intended
+    format change)."""
     net, fp = make_net("cr_mini", seed=0)
     img = smooth_image(5, 6, seed=42)
     data, out, _, _ = roundtrip(net, fp, img, fmt=fmt)
