@@ -6,7 +6,7 @@ the image is processed in row strips (with a halo that covers the decoder's rece
 strip results equal the whole-image ones up to float rounding); within a strip channels go c = 0..C-1
 (RGB: R, G, B, coupled through the actual values of the earlier channels), pixels in raster order,
 and per-symbol pmfs are built in chunks of at most ``CHUNK`` symbols. Format 3 (default) codes each
-symbol as its group ``x // G`` then ``x % G`` (G = 16 for RGB), so a symbol costs the mixture CDF at 15 + 15
+symbol as its digits (``DMLL.stages``: the group ``x // 16`` then ``x % 16`` for RGB), so a symbol costs the mixture CDF at 15 + 15
 edges instead of 255, vectorised over the chunk and built with one intra-op thread (see ``_one_thread``). Memory is therefore bounded by a
 strip, never by all per-symbol CDFs of an image. Encoder and decoder run the *same* decoder-side code on
 the same symbols, so their pmfs are bit-identical.
@@ -43,7 +43,7 @@ from shared_data.container import (
 from .network import MultiscaleNetwork, pad_input
 
 FORMAT = 3                   # 1: dense pmfs (DMLL.pmf); 2: windowed pmfs (DMLL.pmf_windowed); 3: factorised
-FORMATS = (1, 2, 3)          # pmfs (DMLL.pmf_groups / pmf_in_group, group then in-group symbol). All decode.
+FORMATS = (1, 2, 3)          # pmfs (DMLL.stages / stage_pmf: digit by digit). All decode.
 CHUNK = 8192                 # symbols per coder call (one torchac stream each)
 PMF_BATCH = 1024             # rows per pmf computation (keeps the K x edges intermediate in cache)
 STRIP_PIXELS = 512 * 768     # pixels (at a level's resolution) per strip; a Kodak image is one strip
@@ -276,8 +276,6 @@ def _code_region(net, level, params, region_sym, coders, mode, stats, chunk, fmt
     stats.net_s += time.perf_counter() - t0
     h, w = region_sym.shape[1:]
     n = h * w
-    G = dm.group_size()
-    NG = -(-dm.L // G)
     for c in range(C):
         t0 = time.perf_counter()
         mu_c = mu[0, c]
@@ -295,7 +293,7 @@ def _code_region(net, level, params, region_sym, coders, mode, stats, chunk, fmt
         stats.net_s += time.perf_counter() - t0
         if fmt == 3:
             with _one_thread():
-                _code_factorised(dm, G, NG, pi_c, mu_c, ls_c, flat, coders[c], mode, stats, chunk)
+                _code_factorised(dm, pi_c, mu_c, ls_c, flat, coders[c], mode, stats, chunk)
             continue
         for s0 in range(0, n, chunk):
             s1 = min(n, s0 + chunk)
@@ -339,52 +337,48 @@ def _neg_log2(pmf: np.ndarray, sym: np.ndarray) -> float:
     return -float(np.log2(np.maximum(p, 2.0 ** -24)).sum())
 
 
-def _code_factorised(dm, G, NG, pi_c, mu_c, ls_c, flat, coder, mode, stats, chunk):
-    """Format 3: per chunk, code the group ``x // G`` under the group pmf, then ``x % G`` under the in-group
-    pmf (``P(x) = P(g) P(x | g)``, the same distribution as the dense pmf, but ``K*(NG-1 + G-1)`` sigmoids per
-    symbol instead of ``K*(L-1)``). The decoder decodes a chunk's groups before it builds their in-group
-    pmfs; both sides build every pmf with the same code from the same tensors, so they agree bit for bit."""
+def _code_factorised(dm, pi_c, mu_c, ls_c, flat, coder, mode, stats, chunk):
+    """Format 3: per chunk, code each symbol as its digits (``DMLL.stages``, e.g. the group ``x // 16`` then
+    ``x % 16`` for RGB) each under the pmf of its sub-interval given the earlier digits (``P(x) = P(d_1)
+    P(d_2 | d_1) ..``, the dense pmf's distribution, but ``K*sum(m_s - 1)`` sigmoids per symbol instead of
+    ``K*(L-1)``). The decoder decodes a chunk's digit before it builds the next stage's pmfs; both sides
+    build every pmf with the same code from the same tensors, so they agree bit for bit."""
+    radices, spans = dm.stages()
     n = flat.shape[0]
     for s0 in range(0, n, chunk):
         s1 = min(n, s0 + chunk)
         t0 = time.perf_counter()
         prep = dm.mixture_prep(pi_c[s0:s1], mu_c[s0:s1], ls_c[s0:s1])
-        hi_pmf, bounds = dm.pmf_groups(prep)
-        hi_np = hi_pmf.numpy()
-        t1 = time.perf_counter()
-        if mode == "enc":
-            sym = flat[s0:s1]
-            g = torch.div(sym, G, rounding_mode="floor")
-            if NG > 1:
-                coder.encode(g.numpy(), hi_np)
-        elif NG > 1:
-            g_np = coder.decode(hi_np)
-            if g_np.shape[0] != s1 - s0 or (g_np < 0).any() or (g_np >= NG).any():
-                raise ContainerError("corrupt stream: decoded group out of range")
-            g = torch.from_numpy(g_np)
-        else:
-            g = torch.zeros(s1 - s0, dtype=torch.int64)
-        t2 = time.perf_counter()
-        lo_np = dm.pmf_in_group(prep, bounds, g).numpy()
-        t3 = time.perf_counter()
-        if mode == "enc":
-            lo = (sym - g * G).numpy()
-            coder.encode(lo, lo_np)
-        else:
-            lo = coder.decode(lo_np)
-            if lo.shape[0] != s1 - s0 or (lo < 0).any() or (lo >= G).any():
+        base = torch.zeros(s1 - s0, dtype=torch.int64)
+        lower, upper = torch.zeros(s1 - s0, 1), torch.ones(s1 - s0, 1)
+        sym = flat[s0:s1] if mode == "enc" else None
+        bits = 0.0
+        for k, (m, span) in enumerate(zip(radices, spans)):
+            pmf, full = dm.stage_pmf(prep, base, lower, upper, m, span, first=k == 0)
+            pmf_np = pmf.numpy()
+            t1 = time.perf_counter()
+            stats.pmf_s += t1 - t0
+            if mode == "enc":
+                d = torch.div(sym - base, span, rounding_mode="floor")
+                d_np = d.numpy()
+                coder.encode(d_np, pmf_np)
+            else:
+                d_np = coder.decode(pmf_np)
+                if d_np.shape[0] != s1 - s0 or (d_np < 0).any() or (d_np >= m).any():
+                    raise ContainerError("corrupt stream: decoded symbol out of range")
+                d = torch.from_numpy(d_np)
+            t0 = time.perf_counter()
+            stats.coding_s += t0 - t1
+            bits += _neg_log2(pmf_np, d_np)
+            di = d.unsqueeze(1)
+            lower, upper = full.gather(1, di), full.gather(1, di + 1)
+            base = base + d * span
+        if mode == "dec":
+            if (base >= dm.L).any():
                 raise ContainerError("corrupt stream: decoded symbol out of range")
-            sym = g * G + torch.from_numpy(lo)
-            if (sym >= dm.L).any():
-                raise ContainerError("corrupt stream: decoded symbol out of range")
-            flat[s0:s1] = sym
-        t4 = time.perf_counter()
-        bits = _neg_log2(lo_np, lo)
-        if NG > 1:
-            bits += _neg_log2(hi_np, g.numpy())
+            flat[s0:s1] = base
         stats.est_bits += bits
-        stats.pmf_s += (t1 - t0) + (t3 - t2)
-        stats.coding_s += (t2 - t1) + (t4 - t3)
+        stats.pmf_s += time.perf_counter() - t0
 
 
 def _traverse(net: MultiscaleNetwork, H: int, W: int, syms: list[torch.Tensor], coders: list[list],

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 LOG_SCALES_MIN = -7.0
 TAIL_SCALES = 12.0   # coding format 2: logistic scales kept on each side of every component
+RGB_RADICES = (8, 8, 4)  # coding format 3: digits of an 8-bit symbol (first stage outermost; 7+7+3 edges)
 W_EPS = 1e-6         # components lighter than this do not widen the window
 WINDOWS = (8, 16, 32, 64, 128)  # window widths (inner bin edges) rows are grouped into; wider: dense
 
@@ -157,13 +158,8 @@ class DMLL:
         return out
 
     # -----------------------------------------------------------------------------------------------------
-    # Coding format 3: the pmf factorised into a group symbol and an in-group symbol
+    # Coding format 3: the pmf factorised into digits, P(x) = P(d_1) P(d_2 | d_1) ...
     # -----------------------------------------------------------------------------------------------------
-    def group_size(self) -> int:
-        """Symbols per group G of format 3: ``ceil(sqrt(L))`` (16 for RGB, 5 for the 25 levels of z) when
-        ``L > 8``, else ``L`` (one group: the dense pmf, one coder call)."""
-        return math.isqrt(self.L - 1) + 1 if self.L > 8 else self.L
-
     def mixture_prep(self, logit_pi: torch.Tensor, mu: torch.Tensor, log_s: torch.Tensor):
         """``(n, K)`` parameters -> (weights, 1/s, -mu/s), the per-row terms of every CDF evaluation."""
         w = torch.softmax(logit_pi.float(), dim=1)
@@ -181,46 +177,57 @@ class DMLL:
         t.mul_(w.unsqueeze(2))
         return t.sum(dim=1)
 
-    def pmf_groups(self, prep) -> tuple[torch.Tensor, torch.Tensor]:
-        """Format 3, stage 1: the pmf ``(n, NG)`` of the group ``g = x // G`` of each symbol, and the mixture
-        CDF ``(n, NG + 1)`` at the group boundaries (0 and 1 at the ends) that stage 2 reuses. ``K*(NG-1)``
-        sigmoids per row (150 for RGB instead of 2550 for the dense pmf)."""
-        G = self.group_size()
-        NG = -(-self.L // G)
-        n = prep[0].shape[0]
-        if NG == 1:
-            return torch.ones(n, 1), torch.cat([torch.zeros(n, 1), torch.ones(n, 1)], dim=1)
-        edges = self.x_min + self.bin * (torch.arange(1, NG, dtype=torch.float32) * G - 0.5)
-        full = torch.cat([torch.zeros(n, 1), self.mixture_cdf(prep, edges), torch.ones(n, 1)], dim=1)
-        return torch.clamp(full[:, 1:] - full[:, :-1], min=0.0), full
+    def stages(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Format 3's digits: radices ``(m_1, .., m_S)`` (first stage outermost, product >= L) and the span
+        of one sub-interval at each stage. RGB: :data:`RGB_RADICES`; other L > 8: two stages of
+        ``ceil(sqrt(L))``-sized groups (5 x 5 for the 25 levels of z); L <= 8: one stage (the dense pmf)."""
+        L = self.L
+        if L == 256:
+            radices = RGB_RADICES
+        elif L > 8:
+            G = math.isqrt(L - 1) + 1
+            radices = (-(-L // G), G)
+        else:
+            radices = (L,)
+        spans = tuple(math.prod(radices[i + 1:]) for i in range(len(radices)))
+        return radices, spans
 
-    def pmf_in_group(self, prep, bounds: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        """Format 3, stage 2: the pmf ``(n, G)`` of ``x % G`` given the group ``g (n,)``: the mixture CDF on
-        the group's ``G-1`` inner edges, clamped between the group's boundary CDFs ``bounds[:, g]``,
-        ``bounds[:, g+1]`` (so it is the dense pmf restricted to the group,
-        normalised). Bins past ``L-1`` (a partial last group) get 0; a group whose mass underflowed (total
-        <= 1e-30) gets the uniform pmf over its real bins, so every row stays codable."""
-        G = self.group_size()
-        lower = bounds.gather(1, g.unsqueeze(1))
-        upper = bounds.gather(1, g.unsqueeze(1) + 1)
-        j = torch.arange(G - 1, dtype=torch.float32)
-        base = (g * G).float().unsqueeze(1)
-        if G > 1:
-            inner = self.mixture_cdf(prep, self.x_min + self.bin * (base + j.unsqueeze(0) + 0.5))
-            inner = torch.minimum(torch.maximum(inner, lower), upper)
-            if self.L % G:  # edges past the last real bin: the top bin extends to +inf
-                inner = torch.where(base + j.unsqueeze(0) >= self.L - 1, upper, inner)
+    def stage_pmf(self, prep, base: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor, m: int,
+                  span: int, first: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """One stage of format 3: each row's current interval of symbols ``[base, base + m*span)`` (``base``
+        ``(n,)`` long, its CDF bounds ``lower``/``upper`` ``(n, 1)``) split into ``m`` sub-intervals of
+        ``span`` symbols. Returns the pmf ``(n, m)`` of the sub-interval (normalised; the dense pmf summed
+        over each sub-interval, conditioned on the interval) and the CDF ``(n, m + 1)`` at the
+        sub-interval boundaries (the next stage's bounds). The CDF is the mixture CDF at the ``m-1`` inner
+        boundary edges, clamped into ``[lower, upper]``; edges past symbol ``L-1`` are ``upper`` (the top bin
+        extends to +inf); sub-intervals starting at or past ``L`` get 0; an interval whose mass underflowed
+        (total <= 1e-30) gets the uniform pmf over its real sub-intervals, so every row stays codable.
+        ``first``: the first stage (``base`` 0, bounds 0 and 1 for every row): the edges are shared.
+        The mixture CDF lies in [0, 1] up to rounding, so the first stage skips the clamp.)"""
+        i = torch.arange(m, dtype=torch.float32)
+        partial = math.prod(self.stages()[0]) > self.L  # some rows may hold parts past L-1
+        if first:  # every row's interval is [0, m*span): shared edges
+            start = (span * i).unsqueeze(0)
+        else:
+            start = base.float().unsqueeze(1) + span * i.unsqueeze(0)  # (n, m) first symbol of each part
+        if m > 1:
+            pos = start[:, 1:]
+            inner = self.mixture_cdf(prep, self.x_min + self.bin * ((pos[0] if first else pos) - 0.5))
+            if not first:
+                inner = torch.minimum(torch.maximum(inner, lower), upper)
+            if partial:
+                inner = torch.where(pos >= self.L, upper, inner)
             full = torch.cat([lower, inner, upper], dim=1)
         else:
             full = torch.cat([lower, upper], dim=1)
         pmf = torch.clamp(full[:, 1:] - full[:, :-1], min=0.0)
-        real = (base + torch.arange(G, dtype=torch.float32).unsqueeze(0)) < self.L  # (n, G)
-        if self.L % G:
+        real = start < self.L
+        if partial:
             pmf = pmf * real
         total = pmf.sum(dim=1, keepdim=True)
         empty = total <= 1e-30  # (constriction panics on rows of subnormal total)
-        return torch.where(empty, real.float() / real.sum(dim=1, keepdim=True),
-                           pmf / torch.where(empty, 1.0, total))
+        pmf = torch.where(empty, real.float() / real.sum(dim=1, keepdim=True), pmf / torch.where(empty, 1.0, total))
+        return pmf, full
 
 
 def bits(nats: torch.Tensor) -> torch.Tensor:

@@ -72,14 +72,16 @@ def test_windowed_pmf_matches_dense():
 
 @pytest.mark.parametrize("L", [256, 33, 25, 7])
 def test_factorised_pmf_is_the_dense_pmf(L):
-    """Format 3's P(g) P(x | g) equals the dense pmf (float rounding only), for RGB (G=16), a partial last
-    group (L=33, G=6), z (L=25, G=5) and one group (L=7); rows whose group mass underflowed get a codable uniform pmf."""
+    """Format 3's P(d_1) P(d_2 | d_1) .. equals the dense pmf (float rounding only), for RGB, a partial last
+    group (L=33: 6 x 6), z (L=25: 5 x 5) and one stage (L=7); parts past L-1 get 0; an interval whose mass
+    underflowed still gets a codable pmf."""
     import torch
-    from l3c.dmll import DMLL
+    from l3c.dmll import DMLL, RGB_RADICES
 
     dm = DMLL.for_rgb(10) if L == 256 else DMLL.for_bottleneck(10, L)
-    G = dm.group_size()
-    assert G == {256: 16, 33: 6, 25: 5, 7: 7}[L]
+    radices, spans = dm.stages()
+    assert radices == {256: RGB_RADICES, 33: (6, 6), 25: (5, 5), 7: (7,)}[L]
+    assert spans[-1] == 1 and math_prod(radices) >= L
     g = torch.Generator().manual_seed(1)
     n = 2000
     span = dm.x_max - dm.x_min
@@ -88,23 +90,31 @@ def test_factorised_pmf_is_the_dense_pmf(L):
     ls = math_log(span / 40) + torch.randn(n, 10, generator=g)
     dense = dm.pmf(pi, mu, ls)
     prep = dm.mixture_prep(pi, mu, ls)
-    hi, bounds = dm.pmf_groups(prep)
-    NG = hi.shape[1]
-    assert NG == -(-L // G)
     x = torch.multinomial(dense, 1, generator=g).squeeze(1)
-    grp = torch.div(x, G, rounding_mode="floor")
-    lo = dm.pmf_in_group(prep, bounds, grp)
-    p_fact = hi[torch.arange(n), grp] * lo[torch.arange(n), x - grp * G]
-    assert torch.allclose(p_fact, dense[torch.arange(n), x], atol=2e-6)
-    assert torch.allclose(hi.sum(1), torch.ones(n), atol=1e-5)
-    if L % G:  # bins past L-1 in the last group have no mass
-        last = dm.pmf_in_group(prep, bounds, torch.full((n,), NG - 1))
-        assert (last[:, L - (NG - 1) * G:] == 0).all()
-    # a group of zero mass (far tail of a sharp row) still gets a codable pmf
+    base = torch.zeros(n, dtype=torch.int64)
+    lower, upper = torch.zeros(n, 1), torch.ones(n, 1)
+    p = torch.ones(n)
+    for m, sp in zip(radices, spans):
+        pmf, full = dm.stage_pmf(prep, base, lower, upper, m, sp, first=sp == spans[0])
+        assert torch.allclose(pmf.sum(1), torch.ones(n), atol=1e-5)
+        assert (pmf[(base.unsqueeze(1) + sp * torch.arange(m)) >= L] == 0).all()
+        d = torch.div(x - base, sp, rounding_mode="floor")
+        p = p * pmf[torch.arange(n), d]
+        lower, upper = full.gather(1, d[:, None]), full.gather(1, d[:, None] + 1)
+        base = base + d * sp
+    assert torch.equal(base, x)
+    assert torch.allclose(p, dense[torch.arange(n), x], atol=2e-6)
+    # an interval of zero mass (far tail of a sharp row) still gets a codable pmf
     sharp = dm.mixture_prep(torch.zeros(1, 10), torch.full((1, 10), dm.x_min), torch.full((1, 10), -7.0))
-    _, b = dm.pmf_groups(sharp)
-    far = dm.pmf_in_group(sharp, b, torch.tensor([NG - 1]))
-    assert float(far.sum()) > 0
+    far, _ = dm.stage_pmf(sharp, torch.tensor([(radices[0] - 1) * spans[0]]), torch.ones(1, 1),
+                          torch.ones(1, 1), radices[-1] if len(radices) > 1 else 1, 1)
+    assert float(far.sum()) > 0.99
+
+
+def math_prod(v):
+    import math
+
+    return math.prod(v)
 
 
 def math_log(v):
