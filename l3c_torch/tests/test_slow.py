@@ -27,4 +27,7 @@ def test_kodak_roundtrip_both_backends(path, backend):
     out, _, be = decode_container(net, unpack(data, "l3c", fp))
     assert be == backend and np.array_equal(out, img)
     payload = 8 * sum(len(s) for s in res.container.sections[1:])
-    assert abs(payload / res.stats.est_bits - 1) < 0.005  # coding overhead within 0.5%
+    # coding overhead within 0.5%; the file may be a little *below* the estimate (torchac's 16-bit CDFs give
+    # every digit's bin >= 2^-16, which the weak model's rare symbols profit from; the estimate floors at
+    # 2^-24), but not by much, else the estimate would be wrong
+    assert -0.02 < payload / res.stats.est_bits - 1 < 0.005
