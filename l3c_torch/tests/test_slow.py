@@ -27,7 +27,8 @@ def test_kodak_roundtrip_both_backends(path, backend):
     out, _, be = decode_container(net, unpack(data, "l3c", fp))
     assert be == backend and np.array_equal(out, img)
     payload = 8 * sum(len(s) for s in res.container.sections[1:])
-    # coding overhead within 0.5%; the file may be a little *below* the estimate (torchac's 16-bit CDFs give
-    # every digit's bin >= 2^-16, which the weak model's rare symbols profit from; the estimate floors at
-    # 2^-24), but not by much, else the estimate would be wrong
-    assert -0.02 < payload / res.stats.est_bits - 1 < 0.005
+    # coding overhead within 0.5%. The file may sit *below* the estimate: the estimate floors a digit's
+    # probability at 2^-24 (constriction's floor, so there it must stay close: > -2%), torchac's 16-bit
+    # CDFs give every bin >= 2^-16, which the weak model's overconfident misses profit from (kodim20: -4.6%)
+    over = payload / res.stats.est_bits - 1
+    assert over < 0.005 and (backend == "torchac" or over > -0.02), over
