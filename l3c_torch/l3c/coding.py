@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -475,7 +476,10 @@ def encode_array(net: MultiscaleNetwork, img: np.ndarray, fingerprint: bytes, ba
     coders = [[be.new_encoder() for _ in range(net.level_channels(i))] for i in range(net.num_levels + 1)]
     stats = _Stats(net_s=enc_net_s)
     _traverse(net, H, W, syms, coders, "enc", strip_pixels, chunk, stats, fmt=fmt)
-    header = pack_ints([fmt, be.id, net.num_levels, net.recursive, strip_pixels, chunk])
+    # 7th field: CRC-32 of the pixels, so a decoder whose network arithmetic differs (other CPU / thread count)
+    # fails with a clear error instead of returning a wrong "lossless" image (files without it still decode)
+    crc = zlib.crc32(np.ascontiguousarray(img).tobytes()) & 0xFFFFFFFF
+    header = pack_ints([fmt, be.id, net.num_levels, net.recursive, strip_pixels, chunk, crc])
     sections = [header]
     for i in reversed(range(net.num_levels + 1)):
         sections += [cd.finish() for cd in coders[i]]
@@ -486,9 +490,10 @@ def read_header(c: Container) -> dict:
     if not c.sections:
         raise ContainerError("l3c file without sections")
     vals = unpack_ints(c.sections[0], max_count=16)
-    if len(vals) != 6:
-        raise ContainerError(f"corrupt l3c header: {len(vals)} fields, expected 6")
-    fmt, bid, nl, rec, sp, ch = vals
+    if len(vals) not in (6, 7):
+        raise ContainerError(f"corrupt l3c header: {len(vals)} fields, expected 7 (or 6: no pixel CRC)")
+    fmt, bid, nl, rec, sp, ch = vals[:6]
+    crc = vals[6] if len(vals) == 7 else None
     if fmt not in FORMATS:
         raise ContainerError(f"unknown l3c stream format {fmt} (this decoder knows {FORMATS})")
     if bid not in BACKEND_IDS:
@@ -496,7 +501,7 @@ def read_header(c: Container) -> dict:
     if not (16 <= sp <= MAX_STRIP_PIXELS) or not (1 <= ch <= 1 << 20):
         raise ContainerError(f"corrupt l3c header: strip {sp}, chunk {ch}")
     return {"format": fmt, "backend": BACKEND_IDS[bid], "num_levels": nl, "recursive": rec, "strip_pixels": sp,
-            "chunk": ch}
+            "chunk": ch, "crc": crc}
 
 
 @torch.no_grad()
@@ -526,12 +531,16 @@ def decode_container(net: MultiscaleNetwork, c: Container) -> tuple[np.ndarray, 
         _traverse(net, H, W, syms, coders, "dec", hdr["strip_pixels"], hdr["chunk"], stats, fmt=hdr["format"])
     except ContainerError:
         raise
-    except (ValueError, RuntimeError, IndexError) as e:
+    except (ValueError, RuntimeError, IndexError, AssertionError) as e:  # constriction asserts on bad data
         raise ContainerError(f"corrupt l3c stream ({type(e).__name__}: {e})") from None
     xp = syms[0].numpy().astype(np.uint8)  # (3, Hp, Wp)
     ph, pw = Hp - H, Wp - W
     top, left = ph // 2, pw // 2
     img = np.ascontiguousarray(xp[:, top:top + H, left:left + W].transpose(1, 2, 0))
+    if hdr["crc"] is not None and zlib.crc32(img.tobytes()) & 0xFFFFFFFF != hdr["crc"]:
+        raise ContainerError("decoded pixels do not match the encoder's (pixel CRC mismatch): the file was encoded "
+                             "with different network arithmetic (another CPU type or torch thread count; "
+                             "decode with the encoder's thread count) or it is corrupt")
     return img, stats, hdr["backend"]
 
 

@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from conftest import ROOT, make_net, smooth_image
 from l3c.coding import BACKENDS, decode_container, encode_array, read_header
 
@@ -179,6 +180,41 @@ def test_golden_bytes(fmt, name):
         f"bitstream changed: {hashlib.sha256(data).hexdigest()[:16]} vs "
         f"{hashlib.sha256(golden.read_bytes()).hexdigest()[:16]}")
     assert data[:4] == b"LIC\x89" and data[5] == 3  # container magic, codec id of l3c
+
+
+def test_legacy_file_without_pixel_crc_decodes():
+    """Files written before the header carried the pixel CRC (6 fields, format 3) still decode exactly."""
+    net, fp = make_net("cr_mini", seed=0)
+    c = unpack((ROOT / "tests" / "legacy_5x6_f3_nocrc.lic").read_bytes())
+    assert read_header(c)["crc"] is None
+    out, _, _ = decode_container(net, c)
+    assert np.array_equal(out, smooth_image(5, 6, seed=42))
+
+
+def test_pixel_crc_refuses_a_desynchronised_decoder():
+    """A decoder whose network computes differently (simulated: nudged weights, same fingerprint) must not
+    return a wrong image: either the stream breaks or the pixel CRC refuses it."""
+    net, fp = make_net("cr_mini", seed=0)
+    img = smooth_image(9, 11, seed=3)
+    c = encode_array(net, img, fp).container
+    with torch.no_grad():
+        for p_ in net.parameters():
+            p_.add_(0.05 * torch.randn_like(p_))
+    with pytest.raises(ContainerError, match="pixel CRC|corrupt"):
+        decode_container(net, c)
+
+
+def test_pixel_crc_mismatch_is_named():
+    """The stream decodes but the pixels are not the encoder's (here: a forged CRC field) → a clear error."""
+    import dataclasses
+
+    from shared_data.container import pack_ints, unpack_ints
+    net, fp = make_net("cr_mini", seed=0)
+    c = encode_array(net, smooth_image(6, 7, seed=5), fp).container
+    vals = unpack_ints(c.sections[0])
+    forged = dataclasses.replace(c, sections=(pack_ints(vals[:6] + [vals[6] ^ 1]),) + c.sections[1:])
+    with pytest.raises(ContainerError, match="pixel CRC mismatch"):
+        decode_container(net, forged)
 
 
 def test_corrupt_truncated_wrong_model(mini_net):
