@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 from _data_helpers import TRAIN_DIR, needs_train
-from _reader_helpers import gradient, png_bytes, write_folder, write_shards
+from _reader_helpers import gradient, png_bytes, window_of, write_folder, write_shards
 from PIL import Image
 
 tf = pytest.importorskip("tensorflow")
@@ -19,21 +19,6 @@ from shared_data.readers import PRESETS, ReaderError  # noqa: E402
 
 def crops(ds, n=None):
     return [x.numpy() for x in (ds.take(n) if n else ds)]
-
-
-def window_of(crop, k=None):
-    """(y0, x0, flipped) if ``crop`` is an unscaled window of ``gradient(.., k)``, else None."""
-    r, g, b = (crop[..., i].astype(int) for i in range(3))
-    if k is not None and not (b == k).all():
-        return None
-    if not (np.diff(r, axis=0) % 256 == 1).all() or not (r == r[:, :1]).all():
-        return None
-    dg = np.diff(g, axis=1) % 256
-    if (dg == 1).all():
-        return int(r[0, 0]), int(g[0, 0]), False
-    if (dg == 255).all():
-        return int(r[0, 0]), int(g[0, -1]), True
-    return None
 
 
 def test_folder_sga_uint8_windows(tmp_path):

@@ -8,26 +8,13 @@ import warnings
 import numpy as np
 import pytest
 from _data_helpers import TRAIN_DIR, needs_train
-from _reader_helpers import write_folder, write_shards
+from _reader_helpers import window_of, write_folder, write_shards
 from PIL import Image
 
 torch = pytest.importorskip("torch")
 torch_data = pytest.importorskip("shared_data.readers.torch_data")
 
 from shared_data.readers import PRESETS, ReaderError  # noqa: E402
-
-
-def window_of(crop):
-    """(y0, x0, flipped) if ``crop`` (H, W, 3) is an unscaled window of a gradient image, else None."""
-    r, g = crop[..., 0].astype(int), crop[..., 1].astype(int)
-    if not (np.diff(r, axis=0) % 256 == 1).all() or not (r == r[:, :1]).all():
-        return None
-    dg = np.diff(g, axis=1) % 256
-    if (dg == 1).all():
-        return int(r[0, 0]), int(g[0, 0]), False
-    if (dg == 255).all():
-        return int(r[0, 0]), int(g[0, -1]), True
-    return None
 
 
 def test_l3c_preset_min_size_flip_range(tmp_path):
