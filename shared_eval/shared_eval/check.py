@@ -338,6 +338,12 @@ def _check_mini(s: dict, rows: list[dict], ref: list[dict], res: Result) -> int:
                 drop = 0.0 if o == r else r - o  # inf == inf for lossless PSNR
                 if math.isnan(drop):
                     drop = math.inf
+                lost = sorted(x["img_name"] for x in og if math.isinf(r) and not math.isinf(x[col]))
+                if lost:  # a mean of inf hides one image that is no longer lossless
+                    res.lines.append(Line(tag, _fmt(o, col), _fmt(r, col), "-", "every image lossless",
+                                          "FAIL", f"{len(lost)} image(s) not lossless: {lost[:3]}"))
+                    n += 1
+                    continue
                 res.lines.append(Line(tag, _fmt(o, col), _fmt(r, col), _delta(-drop, col), f"drop <= {lim:g}",
                                       "PASS" if drop <= lim else "FAIL"))
             n += 1
@@ -345,6 +351,28 @@ def _check_mini(s: dict, rows: list[dict], ref: list[dict], res: Result) -> int:
         res.lines.append(Line(label, f"{len(ours_g[label])} img", "-", "-", "-", "SKIP",
                               "not in the mini reference"))
     return n
+
+
+# --- required columns ------------------------------------------------------------------------------
+
+def _require_mini_columns(measures, rows: list[dict], ref: list[dict], ref_path: Path) -> None:
+    """Every rate/quality/grouping column the reference has values in must be a column of the run."""
+    have = set(rows[0])
+    for c in MINI_GROUP_COLUMNS + ("bpp", "bpsp", "psnr", "ms-ssim"):
+        if c not in have and any(r.get(c) not in (None, "") for r in ref):
+            raise CheckInputError(f"{measures}: no column {c!r} (the reference {ref_path} has it)")
+
+
+def _require_full_columns(measures, rows: list[dict], paper: str, sections: list[tuple[str, dict]]) -> None:
+    """At least one [paper.full*] section must find its rate and metric columns in the run's header."""
+    have, missing = set(rows[0]), []
+    for name, s in sections:
+        need = [s.get("rate", "bpp")] + ([_MEAS.get(s["metric"], s["metric"])] if s.get("metric") else [])
+        lack = [c for c in need if c not in have]
+        if not lack:
+            return
+        missing.append(f"{lack[0]!r} (needed by [{paper}.{name}])")
+    raise CheckInputError(f"{measures}: no column {' or '.join(missing)}")
 
 
 # --- entry points ----------------------------------------------------------------------------------
@@ -378,12 +406,14 @@ def run_check(paper: str, scale: str, measures: str | Path, reference: str | Pat
             ref = read_measures(ref_path)
         except MeasuresError as e:
             raise CheckInputError(f"{scale} reference: {e}") from None
+        _require_mini_columns(measures, rows, ref, ref_path)
         n = _check_mini(sections[0][1], rows, ref, res)
     else:
         try:
             ref_rows = load_reference(ref_path)
         except ReferenceError as e:
             raise CheckInputError(str(e)) from None
+        _require_full_columns(measures, rows, paper, sections)
         for name, s in sections:
             n += _check_full_section(name, s, paper, rows, ref_rows, dataset, res)
     if any(ln.verdict == "FAIL" for ln in res.lines):

@@ -55,6 +55,11 @@ def write_measures(path: str | os.PathLike, rows: Iterable[Mapping[str, object]]
     return Path(path)
 
 
+#: Columns whose cells must be empty ("not measured") or a finite number: what the regression check and the
+#: summaries compare. ``psnr`` may also be ``inf`` (a lossless reconstruction); NaN, -inf and text never.
+NUMERIC_COLUMNS = ("bpp", "bpsp", "bpd", "psnr", "ms-ssim", "enc_s", "dec_s")
+
+
 def _parse(v: str):
     if v == "":
         return None
@@ -64,20 +69,61 @@ def _parse(v: str):
         return v
 
 
+def _check_cell(path: Path, line: int, img: str, col: str, raw: str, v) -> None:
+    where = f"{path}: line {line} (img_name {img!r}), column {col!r}"
+    if isinstance(v, str):
+        raise MeasuresError(f"{where}: {raw!r} is not a number (leave the cell empty for 'not measured')")
+    if isinstance(v, float) and math.isnan(v):
+        raise MeasuresError(f"{where}: NaN (leave the cell empty for 'not measured')")
+    if isinstance(v, float) and math.isinf(v) and not (col == "psnr" and v > 0):
+        raise MeasuresError(f"{where}: {raw!r} is not finite (only psnr may be inf: a lossless reconstruction)")
+
+
 def read_measures(path: str | os.PathLike) -> list[dict]:
-    """Read a measures.csv; numbers come back as int/float, empty cells as None."""
+    """Read a measures.csv; numbers come back as int/float, empty cells as None.
+
+    Raises :class:`MeasuresError` naming the file, line and column for a row with more or fewer cells than
+    the header, a duplicated or missing ``img_name``/``bpp`` column, or a :data:`NUMERIC_COLUMNS` cell that
+    is text, NaN or infinite (``psnr`` = inf excepted).
+    """
     path = Path(path)
     if not path.is_file():
         raise MeasuresError(f"{path}: no such measures file")
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames is None or "img_name" not in reader.fieldnames:
-            raise MeasuresError(f"{path}: not a measures.csv (no img_name column in header "
-                                f"{reader.fieldnames})")
-        missing = [c for c in ("bpp",) if c not in reader.fieldnames]
-        if missing:
-            raise MeasuresError(f"{path}: missing column(s) {missing}")
-        return [{k: (v if k == "img_name" else _parse(v)) for k, v in row.items()} for row in reader]
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            lines = [(reader.line_num, cells) for cells in reader]
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise MeasuresError(f"{path}: not a readable CSV file ({e})") from None
+    header = lines[0][1] if lines else None
+    if not header or "img_name" not in header:
+        raise MeasuresError(f"{path}: not a measures.csv (no img_name column in header {header})")
+    dup = sorted({c for c in header if header.count(c) > 1})
+    if dup:
+        raise MeasuresError(f"{path}: line 1: duplicated column(s) {dup}")
+    missing = [c for c in ("bpp",) if c not in header]
+    if missing:
+        raise MeasuresError(f"{path}: missing column(s) {missing}")
+    rows = []
+    for line, cells in lines[1:]:
+        if not cells:
+            continue  # a blank line (csv.DictReader skips these too)
+        if len(cells) != len(header):
+            raise MeasuresError(f"{path}: line {line}: {len(cells)} cells, the header has {len(header)} "
+                                f"(ragged row starting {cells[0][:40]!r})")
+        row = {}
+        for col, raw in zip(header, cells):
+            if col == "img_name":
+                row[col] = raw
+                continue
+            v = _parse(raw)
+            if col in NUMERIC_COLUMNS and v is not None:
+                _check_cell(path, line, cells[header.index("img_name")], col, raw, v)
+            row[col] = v
+        if not row["img_name"]:
+            raise MeasuresError(f"{path}: line {line}, column 'img_name': empty image name")
+        rows.append(row)
+    return rows
 
 
 def summarize(rows: Iterable[Mapping[str, object]]) -> dict:
