@@ -24,9 +24,11 @@ can never make the reader allocate more than the file's own size.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import struct
+import weakref
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -92,18 +94,43 @@ def encode_varint(n: int) -> bytes:
             return bytes(out)
 
 
+#: id() of each section object :func:`read` returned -> "<path>: section <i>", while its Container lives (the
+#: Container holds the section, so the id cannot be reused meanwhile; see :func:`_remember`).
+_SOURCES: dict[int, str] = {}
+
+
+def _remember(c: Container, path: Path) -> None:
+    ids = []
+    for i, sec in enumerate(c.sections):
+        if len(sec) > 1:  # CPython shares b"" and 1-byte objects: never tag those
+            _SOURCES[id(sec)] = f"{path}: section {i}"
+            ids.append(id(sec))
+    if ids:
+        weakref.finalize(c, _forget, ids)
+
+
+def _forget(ids: list[int]) -> None:
+    for i in ids:
+        _SOURCES.pop(i, None)
+
+
+def _where(buf) -> str:
+    src = _SOURCES.get(id(buf))
+    return f"{src}: " if src else ""
+
+
 def decode_varint(buf: bytes | memoryview, pos: int) -> tuple[int, int]:
     """Read one varint at ``pos``; return ``(value, new_pos)``. Raises ContainerError on truncation."""
     value = shift = 0
     for i in range(10):
         if pos + i >= len(buf):
-            raise ContainerError("truncated file: a length field runs past the end")
+            raise ContainerError(f"{_where(buf)}truncated file: a length field runs past the end")
         byte = buf[pos + i]
         value |= (byte & 0x7F) << shift
         if not byte & 0x80:
             return value, pos + i + 1
         shift += 7
-    raise ContainerError("corrupt length field (varint longer than 10 bytes)")
+    raise ContainerError(f"{_where(buf)}corrupt length field (varint longer than 10 bytes)")
 
 
 def pack_ints(values: Iterable[int]) -> bytes:
@@ -116,13 +143,13 @@ def unpack_ints(buf: bytes, max_count: int = 4096) -> list[int]:
     """Inverse of :func:`pack_ints`; raises ContainerError on anything malformed."""
     n, pos = decode_varint(buf, 0)
     if n > max_count or n > len(buf):
-        raise ContainerError(f"corrupt integer section: {n} values announced in {len(buf)} bytes")
+        raise ContainerError(f"{_where(buf)}corrupt integer section: {n} values announced in {len(buf)} bytes")
     out = []
     for _ in range(n):
         v, pos = decode_varint(buf, pos)
         out.append(v)
     if pos != len(buf):
-        raise ContainerError(f"corrupt integer section: {len(buf) - pos} trailing bytes")
+        raise ContainerError(f"{_where(buf)}corrupt integer section: {len(buf) - pos} trailing bytes")
     return out
 
 
@@ -229,7 +256,13 @@ def write(path: str | os.PathLike, c: Container) -> int:
 
 def read(path: str | os.PathLike, codec: str | None = None,
          model_fingerprint: bytes | None = None) -> Container:
-    """Read and check a container file (see :func:`unpack`)."""
+    """Read and check a container file (see :func:`unpack`).
+
+    Every error names ``path``. A ContainerError that :func:`unpack_ints` / :func:`decode_varint` raise later
+    on one of the returned section objects (while the codec parses it, the Container still alive) names the
+    file and section too (``x.lic: section 0: truncated file: ...``); wrap the codec's own payload checks in
+    :func:`reading` to give its errors the same prefix.
+    """
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -237,7 +270,27 @@ def read(path: str | os.PathLike, codec: str | None = None,
         raise ContainerError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise ContainerError(f"{path}: is a directory") from None
+    except OSError as e:
+        raise ContainerError(f"{path}: cannot read ({e.strerror or e})") from None
     try:
-        return unpack(data, codec=codec, model_fingerprint=model_fingerprint)
+        c = unpack(data, codec=codec, model_fingerprint=model_fingerprint)
     except ContainerError as e:
         raise ContainerError(f"{path}: {e}") from None
+    _remember(c, path)
+    return c
+
+
+@contextlib.contextmanager
+def reading(path: str | os.PathLike):
+    """``with reading(path): decode(read(path))`` — a ContainerError raised inside (by the codec's payload
+    parser too) that does not name ``path`` yet is re-raised as ``"<path>: <message>"``, same type."""
+    try:
+        yield Path(path)
+    except ContainerError as e:
+        if str(e).startswith(str(path)):
+            raise
+        try:
+            err = type(e)(f"{path}: {e}")
+        except TypeError:  # a subclass with another constructor
+            err = ContainerError(f"{path}: {e}")
+        raise err from None
