@@ -45,9 +45,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from .cli import _setup_tf
+    from .cli import _setup_tf, peek_threads
 
-    _setup_tf()
+    _setup_tf(peek_threads(args.input) if args.command == "decode" else None)
     import numpy as np
     import tensorflow as tf
 
@@ -87,7 +87,8 @@ def main(argv=None) -> int:
                   f"{size * 8 / (img.shape[0] * img.shape[1]):.4f} bpp ({method.table_id}) "
                   f"in {time.perf_counter() - t:.2f}s")
         else:
-            decoded = coder.decode(lic.read(args.input, codec="sga", model_fingerprint=coder.fingerprint))
+            decoded = coder.decode(lic.read(args.input, codec="sga", model_fingerprint=coder.fingerprint),
+                                   args.input)
             rec, used = decoded[:2]
             if len(decoded) > 2 and not decoded[2]:
                 print(f"sga: warning: {args.input}: bits-back side information not recovered exactly",

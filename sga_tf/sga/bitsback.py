@@ -38,7 +38,10 @@ are public noise). After decoding, the decoder checks that the stack **is** the 
 borrowed bit was recovered).
 
 Container (codec ``"sga"``): sections = (header varints [FORMAT_BB, method id, grid id, y_h, y_w, z_h, z_w,
-prefix words, q-fit iterations, #images, (R_y index, R_z index) per image], ANS words little-endian uint32).
+prefix words, q-fit iterations, #images, (symbol CRC-32,) (R_y index, R_z index) per image], ANS words
+little-endian uint32[, arithmetic config]). Formats: 2 (float path, no CRC, no config; still decodes), 4 (float
+path + the encoder's arithmetic configuration + a CRC-32 of every ŷ and k of the chain: a decoder whose float
+h_s / q fit differs fails naming both configurations instead of returning wrong images).
 """
 
 from __future__ import annotations
@@ -48,10 +51,12 @@ import tensorflow as tf
 
 from shared_data import container as lic
 
-from .coding import CODEC, SGAFormatError
+from . import arith_config
+from .coding import CODEC, SGAArithmeticError, SGAFormatError, symbol_crc
 from .inference import GRID_IDS, METHOD_IDS, METHOD_NAMES, METHODS, IterativeInference
 
-FORMAT_BB = 2
+FORMAT_BB_LEGACY = 2  # float path, no CRC / config (decode only)
+FORMAT_BB = 4  # float path + arithmetic config + symbol CRC
 Z_DENSITY = 4
 RANGES = (31, 63, 127, 255, 511, 1023, 2047, 4095)
 SEED = 1234
@@ -146,7 +151,7 @@ class BitsBackCoder:
         zh, zw, n = -(-shape[1] // 4), -(-shape[2] // 4), self.model.num_filters
         seed = seed_words(10 + zh * zw * n)
         ans = self.cs.stack.AnsCoder(seed.copy(), seal=False)
-        infos, ranges = [], []
+        infos, ranges, syms = [], [], []
         for y_hat in y_hats:
             y_hat = np.asarray(y_hat, np.float32)
             if y_hat.shape != shape or not np.array_equal(y_hat, np.round(y_hat)):
@@ -166,6 +171,7 @@ class BitsBackCoder:
                                self.cs.model.Categorical(perfect=False), self._prior_probs(rz, k.shape))  # 4. z
             b2 = ans.num_bits()
             ranges += [ry, rz]
+            syms += [y_hat, k]
             infos.append({"q": (m, s), "z": k.astype(np.float32) / Z_DENSITY, "net_bits": b2 - b0,
                           "pushed_bits": b2 - b1, "borrowed_bits": b0 - b1})
         words = ans.get_compressed()
@@ -173,22 +179,28 @@ class BitsBackCoder:
         diff = np.nonzero(words[:lim] != seed[:lim])[0]
         prefix = int(diff[0]) if diff.size else lim
         head = lic.pack_ints([FORMAT_BB, METHOD_IDS[method], GRID_IDS["bitsback"], shape[1], shape[2], zh, zw,
-                              prefix, q_its, len(y_hats)] + ranges)
+                              prefix, q_its, len(y_hats), symbol_crc(*syms)] + ranges)
         payload = words[prefix:].astype("<u4").tobytes()
         infos[0]["startup_bits"] = 8 * len(payload) - sum(i["net_bits"] for i in infos)
-        return lic.Container(CODEC, self.fingerprint, int(height), int(width), (head, payload)), infos
+        cfg = arith_config.pack(arith_config.describe())
+        return lic.Container(CODEC, self.fingerprint, int(height), int(width), (head, payload, cfg)), infos
 
-    def decode_chain(self, c: lic.Container):
+    def decode_chain(self, c: lic.Container, path=None):
         """Return ([ŷ_i (1,h,w,N) float32], [z_i], method, recovered). ``recovered`` is True when, after the
         last (= first coded) image, re-encoding z under q rebuilt exactly the public seed sequence, i.e.
-        every borrowed bit came back."""
-        if len(c.sections) != 2:
-            raise SGAFormatError(f"expected 2 sections (header, ANS words), found {len(c.sections)}")
-        head = lic.unpack_ints(c.sections[0], max_count=2 * 4096 + 10)
-        if len(head) < 12 or head[0] != FORMAT_BB:
-            raise SGAFormatError(f"unknown bits-back payload header {head[:2]} (this decoder writes {FORMAT_BB})")
+        every borrowed bit came back. Format 4: a symbol-CRC mismatch raises SGAArithmeticError."""
+        head = lic.unpack_ints(c.sections[0], max_count=2 * 4096 + 11) if c.sections else []
+        fmt = head[0] if head else None
+        nsec = {FORMAT_BB_LEGACY: 2, FORMAT_BB: 3}
+        if fmt not in nsec or len(head) < 12:
+            raise SGAFormatError(f"unknown bits-back payload header {head[:2]} (this decoder reads bits-back "
+                                 f"formats {sorted(nsec)})")
+        if len(c.sections) != nsec[fmt]:
+            raise SGAFormatError(f"expected {nsec[fmt]} sections for bits-back format {fmt}, found {len(c.sections)}")
+        cfg = arith_config.unpack(c.sections[2], path) if fmt == FORMAT_BB else None
         _, mid, gid, yh, yw, zh, zw, prefix, q_its, count = head[:10]
-        ranges = head[10:]
+        crc = head[10] if fmt == FORMAT_BB else None
+        ranges = head[11:] if fmt == FORMAT_BB else head[10:]
         if METHOD_NAMES.get(mid) not in ("bb_sga", "bb_no_sga", "bb_plain") or gid != GRID_IDS["bitsback"]:
             raise SGAFormatError(f"method id {mid} / grid id {gid} is not a bits-back method")
         if not (yh == -(-c.height // 16) and yw == -(-c.width // 16) and zh == -(-yh // 4)
@@ -205,7 +217,7 @@ class BitsBackCoder:
         words = np.concatenate([seed[:prefix], np.frombuffer(c.sections[1], "<u4").astype(np.uint32)])
         if len(words) == 0 or words[-1] == 0:
             raise SGAFormatError("corrupt ANS payload (empty or unsealed stack)")
-        y_hats, zs = [], []
+        y_hats, zs, ks = [], [], []
         try:
             ans = self.cs.stack.AnsCoder(words, seal=False)
             for i in reversed(range(count)):
@@ -219,15 +231,21 @@ class BitsBackCoder:
                 mean, std = self._q_model(m, s)
                 ans.encode_reverse(k.ravel(), self.cs.model.QuantizedGaussian(-RANGES[rz], RANGES[rz]), mean, std)
                 y_hats.insert(0, y_hat)
+                ks.insert(0, k)
                 zs.insert(0, k.astype(np.float32) / Z_DENSITY)
             rest = ans.get_compressed()
         except (ValueError, RuntimeError, OverflowError, IndexError) as e:
+            if cfg is not None:
+                raise SGAArithmeticError(arith_config.mismatch_message(
+                    path, cfg, f"ANS decoding failed ({str(e).splitlines()[0][:80]})")) from None
             raise SGAFormatError(f"corrupt ANS payload ({str(e).splitlines()[0][:200]})") from None
+        if crc is not None and symbol_crc(*[a for pair in zip(y_hats, ks, strict=True) for a in pair]) != crc:
+            raise SGAArithmeticError(arith_config.mismatch_message(path, cfg, "bits-back symbol CRC mismatch"))
         return y_hats, zs, method, bool(np.array_equal(rest, seed))
 
-    def decode_latents(self, c: lic.Container):
+    def decode_latents(self, c: lic.Container, path=None):
         """One-image file: (ŷ, z, method, recovered)."""
-        y_hats, zs, method, recovered = self.decode_chain(c)
+        y_hats, zs, method, recovered = self.decode_chain(c, path)
         if len(y_hats) != 1:
             raise SGAFormatError(f"this file holds a chain of {len(y_hats)} images; use decode_chain")
         return y_hats[0], zs[0], method, recovered
@@ -236,6 +254,6 @@ class BitsBackCoder:
         x_hat = self.model.synthesis_transform(tf.constant(y_hat, tf.float32))[0, :height, :width, :]
         return np.round(np.clip(x_hat.numpy(), 0.0, 1.0) * 255.0).astype(np.uint8)
 
-    def decode(self, c: lic.Container):
-        y_hat, _, method, recovered = self.decode_latents(c)
+    def decode(self, c: lic.Container, path=None):
+        y_hat, _, method, recovered = self.decode_latents(c, path)
         return self.reconstruct(y_hat, c.height, c.width), method, recovered

@@ -20,13 +20,32 @@ import time
 from pathlib import Path
 
 
-def _setup_tf():
+def _setup_tf(encoded_threads: int | None = None) -> int:
+    """TF's thread pools by the project's one policy (``shared_data.arith.threads``: LIC_THREADS, else the
+    count a file being decoded recorded, else 2)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
+    from .arith_config import set_threads
 
-    threads = int(os.environ.get("SGA_THREADS", "2"))
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    return set_threads(encoded_threads)
+
+
+def peek_threads(path) -> int | None:
+    """The intra-op thread count a .lic file's encoder recorded (None if absent or unreadable: the real
+    decode reports the problem)."""
+    try:
+        from shared_data import container as lic
+
+        from .arith_config import encoded_threads, unpack
+
+        c = lic.read(path, codec="sga")
+        head = lic.unpack_ints(c.sections[0], max_count=16) if c.sections else []
+        if head and head[0] in (3, 5) and len(c.sections) == 4:
+            return encoded_threads(unpack(c.sections[3]))
+        if head and head[0] in (4, 6) and len(c.sections) == 3:
+            return encoded_threads(unpack(c.sections[2]))
+    except (ValueError, OSError):
+        return None
+    return None
 
 
 def expand_images(spec: str) -> list[Path]:
@@ -90,7 +109,7 @@ def build_parser(script: str, method: str) -> argparse.ArgumentParser:
 
 def main(script: str, method: str, argv=None) -> int:
     args = build_parser(script, method).parse_args(argv)
-    _setup_tf()
+    _setup_tf(peek_threads(args.input) if args.command == "decompress" else None)
     from shared_data.container import ContainerError
     from shared_data.imageio import ImageReadError, write_png
 
@@ -116,7 +135,8 @@ def main(script: str, method: str, argv=None) -> int:
             model, _ = load_model(model_dir, args.num_filters)
             coder = open_coder(model)
             t = time.perf_counter()
-            rec, used = coder.decode(lic.read(args.input, codec="sga", model_fingerprint=coder.fingerprint))[:2]
+            rec, used = coder.decode(lic.read(args.input, codec="sga", model_fingerprint=coder.fingerprint),
+                                     args.input)[:2]
             out = args.output or str(Path(args.input).with_suffix(".png"))
             write_png(out, rec)
             print(f"{args.input} ({used}) -> {out} in {time.perf_counter() - t:.2f}s")

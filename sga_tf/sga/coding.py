@@ -11,14 +11,17 @@
   *offset* grid (ŷ = k + μ, tfc's "dequantize" rounding, used by M3, MAP and U-noise) is the special case
   frac = 0. σ picks the smallest scale-table entry ≥ σ (tfc 1.3's rule).
 
-Container (codec ``"sga"``): sections = (header varints, z string, y string). Header = [format, method id,
-grid id, y_h, y_w, z_h, z_w]. μ and σ are recomputed from ẑ with batch size 1 on both sides, so encoder and
-decoder index the same tables.
+Container (codec ``"sga"``): sections = (header varints, z string, y string[, arithmetic config]). Header =
+[format, method id, grid id, y_h, y_w, z_h, z_w(, symbol CRC-32)]. μ and σ are recomputed from ẑ with batch
+size 1 on both sides, so encoder and decoder index the same tables. Formats: 1 (float path, no config, no CRC;
+still decodes), 3 (float path + the encoder's arithmetic configuration + a CRC-32 of the symbols, so a decoder
+whose float h_s picks other tables fails naming the configurations instead of returning a wrong image).
 """
 
 from __future__ import annotations
 
 import math
+import zlib
 
 import numpy as np
 import tensorflow as tf
@@ -27,10 +30,12 @@ from tensorflow_compression.python.ops import gen_ops  # the range coder kernels
 
 from shared_data import container as lic
 
+from . import arith_config
 from .inference import GRID_IDS, METHOD_IDS, METHOD_NAMES
 from .model import scale_table
 
-FORMAT = 1
+FORMAT_LEGACY = 1  # float path, 3 sections, no CRC (decode only)
+FORMAT = 3  # float path + arithmetic config + symbol CRC
 PRECISION = 16
 TAIL_MASS = 2 ** -8
 FRAC_BINS = 16  # offsets k/16, k = -8..8
@@ -39,6 +44,19 @@ CODEC = "sga"
 
 class SGAFormatError(lic.ContainerError):
     """An .lic file with codec "sga" whose payload cannot be decoded by this model."""
+
+
+class SGAArithmeticError(SGAFormatError):
+    """A float-path file decoded to other symbols than were encoded (its stored CRC does not match): the
+    decoder's floating-point arithmetic differs from the encoder's. The message names both configurations."""
+
+
+def symbol_crc(*arrays) -> int:
+    """CRC-32 of integer symbol arrays (as little-endian int32, in order)."""
+    crc = 0
+    for a in arrays:
+        crc = zlib.crc32(np.ascontiguousarray(np.asarray(a, np.int64).astype("<i4")).tobytes(), crc)
+    return crc
 
 
 _Y_TABLES = None
@@ -85,7 +103,9 @@ def y_table_indexes(mu: np.ndarray, sigma: np.ndarray, grid: str):
 class Coder:
     """Entropy coder for one model: ``encode`` latents to a :class:`Container`, ``decode`` it back."""
 
-    def __init__(self, model):
+    def __init__(self, model, portable: bool | None = None):
+        if portable:
+            raise NotImplementedError("the portable (integer h_s) coder is not implemented yet")
         self.model = model
         self.z_cdf, self.z_offsets = self._z_tables(model)
         self.fingerprint = lic.fingerprint(
@@ -152,18 +172,28 @@ class Coder:
         sym = np.round(y_hat - base).astype(np.int64)
         cdf, offs, _ = _y_tables()
         y_str = self._range_encode(cdf, offs, idx, sym)
+        crc = symbol_crc(z_hat, sym)
         head = lic.pack_ints([FORMAT, METHOD_IDS[method], GRID_IDS[grid], y_hat.shape[1], y_hat.shape[2],
-                              z_hat.shape[1], z_hat.shape[2]])
-        return lic.Container(CODEC, self.fingerprint, int(height), int(width), (head, z_str, y_str))
+                              z_hat.shape[1], z_hat.shape[2], crc])
+        cfg = arith_config.pack(arith_config.describe())
+        return lic.Container(CODEC, self.fingerprint, int(height), int(width), (head, z_str, y_str, cfg))
 
-    def decode_latents(self, c: lic.Container):
-        """Return (ŷ float32 (1,h,w,N), ẑ, method name, grid)."""
-        if len(c.sections) != 3:
-            raise SGAFormatError(f"expected 3 sections (header, z, y), found {len(c.sections)}")
+    def decode_latents(self, c: lic.Container, path=None):
+        """Return (ŷ float32 (1,h,w,N), ẑ, method name, grid). ``path`` only names the file in errors."""
+        if not c.sections:
+            raise SGAFormatError("expected 3 or 4 sections (header, z, y[, config]), found 0")
         head = lic.unpack_ints(c.sections[0], max_count=16)
-        if len(head) != 7 or head[0] != FORMAT:
-            raise SGAFormatError(f"unknown sga payload header {head[:2]} (this decoder writes format {FORMAT})")
-        _, mid, gid, yh, yw, zh, zw = head
+        fmt = head[0] if head else None
+        want = {FORMAT_LEGACY: (7, 3), FORMAT: (8, 4)}
+        if fmt not in want:
+            raise SGAFormatError(f"unknown sga payload header {head[:2]} (this decoder reads range-coded formats "
+                                 f"{sorted(want)})")
+        if len(c.sections) != want[fmt][1]:
+            raise SGAFormatError(f"expected {want[fmt][1]} sections for format {fmt}, found {len(c.sections)}")
+        if len(head) != want[fmt][0]:
+            raise SGAFormatError(f"corrupt sga payload header ({len(head)} fields for format {fmt})")
+        cfg = arith_config.unpack(c.sections[3], path) if fmt == FORMAT else None
+        _, mid, gid, yh, yw, zh, zw = head[:7]
         grids = {v: k for k, v in GRID_IDS.items()}
         if mid not in METHOD_NAMES or gid not in grids:
             raise SGAFormatError(f"unknown method id {mid} or grid id {gid}")
@@ -179,7 +209,12 @@ class Coder:
             cdf, offs, _ = _y_tables()
             sym = self._range_decode(cdf, offs, idx, c.sections[2])
         except (tf.errors.OpError, ValueError) as e:
+            if cfg is not None:
+                raise SGAArithmeticError(arith_config.mismatch_message(
+                    path, cfg, f"range decoder failed ({str(e).splitlines()[0][:80]})")) from None
             raise SGAFormatError(f"corrupt range-coded payload ({str(e).splitlines()[0][:200]})") from None
+        if fmt == FORMAT and symbol_crc(z_hat, sym) != head[7]:
+            raise SGAArithmeticError(arith_config.mismatch_message(path, cfg, "symbol CRC mismatch"))
         y_hat = (sym + base).astype(np.float32)
         return y_hat, z_hat.astype(np.float32), METHOD_NAMES[mid], grids[gid]
 
@@ -188,8 +223,8 @@ class Coder:
         x_hat = self.model.synthesis_transform(tf.constant(y_hat, tf.float32))[0, :height, :width, :]
         return np.round(np.clip(x_hat.numpy(), 0.0, 1.0) * 255.0).astype(np.uint8)
 
-    def decode(self, c: lic.Container):
-        y_hat, z_hat, method, grid = self.decode_latents(c)
+    def decode(self, c: lic.Container, path=None):
+        y_hat, z_hat, method, grid = self.decode_latents(c, path)
         return self.reconstruct(y_hat, c.height, c.width), method
 
 

@@ -63,5 +63,5 @@ def test_corrupt_and_mismatched_files(coded, tiny_model, tmp_path):
     wrong_shape = lic.Container("sga", coder.fingerprint, 300, 100, c.sections)
     with pytest.raises(SGAFormatError, match="latent shapes"):
         coder.decode(wrong_shape)
-    with pytest.raises(SGAFormatError, match="3 sections"):
+    with pytest.raises(SGAFormatError, match="4 sections for format 3"):
         coder.decode(lic.Container("sga", coder.fingerprint, 70, 100, (c.sections[0],)))
