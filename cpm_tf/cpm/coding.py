@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import constriction
 import numpy as np
 
+from shared_data import exact
+
 from .model import CPM, PC_SCOPE, first_mask, other_mask
 
 _LAYERS = ("conv3d_conv0_mask", "res1/conv3d_conv1_mask", "res1/conv3d_conv2_mask", "conv3d_conv2_mask")
@@ -89,18 +91,40 @@ class ContextModelNumpy:
         # map frame anchors of layer 4 (= symbol positions) to symbol flat indices (c, y, x order)
         return (Dp, Hp, Wp), layers, per_t, len(t_all)
 
+    # --- numerics (float32 here; ContextModelInt overrides them with exact integer arithmetic) -------
+    dtype = np.float32
+
+    def _symbol_values(self, syms):
+        return self.centers[syms]
+
+    def _layer(self, li, layer, X, A, idx):
+        out = X @ layer.w + layer.b
+        if layer.relu:
+            np.maximum(out, 0, out=out)
+        if layer.residual_from is not None:
+            out += np.take(A[layer.residual_from], idx, axis=0)
+        return out
+
+    def _probs(self, out):
+        """(probabilities handed to constriction, log2-probability function for the estimate)."""
+        logits = out.astype(np.float64)
+        logits -= logits.max(axis=1, keepdims=True)
+        p64 = np.exp(logits)
+        norm = p64.sum(axis=1, keepdims=True)
+        return (p64 / norm).astype(np.float32), (logits - np.log(norm)) / np.log(2)
+
     def run(self, C, h, w, symbols=None, decoder=None, encoder=None, keep_logits=False):
         """Evaluate the context model step by step. With ``symbols`` (C,h,w): return the (C,h,w,L) probs
         in coding order and (if ``encoder``) encode; with ``decoder``: decode and return the symbols."""
         (Dp, Hp, Wp), layers, per_t, nsteps = self._plan(C, h, w)
         N = Dp * Hp * Wp
-        A = [np.full((N, 1), self.pad_value, np.float32)] + [np.zeros((N, self.k), np.float32) for _ in range(3)]
+        A = [np.full((N, 1), self.pad_value, self.dtype)] + [np.zeros((N, self.k), self.dtype) for _ in range(3)]
         sym_frame = np.zeros(N, np.int32)
         if symbols is not None:
-            A[0].reshape(Dp, Hp, Wp)[PAD:, PAD:-PAD, PAD:-PAD] = self.centers[symbols]
+            A[0].reshape(Dp, Hp, Wp)[PAD:, PAD:-PAD, PAD:-PAD] = self._symbol_values(symbols)
             sym_frame.reshape(Dp, Hp, Wp)[PAD:, PAD:-PAD, PAD:-PAD] = symbols
         cost = 0.0
-        all_logits = np.zeros((N, self.L), np.float32) if keep_logits else None
+        all_logits = np.zeros((N, self.L), self.dtype) if keep_logits else None
         family = constriction.stream.model.Categorical(perfect=False)
         for s in range(nsteps):
             out = None
@@ -109,11 +133,7 @@ class ContextModelNumpy:
                 if idx.size == 0:
                     continue
                 X = np.take(A[li], (idx[:, None] + layer.offs[None, :]).ravel(), axis=0).reshape(idx.size, -1)
-                out = X @ layer.w + layer.b
-                if layer.relu:
-                    np.maximum(out, 0, out=out)
-                if layer.residual_from is not None:
-                    out += np.take(A[layer.residual_from], idx, axis=0)
+                out = self._layer(li, layer, X, A, idx)
                 if li < 3:
                     A[li + 1][idx] = out
             idx = per_t[3][s]
@@ -121,27 +141,67 @@ class ContextModelNumpy:
                 continue
             if keep_logits:
                 all_logits[idx] = out
-            logits = out.astype(np.float64)
-            logits -= logits.max(axis=1, keepdims=True)
-            p64 = np.exp(logits)
-            norm = p64.sum(axis=1, keepdims=True)
-            p = (p64 / norm).astype(np.float32)
+            p, log2p = self._probs(out)
             if decoder is not None:
                 try:
                     syms = np.asarray(decoder.decode(family, p), dtype=np.int32)
                 except Exception as e:  # constriction raises on exhausted/invalid data
                     raise CodingError(f"entropy decoding failed ({e})") from None
                 sym_frame[idx] = syms
-                A[0][idx, 0] = self.centers[syms]
+                A[0][idx, 0] = self._symbol_values(syms)
             else:
                 syms = sym_frame[idx]
-                cost -= float(((logits[np.arange(idx.size), syms] - np.log(norm[:, 0])) / np.log(2)).sum())
+                cost -= float(log2p[np.arange(idx.size), syms].sum())
                 if encoder is not None:
                     encoder.encode(syms, family, p)
         out_syms = sym_frame.reshape(Dp, Hp, Wp)[PAD:, PAD:-PAD, PAD:-PAD].copy()
         if keep_logits:
             return out_syms, cost, all_logits.reshape(Dp, Hp, Wp, self.L)[PAD:, PAD:-PAD, PAD:-PAD]
         return out_syms, cost
+
+
+class ContextModelInt(ContextModelNumpy):
+    """The same wavefront schedule in exact integer arithmetic (stream format 3, ``cpm.integer``).
+
+    Every array holds integers in float64 below 2^53 (bound checked at conversion), so the BLAS products
+    are exact whatever the kernel or summation order; requantisation is floor((acc + 2^(s-1)) · 2^-s);
+    the softmax is a decimal-computed integer table normalised by one IEEE division per entry. The
+    probabilities handed to constriction are therefore bit-identical on every IEEE-754 machine."""
+
+    dtype = np.float64
+
+    def __init__(self, L: int, use_centers_for_padding: bool, ipc):
+        from .integer import LAYERS, masked_taps
+        m = ipc.meta
+        self.meta = m
+        self.L = L
+        cq = ipc.arrays["centers_q"]
+        if cq.shape != (L,):
+            raise ValueError(f"integer context model has {cq.shape[0]} centers, the model {L}")
+        self.centers = cq.astype(np.float64)
+        self.pad_value = self.centers[0] if use_centers_for_padding else 0.0
+        self.taps = masked_taps(3)
+        self.weights = [(ipc.arrays[f"{n}/taps_q"].astype(np.float64), ipc.arrays[f"{n}/biases_q"].astype(np.float64))
+                        for n in LAYERS]
+        self.k = self.weights[0][0].shape[1]
+        fi, fw, fa, fl = m["frac_in"], m["frac_w"], m["frac_act"], m["frac_logit"]
+        self.shifts = [fi + fw - fa, fw, fw, fa + fw - fl]
+        self.frac_logit, self.prob_frac = fl, m["prob_frac"]
+
+    def _layer(self, li, layer, X, A, idx):
+        acc = X @ layer.w
+        acc += layer.b
+        out = exact.rshift_round(acc, self.shifts[li])
+        if layer.relu:
+            np.maximum(out, 0, out=out)
+        if layer.residual_from is not None:
+            out += np.take(A[layer.residual_from], idx, axis=0)
+        return out
+
+    def _probs(self, out):
+        w = exact.softmax_weights(out.astype(np.int64), in_frac=self.frac_logit, out_frac=self.prob_frac)
+        p = exact.normalise(w)
+        return p, np.log2(p)
 
 
 def encode_symbols(cm: ContextModelNumpy, symbols: np.ndarray) -> tuple[bytes, float]:

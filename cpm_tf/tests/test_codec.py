@@ -39,7 +39,7 @@ def test_roundtrip_exact_on_real_images(codec, kodak_dir):
         c, res = codec.encode_array(img)
         data = cont.pack(c)
         assert len(data) == res.num_bytes
-        img2, rec, symbols = codec.decode_container(cont.unpack(data, codec="cpm", model_fingerprint=codec.fingerprint))
+        img2, rec, symbols = codec.decode_container(cont.unpack(data, codec="cpm", model_fingerprint=c.fingerprint))
         np.testing.assert_array_equal(symbols, res.symbols, err_msg=name)
         assert img2.shape == img.shape, name
         Hp, Wp = res.padded_shape[:2]
@@ -67,18 +67,62 @@ def tiny_image():
     return np.stack([(7 * x + 3 * y) % 256, (x * y) % 256, (255 - 9 * y) % 256], -1).astype(np.uint8)
 
 
-def test_golden_bytes(zoo_codec):
-    """A tiny file from the committed model, byte for byte (CPM_UPDATE_GOLDEN=1 rewrites it)."""
-    c, _ = zoo_codec.encode_array(tiny_image())
-    data = cont.pack(c)
-    path = GOLDEN / "tiny_20x27.lic"
-    if os.environ.get("CPM_UPDATE_GOLDEN") == "1" or not path.exists():
-        if os.environ.get("CPM_UPDATE_GOLDEN") != "1":
-            pytest.fail(f"{path} missing; run with CPM_UPDATE_GOLDEN=1 to create it")
-        path.write_bytes(data)
-    assert data == path.read_bytes(), hashlib.sha256(data).hexdigest()
-    img, _, _ = zoo_codec.decode_container(cont.unpack(path.read_bytes()))
-    assert img.shape == (20, 27, 3)
+GOLDEN_V3 = GOLDEN / "tiny_20x27_v3.lic"      # portable format 3 (integer context model)
+GOLDEN_V2 = GOLDEN / "tiny_20x27.lic"         # float format 2, written before issue 15
+GOLDEN_PIN = GOLDEN / "tiny_20x27_pins.json"  # what both must decode to (symbols, reconstruction digest)
+
+
+def _update_golden() -> bool:
+    return os.environ.get("CPM_UPDATE_GOLDEN") == "1"
+
+
+def test_golden_decode(zoo_codec):
+    """The committed portable file decodes to the pinned symbols and reconstruction (what must be portable;
+    the encoder's bytes are not pinned: the float encoder network may choose other symbols elsewhere).
+    CPM_UPDATE_GOLDEN=1 rewrites the file and the pins; a missing file fails."""
+    import json
+    if _update_golden():
+        c, res = zoo_codec.encode_array(tiny_image())
+        cont.write(GOLDEN_V3, c)
+        rec = zoo_codec.reconstruct(res.symbols)
+        GOLDEN_PIN.write_text(json.dumps({"shape": list(res.symbols.shape), "symbols": res.symbols.ravel().tolist(),
+                                          "rec_sha256": hashlib.sha256(rec.tobytes()).hexdigest(),
+                                          "rec": rec.ravel().tolist()}) + "\n")
+    for p in (GOLDEN_V3, GOLDEN_PIN):
+        if not p.exists():
+            pytest.fail(f"{p} missing; run with CPM_UPDATE_GOLDEN=1 to create it")
+    pin = json.loads(GOLDEN_PIN.read_text())
+    c = cont.read(GOLDEN_V3, codec="cpm")
+    assert cont.unpack_ints(c.sections[0])[0] == 3
+    img, rec, symbols = zoo_codec.decode_container(c, GOLDEN_V3)
+    np.testing.assert_array_equal(symbols.ravel(), pin["symbols"])
+    assert list(symbols.shape) == pin["shape"] and img.shape == (20, 27, 3)
+    ref = np.asarray(pin["rec"], np.int16).reshape(rec.shape)
+    assert np.abs(rec.astype(np.int16) - ref).max() <= 1  # the synthesis is float: within 1 grey level
+
+
+def test_golden_float_format2_still_decodes(zoo_codec):
+    """The pre-issue-15 float-path file (format 2, no arithmetic record) decodes under the float context model
+    on this machine (same CPU family as the one that wrote it) to the same symbols as the portable file."""
+    import json
+    if not GOLDEN_V2.exists() or not GOLDEN_PIN.exists():
+        pytest.fail(f"{GOLDEN_V2} or {GOLDEN_PIN} missing (CPM_UPDATE_GOLDEN=1 recreates the pins)")
+    c = cont.read(GOLDEN_V2, codec="cpm")
+    assert cont.unpack_ints(c.sections[0])[0] == 2 and len(c.sections) == 2
+    _, _, symbols = zoo_codec.decode_container(c, GOLDEN_V2)
+    np.testing.assert_array_equal(symbols.ravel(), json.loads(GOLDEN_PIN.read_text())["symbols"])
+
+
+def test_float_path_roundtrip_in_process(zoo_codec):
+    """Float path (--float, format 2): a round trip within one process, with the arithmetic record."""
+    from shared_data import arith
+    img = tiny_image()
+    c, res = zoo_codec.encode_array(img, portable=False)
+    assert cont.unpack_ints(c.sections[0])[0] == 2 and c.fingerprint == zoo_codec.fingerprint
+    rec = arith.unpack(c.sections[2])
+    assert rec["cpm_path"] == "float" and "blas_core" in rec and "tf_threads" in rec
+    c2 = cont.unpack(cont.pack(c), codec="cpm")
+    np.testing.assert_array_equal(zoo_codec.decode_container(c2)[2], res.symbols)
 
 
 def test_bad_files(codec, mini_codec, tmp_path):
@@ -95,18 +139,20 @@ def test_bad_files(codec, mini_codec, tmp_path):
             codec.decode_file(tmp_path / name, tmp_path / "out.png")
     other = mini_codec if codec is not mini_codec and codec.fingerprint != mini_codec.fingerprint else None
     if other is not None:
+        pf = tmp_path / "float.lic"
+        cont.write(pf, codec.encode_array(img, portable=False)[0])
         with pytest.raises(cont.ContainerError, match="fingerprint"):
-            other.decode_file(p, tmp_path / "out.png")
+            other.decode_file(pf, tmp_path / "out.png")
     # a well-formed container whose cpm header disagrees with the model
-    wrong = cont.Container("cpm", codec.fingerprint, c.height, c.width, (cont.pack_ints([1, 7, 1, 1]), c.sections[1]))
+    wrong = cont.Container("cpm", c.fingerprint, c.height, c.width, (cont.pack_ints([3, 7, 1, 1, 0]), c.sections[1]))
     with pytest.raises(cont.ContainerError, match="header"):
         codec.decode_container(wrong)
     # a CRC-valid file whose payload has extra words: refused (the range decoder reads one word ahead, so
     # exhaustion is checkable from the second extra word on)
-    extra = cont.Container("cpm", codec.fingerprint, c.height, c.width, (c.sections[0], c.sections[1] + bytes(range(1, 9))))
+    extra = cont.Container("cpm", c.fingerprint, c.height, c.width, (c.sections[0], c.sections[1] + bytes(range(1, 9))))
     with pytest.raises(cont.ContainerError, match="payload"):
         codec.decode_container(extra)
-    other_codec = cont.Container("sga", codec.fingerprint, c.height, c.width, c.sections)
+    other_codec = cont.Container("sga", c.fingerprint, c.height, c.width, c.sections)
     cont.write(tmp_path / "sga.lic", other_codec)
     with pytest.raises(cont.ContainerError, match="codec"):
         codec.decode_file(tmp_path / "sga.lic", tmp_path / "out.png")
@@ -148,25 +194,26 @@ def test_wavefront_logits_equal_tf_conv3d():
 
 
 def test_symbol_crc_detects_desync(codec):
-    """Format 2 stores the CRC-32 of the symbols: a decoder whose probabilities differ (here: context-model
-    weights nudged by 1e-3, standing in for another machine's float arithmetic) raises instead of returning a
-    wrong image; a wrong CRC is refused; format-1 files (no CRC) still decode."""
+    """The header stores the CRC-32 of the symbols: a decoder whose float probabilities differ (context-model
+    weights nudged by 1e-3, standing in for another machine's float arithmetic) raises instead of returning
+    a wrong image; a wrong CRC is refused (formats 2 and 3); format-1 files (no CRC) still decode."""
     import copy
 
     from cpm.codec import symbols_crc
     img = sample_images(("coffee",))["coffee"][:96, :128]
-    c, res = codec.encode_array(img)
-    head = cont.unpack_ints(c.sections[0])
-    assert head[0] == 2 and head[4] == symbols_crc(res.symbols)
-    bad = cont.Container("cpm", c.fingerprint, c.height, c.width,
-                         (cont.pack_ints(head[:4] + [(head[4] + 1) % 2**32]), c.sections[1]))
-    with pytest.raises(cont.ContainerError, match="CRC"):
-        codec.decode_container(bad)
+    for portable in (True, False):
+        c, res = codec.encode_array(img, portable)
+        head = cont.unpack_ints(c.sections[0])
+        assert head[0] == (3 if portable else 2) and head[4] == symbols_crc(res.symbols)
+        bad = cont.Container("cpm", c.fingerprint, c.height, c.width,
+                             (cont.pack_ints(head[:4] + [(head[4] + 1) % 2**32]),) + c.sections[1:])
+        with pytest.raises(cont.ContainerError, match="CRC"):
+            codec.decode_container(bad)
     v1 = cont.Container("cpm", c.fingerprint, c.height, c.width, (cont.pack_ints([1] + head[1:4]), c.sections[1]))
     np.testing.assert_array_equal(codec.decode_container(v1)[2], res.symbols)
     other = copy.copy(codec)
     other.cm = copy.deepcopy(codec.cm)
     for W, _ in other.cm.weights:
         W += np.float32(1e-3)
-    with pytest.raises(cont.ContainerError):
+    with pytest.raises(cont.ContainerError, match="corrupt cpm payload"):
         other.decode_container(c)
