@@ -29,7 +29,7 @@ def encode_file(in_path, out_path, model=None, backend=None, itr=-1, verbose=Tru
     return size
 
 
-def decode_file(in_path, out_path, model=None, itr=-1, verbose=True):
+def decode_file(in_path, out_path, model=None, itr=-1, verbose=True, reexec_argv=None):
     from shared_data.container import read
     from shared_data.imageio import write_png
 
@@ -38,11 +38,46 @@ def decode_file(in_path, out_path, model=None, itr=-1, verbose=True):
 
     net, fp, _ = load_model(model, itr)
     c = read(in_path, codec="l3c", model_fingerprint=fp)
+    rc = _reexec_for_capability(net, c, reexec_argv) if reexec_argv is not None else None
+    if rc is not None:
+        if rc:
+            raise RuntimeError(f"{in_path}: decoding under the encoder's torch CPU capability failed (exit {rc})")
+        return
     t0 = time.perf_counter()
     img, _, backend = decode_container(net, c)
     write_png(out_path, img)
     if verbose:
         print(f"{out_path}: {img.shape[0]}x{img.shape[1]} ({backend}), {time.perf_counter() - t0:.2f} s")
+
+
+_CAPS = ("DEFAULT", "AVX2", "AVX512")
+_REEXEC = "L3C_REEXEC_CAPABILITY"
+
+
+def _reexec_for_capability(net, c, argv):
+    """torch's vector kernels (``ATEN_CPU_CAPABILITY``) are fixed at process start, so a float-path file whose
+    recorded capability differs from this process's is decoded by re-running this command in a fresh process
+    with the encoder's capability, when this CPU supports it (returns its exit status; None: not needed)."""
+    import os
+    import subprocess
+
+    import torch
+
+    from shared_data import arith
+
+    from .coding import read_header, recorded_arith
+
+    rec = (recorded_arith(net, c) or {}) if read_header(c)["format"] <= 3 else {}
+    want, here = rec.get("torch_capability"), torch.backends.cpu.get_cpu_capability()
+    if not want or want == here or want not in _CAPS or os.environ.get(_REEXEC):
+        return None
+    top = {"avx512": "AVX512", "avx2": "AVX2"}.get(arith.isa(), "DEFAULT")
+    if _CAPS.index(want) > _CAPS.index(top):
+        return None  # this CPU cannot run those kernels; the decode names the mismatch
+    env = dict(os.environ, ATEN_CPU_CAPABILITY=want.lower(), **{_REEXEC: "1"})
+    print(f"l3c: the file was encoded with torch {want} kernels, this process runs {here}: re-running the "
+          f"decode with ATEN_CPU_CAPABILITY={want.lower()}", file=sys.stderr)
+    return subprocess.run([sys.executable, "-m", "l3c", *argv], env=env).returncode
 
 
 def main(argv=None) -> int:
@@ -63,11 +98,14 @@ def main(argv=None) -> int:
     try:
         import torch
 
-        torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+        from shared_data import arith
+
+        torch.set_num_threads(arith.threads(default=min(2, torch.get_num_threads())))
         if a.cmd == "encode":
             encode_file(a.input, a.output, a.model, a.backend, a.restore_itr)
         else:
-            decode_file(a.input, a.output, a.model, a.restore_itr)
+            decode_file(a.input, a.output, a.model, a.restore_itr,
+                        reexec_argv=list(sys.argv[1:] if argv is None else argv))
     except (ValueError, OSError, RuntimeError) as ex:  # ContainerError, ImageReadError, ModelError, ...
         print(f"l3c: error: {ex}", file=sys.stderr)
         return 1

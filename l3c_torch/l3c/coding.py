@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from shared_data import arith
 from shared_data.container import (
     Container,
     ContainerError,
@@ -455,6 +456,45 @@ def level_shapes(net: MultiscaleNetwork, Hp: int, Wp: int) -> list[tuple[int, in
     return [(net.level_channels(i), Hp >> i, Wp >> i) for i in range(net.num_levels + 1)]
 
 
+def _lib_version(name: str) -> str:
+    try:
+        from importlib.metadata import version
+
+        return version(name)
+    except Exception:  # not installed
+        return "none"
+
+
+def arith_config(**extra) -> dict[str, str]:
+    """The arithmetic configuration the float network runs under in this process (recorded in every file
+    since stream format 3 + arith section; ``shared_data.arith.describe`` plus torch's own settings)."""
+    return arith.describe(torch=torch.__version__, torch_threads=torch.get_num_threads(),
+                          torch_capability=torch.backends.cpu.get_cpu_capability(),
+                          mkldnn=int(torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled),
+                          constriction=_lib_version("constriction"), **extra)
+
+
+@contextlib.contextmanager
+def _threads(n: int | None):
+    """Run the network with ``n`` intra-op threads (None: leave torch's setting)."""
+    old = torch.get_num_threads()
+    if n is not None and n != old:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != old:
+            torch.set_num_threads(old)
+
+
+def mismatch_note(hdr: dict) -> str:
+    """What differs between the encoder's recorded arithmetic and this process (empty if nothing recorded)."""
+    enc = hdr.get("arith")
+    if not enc:
+        return ""
+    return arith.explain(enc, arith_config())
+
+
 @torch.no_grad()
 def encode_array(net: MultiscaleNetwork, img: np.ndarray, fingerprint: bytes, backend: str = DEFAULT_BACKEND,
                  strip_pixels: int = STRIP_PIXELS, chunk: int = CHUNK, fmt: int = FORMAT) -> EncodeResult:
@@ -483,6 +523,9 @@ def encode_array(net: MultiscaleNetwork, img: np.ndarray, fingerprint: bytes, ba
     sections = [header]
     for i in reversed(range(net.num_levels + 1)):
         sections += [cd.finish() for cd in coders[i]]
+    # last section: the arithmetic configuration (threads, CPU capability, versions) the network ran under,
+    # so a decoder can reproduce the thread count and name what differs (files without it still decode)
+    sections.append(arith.pack(arith_config()))
     return EncodeResult(Container("l3c", fingerprint, H, W, tuple(sections)), stats, enc_net_s)
 
 
@@ -504,6 +547,15 @@ def read_header(c: Container) -> dict:
             "chunk": ch, "crc": crc}
 
 
+def recorded_arith(net: MultiscaleNetwork, c: Container) -> dict | None:
+    """The arithmetic configuration stored in the file's last section (None for files written before it)."""
+    H, W, m = c.height, c.width, net.pad_multiple
+    n_streams = sum(s[0] for s in level_shapes(net, H + (-H) % m, W + (-W) % m))
+    if len(c.sections) not in (1 + n_streams, 2 + n_streams):
+        raise ContainerError(f"corrupt l3c file: {len(c.sections) - 1} streams, expected {n_streams}")
+    return arith.unpack(c.sections[-1]) if len(c.sections) == 2 + n_streams else None
+
+
 @torch.no_grad()
 def decode_container(net: MultiscaleNetwork, c: Container) -> tuple[np.ndarray, _Stats, str]:
     """Decode a :class:`Container` (already checked for codec and fingerprint) to a uint8 image."""
@@ -517,9 +569,11 @@ def decode_container(net: MultiscaleNetwork, c: Container) -> tuple[np.ndarray, 
     m = net.pad_multiple
     Hp, Wp = H + (-H) % m, W + (-W) % m
     shapes = level_shapes(net, Hp, Wp)
-    n_streams = sum(s[0] for s in shapes)
-    if len(c.sections) != 1 + n_streams:
-        raise ContainerError(f"corrupt l3c file: {len(c.sections) - 1} streams, expected {n_streams}")
+    hdr["arith"] = recorded_arith(net, c)
+    enc_threads = None
+    if hdr["arith"] and hdr["arith"].get("torch_threads", "").isdigit():
+        enc_threads = int(hdr["arith"]["torch_threads"])
+    threads = arith.threads(default=torch.get_num_threads(), encoded=enc_threads) if enc_threads else None
     syms = [torch.zeros(s, dtype=torch.int64) for s in shapes]
     coders = [None] * len(shapes)
     k = 1
@@ -527,20 +581,29 @@ def decode_container(net: MultiscaleNetwork, c: Container) -> tuple[np.ndarray, 
         coders[i] = [be.new_decoder(c.sections[k + j]) for j in range(shapes[i][0])]
         k += shapes[i][0]
     stats = _Stats()
-    try:
-        _traverse(net, H, W, syms, coders, "dec", hdr["strip_pixels"], hdr["chunk"], stats, fmt=hdr["format"])
-    except ContainerError:
-        raise
-    except (ValueError, RuntimeError, IndexError, AssertionError) as e:  # constriction asserts on bad data
-        raise ContainerError(f"corrupt l3c stream ({type(e).__name__}: {e})") from None
+    with _threads(threads):
+        note = mismatch_note(hdr)
+        try:
+            _traverse(net, H, W, syms, coders, "dec", hdr["strip_pixels"], hdr["chunk"], stats, fmt=hdr["format"])
+        except (ContainerError, ValueError, RuntimeError, IndexError, AssertionError) as e:
+            # constriction asserts on bad data; with other float arithmetic the stream desynchronises too
+            what = str(e) if isinstance(e, ContainerError) else f"corrupt l3c stream ({type(e).__name__}: {e})"
+            if note and not note.startswith("encoded under the same"):
+                raise ContainerError(f"l3c stream does not decode under this arithmetic ({note}); float-path "
+                                     f"files need the encoder's arithmetic (try decode --try-arithmetic), "
+                                     f"or the file is corrupt: {what}") from None
+            raise ContainerError(what) from None
     xp = syms[0].numpy().astype(np.uint8)  # (3, Hp, Wp)
     ph, pw = Hp - H, Wp - W
     top, left = ph // 2, pw // 2
     img = np.ascontiguousarray(xp[:, top:top + H, left:left + W].transpose(1, 2, 0))
     if hdr["crc"] is not None and zlib.crc32(img.tobytes()) & 0xFFFFFFFF != hdr["crc"]:
+        if note and not note.startswith("encoded under the same"):
+            raise ContainerError(f"decoded pixels do not match the encoder's (pixel CRC mismatch): {note} "
+                                 "(float-path files need the encoder's arithmetic; try decode --try-arithmetic)")
         raise ContainerError("decoded pixels do not match the encoder's (pixel CRC mismatch): the file was encoded "
-                             "with different network arithmetic (another CPU type or torch thread count; "
-                             "decode with the encoder's thread count) or it is corrupt")
+                             "with different network arithmetic (another CPU type or torch thread count"
+                             + (f"; {note}" if note else "") + ") or it is corrupt")
     return img, stats, hdr["backend"]
 
 
