@@ -29,15 +29,21 @@ def main(argv=None) -> int:
     d.add_argument("output")
     d.add_argument("--model", default=None, help="model directory (default: zoo/mini)")
     args = p.parse_args(argv)
+    from shared_data import arith
+    from shared_data.container import ContainerError
+    from shared_data.imageio import ImageReadError, read_image, write_png
+
+    from .fileformat import read_record, recorded_threads
+
     try:
+        encoded = None
+        if args.cmd == "decode":  # reproduce the encoder's thread count (LIC_THREADS still wins)
+            encoded = recorded_threads(read_record(args.input)[1])
         import tensorflow as tf
 
-        tf.config.threading.set_intra_op_parallelism_threads(2)
+        tf.config.threading.set_intra_op_parallelism_threads(arith.threads(default=2, encoded=encoded))
         tf.config.threading.set_inter_op_parallelism_threads(1)
-        from shared_data.container import ContainerError
-        from shared_data.imageio import ImageReadError, read_image, write_png
-
-        from .codec import ModelError, compress, decompress, load_model
+        from .codec import compress, decompress, load_model  # errors: ModelError is a ValueError
 
         lm = load_model(args.model)
         if args.cmd == "encode":
@@ -50,7 +56,7 @@ def main(argv=None) -> int:
             img = decompress(lm, args.input)
             write_png(args.output, img)
             print(f"{args.output}: {img.shape[1]}x{img.shape[0]}")
-    except (ImageReadError, ContainerError, ModelError, NotImplementedError, ValueError, OSError) as ex:
+    except (ImageReadError, ContainerError, NotImplementedError, ValueError, OSError) as ex:
         print(f"error: {ex}", file=sys.stderr)
         return 1
     return 0

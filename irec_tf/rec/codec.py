@@ -29,16 +29,17 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from shared_data import container
+from shared_data import arith, container
 from shared_data.container import ContainerError
 from shared_data.imageio import check_rgb_uint8, crop_to_original, pad_to_multiple
 
+from . import fileformat as ff
 from .coding.beam_search import BeamSearchCoder
 from .coding.index_coding import IndexCodeError, decode_levels, encode_levels
 from .coding.residual import decode_residual, encode_residual, ideal_bits
 from .models import build_model
 
-CODEC = "irec"
+CODEC = ff.CODEC
 KIND_LOSSY, KIND_LOSSLESS = 0, 1
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "zoo" / "mini"
 CODING_DEFAULTS = {"kl_per_partition": 3.0, "block_size": 1000, "n_beams": 10, "extra_samples": 1.0,
@@ -203,9 +204,11 @@ def compress(lm: LoadedModel, image: np.ndarray, out_path, progress=None, **codi
         recon = crop_to_original(_to_uint8(x_hat.numpy()[0]), info)
         residual, res_ideal = b"", 0.0
     header, index_bytes = encode_levels(codes, coder.n_samples)
-    ints = [KIND_LOSSLESS if lm.lossless else KIND_LOSSY, ph, pw, coder.seed, coder.block_size,
+    fmt = ff.FORMAT_FLOAT
+    ints = [ff.kind_code(fmt, lm.lossless), ph, pw, coder.seed, coder.block_size,
             coder.n_samples, len(codes), image_check(recon)] + header
-    sections = [container.pack_ints(ints), index_bytes] + ([residual] if lm.lossless else [])
+    record = arith.pack(describe_here())
+    sections = [container.pack_ints(ints), record, index_bytes] + ([residual] if lm.lossless else [])
     c = container.Container(CODEC, lm.fingerprint, image.shape[0], image.shape[1], tuple(sections))
     size = container.write(out_path, c)
     return CompressResult(num_bytes=size, height=image.shape[0], width=image.shape[1],
@@ -224,6 +227,12 @@ def image_check(img: np.ndarray) -> int:
     return zlib.crc32(np.ascontiguousarray(img).tobytes()) & 0x1FFFFF
 
 
+def describe_here() -> dict:
+    """The arithmetic configuration of this process as recorded in (and compared against) files."""
+    return ff.describe(tf.config.threading.get_intra_op_parallelism_threads(),
+                       tf.config.threading.get_inter_op_parallelism_threads())
+
+
 def decompress(lm: LoadedModel, path) -> np.ndarray:
     """Read an .lic file written by :func:`compress` with the same model; returns the uint8 image."""
     c = container.read(path, codec=CODEC, model_fingerprint=lm.fingerprint)
@@ -234,8 +243,15 @@ def decompress(lm: LoadedModel, path) -> np.ndarray:
         if len(ints) < 8:
             raise IrecFileError(f"{path}: irec header too short ({len(ints)} values)")
         kind, ph, pw, seed, block_size, n_samples, n_levels, check = ints[:8]
-        if kind != (KIND_LOSSLESS if lm.lossless else KIND_LOSSY):
-            raise IrecFileError(f"{path}: file is {'lossless' if kind else 'lossy'}, the model is "
+        fmt, lossless = ff.split_kind(kind, path)
+        record = None
+        sections = list(c.sections)
+        if fmt != ff.FORMAT_LEGACY:
+            if len(sections) < 3:
+                raise IrecFileError(f"{path}: irec payload has {len(sections)} sections, expected >= 3")
+            record = arith.unpack(sections.pop(1), path)
+        if lossless != lm.lossless:
+            raise IrecFileError(f"{path}: file is {'lossless' if lossless else 'lossy'}, the model is "
                                 f"{'lossless' if lm.lossless else 'lossy'}")
         k = lm.model.downsampling
         if (ph % k or pw % k or ph < c.height or pw < c.width or ph - c.height >= k or pw - c.width >= k):
@@ -244,20 +260,23 @@ def decompress(lm: LoadedModel, path) -> np.ndarray:
             raise IrecFileError(f"{path}: {n_levels} levels / block size {block_size} / {n_samples} "
                                 "samples do not fit this model")
         coder = BeamSearchCoder(block_size=block_size, seed=seed, n_samples=n_samples)
-        codes = decode_levels(ints[8:], c.sections[1], _latent_blocks(lm, coder, ph, pw), n_samples)
+        codes = decode_levels(ints[8:], sections[1], _latent_blocks(lm, coder, ph, pw), n_samples)
         if lm.lossless:
-            if len(c.sections) != 3:
+            if len(sections) != 3:
                 raise IrecFileError(f"{path}: lossless file without a residual section")
             loc = lm.model.rec_decode(codes, coder, ph, pw).numpy()[0][: c.height, : c.width]
-            img = decode_residual(c.sections[2], loc, float(lm.model.likelihood_log_scale.numpy()))
+            img = decode_residual(sections[2], loc, float(lm.model.likelihood_log_scale.numpy()))
         else:
             x_hat = lm.model.rec_decode(codes, coder, ph, pw).numpy()[0]
             img = _to_uint8(x_hat)[: c.height, : c.width]
         if image_check(img) != check:
+            why = ("not recorded (format 1 file)" if record is None
+                   else arith.explain(record, describe_here()))
             raise IrecFileError(f"{path}: the decoded image fails the file's check value: the latents rebuilt "
                                 f"from seed {seed}, block size {block_size} and the indices are not the encoder's "
                                 "(a seed/header that does not belong to this file, corrupt indices, or a "
-                                "machine whose TF computes this model's outputs differently)")
+                                f"machine whose TF computes this float-path model's outputs differently: {why}; "
+                                "`decode --try-arithmetic` retries under other configurations)")
         return img
     except (IndexCodeError, ValueError) as e:
         if isinstance(e, ContainerError):

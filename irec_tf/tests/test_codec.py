@@ -163,3 +163,40 @@ def test_unsupported_images_give_clear_errors(lossy, tmp_path):
     with pytest.raises(ValueError, match="uint8"):
         compress(lossy, np.zeros((8, 8, 3), np.float32), tmp_path / "f.lic")
     assert not any(tmp_path.iterdir())   # nothing half-written
+
+
+def test_file_records_arithmetic_and_names_a_mismatch(lossy, tmp_path):
+    """Format 2 files carry the encoder's arithmetic configuration; a check failure names what differs."""
+    from rec.codec import IrecFileError
+    from rec.fileformat import read_record
+
+    from shared_data import arith, container
+
+    compress(lossy, _img(64, 64, seed=6), tmp_path / "a.lic", n_beams=1)
+    fmt, rec = read_record(tmp_path / "a.lic")
+    assert fmt == 2 and rec["tf_threads"] and rec["tf"] and rec["constriction"] and rec["isa"]
+    c = container.read(tmp_path / "a.lic")
+    ints = container.unpack_ints(c.sections[0])
+    ints[7] = (ints[7] + 1) % (1 << 21)
+    forged = dict(rec, isa="avx512", tf_threads="1/1")
+    c = container.Container(c.codec, c.fingerprint, c.height, c.width,
+                            (container.pack_ints(ints), arith.pack(forged)) + tuple(c.sections[2:]))
+    container.write(tmp_path / "b.lic", c)
+    with pytest.raises(IrecFileError, match="encoded with isa=avx512, tf_threads=1/1; this decoder runs"):
+        decompress(lossy, tmp_path / "b.lic")
+
+
+@pytest.mark.parametrize("which", ["lossy", "lossless"])
+def test_legacy_format_1_still_decodes(lossy, lossless, tmp_path, which):
+    """A format-1 file (kind 0/1, no arithmetic record: what this codec wrote before) decodes as before."""
+    from shared_data import container
+
+    lm, img = (lossy, _img(64, 64, seed=7)) if which == "lossy" else (lossless, _img(6, 8, seed=7))
+    r = compress(lm, img, tmp_path / "a.lic", n_beams=1)
+    c = container.read(tmp_path / "a.lic")
+    ints = container.unpack_ints(c.sections[0])
+    ints[0] %= 2
+    c = container.Container(c.codec, c.fingerprint, c.height, c.width,
+                            (container.pack_ints(ints),) + tuple(c.sections[2:]))
+    container.write(tmp_path / "old.lic", c)
+    np.testing.assert_array_equal(decompress(lm, tmp_path / "old.lic"), r.reconstruction)

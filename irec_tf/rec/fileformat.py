@@ -1,0 +1,79 @@
+"""The irec stream formats inside the shared container (TF-free, so the CLI can read a file's arithmetic record
+before TensorFlow starts and pin the same thread count).
+
+Section 0 starts with a *kind code* = 2·(format − 1) + lossless:
+
+* format 1 (kind 0/1, legacy): sections [header ints, index ANS, (residual)]; float network, no record;
+* format 2 (kind 2/3, float path): sections [header ints, arithmetic record, index ANS, (residual)];
+* format 3 (kind 4/5, portable): same layout; the priors, the candidate samples and (lossless) the residual
+  model are computed by the integer network of an integerised model (:mod:`rec.portable`), so the file
+  decodes bit-exactly on every IEEE-754 machine.
+
+The arithmetic record is :func:`shared_data.arith.pack` of :func:`describe` at encode time.
+"""
+
+from __future__ import annotations
+
+import os
+
+from shared_data import arith, container
+from shared_data.container import ContainerError
+
+CODEC = "irec"
+FORMAT_LEGACY, FORMAT_FLOAT, FORMAT_PORTABLE = 1, 2, 3
+FORMAT_NAMES = {FORMAT_LEGACY: "float-path format 1 (no arithmetic record)",
+                FORMAT_FLOAT: "float-path format 2", FORMAT_PORTABLE: "portable format 3"}
+
+
+def kind_code(fmt: int, lossless: bool) -> int:
+    return 2 * (fmt - 1) + int(bool(lossless))
+
+
+def split_kind(code: int, path=None) -> tuple[int, bool]:
+    """kind code → (format, lossless); an unknown code raises ContainerError naming ``path``."""
+    fmt = code // 2 + 1
+    if code < 0 or fmt not in FORMAT_NAMES:
+        raise ContainerError(f"{path}: unknown irec stream format (kind code {code}); this decoder knows "
+                             f"formats {sorted(FORMAT_NAMES)}")
+    return fmt, bool(code % 2)
+
+
+def describe(intra_threads: int | None = None, inter_threads: int | None = None) -> dict:
+    """This process's arithmetic configuration: shared_data.arith.describe plus TF / scipy / constriction
+    versions, TF's intra/inter-op thread counts (``tf_threads=intra/inter``) and the oneDNN switch; short keys
+    (the record costs ~120 bytes of every file)."""
+    import importlib.metadata as md
+
+    extra = {}
+    for key, pkg in (("tf", "tensorflow"), ("scipy", "scipy"), ("constriction", "constriction")):
+        try:
+            extra[key] = md.version(pkg)
+        except md.PackageNotFoundError:
+            extra[key] = "absent"
+    if intra_threads is not None:
+        extra["tf_threads"] = f"{intra_threads}/{inter_threads}"
+    extra["onednn"] = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default")
+    return arith.describe(**extra)
+
+
+def read_record(path) -> tuple[int, dict | None]:
+    """(format, arithmetic record or None) of an irec file, without TensorFlow; ContainerError if unreadable."""
+    c = container.read(path, codec=CODEC)
+    if not c.sections:
+        raise ContainerError(f"{path}: irec payload has no sections")
+    ints = container.unpack_ints(c.sections[0])
+    if not ints:
+        raise ContainerError(f"{path}: empty irec header")
+    fmt, _ = split_kind(ints[0], path)
+    if fmt == FORMAT_LEGACY:
+        return fmt, None
+    if len(c.sections) < 2:
+        raise ContainerError(f"{path}: irec format {fmt} file without its arithmetic record")
+    return fmt, arith.unpack(c.sections[1], path)
+
+
+def recorded_threads(record: dict | None) -> int | None:
+    try:
+        return int(record["tf_threads"].split("/")[0]) if record else None
+    except (KeyError, ValueError):
+        return None
