@@ -22,6 +22,15 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 MAX_PIXELS = 200_000_000
 
 
+def bomb_message(e: Exception, limit: int) -> str:
+    """Pillow's decompression-bomb warning/error as one sentence citing ``limit`` (Pillow's error cites twice
+    its ``MAX_IMAGE_PIXELS``, so its text would state a second limit)."""
+    import re
+
+    m = re.search(r"\((\d+) pixels\)", str(e))
+    return f"{m.group(1) if m else 'more than ' + str(limit)} pixels exceeds the limit of {limit} pixels"
+
+
 class ImageReadError(ValueError):
     """An image file could not be read as an RGB image (missing, not an image, corrupt, too large)."""
 
@@ -71,15 +80,15 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             with Image.open(path) as img:
                 w, h = img.size
                 if w * h > MAX_PIXELS:
-                    raise ImageReadError(f"{path}: {w}x{h} pixels exceeds the limit of {MAX_PIXELS} "
-                                         "(decompression bomb protection)")
+                    raise ImageReadError(f"{path}: {w}x{h} = {w * h} pixels exceeds the limit of {MAX_PIXELS} "
+                                         "pixels (decompression bomb protection)")
                 img.load()
                 img = ImageOps.exif_transpose(img)
                 arr = _to_uint8_rgb(img)
     except ImageReadError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageReadError(f"{path}: refused as a decompression bomb ({e})") from None
+        raise ImageReadError(f"{path}: {bomb_message(e, MAX_PIXELS)} (decompression bomb protection)") from None
     except UnidentifiedImageError:
         raise ImageReadError(f"{path}: not an image file Pillow can identify") from None
     except (OSError, SyntaxError, ValueError) as e:

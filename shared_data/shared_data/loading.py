@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .imageio import MAX_PIXELS
+from .imageio import MAX_PIXELS, bomb_message
 
 
 class SkipInput(Exception):
@@ -67,7 +67,8 @@ def load(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Loaded:
             with Image.open(path) as img:
                 w, h = img.size
                 if w * h > max_pixels:
-                    raise SkipInput("decompression-bomb", f"{w}x{h} exceeds {max_pixels} pixels")
+                    raise SkipInput("decompression-bomb", f"{w}x{h} = {w * h} pixels exceeds the limit of "
+                                                          f"{max_pixels} pixels")
                 mode, fmt = img.mode, img.format or "?"
                 quant = getattr(img, "quantization", None)
                 img.load()
@@ -81,7 +82,8 @@ def load(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Loaded:
     except SkipInput:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise SkipInput("decompression-bomb", str(e)) from None
+        # Pillow's own text cites 2 x its limit for the error; state the one limit this project applies
+        raise SkipInput("decompression-bomb", bomb_message(e, max_pixels)) from None
     except UnidentifiedImageError:
         raise SkipInput("not-an-image", "Pillow cannot identify the file") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:

@@ -7,8 +7,11 @@
   output does not depend on the executor, the number of workers or the order of completion.
 * Each finished task appends one JSON line to ``OUT/manifest.jsonl``: its status (``done`` / ``skipped`` /
   ``failed``), reason, notes and every output's relative path, size and sha256. A re-run skips tasks whose
-  latest record is ``done`` or ``skipped`` with the same input fingerprint and whose outputs are still there;
-  ``failed`` tasks (unexpected errors) are retried. Outputs are written with temp file + rename, so a kill
+  latest record is ``done`` or ``skipped`` with the same input fingerprint and whose outputs are still there
+  with the recorded size and sha256 (so a corrupted output is redone); ``failed`` tasks (unexpected errors) are
+  retried. Tasks of kind ``ignored`` (hidden files, OS metadata, duplicates) are recorded as ``skipped`` with
+  their reason. A redone task's old outputs that nothing claims any more are deleted, as are derived outputs
+  (shards) a re-run no longer lists (status ``removed``). Outputs are written with temp file + rename, so a kill
   leaves no half-written file; a half-written last manifest line is ignored.
 * ``OUT/prepare.json`` records the recipe and its options; re-running with different options into the same
   folder is refused.
@@ -89,6 +92,7 @@ class Manifest:
     def __init__(self, out: Path):
         self.path = Path(out) / MANIFEST
         self.records: dict[str, dict[str, Any]] = {}
+        self._owners: dict[str, set[str]] | None = None   # output path -> keys, built on first use
         if self.path.exists():
             with open(self.path, encoding="utf-8") as f:
                 for line in f:
@@ -100,6 +104,8 @@ class Manifest:
                         self.records[rec["key"]] = rec
 
     def finished(self, task: Task, out: Path) -> bool:
+        """The task's latest record is done/skipped for this input fingerprint and every output it lists is
+        there with the recorded size *and sha256* (a corrupted output of the right size is redone)."""
         rec = self.records.get(task.key)
         if not rec or rec.get("status") not in ("done", "skipped") or rec.get("fingerprint") != task.fingerprint:
             return False
@@ -107,10 +113,26 @@ class Manifest:
             p = out / o["path"]
             if not p.is_file() or p.stat().st_size != o["bytes"]:
                 return False
+            if o.get("sha256") and file_sha256(p) != o["sha256"]:
+                return False
         return True
+
+    def owners(self, rel: str) -> set[str]:
+        """Keys whose latest record lists output ``rel``."""
+        if self._owners is None:
+            self._owners = {}
+            for k, r in self.records.items():
+                for o in r.get("outputs", []):
+                    self._owners.setdefault(o.get("path"), set()).add(k)
+        return self._owners.get(rel, set())
 
     def append(self, outcome: Outcome) -> None:
         rec = asdict(outcome)
+        if self._owners is not None:
+            for o in self.records.get(outcome.key, {}).get("outputs", []):
+                self._owners.get(o.get("path"), set()).discard(outcome.key)
+            for o in rec["outputs"]:
+                self._owners.setdefault(o.get("path"), set()).add(outcome.key)
         self.records[outcome.key] = rec
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as f:
@@ -124,6 +146,8 @@ def _safe_process(recipe: Any, task: Task, out: str, opts: dict) -> Outcome:
     """Runs in the worker: never raises, so one bad input cannot stop the run."""
     t0 = time.perf_counter()
     try:
+        if task.kind == "ignored":  # listed by the recipe but not processed: hidden, OS metadata, duplicate
+            raise SkipInput(*task.params)
         outcome = recipe.process(task, Path(out), opts)
     except SkipInput as e:
         outcome = Outcome(task.key, "skipped", e.reason, [e.detail] if e.detail else [])
@@ -265,6 +289,33 @@ def _remove_stale_temps(out: Path) -> None:
             p.unlink(missing_ok=True)
 
 
+def _remove_replaced_outputs(out: Path, manifest: Manifest, outcome: Outcome) -> None:
+    """A redone task's earlier outputs that it no longer writes (it was renamed, or is now skipped) and no
+    other record claims are deleted, so the folder holds exactly what the manifest lists."""
+    prev = manifest.records.get(outcome.key)
+    if not prev:
+        return
+    now = {o["path"] for o in outcome.outputs}
+    for o in prev.get("outputs", []):
+        rel = o.get("path")
+        if rel and rel not in now and not (manifest.owners(rel) - {outcome.key}):
+            (out / rel).unlink(missing_ok=True)
+
+
+def _remove_stale_derived(out: Path, manifest: Manifest, tasks: list[Task], summary: RunSummary) -> None:
+    """Derived tasks (stage 2+, e.g. TFRecord shards) of an earlier run that this run no longer lists (fewer
+    images, fewer shards): their outputs are deleted and each gets a ``removed`` record."""
+    current = {t.key for t in tasks}
+    kinds = {t.kind for t in tasks}
+    for key, rec in list(manifest.records.items()):
+        if rec.get("kind") in kinds and key not in current and rec.get("status") != "removed":
+            gone = Outcome(key, "removed", "no-longer-listed", [], [], rec.get("fingerprint", ""),
+                           rec.get("kind", ""))
+            _remove_replaced_outputs(out, manifest, gone)
+            manifest.append(gone)
+            summary.counts[("removed", "no-longer-listed")] += 1
+
+
 def _check_config(out: Path, recipe_name: str, opts: dict) -> None:
     cfg = {"recipe": recipe_name, "options": opts}
     p = out / CONFIG
@@ -317,10 +368,13 @@ def run(recipe: Any, src: Path | None, out: Path, opts: dict, workers: int | Non
                        dynamic_ncols=True)
             for outcome in ex.map_unordered(_safe_process, ((recipe, t, str(out), opts) for t in todo), window,
                                             on_error=_worker_died):
+                _remove_replaced_outputs(out, manifest, outcome)
                 manifest.append(outcome)
                 summary.counts[(outcome.status, outcome.reason)] += 1
                 bar.update(1)
             bar.close()
+            if stage:
+                _remove_stale_derived(out, manifest, tasks, summary)
             stage += 1
             tasks = recipe.next_tasks(out, manifest, opts, stage) if hasattr(recipe, "next_tasks") else None
     finally:

@@ -262,7 +262,8 @@ def test_clic_copies_unprocessed(tmp_path):
     for n in ("a.png", "b.png"):
         assert (out / "professional_valid_2020" / n).read_bytes() == (src / n).read_bytes()
     recs = Manifest(out).records
-    assert set(recs) == {"a.png", "b.png", "c.png"} and recs["c.png"]["reason"] == "empty-file"
+    assert set(recs) == {"a.png", "b.png", "c.png", "__MACOSX/"} and recs["c.png"]["reason"] == "empty-file"
+    assert recs["__MACOSX/"]["reason"] == "os-metadata" and not (out / "professional_valid_2020/__MACOSX").exists()
 
 
 # --- fixed crops (CPM testset) ---------------------------------------------------------------------------

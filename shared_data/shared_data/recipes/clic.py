@@ -2,7 +2,8 @@
 
 ``prepare clic --src EXTRACTED_SPLIT_FOLDER --split professional_train_2020 --out OUT`` checks that every file
 decodes (bad inputs are skipped with a reason, per :mod:`shared_data.loading`) and copies it byte for byte to
-``OUT/<split>/<relative path>``; ``__MACOSX`` folders from the zips are ignored. HiFiC's random
+``OUT/<split>/<relative path>``; ``__MACOSX`` folders from the zips, hidden files and duplicates (symlinks,
+hard links) are recorded as skipped with that reason. HiFiC's random
 [0.75, 0.95] rescale is *not* applied here: it is a loader-time transform,
 :func:`shared_data.transforms.hific_rescale_crop`.
 """

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..loading import SkipInput, load, to_rgb
 from ..pipeline import Outcome, Task, task_seed, write_output
-from ._common import file_tasks, png_bytes, with_suffix
+from ._common import file_tasks, output_name, png_bytes, with_suffix
 
 
 class Crops:
@@ -31,7 +31,7 @@ class Crops:
         return {"size": a.size, "count": a.count, "seed": a.seed}
 
     def tasks(self, src, opts):
-        return file_tasks(src, opts["count"], opts["seed"])
+        return file_tasks(src, opts["count"], opts["seed"], name=lambda k: with_suffix(k, ".png"))
 
     def process(self, task: Task, out: Path, opts: dict) -> Outcome:
         loaded = load(task.src)
@@ -43,5 +43,5 @@ class Crops:
         rng = random.Random(task_seed(opts["seed"], task.key))
         x, y = rng.randint(0, w - s), rng.randint(0, h - s)
         crop = img.crop((x, y, x + s, y + s))
-        entry = write_output(out, with_suffix(task.key, ".png"), png_bytes(crop), width=s, height=s, x=x, y=y)
+        entry = write_output(out, output_name(task, with_suffix(task.key, ".png")), png_bytes(crop), width=s, height=s, x=x, y=y)
         return Outcome(task.key, "done", "", loaded.notes, [entry])

@@ -9,7 +9,9 @@ Here:
   ImageMagick's ``-resize 256x256^`` (:func:`imagemagick_fill_size`: scale = max(256/W, 256/H), each side
   ``floor(scale·side + 0.5)``, so the shorter side becomes 256 and small images are *upscaled*), re-encode as
   JPEG at the quality ImageMagick would use (the input's estimated IJG quality, 92 when unknown), and write
-  ``images/<relative path>`` — the plain folder the torch projects read.
+  ``images/<split>/<relative path>`` (``.jpg`` replacing another suffix; where two inputs would get one name,
+  ``img.tif`` + ``img.webp``, the second keeps its suffix: ``img.webp.jpg``) — the plain folder the torch
+  projects read.
 * stage 2, per shard: the finished images in fjcommon's order (sorted paths, shuffled twice with
   ``random.Random(6)`` as ``create_images_records_distributed`` does), 1,250 per shard, each a
   ``tf.train.Example`` with the JPEG bytes under ``image/encoded``, written to
@@ -27,7 +29,7 @@ from PIL import Image
 from .. import tfrecord
 from ..loading import load, to_rgb
 from ..pipeline import Outcome, Task, write_output
-from ._common import digest_list, file_tasks, jpeg_bytes, with_suffix
+from ._common import digest_list, file_tasks, jpeg_bytes, output_name, with_suffix
 
 _STD_LUMA = [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
              14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
@@ -73,6 +75,11 @@ def fjcommon_order(keys: list[str]) -> list[str]:
     return out
 
 
+def _jpeg_name(key: str) -> str:
+    """A JPEG input keeps its name, anything else gets ``.jpg`` (collisions resolved by ``assign_names``)."""
+    return key if Path(key).suffix.lower() in (".jpg", ".jpeg") else with_suffix(key, ".jpg")
+
+
 class ImageNetCPM:
     name = "imagenet-cpm"
     help = "ImageNet for CPM: shorter side 256 (ImageMagick 256x256^), JPEG folder + TFRecord shards of 1,250"
@@ -91,7 +98,7 @@ class ImageNetCPM:
                 "feature_key": a.feature_key, "records": not a.no_records}
 
     def tasks(self, src, opts):
-        return file_tasks(src)
+        return file_tasks(src, name=_jpeg_name)
 
     def process(self, task: Task, out: Path, opts: dict) -> Outcome:
         if task.kind == "shard":
@@ -109,8 +116,7 @@ class ImageNetCPM:
         if quality is None:
             est = estimate_jpeg_quality(loaded.quantization) if loaded.format == "JPEG" else None
             quality = est or DEFAULT_QUALITY
-        name = task.key if Path(task.key).suffix.lower() in (".jpg", ".jpeg") else with_suffix(task.key, ".jpg")
-        rel = f"images/{opts['split']}/{name}"
+        rel = f"images/{opts['split']}/{output_name(task, _jpeg_name(task.key))}"
         entry = write_output(out, rel, jpeg_bytes(img, quality), width=nw, height=nh, quality=quality)
         return Outcome(task.key, "done", "", loaded.notes, [entry])
 

@@ -27,7 +27,7 @@ from PIL import Image
 
 from ..loading import SkipInput, load, to_rgb
 from ..pipeline import Outcome, Task, task_seed, write_output
-from ._common import file_tasks, jpeg_bytes, png_bytes, with_suffix
+from ._common import file_tasks, jpeg_bytes, output_name, png_bytes, with_suffix
 
 V3_MAX_SCALE = 0.8
 V1_MAX_SCALE = 0.95
@@ -99,7 +99,9 @@ class OpenImagesL3C:
                 "fixed_image": str(Path(a.fixed_image).resolve()) if a.fixed_image else None}
 
     def tasks(self, src, opts):
-        tasks = file_tasks(src, opts["max_images"], opts["seed"])
+        ext = ".png" if opts["format"] == "png" else ".jpg"
+        tasks = file_tasks(src, opts["max_images"], opts["seed"], name=lambda k: with_suffix(k, ext),
+                           reserved=("fixedimg.png",) if opts["fixed_image"] else ())
         if opts["fixed_image"]:
             p = Path(opts["fixed_image"])
             tasks.append(Task(key="fixedimg", kind="fixed", src=str(p),
@@ -133,8 +135,8 @@ class OpenImagesL3C:
             if reason:
                 raise SkipInput(reason, f"{w}x{h} -> {size[0]}x{size[1]}")
         if opts["format"] == "png":
-            rel, data = with_suffix(task.key, ".png"), png_bytes(img)
+            rel, data = output_name(task, with_suffix(task.key, ".png")), png_bytes(img)
         else:
-            rel, data = with_suffix(task.key, ".jpg"), jpeg_bytes(img, V1_QUALITY)
+            rel, data = output_name(task, with_suffix(task.key, ".jpg")), jpeg_bytes(img, V1_QUALITY)
         entry = write_output(out, rel, data, width=size[0], height=size[1])
         return Outcome(task.key, "done", "", loaded.notes, [entry])

@@ -68,6 +68,17 @@ def read_batch(path: str | Path, side: int) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
+def _other(p: Path) -> Task:
+    """A folder entry that is not a batch file (``batches.meta``, ``readme.html``, hidden files): recorded as
+    skipped with a reason, never dropped silently."""
+    if p.is_dir():
+        reason = "hidden-folder" if p.name.startswith(".") else "folder"
+    else:
+        reason = "hidden-file" if p.name.startswith(".") else "not-a-batch-file"
+    return Task(key=p.name + ("/" if p.is_dir() else ""), kind="ignored", fingerprint=f"ignored={reason}",
+                params=(reason, "not one of the batch file names this recipe reads"))
+
+
 class SmallImages:
     def __init__(self, dataset: str):
         self.name = dataset
@@ -83,16 +94,23 @@ class SmallImages:
     def tasks(self, src, opts):
         if src is None or not Path(src).is_dir():
             raise PrepareError(f"--src {src}: expected the folder holding the {self.name} batch files")
-        tasks = []
+        tasks, other, stems = [], [], {}
         for p in sorted(Path(src).iterdir()):
-            for pat, split in _PATTERNS[self.name]:
-                if pat.match(p.name):
-                    tasks.append(Task(key=p.name, kind="batch", src=str(p.resolve()),
-                                      fingerprint=f"size={p.stat().st_size}", params=(split,)))
+            split = next((sp for pat, sp in _PATTERNS[self.name] if pat.match(p.name)), None)
+            stem = p.name.removesuffix(".npz")
+            if split is None:
+                other.append(_other(p))
+            elif stem in stems:  # train_data_batch_1 and train_data_batch_1.npz: one batch, two formats
+                other.append(Task(key=p.name, kind="ignored", fingerprint="ignored=duplicate",
+                                  params=("duplicate", f"the same batch name as {stems[stem]}, which is used")))
+            else:
+                stems[stem] = p.name
+                tasks.append(Task(key=p.name, kind="batch", src=str(p.resolve()),
+                                  fingerprint=f"size={p.stat().st_size}", params=(split,)))
         if not tasks:
             raise PrepareError(f"--src {src}: no {self.name} batch files "
                                f"({', '.join(pat.pattern for pat, _ in _PATTERNS[self.name])})")
-        return tasks
+        return tasks + other
 
     def process(self, task: Task, out: Path, opts: dict) -> Outcome:
         from PIL import Image
