@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from shared_data import arith
 from shared_data import container as ctr
 from shared_data.imageio import check_rgb_uint8, crop_to_original, pad_to_multiple
 
@@ -31,11 +32,24 @@ from .entropy import (
     table_probabilities,
 )
 from .network import Encoder, Generator, HyperAnalysis, HyperSynthesis
+from .portable import (
+    CONVERT_COMMAND,
+    LAYOUT_FLOAT,
+    LAYOUT_LEGACY,
+    LAYOUT_NAMES,
+    LAYOUT_PORTABLE,
+    PortableHyper,
+    arith_config,
+    pack_config,
+    symbol_crc,
+    unpack_config,
+)
 
 #: The image is padded to a multiple of 64 (y at /16, z at /64) in one step (spec Sec. 8.12).
 PAD_MULTIPLE = 64
-#: Layout version of HiFiC's own sections inside the shared container.
-SECTION_LAYOUT = 1
+#: Layout version of HiFiC's own sections inside the shared container: 1 (legacy float, read only),
+#: 2 (float path with arithmetic record and symbol CRC), 3 (portable integer path); see hific.portable.
+SECTION_LAYOUT = LAYOUT_PORTABLE
 #: Images above this many (padded) pixels run E and G tile by tile (bounded memory); see tiled().
 AUTO_TILE_PIXELS = 4_000_000
 DEFAULT_TILE = 64  # latent pixels (1024 image pixels)
@@ -101,7 +115,9 @@ class HiFiC(nn.Module):
         self.hyper_density = FactorizedDensity(cfg.hyper_channels, cfg.factorized_filters,
                                                final_gate=cfg.layout == "port")
         self.conditional = MeanScaleConditional(cfg.likelihood_type)
+        self.portable: PortableHyper | None = None  # the integer h_s and tables (python -m hific integerize)
         self._fingerprint: bytes | None = None
+        self._portable_fingerprint: bytes | None = None
         self._tables = None
 
     # ---- training ---------------------------------------------------------------------------------
@@ -174,14 +190,28 @@ class HiFiC(nn.Module):
         return {k: v for k, v in self.state_dict().items()}
 
     def fingerprint(self) -> bytes:
-        """8 bytes over the config and every weight and table (shared_data.container.fingerprint)."""
+        """8 bytes over the config and every float weight and table (shared_data.container.fingerprint):
+        the identity of the float path, unchanged by integerize (its ``portable.*`` block is left out)."""
         if self._fingerprint is None:
             sd = self.state_dict()
-            bufs = (sd[k].detach().cpu().contiguous().numpy().tobytes() for k in sorted(sd))
+            bufs = (sd[k].detach().cpu().contiguous().numpy().tobytes() for k in sorted(sd)
+                    if not k.startswith("portable."))
             self._fingerprint = ctr.fingerprint(self.cfg.canonical_json(), bufs)
         return self._fingerprint
 
-    def _coding_tables(self) -> tuple[TableSet, TableSet]:
+    def portable_fingerprint(self) -> bytes:
+        """8 bytes over the config, every weight and the integer block: the identity of portable files."""
+        if self.portable is None:
+            raise RuntimeError(f"the model is not integerized ({CONVERT_COMMAND})")
+        if getattr(self, "_portable_fingerprint", None) is None:
+            sd = self.state_dict()
+            bufs = (sd[k].detach().cpu().contiguous().numpy().tobytes() for k in sorted(sd))
+            self._portable_fingerprint = ctr.fingerprint(self.cfg.canonical_json() + "|portable", bufs)
+        return self._portable_fingerprint
+
+    def _coding_tables(self, portable: bool = False) -> tuple[TableSet, TableSet]:
+        if portable:
+            return self.portable.coding_tables()
         if getattr(self, "_tables", None) is None:
             if not self.tables_ready():
                 raise RuntimeError("coding tables are not built: call model.update() after training")
@@ -258,15 +288,33 @@ class HiFiC(nn.Module):
         margin = 4 + 2 * self.cfg.n_residual_blocks
         return tiled(lambda t: self._postprocess(self.generator(t)), y_hat, tile, margin, up=16, down=1)
 
+    def is_portable(self) -> bool:
+        """True when the model carries the integer block (``python -m hific integerize``)."""
+        return self.portable is not None
+
+    def _use_portable(self, portable: bool | None) -> bool:
+        if portable is None:
+            return self.is_portable()
+        if portable and not self.is_portable():
+            raise ctr.ContainerError(f"the model is float-only: portable files need an integerized model "
+                                     f"({CONVERT_COMMAND})")
+        return bool(portable)
+
     @torch.no_grad()
-    def compress(self, img: np.ndarray, tile: int | None = None) -> tuple[ctr.Container, dict]:
+    def compress(self, img: np.ndarray, tile: int | None = None,
+                 portable: bool | None = None) -> tuple[ctr.Container, dict]:
         """uint8 (H, W, 3) -> (Container, info). info holds the latents and the estimated bits.
 
-        ``tile`` (latent pixels; None = automatic above 4 MP, 0 = never) bounds the encoder's memory; the
-        latents are then coded as one stream, exactly as without tiling (tiling is not in the file)."""
+        ``portable`` (default: whether the model is integerized) selects the exact integer h_s and tables
+        (layout 3) or the float path (layout 2). ``tile`` (latent pixels; None = automatic above 4 MP, 0 =
+        never) bounds the encoder's memory; the latents are then coded as one stream, exactly as without
+        tiling (tiling is not in the file)."""
         check_rgb_uint8(img)
         self.eval()
-        z_tab, y_tab = self._coding_tables()
+        use_int = self._use_portable(portable)
+        if use_int and self.cfg.use_latent_mixture_model:
+            raise NotImplementedError("the -LMM model has no portable path")
+        z_tab, y_tab = self._coding_tables(use_int)
         padded, pad = self._pad(img)
         x = torch.from_numpy(np.ascontiguousarray(padded)).permute(2, 0, 1)[None].float().div(255.0)
         x = x.to(self._device())
@@ -284,43 +332,88 @@ class HiFiC(nn.Module):
             z_bytes = encode_symbols(z_sym.numpy().astype(np.int64), z_ids, z_tab)
             y_bytes = encode_rows(y_sym.numpy().astype(np.int64), self.mixture.coding_rows(params))
         else:
-            mean, idx = self._mean_scale_indexes(z_hat)
+            if use_int:
+                mean, idx = self.portable.mean_and_indexes(self, z_sym)
+            else:
+                mean, idx = self._mean_scale_indexes(z_hat)
             y_sym = torch.round(y.cpu().float() - mean)
             tc = time.perf_counter()
             z_bytes = encode_symbols(z_sym.numpy().astype(np.int64), z_ids, z_tab)
             y_bytes = encode_symbols(y_sym.numpy().astype(np.int64), idx.numpy(), y_tab)
         coding_s = time.perf_counter() - tc
-        header = ctr.pack_ints([SECTION_LAYOUT, padded.shape[0], padded.shape[1]])
-        cont = ctr.Container("hific", self.fingerprint(), pad.height, pad.width, (header, z_bytes, y_bytes))
-        info = {"y_sym": y_sym, "z_sym": z_sym, "padded_shape": padded.shape[:2], "coding_s": coding_s}
+        layout = LAYOUT_PORTABLE if use_int else LAYOUT_FLOAT
+        cfg_bytes = pack_config(arith_config("portable" if use_int else "float"))
+        hp, wp = padded.shape[:2]
+        crc = symbol_crc(layout, pad.height, pad.width, hp, wp, cfg_bytes, z_sym.to(torch.int64),
+                         y_sym.to(torch.int64))
+        header = ctr.pack_ints([layout, hp, wp, crc])
+        fp = self.portable_fingerprint() if use_int else self.fingerprint()
+        cont = ctr.Container("hific", fp, pad.height, pad.width, (header, cfg_bytes, z_bytes, y_bytes))
+        info = {"y_sym": y_sym, "z_sym": z_sym, "padded_shape": padded.shape[:2], "coding_s": coding_s,
+                "layout": layout}
         return cont, info
+
+    def check_file(self, cont: ctr.Container) -> tuple[int, dict[str, str]]:
+        """Codec, layout and model checks of a container; returns (layout, the encoder's arithmetic config).
+
+        A portable file for a float-only model, or a file of another model, names both formats / models and
+        the conversion command."""
+        if cont.codec != "hific":
+            raise ctr.ContainerError(f"codec mismatch: the file was written by {cont.codec!r}, this is 'hific'")
+        if len(cont.sections) not in (3, 4) or not cont.sections:
+            raise ctr.ContainerError(f"corrupt hific file: {len(cont.sections)} sections, expected 3 or 4")
+        head = ctr.unpack_ints(cont.sections[0], max_count=16)
+        layout = head[0] if head else -1
+        want = {LAYOUT_LEGACY: (3, 3), LAYOUT_FLOAT: (4, 4), LAYOUT_PORTABLE: (4, 4)}.get(layout)
+        if want is None or (len(head), len(cont.sections)) != want:
+            raise ctr.ContainerError(f"corrupt or unknown hific section header {head[:8]} "
+                                     f"({len(cont.sections)} sections)")
+        float_fp = self.fingerprint()
+        if layout == LAYOUT_PORTABLE:
+            if not self.is_portable():
+                raise ctr.ContainerError(
+                    f"the file is a {LAYOUT_NAMES[layout]} HiFiC file (model {cont.fingerprint.hex()}); the "
+                    f"loaded model {float_fp.hex()} is float-only (decodes {LAYOUT_NAMES[LAYOUT_FLOAT]} files): "
+                    f"convert the model that wrote it with `{CONVERT_COMMAND}`")
+            if cont.fingerprint != self.portable_fingerprint():
+                raise ctr.ContainerError(f"model fingerprint mismatch: the file was written by portable model "
+                                         f"{cont.fingerprint.hex()}, the loaded model is "
+                                         f"{self.portable_fingerprint().hex()} (float {float_fp.hex()})")
+        elif cont.fingerprint != float_fp:
+            hint = ""
+            if self.is_portable() and cont.fingerprint == self.portable_fingerprint():
+                hint = " (the file claims this model's portable fingerprint but a float layout)"
+            raise ctr.ContainerError(f"model fingerprint mismatch: the file ({LAYOUT_NAMES[layout]}) was written "
+                                     f"by model {cont.fingerprint.hex()}, the loaded model is {float_fp.hex()}"
+                                     + (f" (portable {self.portable_fingerprint().hex()})" if self.is_portable()
+                                        else "") + hint)
+        enc_cfg = unpack_config(cont.sections[1]) if layout != LAYOUT_LEGACY else {}
+        return layout, enc_cfg
 
     @torch.no_grad()
     def decompress(self, cont: ctr.Container, tile: int | None = None) -> tuple[np.ndarray, dict]:
-        """Container -> uint8 (H, W, 3). Raises ContainerError on anything malformed. ``tile`` as in
-        :meth:`compress` (the decoder's choice; it changes memory, not the result beyond float rounding)."""
+        """Container -> uint8 (H, W, 3). Raises ContainerError on anything malformed, and when the decoded
+        symbols fail the stored CRC (layouts 2, 3). ``tile`` as in :meth:`compress` (the decoder's choice; it
+        changes memory, not the result beyond float rounding)."""
         self.eval()
-        if cont.codec != "hific":
-            raise ctr.ContainerError(f"codec mismatch: the file was written by {cont.codec!r}, this is 'hific'")
-        if cont.fingerprint != self.fingerprint():
-            raise ctr.ContainerError(f"model fingerprint mismatch: the file was written by model "
-                                     f"{cont.fingerprint.hex()}, the loaded model is {self.fingerprint().hex()}")
-        if len(cont.sections) != 3:
-            raise ctr.ContainerError(f"corrupt hific file: {len(cont.sections)} sections, expected 3")
+        layout, enc_cfg = self.check_file(cont)
         head = ctr.unpack_ints(cont.sections[0], max_count=16)
-        if len(head) != 3 or head[0] != SECTION_LAYOUT:
-            raise ctr.ContainerError(f"corrupt or unknown hific section header {head}")
-        _, hp, wp = head
+        hp, wp = head[1], head[2]
         exp_h, exp_w = self._padded_size(cont.height, cont.width)
         if (hp, wp) != (exp_h, exp_w):
             raise ctr.ContainerError(f"corrupt hific header: padded size {hp}x{wp} does not match the image "
                                      f"size {cont.height}x{cont.width}")
-        z_tab, y_tab = self._coding_tables()
+        use_int = layout == LAYOUT_PORTABLE
+        if use_int and self.cfg.use_latent_mixture_model:
+            raise ctr.ContainerError("corrupt hific file: a portable layout for an -LMM model")
+        z_sec, y_sec = cont.sections[-2], cont.sections[-1]
+        z_tab, y_tab = self._coding_tables(use_int)
         c_z, c_y = self.cfg.hyper_channels, self.cfg.latent_channels
         zh, zw = hp // 64, wp // 64
         z_ids = np.broadcast_to(np.arange(c_z)[None, :, None, None], (1, c_z, zh, zw))
         tc = time.perf_counter()
-        z_sym = torch.from_numpy(decode_symbols(cont.sections[1], z_ids, z_tab)).float()
+        z_int = decode_symbols(z_sec, z_ids, z_tab)
+        z_sym = torch.from_numpy(z_int).float()
         coding_s = time.perf_counter() - tc
         med = self.hyper_density.medians.cpu().reshape(1, -1, 1, 1)
         if self.cfg.use_latent_mixture_model:
@@ -329,23 +422,37 @@ class HiFiC(nn.Module):
             if tuple(params.shape[-2:]) != shape[-2:]:
                 raise ctr.ContainerError("internal shape mismatch while decoding")
             tc = time.perf_counter()
-            y_sym = decode_rows(cont.sections[2], self.mixture.coding_rows(params), int(np.prod(shape)))
-            y_sym = torch.from_numpy(y_sym.reshape(shape)).float()
+            y_int = decode_rows(y_sec, self.mixture.coding_rows(params), int(np.prod(shape))).reshape(shape)
             coding_s += time.perf_counter() - tc
-            y_hat = y_sym.to(self._device())
+            mean = None
         else:
-            mean, idx = self._mean_scale_indexes(z_sym + med)
+            if use_int:
+                mean, idx = self.portable.mean_and_indexes(self, torch.from_numpy(z_int))
+            else:
+                mean, idx = self._mean_scale_indexes(z_sym + med)
             if tuple(idx.shape) != (1, c_y, hp // 16, wp // 16):
                 raise ctr.ContainerError("internal shape mismatch while decoding")
             tc = time.perf_counter()
-            y_sym = torch.from_numpy(decode_symbols(cont.sections[2], idx.numpy(), y_tab)).float()
+            y_int = decode_symbols(y_sec, idx.numpy(), y_tab)
             coding_s += time.perf_counter() - tc
-            y_hat = (y_sym + mean).to(self._device())
+        if layout != LAYOUT_LEGACY:
+            crc = symbol_crc(layout, cont.height, cont.width, hp, wp, cont.sections[1], z_int, y_int)
+            if crc != head[3]:
+                if use_int:
+                    raise ctr.ContainerError("corrupt hific file: the decoded symbols do not match the stored "
+                                             "CRC-32 (the payload was altered; the portable path is exact)")
+                raise ctr.ContainerError(
+                    "the decoded symbols do not match the stored CRC-32: the float h_s here chose other coding "
+                    "tables than the encoder's (" + arith.explain(enc_cfg, arith_config("float")) +
+                    "), or the file is corrupt; retry with `decode --try-arithmetic`, or write portable files")
+        y_sym = torch.from_numpy(y_int).float()
+        y_hat = (y_sym if mean is None else y_sym + mean).to(self._device())
         x_hat = self.synthesize(y_hat, self._tile_for(hp, wp, tile)).clamp(0, 1)
         out = (x_hat[0].permute(1, 2, 0).cpu().numpy() * 255.0).round().astype(np.uint8)
         from shared_data.imageio import PadInfo
         img = crop_to_original(out, PadInfo(cont.height, cont.width, 0, hp - cont.height, 0, wp - cont.width))
-        return np.ascontiguousarray(img), {"y_sym": y_sym, "z_sym": z_sym, "coding_s": coding_s}
+        return np.ascontiguousarray(img), {"y_sym": y_sym, "z_sym": z_sym, "coding_s": coding_s,
+                                           "layout": layout, "config": enc_cfg}
 
     @torch.no_grad()
     def estimate_bits(self, img: np.ndarray) -> float:
@@ -400,6 +507,16 @@ def load_checkpoint(path, device: str = "cpu", need_tables: bool = True) -> tupl
     sd = ck["state_dict"]
     model = model.to_empty(device="cpu")
     _resize_table_buffers(model, sd)
+    if not isinstance(sd, dict):
+        raise ModelLoadError(f"{path}: the state_dict entry is not a dict")
+    pkeys = {k[len("portable."):]: v for k, v in sd.items() if isinstance(k, str) and k.startswith("portable.")}
+    if pkeys:
+        try:
+            model.portable = PortableHyper(pkeys)
+            if model.portable.settings[0] != 1:
+                raise ValueError(f"unknown portable block version {model.portable.settings[0]}")
+        except (TypeError, ValueError, AttributeError, IndexError, RuntimeError) as e:
+            raise ModelLoadError(f"{path}: bad portable (integerized) block ({e})") from None
     try:
         model.load_state_dict(sd, strict=True)
     except RuntimeError as e:
