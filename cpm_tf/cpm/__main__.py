@@ -44,6 +44,19 @@ def _integerize(args) -> int:
     return 0
 
 
+def recovery_order(record: dict) -> list[str]:
+    """``arith.RECOVERY_ORDER`` with the emulations closest to the file's recorded environment first (the
+    number of recorded ``env.*`` variables an emulation reproduces, minus those it contradicts)."""
+    from shared_data import arith
+    rec_env = {k[4:]: v for k, v in record.items() if k.startswith("env.")}
+
+    def score(name):
+        env = arith.EMULATIONS[name]
+        keys = set(env) | set(rec_env)
+        return sum(1 if env.get(k) == rec_env.get(k) else -1 for k in keys)
+    return sorted(arith.RECOVERY_ORDER, key=lambda n: -score(n))
+
+
 def _try_arithmetic(args, prog) -> int:
     from shared_data import arith
     from shared_data.container import ContainerError
@@ -54,7 +67,11 @@ def _try_arithmetic(args, prog) -> int:
         return [sys.executable, "-m", "cpm", "decode", str(Path(args.input).resolve()), str(Path(tmp).resolve()),
                 *extra]
     try:
-        name = arith.try_arithmetic(argv, args.output, cwd=here, in_path=args.input)
+        from shared_data import container as cont
+        c = cont.read(args.input, codec="cpm")
+        record = arith.unpack(c.sections[2], path=args.input) if len(c.sections) == 3 else {}
+        name = arith.try_arithmetic(argv, args.output, emulations=recovery_order(record), cwd=here,
+                                    in_path=args.input)
     except ContainerError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
