@@ -164,7 +164,15 @@ def verify_folder(out: Path, dataset: str | None = None) -> list[str]:
         return problems
     if not (out / MANIFEST).exists():
         raise PrepareError(f"{out}: no {MANIFEST} (not a folder written by shared_data prepare/download)")
-    for _key, rec in sorted(Manifest(out).records.items()):
+    manifest = Manifest(out)
+    if (out / CONFIG).exists():  # a prepared folder holds exactly what its manifest lists
+        listed = {o["path"] for r in manifest.records.values() if r.get("status") == "done"
+                  for o in r.get("outputs", [])}
+        for p in sorted(out.rglob("*")):
+            rel = p.relative_to(out).as_posix()
+            if p.is_file() and rel not in listed and rel not in (MANIFEST, CONFIG) and not p.name.endswith(".tmp"):
+                problems.append(f"{rel}: not in the manifest (a file no record lists)")
+    for _key, rec in sorted(manifest.records.items()):
         if rec.get("status") != "done":
             continue
         for o in rec.get("outputs", []):

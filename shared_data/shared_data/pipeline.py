@@ -289,6 +289,20 @@ def _remove_stale_temps(out: Path) -> None:
             p.unlink(missing_ok=True)
 
 
+def _outside(tasks: list[Task], out: Path) -> list[Task]:
+    """Inputs inside ``out`` (an --out folder under --src) are this run's own outputs: recorded as skipped
+    ``inside-out-folder`` instead of being prepared again on every rerun (a safety net for recipes whose
+    ``tasks`` take no ``exclude``)."""
+    root = os.path.realpath(out)
+    res = []
+    for t in tasks:
+        if t.src and t.kind != "ignored" and os.path.realpath(t.src).startswith(root + os.sep):
+            t = Task(t.key, "ignored", "", "ignored=inside-out-folder",
+                     ("inside-out-folder", f"inside --out {out}: an output of this recipe, not an input"))
+        res.append(t)
+    return res
+
+
 def _remove_replaced_outputs(out: Path, manifest: Manifest, outcome: Outcome) -> None:
     """A redone task's earlier outputs that it no longer writes (it was renamed, or is now skipped) and no
     other record claims are deleted, so the folder holds exactly what the manifest lists."""
@@ -349,7 +363,10 @@ def run(recipe: Any, src: Path | None, out: Path, opts: dict, workers: int | Non
         window: int | None = None) -> RunSummary:
     """Prepare ``recipe`` from ``src`` into ``out``; see the module docstring."""
     out = Path(out)
-    tasks = recipe.tasks(src, opts)  # fails on a bad --src before anything is written
+    # fails on a bad --src before anything is written; recipes that take ``exclude`` never list --out's files
+    import inspect
+    takes_exclude = "exclude" in inspect.signature(recipe.tasks).parameters
+    tasks = _outside(recipe.tasks(src, opts, exclude=out) if takes_exclude else recipe.tasks(src, opts), out)
     out.mkdir(parents=True, exist_ok=True)
     _check_config(out, recipe.name, opts)
     _remove_stale_temps(out)

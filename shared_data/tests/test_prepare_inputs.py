@@ -235,3 +235,20 @@ def test_one_pixel_limit_everywhere(tmp_path):
         with pytest.raises(ImageReadError) as e2:
             read_image(p)
         assert f"limit of {MAX_PIXELS} pixels" in str(e2.value) and "400000000" not in str(e2.value)
+
+
+def test_out_inside_src_is_not_an_input_and_verify_flags_stray_files(tmp_path, capsys):
+    src = tmp_path / "src"
+    for i in range(3):
+        _save(src / f"p{i}.png")
+    out = src / "prepared"
+    assert _prepare("crops", src, out) == 0
+    assert _prepare("crops", src, out) == 0                          # its outputs are not new inputs
+    recs = Manifest(out).records
+    assert sorted(k for k, r in recs.items() if r["status"] == "done") == ["p0.png", "p1.png", "p2.png"]
+    assert recs["prepared/"]["reason"] == "inside-out-folder" and len(recs) == 4
+    assert main(["verify", str(out)]) == 0
+    (out / "stray.png").write_bytes(b"x")
+    capsys.readouterr()
+    assert main(["verify", str(out)]) == 1
+    assert "stray.png: not in the manifest" in capsys.readouterr().out

@@ -41,12 +41,12 @@ def _count_files(folder: Path) -> int:
     return sum(len(fs) for _, _, fs in os.walk(folder))
 
 
-def scan_inputs(src: Path | None) -> Inputs:
+def scan_inputs(src: Path | None, exclude: Path | None = None) -> Inputs:
     """Every entry under ``src``, accounted for: candidate files in sorted order (non-images included: they
     get a skip reason from the recipe), and :class:`Ignored` entries — hidden files and folders, OS metadata
     (``__MACOSX/``, ``.DS_Store``, ``._*`` …), symlinked folders (not followed) and duplicates (a symlink or
     hard link to a file already listed: the real file is processed once, under its own name; symlinks to files
-    outside ``src`` are inputs read through the link)."""
+    outside ``src`` are inputs read through the link) and ``exclude`` (the run's --out inside --src)."""
     if src is None:
         raise PrepareError("--src is required for this recipe")
     src = Path(src)
@@ -56,6 +56,7 @@ def scan_inputs(src: Path | None) -> Inputs:
         return Inputs([src], [], src.parent)
     files: list[Path] = []
     ignored: list[Ignored] = []
+    skip = os.path.realpath(exclude) if exclude is not None else None
     for root, dirs, names in os.walk(src):
         rootp = Path(root)
         rel = rootp.relative_to(src)
@@ -65,6 +66,8 @@ def scan_inputs(src: Path | None) -> Inputs:
             p = rootp / d
             if p.is_symlink():
                 ignored.append(Ignored(key, "symlinked-folder", f"not followed (-> {os.readlink(p)})"))
+            elif skip is not None and os.path.realpath(p) == skip:
+                ignored.append(Ignored(key, "inside-out-folder", f"{_count_files(p)} files: this run's --out"))
             elif d in OS_METADATA_DIRS:
                 ignored.append(Ignored(key, "os-metadata", f"{_count_files(p)} files in an OS/archiver folder"))
             elif d.startswith("."):
@@ -124,7 +127,7 @@ def _subset(files: list[Path], max_images: int | None, seed: int) -> list[Path]:
 
 
 def file_tasks(src: Path | None, max_images: int | None = None, seed: int = 0, name=None,
-               reserved: tuple[str, ...] = ()) -> list[Task]:
+               reserved: tuple[str, ...] = (), exclude: Path | None = None) -> list[Task]:
     """One ``image`` task per candidate input (key: its path relative to ``src``; src: the file, a symlink
     resolved), then one ``ignored`` task per :class:`Ignored` entry (skipped with its reason, so nothing is
     dropped silently).
@@ -133,7 +136,7 @@ def file_tasks(src: Path | None, max_images: int | None = None, seed: int = 0, n
     here, over all tasks at once, by :func:`assign_names`, and stored as ``task.params[0]``, so two inputs
     never write one output (``img.tif`` and ``img.webp`` → ``img.jpg`` and ``img.webp.jpg``).
     """
-    inp = scan_inputs(src)
+    inp = scan_inputs(src, exclude)
     files = _subset(inp.files, max_images, seed)
     keys = [p.relative_to(inp.base).as_posix() for p in files]
     names = assign_names(keys, name, reserved) if name else {}

@@ -35,8 +35,8 @@ class ClicCopy:
                              "(optionally with _2018 or _2020)")
         return {"split": a.split}
 
-    def tasks(self, src, opts):
-        return file_tasks(src)
+    def tasks(self, src, opts, exclude=None):
+        return file_tasks(src, exclude=exclude)
 
     def process(self, task: Task, out: Path, opts: dict) -> Outcome:
         loaded = load(task.src)

@@ -30,8 +30,8 @@ class Crops:
             raise ValueError("--size and --count must be positive")
         return {"size": a.size, "count": a.count, "seed": a.seed}
 
-    def tasks(self, src, opts):
-        return file_tasks(src, opts["count"], opts["seed"], name=lambda k: with_suffix(k, ".png"))
+    def tasks(self, src, opts, exclude=None):
+        return file_tasks(src, opts["count"], opts["seed"], name=lambda k: with_suffix(k, ".png"), exclude=exclude)
 
     def process(self, task: Task, out: Path, opts: dict) -> Outcome:
         loaded = load(task.src)

@@ -97,8 +97,8 @@ class ImageNetCPM:
         return {"split": a.split, "side": a.side, "shard_size": a.shard_size, "quality": a.quality,
                 "feature_key": a.feature_key, "records": not a.no_records}
 
-    def tasks(self, src, opts):
-        return file_tasks(src, name=_jpeg_name)
+    def tasks(self, src, opts, exclude=None):
+        return file_tasks(src, name=_jpeg_name, exclude=exclude)
 
     def process(self, task: Task, out: Path, opts: dict) -> Outcome:
         if task.kind == "shard":

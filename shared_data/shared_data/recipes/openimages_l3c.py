@@ -98,10 +98,10 @@ class OpenImagesL3C:
                 "max_images": a.max_images,
                 "fixed_image": str(Path(a.fixed_image).resolve()) if a.fixed_image else None}
 
-    def tasks(self, src, opts):
+    def tasks(self, src, opts, exclude=None):
         ext = ".png" if opts["format"] == "png" else ".jpg"
         tasks = file_tasks(src, opts["max_images"], opts["seed"], name=lambda k: with_suffix(k, ext),
-                           reserved=("fixedimg.png",) if opts["fixed_image"] else ())
+                           reserved=("fixedimg.png",) if opts["fixed_image"] else (), exclude=exclude)
         if opts["fixed_image"]:
             p = Path(opts["fixed_image"])
             tasks.append(Task(key="fixedimg", kind="fixed", src=str(p),
