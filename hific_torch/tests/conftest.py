@@ -33,3 +33,17 @@ def zoo_ckpt():
 def kodak_files():
     d = Path(os.environ.get("KODAK_DIR", ROOT.parent.parent / "shared" / "data" / "kodak"))
     return sorted(d.glob("*.png")) if d.is_dir() else []
+
+
+@pytest.fixture(scope="session")
+def portable_model(mini_model):
+    """The seeded MINI model with its integer block (hific.portable.integerize), a separate copy."""
+    from hific.config import MINI
+    from hific.model import HiFiC, load_codec_weights
+    from hific.portable import integerize
+
+    m = HiFiC(MINI).eval()
+    load_codec_weights(m, mini_model.state_dict())
+    m.portable = integerize(m)
+    m._fingerprint = m._portable_fingerprint = None
+    return m

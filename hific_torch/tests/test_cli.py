@@ -68,7 +68,7 @@ def test_encode_decode_grayscale_alpha_and_errors(tmp_path, ckpt):
 
 
 def test_zoo_model_is_the_default(tmp_path, zoo_ckpt):
-    assert zoo_ckpt.stat().st_size <= 5 * 1024 * 1024
+    assert zoo_ckpt.stat().st_size <= 7 * 1024 * 1024  # integerized: float weights + int32 block
     img = (np.indices((48, 80)).sum(0)[..., None] * np.ones(3) % 256).astype(np.uint8)
     Image.fromarray(img).save(tmp_path / "i.png")
     r = run("encode", tmp_path / "i.png", tmp_path / "i.lic", subprocess_=True)

@@ -32,7 +32,7 @@ def tiny_file(model) -> bytes:
 
 
 def test_zoo_checkpoint_and_golden_bytes(zoo_ckpt):
-    assert zoo_ckpt.stat().st_size <= 5 * 1024 * 1024
+    assert zoo_ckpt.stat().st_size <= 7 * 1024 * 1024  # integerized: float weights + int32 block
     model, meta = load_checkpoint(zoo_ckpt)
     assert model.cfg.name == "hific-mini"
     digest = hashlib.sha256(tiny_file(model)).hexdigest()
