@@ -181,17 +181,21 @@ class ContextModelInt(ContextModelNumpy):
         self.centers = cq.astype(np.float64)
         self.pad_value = self.centers[0] if use_centers_for_padding else 0.0
         self.taps = masked_taps(3)
-        self.weights = [(ipc.arrays[f"{n}/taps_q"].astype(np.float64), ipc.arrays[f"{n}/biases_q"].astype(np.float64))
-                        for n in LAYERS]
-        self.k = self.weights[0][0].shape[1]
         fi, fw, fa, fl = m["frac_in"], m["frac_w"], m["frac_act"], m["frac_logit"]
         self.shifts = [fi + fw - fa, fw, fw, fa + fw - fl]
+        # the round-half-up constant 2^(s-1) of exact.rshift_round is folded into the (integer) bias
+        self.weights = [(ipc.arrays[f"{n}/taps_q"].astype(np.float64),
+                         ipc.arrays[f"{n}/biases_q"].astype(np.float64) + float(1 << (s - 1) if s > 0 else 0))
+                        for n, s in zip(LAYERS, self.shifts)]
+        self.inv = [2.0 ** -s for s in self.shifts]
+        self.k = self.weights[0][0].shape[1]
         self.frac_logit, self.prob_frac = fl, m["prob_frac"]
 
     def _layer(self, li, layer, X, A, idx):
-        acc = X @ layer.w
-        acc += layer.b
-        out = exact.rshift_round(acc, self.shifts[li])
+        out = X @ layer.w       # exact: integers, every partial sum < 2^53 (bound checked at conversion)
+        out += layer.b          # bias + 2^(s-1)
+        out *= self.inv[li]     # division by 2^s: exact
+        np.floor(out, out=out)  # = exact.rshift_round(X @ W + b, s)
         if layer.relu:
             np.maximum(out, 0, out=out)
         if layer.residual_from is not None:
