@@ -94,7 +94,7 @@ def _overwrite(d: bytes, rng, others) -> tuple[str, bytes]:
     b = bytearray(d)
     a, e = _span(len(b), rng, 16)
     fill = rng.choice(("random", "00", "ff"))
-    b[a:e] = bytes(rng.randrange(256) for _ in range(e - a)) if fill == "random" else bytes.fromhex(fill) * (e - a)
+    b[a:e] = rng.randbytes(e - a) if fill == "random" else bytes.fromhex(fill) * (e - a)
     return f"overwrite [{a}:{e}] {fill}", bytes(b)
 
 
@@ -105,7 +105,7 @@ def _truncate(d: bytes, rng, others) -> tuple[str, bytes]:
 
 
 def _junk(d: bytes, rng, others) -> tuple[str, bytes]:
-    junk = bytes(rng.randrange(256) for _ in range(rng.choice((1, 7, 100))))
+    junk = rng.randbytes(rng.choice((1, 7, 100)))
     if rng.random() < 0.5:
         return f"append {len(junk)} junk bytes", d + junk
     i = rng.randrange(len(d) + 1)
@@ -189,18 +189,17 @@ def _payload(kind: str):
         elif kind == "overwrite":
             a, e = _span(len(s), rng, 8)
             what = f"overwrite section {i} [{a}:{e}]"
-            secs[i] = s[:a] + bytes(rng.randrange(256) for _ in range(e - a)) + s[e:]
+            secs[i] = s[:a] + rng.randbytes(e - a) + s[e:]
         elif kind == "cut":
             k = rng.randrange(len(s))
             what, secs[i] = f"cut section {i} to {k} of {len(s)} bytes", s[:k]
         elif kind == "extend":
-            junk = bytes(rng.randrange(256) for _ in range(rng.choice((1, 4, 64))))
+            junk = rng.randbytes(rng.choice((1, 4, 64)))
             what, secs[i] = f"extend section {i} by {len(junk)} junk bytes", s + junk
         elif kind == "empty":
             what, secs[i] = f"empty section {i}", b""
         elif kind == "random":
-            what, secs[i] = f"section {i} replaced by {len(s)} random bytes", bytes(rng.randrange(256)
-                                                                                     for _ in range(len(s)))
+            what, secs[i] = f"section {i} replaced by {len(s)} random bytes", rng.randbytes(len(s))
         elif kind == "swap":
             j = rng.choice([k for k in range(len(secs)) if k != i])
             secs[i], secs[j] = secs[j], secs[i]
