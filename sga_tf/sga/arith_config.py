@@ -35,8 +35,11 @@ def _version(pkg: str) -> str:
 
 
 def onednn_on() -> str:
-    """TF 2.14 on x86-64 Linux uses oneDNN kernels unless TF_ENABLE_ONEDNN_OPTS is 0/false."""
+    """TF_ENABLE_ONEDNN_OPTS as 0/1, or ``auto`` when unset (TF 2.14 then decides by CPU: on this AVX2
+    machine it ran the Eigen kernels, bit-identical to ``0``; on AVX-512 VNNI / AMX CPUs oneDNN's)."""
     v = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "").strip().lower()
+    if not v:
+        return "auto"
     return "0" if v in ("0", "false", "off", "no") else "1"
 
 
@@ -92,13 +95,17 @@ def encoded_threads(cfg: dict[str, str]) -> int | None:
         return None
 
 
-def mismatch_message(path, cfg: dict[str, str] | None, what: str) -> str:
-    """One line for a float-path file that did not decode to its stored CRC."""
+def mismatch_message(path, cfg: dict[str, str] | None, what: str, portable_bb: bool = False) -> str:
+    """One line for a float-path file (or a portable bits-back chain) that did not decode to its stored CRC."""
     where = f"{path}: " if path is not None else ""
     if cfg is None:
         ctx = "the file records no arithmetic configuration (stream format 1/2)"
     else:
         ctx = arith.explain(cfg, describe())
+    if portable_bb:
+        return (f"{where}{what} (portable bits-back chain: ŷ and z are exact, but giving the borrowed bits back "
+                f"to the chain's earlier images needs the float q(z|ŷ) fit reproduced bit for bit, and it was "
+                f"not; {ctx}); retry with 'decode --try-arithmetic', or code the images as single-image files")
     return (f"{where}{what} (float-path file: the decoder's float h_s / q fit did not reproduce the encoder's; "
             f"{ctx}); retry with 'decode --try-arithmetic', or encode with an integerized model "
             f"('python -m sga integerize MODEL OUT') for a portable file")

@@ -41,7 +41,15 @@ Container (codec ``"sga"``): sections = (header varints [FORMAT_BB, method id, g
 prefix words, q-fit iterations, #images, (symbol CRC-32,) (R_y index, R_z index) per image], ANS words
 little-endian uint32[, arithmetic config]). Formats: 2 (float path, no CRC, no config; still decodes), 4 (float
 path + the encoder's arithmetic configuration + a CRC-32 of every ŷ and k of the chain: a decoder whose float
-h_s / q fit differs fails naming both configurations instead of returning wrong images).
+h_s / q fit differs fails naming both configurations instead of returning wrong images), 6 (portable: as 4, with
+μ, σ from the integer h_s of an integerized model and the stored prior densities, ``sga.portable``).
+
+**What is portable (format 6).** Popping k under p(z) (stored table) and ŷ under p(ŷ|k) (integer h_s; σ from
+the stored decimal exp table) is exact, so a single-image file decodes to the same ŷ on every machine. The q
+fit that re-pushes k (to give the borrowed bits back) stays float — A6's h_a(ŷ) and A5/M2's Adam iterations —
+so in a chain of several images, the earlier images are only recovered where that float q fit reproduces
+the encoder's bit for bit; elsewhere the symbol CRC fails and the error names both arithmetic configurations
+(never a wrong image). A single-image file then only loses the ``recovered`` check (a warning).
 """
 
 from __future__ import annotations
@@ -57,6 +65,7 @@ from .inference import GRID_IDS, METHOD_IDS, METHOD_NAMES, METHODS, IterativeInf
 
 FORMAT_BB_LEGACY = 2  # float path, no CRC / config (decode only)
 FORMAT_BB = 4  # float path + arithmetic config + symbol CRC
+FORMAT_BB_PORTABLE = 6  # integer h_s + stored prior densities (sga.portable)
 Z_DENSITY = 4
 RANGES = (31, 63, 127, 255, 511, 1023, 2047, 4095)
 SEED = 1234
@@ -79,18 +88,26 @@ def _pick_range(need: float, what: str) -> int:
 class BitsBackCoder:
     """Bits-back ANS coder for one :class:`sga.model_bb.MBT2018BB`."""
 
-    def __init__(self, model, lmbda: float = 0.0):
+    def __init__(self, model, lmbda: float = 0.0, portable: bool | None = None):
         import constriction
+
+        from .coding import choose_portable, model_fingerprints
 
         if not getattr(model, "is_bits_back", False):
             raise ValueError("bits-back coding needs the bits-back model (mbt2018_bb), not a plain mbt2018 model")
         self.model, self.lmbda = model, float(lmbda)
         self.cs = constriction.stream
-        self.fingerprint = lic.fingerprint(
-            model.config_json(),
-            [v.numpy().tobytes() for v in sorted(model.variables, key=lambda v: v.name)])
+        self.portable = choose_portable(model, portable)
+        self.integer = (getattr(model, "integer_data", None) or (None, None))[0]
+        self.float_fingerprint, self.portable_fingerprint = model_fingerprints(model)
+        self.fingerprint = self.portable_fingerprint if self.portable else self.float_fingerprint
         self._fits = {}
         self._prior_tables = {}
+
+    def read(self, path, model_dir=None) -> lic.Container:
+        from .coding import read_checked
+
+        return read_checked(path, self.float_fingerprint, self.portable_fingerprint, model_dir)
 
     # --- pieces both sides compute identically ---------------------------------------------------------
     def q_its(self, method: str, its=None) -> int:
@@ -112,13 +129,25 @@ class BitsBackCoder:
         m, s = np.split(q.numpy().astype(np.float64), 2, axis=-1)
         return m, s
 
-    def _side(self, k, y_shape):
+    def _side(self, k, y_shape, portable=False):
+        if portable:  # exact: integer h_s on k (= z·4, two fractional bits), σ from the decimal exp table
+            from .portable import IN_FRAC, OUT_FRAC, hs_int, sigma_exact
+
+            assert (1 << IN_FRAC) == Z_DENSITY
+            mu_q, raw_q = hs_int(self.integer, np.asarray(k, np.float64), y_shape)
+            return mu_q * (1.0 / (1 << OUT_FRAC)), sigma_exact(self.integer, raw_q)
         z = tf.constant(k.astype(np.float32) / Z_DENSITY)
         mu, sigma = self.model.side_params(z, y_shape)
         return mu.numpy().astype(np.float64), sigma.numpy().astype(np.float64)
 
-    def _prior_probs(self, r_idx, z_shape):
-        """Per element, the categorical over k in [−R, R] ∝ p(k/4) (rows in raster order, channel last)."""
+    def _prior_probs(self, r_idx, z_shape, portable=False):
+        """Per element, the categorical over k in [−R, R] ∝ p(k/4) (rows in raster order, channel last);
+        portable: sliced from the densities stored at conversion (the same float32 values, never recomputed)."""
+        if portable:
+            dens = self.integer["prior_density"]
+            c, r = dens.shape[1] // 2, RANGES[r_idx]
+            table = np.ascontiguousarray(dens[:, c - r:c + r + 1].astype(np.float64))
+            return np.tile(table, (int(np.prod(z_shape[:-1])), 1))
         if r_idx not in self._prior_tables:
             r = RANGES[r_idx]
             k = np.arange(-r, r + 1, dtype=np.float32) / Z_DENSITY
@@ -164,11 +193,11 @@ class BitsBackCoder:
             qmodel = self.cs.model.QuantizedGaussian(-RANGES[rz], RANGES[rz])
             k = ans.decode(qmodel, mean, std).astype(np.int32).reshape(m.shape)  # 2. pop z ~ q (borrow)
             b1 = ans.num_bits()
-            mu, sigma = self._side(k, y_hat.shape)
+            mu, sigma = self._side(k, y_hat.shape, self.portable)
             ymodel = self.cs.model.QuantizedGaussian(-RANGES[ry], RANGES[ry])
             ans.encode_reverse(y_hat.astype(np.int32).ravel(), ymodel, mu.ravel(), sigma.ravel())  # 3. ŷ|z
-            ans.encode_reverse((k + RANGES[rz]).astype(np.int32).ravel(),
-                               self.cs.model.Categorical(perfect=False), self._prior_probs(rz, k.shape))  # 4. z
+            ans.encode_reverse((k + RANGES[rz]).astype(np.int32).ravel(), self.cs.model.Categorical(perfect=False),
+                               self._prior_probs(rz, k.shape, self.portable))  # 4. z
             b2 = ans.num_bits()
             ranges += [ry, rz]
             syms += [y_hat, k]
@@ -178,7 +207,7 @@ class BitsBackCoder:
         lim = min(len(words), len(seed))
         diff = np.nonzero(words[:lim] != seed[:lim])[0]
         prefix = int(diff[0]) if diff.size else lim
-        head = lic.pack_ints([FORMAT_BB, METHOD_IDS[method], GRID_IDS["bitsback"], shape[1], shape[2], zh, zw,
+        head = lic.pack_ints([FORMAT_BB_PORTABLE if self.portable else FORMAT_BB, METHOD_IDS[method], GRID_IDS["bitsback"], shape[1], shape[2], zh, zw,
                               prefix, q_its, len(y_hats), symbol_crc(*syms)] + ranges)
         payload = words[prefix:].astype("<u4").tobytes()
         infos[0]["startup_bits"] = 8 * len(payload) - sum(i["net_bits"] for i in infos)
@@ -191,16 +220,21 @@ class BitsBackCoder:
         every borrowed bit came back. Format 4: a symbol-CRC mismatch raises SGAArithmeticError."""
         head = lic.unpack_ints(c.sections[0], max_count=2 * 4096 + 11) if c.sections else []
         fmt = head[0] if head else None
-        nsec = {FORMAT_BB_LEGACY: 2, FORMAT_BB: 3}
+        nsec = {FORMAT_BB_LEGACY: 2, FORMAT_BB: 3, FORMAT_BB_PORTABLE: 3}
         if fmt not in nsec or len(head) < 12:
             raise SGAFormatError(f"unknown bits-back payload header {head[:2]} (this decoder reads bits-back "
                                  f"formats {sorted(nsec)})")
         if len(c.sections) != nsec[fmt]:
             raise SGAFormatError(f"expected {nsec[fmt]} sections for bits-back format {fmt}, found {len(c.sections)}")
-        cfg = arith_config.unpack(c.sections[2], path) if fmt == FORMAT_BB else None
+        portable = fmt == FORMAT_BB_PORTABLE
+        if portable and self.integer is None:
+            from .coding import check_fingerprint
+
+            check_fingerprint(c, fmt, self.float_fingerprint, None, path)
+        cfg = arith_config.unpack(c.sections[2], path) if fmt != FORMAT_BB_LEGACY else None
         _, mid, gid, yh, yw, zh, zw, prefix, q_its, count = head[:10]
-        crc = head[10] if fmt == FORMAT_BB else None
-        ranges = head[11:] if fmt == FORMAT_BB else head[10:]
+        crc = head[10] if fmt != FORMAT_BB_LEGACY else None
+        ranges = head[11:] if fmt != FORMAT_BB_LEGACY else head[10:]
         if METHOD_NAMES.get(mid) not in ("bb_sga", "bb_no_sga", "bb_plain") or gid != GRID_IDS["bitsback"]:
             raise SGAFormatError(f"method id {mid} / grid id {gid} is not a bits-back method")
         if not (yh == -(-c.height // 16) and yw == -(-c.width // 16) and zh == -(-yh // 4)
@@ -222,9 +256,10 @@ class BitsBackCoder:
             ans = self.cs.stack.AnsCoder(words, seal=False)
             for i in reversed(range(count)):
                 ry, rz = ranges[2 * i], ranges[2 * i + 1]
-                k = (ans.decode(self.cs.model.Categorical(perfect=False), self._prior_probs(rz, (1, zh, zw, n)))
+                k = (ans.decode(self.cs.model.Categorical(perfect=False),
+                                self._prior_probs(rz, (1, zh, zw, n), portable))
                      .astype(np.int32) - RANGES[rz]).reshape(1, zh, zw, n)
-                mu, sigma = self._side(k, (1, yh, yw, n))
+                mu, sigma = self._side(k, (1, yh, yw, n), portable)
                 ymodel = self.cs.model.QuantizedGaussian(-RANGES[ry], RANGES[ry])
                 y_hat = ans.decode(ymodel, mu.ravel(), sigma.ravel()).astype(np.float32).reshape(1, yh, yw, n)
                 m, s = self.q_fit(y_hat, method, c.height * c.width, q_its)
@@ -235,12 +270,13 @@ class BitsBackCoder:
                 zs.insert(0, k.astype(np.float32) / Z_DENSITY)
             rest = ans.get_compressed()
         except (ValueError, RuntimeError, OverflowError, IndexError) as e:
-            if cfg is not None:
+            if cfg is not None and (count > 1 or not portable):
                 raise SGAArithmeticError(arith_config.mismatch_message(
-                    path, cfg, f"ANS decoding failed ({str(e).splitlines()[0][:80]})")) from None
+                    path, cfg, f"ANS decoding failed ({str(e).splitlines()[0][:80]})", portable)) from None
             raise SGAFormatError(f"corrupt ANS payload ({str(e).splitlines()[0][:200]})") from None
         if crc is not None and symbol_crc(*[a for pair in zip(y_hats, ks, strict=True) for a in pair]) != crc:
-            raise SGAArithmeticError(arith_config.mismatch_message(path, cfg, "bits-back symbol CRC mismatch"))
+            raise SGAArithmeticError(arith_config.mismatch_message(path, cfg, "bits-back symbol CRC mismatch",
+                                                                   portable))
         return y_hats, zs, method, bool(np.array_equal(rest, seed))
 
     def decode_latents(self, c: lic.Container, path=None):

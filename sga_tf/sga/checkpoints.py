@@ -62,6 +62,13 @@ def load_model(model_dir, num_filters: int | None = None) -> tuple:
     except (AssertionError, tf.errors.OpError, ValueError) as e:
         raise ModelLoadError(f"{path}: checkpoint does not fit the model ({str(e).splitlines()[0][:200]})") \
             from None
+    from .portable import load_integer
+
+    try:
+        integ = load_integer(d)
+    except ValueError as e:
+        raise ModelLoadError(str(e)) from None
+    model.__dict__["integer_data"] = integ  # bypass Keras attribute tracking: not a checkpointed variable
     return model, args
 
 

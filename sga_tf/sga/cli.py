@@ -128,15 +128,13 @@ def main(script: str, method: str, argv=None) -> int:
             return 0
         model_dir = Path(args.checkpoint_dir) / args.runname
         if args.command == "decompress":
-            from shared_data import container as lic
 
             from .coding import open_coder
 
             model, _ = load_model(model_dir, args.num_filters)
             coder = open_coder(model)
             t = time.perf_counter()
-            rec, used = coder.decode(lic.read(args.input, codec="sga", model_fingerprint=coder.fingerprint),
-                                     args.input)[:2]
+            rec, used = coder.decode(coder.read(args.input, model_dir), args.input)[:2]
             out = args.output or str(Path(args.input).with_suffix(".png"))
             write_png(out, rec)
             print(f"{args.input} ({used}) -> {out} in {time.perf_counter() - t:.2f}s")

@@ -36,6 +36,11 @@ from .model import scale_table
 
 FORMAT_LEGACY = 1  # float path, 3 sections, no CRC (decode only)
 FORMAT = 3  # float path + arithmetic config + symbol CRC
+FORMAT_PORTABLE = 5  # integer h_s, stored tables (sga.portable) + arithmetic config + symbol CRC
+FORMAT_NAMES = {FORMAT_LEGACY: "float-path format 1", FORMAT: "float-path format 3",
+                FORMAT_PORTABLE: "portable format 5", 2: "float-path bits-back format 2",
+                4: "float-path bits-back format 4", 6: "portable bits-back format 6"}
+PORTABLE_FORMATS = (FORMAT_PORTABLE, 6)
 PRECISION = 16
 TAIL_MASS = 2 ** -8
 FRAC_BINS = 16  # offsets k/16, k = -8..8
@@ -100,17 +105,104 @@ def y_table_indexes(mu: np.ndarray, sigma: np.ndarray, grid: str):
     return (s_idx * (FRAC_BINS + 1) + f_idx).astype(np.int32), base
 
 
+def model_fingerprints(model):
+    """(float fingerprint, portable fingerprint or None): config + weights; the portable one also covers the
+    integer data and the conversion record (``sga.portable``)."""
+    weights = [v.numpy().tobytes() for v in sorted(model.variables, key=lambda v: v.name)]
+    fp = lic.fingerprint(model.config_json(), weights)
+    integ = getattr(model, "integer_data", None)
+    if integ is None:
+        return fp, None
+    from .portable import integer_fingerprint_parts
+
+    rec, parts = integer_fingerprint_parts(*integ)
+    return fp, lic.fingerprint(model.config_json() + rec, weights + parts)
+
+
+def choose_portable(model, portable):
+    """Resolve the coder's mode: default portable iff the model is integerized; portable=True on a float-only
+    model is a clear error naming the conversion command."""
+    integ = getattr(model, "integer_data", None)
+    if portable is None:
+        return integ is not None
+    if portable and integ is None:
+        from .portable import NotIntegerizedError
+
+        raise NotIntegerizedError(f"this model is float-only (no {INTEGER_NAME}); convert it with "
+                                  "'python -m sga integerize MODEL OUT' for portable files")
+    return bool(portable)
+
+
+INTEGER_NAME = "integer.npz"
+
+
+def check_fingerprint(c: lic.Container, fmt, float_fp, portable_fp, path=None, model_dir=None):
+    """Accept a float-path file by the float fingerprint and a portable file by the portable one; a portable
+    file read by a float-only model names both formats and the conversion command."""
+    where = f"{path}: " if path is not None else ""
+    model = f"model {model_dir}" if model_dir is not None else "this model"
+    if fmt in PORTABLE_FORMATS:
+        if portable_fp is None:
+            raise SGAFormatError(f"{where}{FORMAT_NAMES[fmt]} (integerized model) file, but {model} is float-only "
+                                 "(reads float-path formats 1-4); convert it with 'python -m sga integerize "
+                                 "MODEL OUT' and decode with --model OUT")
+        want = portable_fp
+    else:
+        want = float_fp
+    if c.fingerprint != want:
+        raise lic.ContainerError(f"{where}model fingerprint mismatch: file {c.fingerprint.hex()}, "
+                                 f"{model} {want.hex()} ({FORMAT_NAMES.get(fmt, f'format {fmt}')}); "
+                                 "decode with the model that wrote it")
+
+
 class Coder:
-    """Entropy coder for one model: ``encode`` latents to a :class:`Container`, ``decode`` it back."""
+    """Entropy coder for one model: ``encode`` latents to a :class:`Container`, ``decode`` it back.
+
+    ``portable`` (default: whether the model is integerized) selects stream format 5 (integer h_s, stored
+    tables: bit-exact symbols on every IEEE-754 machine) over the float path (format 3). Both decode."""
 
     def __init__(self, model, portable: bool | None = None):
-        if portable:
-            raise NotImplementedError("the portable (integer h_s) coder is not implemented yet")
         self.model = model
-        self.z_cdf, self.z_offsets = self._z_tables(model)
-        self.fingerprint = lic.fingerprint(
-            model.config_json(),
-            [v.numpy().tobytes() for v in sorted(model.variables, key=lambda v: v.name)])
+        self.portable = choose_portable(model, portable)
+        self.integer = (getattr(model, "integer_data", None) or (None, None))[0]
+        self._z_float = None
+        self.float_fingerprint, self.portable_fingerprint = model_fingerprints(model)
+        self.fingerprint = self.portable_fingerprint if self.portable else self.float_fingerprint
+
+    @property
+    def z_tables(self):
+        if self._z_float is None:
+            self._z_float = self._z_tables(self.model)
+        return self._z_float
+
+    def _tables(self, portable):
+        """(z cdf, z offsets, y cdf, y offsets) of the float path or the stored portable ones."""
+        if portable:
+            d = self.integer
+            return (tf.constant(d["z_cdf"]), d["z_offsets"].astype(np.int32), tf.constant(d["y_cdf"]),
+                    d["y_offsets"].astype(np.int32))
+        cdf, offs, _ = _y_tables()
+        return (*self.z_tables, cdf, offs)
+
+    def _portable_indexes(self, z_hat, y_shape, grid):
+        from .portable import IN_FRAC, OUT_FRAC, hs_int, mu_base_and_bin, scale_index
+
+        z_q = np.asarray(z_hat, np.float64) * (1 << IN_FRAC)
+        mu_q, raw_q = hs_int(self.integer, z_q, y_shape)
+        s_idx = scale_index(self.integer, raw_q, self.model.scale_semantics)
+        if grid == "integer":
+            base, f_idx = mu_base_and_bin(mu_q, FRAC_BINS)
+            base = base.astype(np.float64)
+        else:
+            base = mu_q * (1.0 / (1 << OUT_FRAC))
+            f_idx = np.full(mu_q.shape, FRAC_BINS // 2, np.int64)
+        return (s_idx * (FRAC_BINS + 1) + f_idx).astype(np.int32), base
+
+    def _indexes(self, portable, z_hat, y_shape, grid):
+        if portable:
+            return self._portable_indexes(z_hat, y_shape, grid)
+        mu, sigma = self._side_np(z_hat, y_shape)
+        return y_table_indexes(mu, sigma, grid)
 
     @staticmethod
     def _z_tables(model, radius=512):
@@ -165,15 +257,15 @@ class Coder:
         z_hat = np.asarray(z_hat, np.float32)
         if not np.array_equal(z_hat, np.round(z_hat)):
             raise ValueError("z_hat must be on the integer grid")
-        z_str = self._range_encode(self.z_cdf, self.z_offsets, self._z_indexes(z_hat.shape),
-                                   z_hat.astype(np.int64))
-        mu, sigma = self._side_np(z_hat, y_hat.shape)
-        idx, base = y_table_indexes(mu, sigma, grid)
+        if self.portable and z_hat.size and np.max(np.abs(z_hat)) > 1024:
+            raise ValueError(f"hyper-latent value {np.max(np.abs(z_hat)):.0f} outside the portable range ±1024")
+        z_cdf, z_offs, cdf, offs = self._tables(self.portable)
+        z_str = self._range_encode(z_cdf, z_offs, self._z_indexes(z_hat.shape), z_hat.astype(np.int64))
+        idx, base = self._indexes(self.portable, z_hat, y_hat.shape, grid)
         sym = np.round(y_hat - base).astype(np.int64)
-        cdf, offs, _ = _y_tables()
         y_str = self._range_encode(cdf, offs, idx, sym)
         crc = symbol_crc(z_hat, sym)
-        head = lic.pack_ints([FORMAT, METHOD_IDS[method], GRID_IDS[grid], y_hat.shape[1], y_hat.shape[2],
+        head = lic.pack_ints([FORMAT_PORTABLE if self.portable else FORMAT, METHOD_IDS[method], GRID_IDS[grid], y_hat.shape[1], y_hat.shape[2],
                               z_hat.shape[1], z_hat.shape[2], crc])
         cfg = arith_config.pack(arith_config.describe())
         return lic.Container(CODEC, self.fingerprint, int(height), int(width), (head, z_str, y_str, cfg))
@@ -184,7 +276,7 @@ class Coder:
             raise SGAFormatError("expected 3 or 4 sections (header, z, y[, config]), found 0")
         head = lic.unpack_ints(c.sections[0], max_count=16)
         fmt = head[0] if head else None
-        want = {FORMAT_LEGACY: (7, 3), FORMAT: (8, 4)}
+        want = {FORMAT_LEGACY: (7, 3), FORMAT: (8, 4), FORMAT_PORTABLE: (8, 4)}
         if fmt not in want:
             raise SGAFormatError(f"unknown sga payload header {head[:2]} (this decoder reads range-coded formats "
                                  f"{sorted(want)})")
@@ -192,7 +284,10 @@ class Coder:
             raise SGAFormatError(f"expected {want[fmt][1]} sections for format {fmt}, found {len(c.sections)}")
         if len(head) != want[fmt][0]:
             raise SGAFormatError(f"corrupt sga payload header ({len(head)} fields for format {fmt})")
-        cfg = arith_config.unpack(c.sections[3], path) if fmt == FORMAT else None
+        portable = fmt == FORMAT_PORTABLE
+        if portable and self.integer is None:
+            check_fingerprint(c, fmt, self.float_fingerprint, None, path)
+        cfg = arith_config.unpack(c.sections[3], path) if fmt != FORMAT_LEGACY else None
         _, mid, gid, yh, yw, zh, zw = head[:7]
         grids = {v: k for k, v in GRID_IDS.items()}
         if mid not in METHOD_NAMES or gid not in grids:
@@ -202,18 +297,20 @@ class Coder:
             raise SGAFormatError(f"latent shapes {yh}x{yw}/{zh}x{zw} do not fit a {c.height}x{c.width} image")
         n = self.model.num_filters
         try:
-            z_hat = self._range_decode(self.z_cdf, self.z_offsets, self._z_indexes((1, zh, zw, n)),
+            z_cdf, z_offs, cdf, offs = self._tables(portable)
+            z_hat = self._range_decode(z_cdf, z_offs, self._z_indexes((1, zh, zw, n)),
                                        c.sections[1]).astype(np.float32)
-            mu, sigma = self._side_np(z_hat, (1, yh, yw, n))
-            idx, base = y_table_indexes(mu, sigma, grids[gid])
-            cdf, offs, _ = _y_tables()
+            idx, base = self._indexes(portable, z_hat, (1, yh, yw, n), grids[gid])
             sym = self._range_decode(cdf, offs, idx, c.sections[2])
         except (tf.errors.OpError, ValueError) as e:
-            if cfg is not None:
+            if cfg is not None and not portable:
                 raise SGAArithmeticError(arith_config.mismatch_message(
                     path, cfg, f"range decoder failed ({str(e).splitlines()[0][:80]})")) from None
             raise SGAFormatError(f"corrupt range-coded payload ({str(e).splitlines()[0][:200]})") from None
-        if fmt == FORMAT and symbol_crc(z_hat, sym) != head[7]:
+        if fmt != FORMAT_LEGACY and symbol_crc(z_hat, sym) != head[7]:
+            if portable:
+                raise SGAFormatError(f"{path + ': ' if path else ''}portable file decoded to other symbols "
+                                     "than were encoded (symbol CRC mismatch): a bug, please report")
             raise SGAArithmeticError(arith_config.mismatch_message(path, cfg, "symbol CRC mismatch"))
         y_hat = (sym + base).astype(np.float32)
         return y_hat, z_hat.astype(np.float32), METHOD_NAMES[mid], grids[gid]
@@ -223,16 +320,34 @@ class Coder:
         x_hat = self.model.synthesis_transform(tf.constant(y_hat, tf.float32))[0, :height, :width, :]
         return np.round(np.clip(x_hat.numpy(), 0.0, 1.0) * 255.0).astype(np.uint8)
 
+    def read(self, path, model_dir=None) -> lic.Container:
+        """Read an sga file and check its fingerprint against the one of its format (float or portable)."""
+        return read_checked(path, self.float_fingerprint, self.portable_fingerprint, model_dir)
+
     def decode(self, c: lic.Container, path=None):
         y_hat, z_hat, method, grid = self.decode_latents(c, path)
         return self.reconstruct(y_hat, c.height, c.width), method
 
 
-def open_coder(model, lmbda: float = 0.0):
+def file_format(c: lic.Container):
+    try:
+        head = lic.unpack_ints(c.sections[0], max_count=2 * 4096 + 11) if c.sections else []
+    except ValueError:
+        return None
+    return head[0] if head else None
+
+
+def read_checked(path, float_fp, portable_fp, model_dir=None) -> lic.Container:
+    c = lic.read(path, codec=CODEC)
+    check_fingerprint(c, file_format(c), float_fp, portable_fp, path, model_dir)
+    return c
+
+
+def open_coder(model, lmbda: float = 0.0, portable: bool | None = None):
     """The coder for a model: :class:`Coder` (mbt2018) or :class:`sga.bitsback.BitsBackCoder` (mbt2018_bb).
     Both ``decode(container)`` to a tuple whose first two items are (image, method name)."""
     if getattr(model, "is_bits_back", False):
         from .bitsback import BitsBackCoder
 
-        return BitsBackCoder(model, lmbda)
-    return Coder(model)
+        return BitsBackCoder(model, lmbda, portable=portable)
+    return Coder(model, portable=portable)
