@@ -316,11 +316,12 @@ def _remove_replaced_outputs(out: Path, manifest: Manifest, outcome: Outcome) ->
             (out / rel).unlink(missing_ok=True)
 
 
-def _remove_stale_derived(out: Path, manifest: Manifest, tasks: list[Task], summary: RunSummary) -> None:
+def _remove_stale_derived(out: Path, manifest: Manifest, tasks: list[Task], summary: RunSummary,
+                          base_kinds: set[str]) -> None:
     """Derived tasks (stage 2+, e.g. TFRecord shards) of an earlier run that this run no longer lists (fewer
-    images, fewer shards): their outputs are deleted and each gets a ``removed`` record."""
+    images, fewer shards, none at all): their outputs are deleted and each gets a ``removed`` record."""
     current = {t.key for t in tasks}
-    kinds = {t.kind for t in tasks}
+    kinds = {t.kind for t in tasks} or {r.get("kind") for r in manifest.records.values()} - base_kinds
     for key, rec in list(manifest.records.items()):
         if rec.get("kind") in kinds and key not in current and rec.get("status") != "removed":
             gone = Outcome(key, "removed", "no-longer-listed", [], [], rec.get("fingerprint", ""),
@@ -374,6 +375,7 @@ def run(recipe: Any, src: Path | None, out: Path, opts: dict, workers: int | Non
     summary = RunSummary()
     ex = _Executor(workers, scheduler, connect_timeout)
     summary.executor = ex.kind
+    base_kinds = {t.kind for t in tasks} | {"image", "ignored"}  # stage 0's; later stages' tasks are derived
     try:
         stage = 0
         while tasks is not None:
@@ -391,7 +393,7 @@ def run(recipe: Any, src: Path | None, out: Path, opts: dict, workers: int | Non
                 bar.update(1)
             bar.close()
             if stage:
-                _remove_stale_derived(out, manifest, tasks, summary)
+                _remove_stale_derived(out, manifest, tasks, summary, base_kinds)
             stage += 1
             tasks = recipe.next_tasks(out, manifest, opts, stage) if hasattr(recipe, "next_tasks") else None
     finally:

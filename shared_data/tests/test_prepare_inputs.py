@@ -192,6 +192,11 @@ def test_fewer_images_remove_stale_shards(tmp_path, capsys):
                                                                            "train-00001.tfrecord"]
     assert Manifest(out).records["records/train/train-00002.tfrecord"]["status"] == "removed"
     assert main(["verify", str(out)]) == 0
+    for i in range(5):                                              # no image left: no shard left
+        (src / f"p{i}.png").write_text(f"text {i}" * (i + 2))
+    assert main(args) == 0
+    assert not list(out.glob("records/train/*.tfrecord")) and not list(out.glob("images/train/*"))
+    assert main(["verify", str(out)]) == 0
 
 
 def test_batch_recipes_account_for_other_files(tmp_path):
