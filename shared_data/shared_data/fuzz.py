@@ -344,6 +344,8 @@ class Example:
     mutation: str
     detail: str
     data: bytes = field(repr=False)
+    families: tuple[str, ...] = ("raw", "crc", "payload", "struct")
+    with_others: bool = False
 
     def write(self, path: str | Path) -> Path:
         """Write this case's bytes to ``path`` (atomically), e.g. to run the codec's CLI on it."""
@@ -354,7 +356,9 @@ class Example:
 
     @property
     def reproduce(self) -> str:
-        return f"shared_data.fuzz.make_case(clean, seed={self.seed}, index={self.index})"
+        fam = "" if self.families == FAMILIES else f", families={self.families!r}"
+        return (f"shared_data.fuzz.make_case(clean, seed={self.seed}, index={self.index}{fam}"
+                + (", others=others)" if self.with_others else ")"))
 
     def line(self) -> str:
         return (f"{self.outcome}: case {self.index} ({self.mutation}): {self.detail} "
@@ -506,7 +510,7 @@ def run(decode: Callable[[bytes], np.ndarray], clean: bytes, errors: type[BaseEx
             outcome, detail = classify(decode, data, clean, reference, errors, time_limit, timer)
             counts[outcome] += 1
             if outcome not in examples and outcome in BAD + ("clean-error",):
-                examples[outcome] = Example(outcome, i, seed, mutation, detail, data)
+                examples[outcome] = Example(outcome, i, seed, mutation, detail, data, tuple(fams), bool(others))
             if bar is not None:
                 bar.update(1)
             if outcome == "hang" and timer == "thread":
