@@ -90,7 +90,7 @@ def read_measures(path: str | os.PathLike) -> list[dict]:
     if not path.is_file():
         raise MeasuresError(f"{path}: no such measures file")
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: a BOM from a spreadsheet is fine
             reader = csv.reader(f)
             lines = [(reader.line_num, cells) for cells in reader]
     except (UnicodeDecodeError, csv.Error) as e:

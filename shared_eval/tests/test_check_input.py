@@ -115,3 +115,14 @@ def test_cli_ragged_row_has_no_traceback(tmp_path, ref):
     assert out.returncode == EXIT_INPUT, out.stderr
     assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
     assert f"{m}: line 3: 2 cells, the header has 6" in out.stderr
+
+
+def test_update_reference_refuses_bad_input_and_accepts_a_bom(tmp_path, capsys):
+    m = tmp_path / "m.csv"
+    m.write_text(HEAD + GOOD[0] + "\nkodim02.png,0.5,0.97,nan,1.0,1.0\n")
+    ref = tmp_path / "ref.csv"
+    assert main(["--paper", "cpm", "--scale", "mini", "--measures", str(m), "--reference", str(ref),
+                 "--update-reference"]) == EXIT_INPUT and not ref.exists()
+    assert "line 3" in capsys.readouterr().err
+    m.write_bytes(b"\xef\xbb\xbf" + (HEAD + "\n".join(GOOD) + "\n").encode())   # saved by a spreadsheet
+    assert read_measures(m)[0]["img_name"] == "kodim01.png"
