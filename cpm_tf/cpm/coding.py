@@ -19,6 +19,7 @@ with are bit-identical to the decoder's on the same machine and library versions
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import constriction
@@ -190,6 +191,10 @@ class ContextModelInt(ContextModelNumpy):
         self.inv = [2.0 ** -s for s in self.shifts]
         self.k = self.weights[0][0].shape[1]
         self.frac_logit, self.prob_frac = fl, m["prob_frac"]
+        # exact.softmax_weights' table, built once: weight(d) = max(round(exp(-d / 2^fl) * 2^pf), 1), d <= span
+        self.span = int(math.ceil((self.prob_frac + 1) * math.log(2) * (1 << fl)))
+        tab = exact.table("exp", -self.span, 0, fl, self.prob_frac)[::-1]
+        self.exp_weights = np.maximum(tab, 1).astype(np.float64)
 
     def _layer(self, li, layer, X, A, idx):
         out = X @ layer.w       # exact: integers, every partial sum < 2^53 (bound checked at conversion)
@@ -202,9 +207,15 @@ class ContextModelInt(ContextModelNumpy):
             out += np.take(A[layer.residual_from], idx, axis=0)
         return out
 
+    def softmax_weights(self, logits_q):
+        """= ``exact.softmax_weights(logits_q, frac_logit, prob_frac)`` (integer logits held in float64)."""
+        d = np.max(logits_q, axis=1, keepdims=True) - logits_q
+        np.minimum(d, self.span, out=d)
+        return self.exp_weights[d.astype(np.int64)]
+
     def _probs(self, out):
-        w = exact.softmax_weights(out.astype(np.int64), in_frac=self.frac_logit, out_frac=self.prob_frac)
-        p = exact.normalise(w)
+        w = self.softmax_weights(out)
+        p = w / np.sum(w, axis=1, keepdims=True)  # = exact.normalise(w): exact sums, one IEEE division each
         return p, np.log2(p)
 
 

@@ -75,6 +75,12 @@ def test_integer_logits_are_exact_and_close_to_float(perturbed):
     assert bits_int == pytest.approx(bits_float, rel=2e-3)
     data, bits = encode_symbols(icm, sym)
     np.testing.assert_array_equal(decode_symbols(icm, data, sym.shape), sym)
+    # the coder's cached softmax table = shared_data.exact's (also far beyond the span and at ties)
+    lq = np.concatenate([logits.reshape(-1, m.L), [[0, 0, 0, 0, 0, 1 << 20], [7] * m.L]]).astype(np.int64)
+    ref_w = exact.softmax_weights(lq, in_frac=icm.frac_logit, out_frac=icm.prob_frac)
+    np.testing.assert_array_equal(icm.softmax_weights(lq.astype(np.float64)), ref_w)
+    p, _ = icm._probs(lq.astype(np.float64))
+    np.testing.assert_array_equal(p, exact.normalise(ref_w))
 
 
 def test_integer_probabilities_do_not_depend_on_blas_threads(perturbed):
