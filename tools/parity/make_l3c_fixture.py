@@ -35,8 +35,10 @@ temporary folder::
     PYTHONPATH=/tmp/l3c-orig-deps KODAK_DIR=/path/to/kodak \\
         l3c_torch/.venv/bin/python tools/parity/make_l3c_fixture.py --original /tmp/l3c-orig
 
-A checkout without ``.git`` (``git archive``) needs ``--commit SHA``. ``--check`` regenerates into a
-temporary folder and prints the largest differences to the committed fixture instead of writing it.
+A checkout without ``.git`` (``git archive``) needs ``--commit SHA``. ``--check`` regenerates in memory
+temporary folder, writes nothing and exits 1 when an array differs from the committed one by more than
+``CHECK_RTOL`` of its largest value (symbols: at all); ``L3C_ORIGINAL=PATH`` makes
+``l3c_torch/tests/test_parity.py`` run that check.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ CROPS = (("kodim17.png", 4, 60), ("kodim01.png", 200, 300))  # (image, top, left
 SEED = 0  # torch.manual_seed(0), the original's train.py
 ITR = 0  # the one training step is iteration 0 of the original's train loop
 FJCOMMON = "0.2.12"
+CHECK_RTOL = 1e-5  # --check: per array, max |new - committed| / max |committed|
 SHIMS = [
     "`torchvision` is a stub package (`torchvision.utils.make_grid` and every `torchvision.transforms.X` raise "
     "NotImplementedError): the original imports it at module level for TensorBoard image summaries and data "
@@ -300,17 +303,29 @@ def main(argv=None) -> int:
     import torch
 
     if a.check:
-        ref = np.load(a.out / "orig_outputs.npz", allow_pickle=False)
-        worst = []
-        for k in arrays:
-            if k not in ref.files:
-                print(f"{k}: not in the committed fixture")
+        ref_p = a.out / "orig_outputs.npz"
+        if not ref_p.is_file():
+            sys.exit(f"make_l3c_fixture: error: {ref_p}: no committed fixture to check against")
+        with np.load(ref_p, allow_pickle=False) as z:
+            ref = {k: z[k] for k in z.files}
+        worst, bad = [], sorted(set(ref) ^ set(arrays))
+        for k in sorted(set(ref) & set(arrays)):
+            r, o = ref[k].astype(np.float64), arrays[k].astype(np.float64)
+            if r.shape != o.shape:
+                bad.append(k)
                 continue
-            d = np.abs(arrays[k].astype(np.float64) - ref[k].astype(np.float64))
-            scale = max(float(np.abs(ref[k]).max()), 1e-30) if ref[k].size else 1.0
-            worst.append((float(d.max()) / scale if d.size else 0.0, k))
-        for r, k in sorted(worst, reverse=True)[:10]:
-            print(f"{k}: max |diff| / max |ref| = {r:.3g}")
+            scale = float(np.abs(r).max()) if r.size else 0.0
+            d = float(np.abs(o - r).max()) if r.size else 0.0
+            rel = d / scale if scale > 0 else d
+            worst.append((rel, k))
+            if (k.startswith("symbols/") and d != 0) or rel > CHECK_RTOL:
+                bad.append(k)
+        for rel, k in sorted(worst, reverse=True)[:5]:
+            print(f"{k}: max |new - committed| = {rel:.3g} x max |committed|")
+        if bad:
+            print(f"{ref_p}: {len(bad)} arrays differ beyond {CHECK_RTOL:g} (or are missing/extra): {bad[:8]}")
+            return 1
+        print(f"{ref_p}: all {len(worst)} arrays reproduced within {CHECK_RTOL:g}")
         return 0
 
     tmp = Path(tempfile.mkdtemp(prefix=".l3c-parity-", dir=a.out.parent))
