@@ -109,8 +109,10 @@ def read_measures(path: str | os.PathLike) -> list[dict]:
         if not cells:
             continue  # a blank line (csv.DictReader skips these too)
         if len(cells) != len(header):
+            col = (f"no cell for column {header[len(cells)]!r}" if len(cells) < len(header)
+                   else f"extra cell {cells[len(header)][:40]!r} after column {header[-1]!r}")
             raise MeasuresError(f"{path}: line {line}: {len(cells)} cells, the header has {len(header)} "
-                                f"(ragged row starting {cells[0][:40]!r})")
+                                f"({col}; row starting {cells[0][:40]!r})")
         row = {}
         for col, raw in zip(header, cells):
             if col == "img_name":

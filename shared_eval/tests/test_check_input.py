@@ -37,8 +37,8 @@ def test_the_good_file_passes(tmp_path, ref, capsys):
 
 
 @pytest.mark.parametrize("bad, what", [
-    ("kodim02.png,0.5,0.97,30.0,1.0", "5 cells, the header has 6"),          # one cell too few
-    ("kodim02.png,0.5,0.97,30.0,1.0,1.0,7", "7 cells, the header has 6"),    # one cell too many
+    ("kodim02.png,0.5,0.97,30.0,1.0", "5 cells, the header has 6 (no cell for column 'dec_s'"),  # too few
+    ("kodim02.png,0.5,0.97,30.0,1.0,1.0,7", "7 cells, the header has 6 (extra cell '7' after column 'dec_s'"),
     ("kodim02.png,0.5,0.97,nan,1.0,1.0", "column 'psnr': NaN"),
     ("kodim02.png,inf,0.97,30.0,1.0,1.0", "column 'bpp': 'inf' is not finite"),
     ("kodim02.png,0.5,0.97,-inf,1.0,1.0", "column 'psnr': '-inf' is not finite"),
