@@ -170,3 +170,11 @@ def test_bad_setup_is_refused(clean):
         fuzz.run(decode, clean, ContainerError, n_cases=1, families=("nope",), progress=False)
     with pytest.raises(ValueError, match="timer"):
         fuzz.run(decode, clean, ContainerError, n_cases=1, timer="alarm", progress=False)
+
+
+def test_progress_bar_with_and_without_tqdm(clean, monkeypatch, capsys):
+    fuzz.run(decode, clean, (ContainerError, ToyError), n_cases=5, progress=True)
+    assert "fuzz" in capsys.readouterr().err                       # tqdm's bar (the root env has tqdm)
+    monkeypatch.setitem(__import__("sys").modules, "tqdm", None)   # an env without tqdm: no bar, same result
+    rep = fuzz.run(decode, clean, (ContainerError, ToyError), n_cases=5, progress=True)
+    assert rep.ok and sum(rep.counts.values()) == 5 and capsys.readouterr().err == ""
