@@ -164,3 +164,19 @@ def test_integerize_cli_and_format_errors(mini_codec, zoo_codec, tmp_path):
     assert again.meta == zoo_codec.ipc.meta
     for k, v in zoo_codec.ipc.arrays.items():
         np.testing.assert_array_equal(again.arrays[k], v, err_msg=k)
+
+
+def test_decoder_reproduces_recorded_thread_counts():
+    """A float-path file's record sets TF's and OpenBLAS's thread counts in the decoding process (here 1, as
+    recorded); LIC_THREADS, the shared policy's override, wins over the record."""
+    import subprocess
+    import sys
+
+    from shared_data import arith
+    script = ("import os\nfrom cpm import arithcfg\narithcfg.reproduce({'tf_threads': '1', 'blas_threads': '1'})\n"
+              "print(arithcfg.tf_threads(), arithcfg.blas_threads())\nos.environ['LIC_THREADS'] = '2'\n"
+              "arithcfg.reproduce({'tf_threads': '1', 'blas_threads': '1'})\nprint(arithcfg.blas_threads())\n")
+    env = arith.env_for("default")
+    p = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.split() == ["1", "1", "2"], p.stdout
