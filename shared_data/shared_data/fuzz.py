@@ -374,6 +374,7 @@ class Report:
     seed: int
     stopped: str = ""          # why the run stopped before n_cases (a hang in thread mode)
     notes: list[str] = field(default_factory=list)
+    by_kind: Counter = field(default_factory=Counter)   # (mutator, outcome) -> cases, e.g. ("struct/image-size", "silent-wrong")
 
     @property
     def ok(self) -> bool:
@@ -384,6 +385,9 @@ class Report:
         lines = [f"fuzz: {sum(self.counts.values())} of {self.n_cases} cases (seed {self.seed}) in "
                  f"{self.seconds:.1f} s: {counts}" + (f"; stopped: {self.stopped}" if self.stopped else "")]
         lines += [f"  {self.examples[k].line()}" for k in BAD if k in self.examples]
+        bad = sorted((k, o, n) for (k, o), n in self.by_kind.items() if o in BAD)
+        if bad:
+            lines.append("  bad outcomes by mutator: " + ", ".join(f"{k} {o} {n}" for k, o, n in bad))
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -494,6 +498,7 @@ def run(decode: Callable[[bytes], np.ndarray], clean: bytes, errors: type[BaseEx
     notes = [] if structured else ["the clean bytes are not a valid container: raw/crc mutations only"]
     fams = [f for f in families if structured or f in ("raw", "crc")]
     counts: Counter = Counter()
+    by_kind: Counter = Counter()
     examples: dict[str, Example] = {}
     stopped = ""
     bar = None
@@ -509,6 +514,7 @@ def run(decode: Callable[[bytes], np.ndarray], clean: bytes, errors: type[BaseEx
             mutation, data = make_case(clean, seed, i, fams, others)
             outcome, detail = classify(decode, data, clean, reference, errors, time_limit, timer)
             counts[outcome] += 1
+            by_kind[(mutation.split(":", 1)[0], outcome)] += 1
             if outcome not in examples and outcome in BAD + ("clean-error",):
                 examples[outcome] = Example(outcome, i, seed, mutation, detail, data, tuple(fams), bool(others))
             if bar is not None:
@@ -520,4 +526,4 @@ def run(decode: Callable[[bytes], np.ndarray], clean: bytes, errors: type[BaseEx
     finally:
         if bar is not None:
             bar.close()
-    return Report(counts, examples, n_cases, time.perf_counter() - t0, seed, stopped, notes)
+    return Report(counts, examples, n_cases, time.perf_counter() - t0, seed, stopped, notes, by_kind)

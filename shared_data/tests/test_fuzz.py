@@ -111,6 +111,8 @@ def test_silent_wrong_is_caught(clean):
     assert rep.counts["silent-wrong"] > 0, rep.summary()
     ex = rep.examples["silent-wrong"]
     assert "decoded without error" in ex.detail and ex.data != clean
+    assert rep.by_kind[("struct/image-size", "silent-wrong")] > 0 and "bad outcomes by mutator" in rep.summary()
+    assert sum(n for (_, o), n in rep.by_kind.items() if o == "silent-wrong") == rep.counts["silent-wrong"]
     assert ex.reproduce.endswith("families=('payload', 'struct'))")
     assert fuzz.make_case(clean, 2, ex.index, families=ex.families)[1] == ex.data
     out = _silent(ex.data)
