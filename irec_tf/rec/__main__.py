@@ -1,7 +1,9 @@
-"""``python -m rec encode IN.png OUT.lic [--model DIR]`` / ``python -m rec decode OUT.lic REC.png``.
+"""``python -m rec encode IN.png OUT.lic [--model DIR] [--float]`` / ``python -m rec decode OUT.lic REC.png
+[--try-arithmetic]`` / ``python -m rec integerize MODEL_DIR OUT_DIR``.
 
 The default model is the committed lossy checkpoint ``zoo/mini``; a lossless (``resnet_vae``) model
-directory makes a lossless file. Errors: exit status 1 and one line on stderr.
+directory makes a lossless file. An integerised model (every committed one) writes the portable format 3 by
+default; ``--float`` writes the float-path format 2. Errors: exit status 1 and one line on stderr.
 """
 
 from __future__ import annotations
@@ -24,10 +26,18 @@ def main(argv=None) -> int:
     e.add_argument("--n_beams", type=int, default=None, help="B")
     e.add_argument("--extra_samples", type=float, default=None, help="1+ε")
     e.add_argument("--compression_seed", type=int, default=None)
+    e.add_argument("--float", action="store_true", dest="float_path",
+                   help="float-path format 2 (portable only between identical TF arithmetic)")
     d = sub.add_parser("decode", help="decompress an .lic file to PNG")
     d.add_argument("input")
     d.add_argument("output")
     d.add_argument("--model", default=None, help="model directory (default: zoo/mini)")
+    d.add_argument("--try-arithmetic", action="store_true",
+                   help="float-path files: retry in fresh processes under the arithmetic configurations this "
+                        "machine can set (threads, oneDNN, BLAS/ISA limits) until one passes the check value")
+    g = sub.add_parser("integerize", help="add the integer network (portable format) to a float model directory")
+    g.add_argument("model_dir")
+    g.add_argument("out_dir")
     args = p.parse_args(argv)
     from shared_data import arith
     from shared_data.container import ContainerError
@@ -35,6 +45,8 @@ def main(argv=None) -> int:
 
     from .fileformat import read_record, recorded_threads
 
+    if args.cmd == "decode" and args.try_arithmetic:
+        return _try_arithmetic(args)
     try:
         encoded = None
         if args.cmd == "decode":  # reproduce the encoder's thread count (LIC_THREADS still wins)
@@ -43,15 +55,24 @@ def main(argv=None) -> int:
 
         tf.config.threading.set_intra_op_parallelism_threads(arith.threads(default=2, encoded=encoded))
         tf.config.threading.set_inter_op_parallelism_threads(1)
-        from .codec import compress, decompress, load_model  # errors: ModelError is a ValueError
+        from .codec import compress, decompress, integerize_model, load_model  # ModelError is a ValueError
 
+        if args.cmd == "integerize":
+            lm = integerize_model(args.model_dir, args.out_dir)
+            print(f"{args.out_dir}: integerised (portable format 3), fingerprint {lm.fingerprint.hex()}, "
+                  f"float part {lm.float_fingerprint.hex()}")
+            return 0
         lm = load_model(args.model)
         if args.cmd == "encode":
             img = read_image(args.input)
+            if not lm.portable and not args.float_path:
+                raise ValueError(f"{lm.path}: model is not integerised; convert it with `python -m rec "
+                                 f"integerize {lm.path} OUT` (portable files) or pass --float (float-path files)")
             r = compress(lm, img, args.output, kl_per_partition=args.kl_per_partition, n_beams=args.n_beams,
-                         extra_samples=args.extra_samples, compression_seed=args.compression_seed)
+                         extra_samples=args.extra_samples, compression_seed=args.compression_seed,
+                         portable=not args.float_path)
             print(f"{args.output}: {r.num_bytes} bytes, {r.bpp:.4f} bpp (ideal {r.ideal_bpp:.4f} bpp), "
-                  f"{r.enc_s:.1f} s")
+                  f"{r.enc_s:.1f} s, {'float path' if args.float_path else 'portable'}")
         else:
             img = decompress(lm, args.input)
             write_png(args.output, img)
@@ -59,6 +80,26 @@ def main(argv=None) -> int:
     except (ImageReadError, ContainerError, NotImplementedError, ValueError, OSError) as ex:
         print(f"error: {ex}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _try_arithmetic(args) -> int:
+    """``decode --try-arithmetic``: plain decodes in fresh subprocesses under shared_data.arith's recovery
+    order; only exit 0 (the file's check value passed) counts."""
+    from pathlib import Path
+
+    from shared_data import arith
+
+    root = Path(__file__).resolve().parent.parent
+    model = ["--model", str(Path(args.model).resolve())] if args.model else []
+    src = str(Path(args.input).resolve())
+    try:
+        name = arith.try_arithmetic(lambda tmp: [sys.executable, "-m", "rec", "decode", src, str(Path(tmp).resolve()),
+                                                 *model], args.output, cwd=root, in_path=args.input)
+    except arith.RecoveryError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"{args.output}: decoded under arithmetic configuration {name!r}")
     return 0
 
 

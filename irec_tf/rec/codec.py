@@ -38,6 +38,7 @@ from .coding.beam_search import BeamSearchCoder
 from .coding.index_coding import IndexCodeError, decode_levels, encode_levels
 from .coding.residual import decode_residual, encode_residual, ideal_bits
 from .models import build_model
+from .portable import IntNet, PortableError, split_arrays
 
 CODEC = ff.CODEC
 KIND_LOSSY, KIND_LOSSLESS = 0, 1
@@ -58,12 +59,22 @@ class IrecFileError(ContainerError):
 class LoadedModel:
     model: tf.keras.Model
     config: dict
-    fingerprint: bytes
+    fingerprint: bytes                   # of everything (config incl. "integerized", float + integer arrays)
     path: Path | None = None
+    intnet: IntNet | None = None         # the integer network of an integerised model (portable path)
+    float_fingerprint: bytes | None = None   # of the float part alone = the unconverted model's fingerprint
+
+    def __post_init__(self):
+        if self.float_fingerprint is None:
+            self.float_fingerprint = self.fingerprint
 
     @property
     def lossless(self) -> bool:
         return self.config["model"] == "resnet_vae"
+
+    @property
+    def portable(self) -> bool:
+        return self.intnet is not None
 
 
 def model_weights(model) -> dict[str, np.ndarray]:
@@ -92,6 +103,8 @@ def _assign_weights(model, weights: dict[str, np.ndarray], directory) -> None:
 
 
 def compute_fingerprint(config: dict, weights: dict[str, np.ndarray]) -> bytes:
+    """SHA-256 (8 bytes) of the config (without coding defaults) and every array; an integerised model's
+    ``integerized`` config entry and ``int/...`` arrays are part of it."""
     cfg = json.dumps({k: config[k] for k in sorted(config) if k not in CODING_DEFAULTS}, sort_keys=True)
     return container.fingerprint(cfg, (np.ascontiguousarray(weights[k]).tobytes() for k in sorted(weights)))
 
@@ -107,8 +120,8 @@ def build(config: dict):
     return model
 
 
-def save_model(model, config: dict, directory) -> Path:
-    """Write config.json and weights.npz atomically into ``directory``."""
+def save_model(model, config: dict, directory, extra_arrays: dict | None = None) -> Path:
+    """Write config.json and weights.npz atomically into ``directory`` (``extra_arrays``: the integer network)."""
     import io
 
     from shared_data.imageio import atomic_write_bytes
@@ -116,7 +129,7 @@ def save_model(model, config: dict, directory) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
-    np.savez(buf, **model_weights(model))
+    np.savez(buf, **model_weights(model), **(extra_arrays or {}))
     atomic_write_bytes(directory / "weights.npz", buf.getvalue())
     atomic_write_bytes(directory / "config.json", (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
     return directory
@@ -138,9 +151,39 @@ def load_model(directory=None) -> LoadedModel:
             weights = {k: f[k] for k in f.files}
     except (OSError, ValueError) as e:
         raise ModelError(f"{directory}: unreadable model files ({e})") from None
+    float_w, int_w = split_arrays(weights)
     model = build(config)
-    _assign_weights(model, weights, directory)
-    return LoadedModel(model, config, compute_fingerprint(config, weights), directory)
+    _assign_weights(model, float_w, directory)
+    float_cfg = {k: v for k, v in config.items() if k != "integerized"}
+    intnet = None
+    if "integerized" in config:
+        if not int_w:
+            raise ModelError(f"{directory}: config says integerised but weights.npz has no int/ arrays")
+        try:
+            intnet = IntNet(model, int_w, config["integerized"])
+        except PortableError as e:
+            raise ModelError(f"{directory}: {e}") from None
+    elif int_w:
+        raise ModelError(f"{directory}: weights.npz has int/ arrays but config.json no 'integerized' entry")
+    return LoadedModel(model, config, compute_fingerprint(config, weights), directory, intnet,
+                       compute_fingerprint(float_cfg, float_w))
+
+
+def integerize_model(src, out) -> LoadedModel:
+    """``python -m rec integerize SRC OUT``: add the integer network (:mod:`rec.portable`) to a trained float
+    model directory; OUT may be SRC. Re-runnable: an integerised SRC is re-converted from its float weights."""
+    import shutil
+
+    from . import portable
+
+    lm = load_model(src)
+    arrays = portable.integerize(lm.model, lm.config)
+    config = {**{k: v for k, v in lm.config.items() if k != "integerized"}, "integerized": portable.params()}
+    save_model(lm.model, config, out, extra_arrays=arrays)
+    for name in ("TRAINING.md", "measures.csv"):   # the model's documentation travels with it
+        if (lm.path / name).is_file() and not (Path(out) / name).exists():
+            shutil.copy(lm.path / name, Path(out) / name)
+    return load_model(out)
 
 
 def make_coder(config: dict, **overrides) -> BeamSearchCoder:
@@ -183,39 +226,69 @@ def _latent_blocks(lm: LoadedModel, coder: BeamSearchCoder, ph: int, pw: int) ->
     return [-(-s // coder.block_size) for s in sizes]
 
 
-def compress(lm: LoadedModel, image: np.ndarray, out_path, progress=None, **coding) -> CompressResult:
-    """Compress a uint8 (H, W, 3) image to ``out_path``; returns sizes, KLs and the decoder's reconstruction."""
+def compress(lm: LoadedModel, image: np.ndarray, out_path, progress=None, portable: bool | None = None,
+             **coding) -> CompressResult:
+    """Compress a uint8 (H, W, 3) image to ``out_path``; returns sizes, KLs and the decoder's reconstruction.
+
+    ``portable`` (default: whether the model is integerised) writes format 3 through the integer network;
+    ``portable=False`` is the float path (format 2: decodes only where TF computes the model identically)."""
     check_rgb_uint8(image)
+    if portable is None:
+        portable = lm.portable
+    if portable and not lm.portable:
+        raise PortableError(f"{lm.path}: model is not integerised, so it cannot write the portable format 3; "
+                            f"convert it with `python -m rec integerize {lm.path} OUT` or use the float path")
     t0 = time.perf_counter()
     coder = make_coder(lm.config, **coding)
     k = lm.model.downsampling
     padded, info = pad_to_multiple(image, k, mode="edge", split="end")
     ph, pw = padded.shape[:2]
+    H, W = image.shape[:2]
     if lm.lossless:
-        loc, codes, stats = lm.model.rec_encode(tf.constant(padded[None]), coder, progress=progress)
-        loc = loc.numpy()[0][: image.shape[0], : image.shape[1]]
+        if portable:
+            loc_q, codes, stats, _ = lm.model.rec_encode_exact(tf.constant(padded[None]), coder, lm.intnet,
+                                                               progress=progress)
+            loc, probs = loc_q[0][:H, :W], lm.intnet.pixel_probabilities
+        else:
+            loc, codes, stats = lm.model.rec_encode(tf.constant(padded[None]), coder, progress=progress)
+            loc, probs = loc.numpy()[0][:H, :W], None
         log_scale = float(lm.model.likelihood_log_scale.numpy())
-        residual = encode_residual(image, loc, log_scale)
-        res_ideal = ideal_bits(image, loc, log_scale)
+        residual = encode_residual(image, loc, log_scale, probs)
+        res_ideal = ideal_bits(image, loc, log_scale, probs)
         recon = image.copy()
+        check = image_check(recon)
     else:
         x = tf.constant(padded[None].astype(np.float32) / 255.0)
-        x_hat, codes, stats = lm.model.rec_encode(x, coder, progress=progress)
+        if portable:
+            x_hat, codes, stats, latents = lm.model.rec_encode_exact(x, coder, lm.intnet, progress=progress)
+        else:
+            x_hat, codes, stats = lm.model.rec_encode(x, coder, progress=progress)
         recon = crop_to_original(_to_uint8(x_hat.numpy()[0]), info)
         residual, res_ideal = b"", 0.0
+        check = latent_check(latents) if portable else image_check(recon)
     header, index_bytes = encode_levels(codes, coder.n_samples)
-    fmt = ff.FORMAT_FLOAT
+    fmt = ff.FORMAT_PORTABLE if portable else ff.FORMAT_FLOAT
     ints = [ff.kind_code(fmt, lm.lossless), ph, pw, coder.seed, coder.block_size,
-            coder.n_samples, len(codes), image_check(recon)] + header
+            coder.n_samples, len(codes), check] + header
     record = arith.pack(describe_here())
     sections = [container.pack_ints(ints), record, index_bytes] + ([residual] if lm.lossless else [])
-    c = container.Container(CODEC, lm.fingerprint, image.shape[0], image.shape[1], tuple(sections))
+    fp = lm.fingerprint if portable else lm.float_fingerprint
+    c = container.Container(CODEC, fp, H, W, tuple(sections))
     size = container.write(out_path, c)
-    return CompressResult(num_bytes=size, height=image.shape[0], width=image.shape[1],
+    return CompressResult(num_bytes=size, height=H, width=W,
                           kl_nats=sum(s.kl_nats for s in stats), index_nats=sum(s.code_nats for s in stats),
                           index_bytes=len(index_bytes), residual_ideal_bits=res_ideal,
                           residual_bytes=len(residual), reconstruction=recon,
                           enc_s=time.perf_counter() - t0, levels=stats)
+
+
+def latent_check(latents) -> int:
+    """21-bit check of the portable lossy latents (CRC-32 of every level's int64 ẑ_q, little-endian): the
+    exact part of a lossy file; the float synthesis after it may differ by a grey level between machines."""
+    crc = 0
+    for z in latents:
+        crc = zlib.crc32(np.ascontiguousarray(z, dtype="<i8").tobytes(), crc)
+    return crc & 0x1FFFFF
 
 
 def _to_uint8(x: np.ndarray) -> np.ndarray:
@@ -233,9 +306,10 @@ def describe_here() -> dict:
                        tf.config.threading.get_inter_op_parallelism_threads())
 
 
-def decompress(lm: LoadedModel, path) -> np.ndarray:
-    """Read an .lic file written by :func:`compress` with the same model; returns the uint8 image."""
-    c = container.read(path, codec=CODEC, model_fingerprint=lm.fingerprint)
+def decompress(lm: LoadedModel, path, return_latents: bool = False):
+    """Read an .lic file written by :func:`compress` with the same model; returns the uint8 image (and, with
+    ``return_latents``, the portable path's int64 latents per level, else None)."""
+    c = container.read(path, codec=CODEC)
     try:
         if len(c.sections) < 2:
             raise IrecFileError(f"{path}: irec payload has {len(c.sections)} sections, expected >= 2")
@@ -244,6 +318,16 @@ def decompress(lm: LoadedModel, path) -> np.ndarray:
             raise IrecFileError(f"{path}: irec header too short ({len(ints)} values)")
         kind, ph, pw, seed, block_size, n_samples, n_levels, check = ints[:8]
         fmt, lossless = ff.split_kind(kind, path)
+        portable = fmt == ff.FORMAT_PORTABLE
+        if portable and not lm.portable:
+            raise PortableError(
+                f"{path}: the file is in the {ff.FORMAT_NAMES[fmt]} (integer network), the model {lm.path} is "
+                f"float-only (it decodes the {ff.FORMAT_NAMES[ff.FORMAT_FLOAT]}); convert the model with "
+                f"`python -m rec integerize {lm.path} OUT` (the encoder's model, integerised)")
+        want = lm.fingerprint if portable else lm.float_fingerprint
+        if c.fingerprint != want:
+            raise ContainerError(f"{path}: model fingerprint mismatch: the file ({ff.FORMAT_NAMES[fmt]}) was "
+                                 f"written by model {c.fingerprint.hex()}, the loaded model is {want.hex()}")
         record = None
         sections = list(c.sections)
         if fmt != ff.FORMAT_LEGACY:
@@ -261,15 +345,33 @@ def decompress(lm: LoadedModel, path) -> np.ndarray:
                                 "samples do not fit this model")
         coder = BeamSearchCoder(block_size=block_size, seed=seed, n_samples=n_samples)
         codes = decode_levels(ints[8:], sections[1], _latent_blocks(lm, coder, ph, pw), n_samples)
+        latents = None
         if lm.lossless:
             if len(sections) != 3:
                 raise IrecFileError(f"{path}: lossless file without a residual section")
-            loc = lm.model.rec_decode(codes, coder, ph, pw).numpy()[0][: c.height, : c.width]
-            img = decode_residual(sections[2], loc, float(lm.model.likelihood_log_scale.numpy()))
+            log_scale = float(lm.model.likelihood_log_scale.numpy())
+            if portable:
+                loc_q, latents = lm.model.rec_decode_exact(codes, coder, lm.intnet, ph, pw)
+                img = decode_residual(sections[2], loc_q[0][: c.height, : c.width], log_scale,
+                                      lm.intnet.pixel_probabilities)
+            else:
+                loc = lm.model.rec_decode(codes, coder, ph, pw).numpy()[0][: c.height, : c.width]
+                img = decode_residual(sections[2], loc, log_scale)
+            ok = image_check(img) == check
+        elif portable:
+            x_hat, latents = lm.model.rec_decode_exact(codes, coder, lm.intnet, ph, pw)
+            img = _to_uint8(x_hat.numpy()[0])[: c.height, : c.width]
+            ok = latent_check(latents) == check
         else:
             x_hat = lm.model.rec_decode(codes, coder, ph, pw).numpy()[0]
             img = _to_uint8(x_hat)[: c.height, : c.width]
-        if image_check(img) != check:
+            ok = image_check(img) == check
+        if not ok and portable:
+            raise IrecFileError(f"{path}: the {'image' if lossless else 'latents'} decoded by the integer network "
+                                f"fail the file's check value: the indices or the header (seed {seed}, block size "
+                                f"{block_size}) do not belong to this file (the portable format does not depend "
+                                f"on the machine; recorded arithmetic: {arith.explain(record, describe_here())})")
+        if not ok:
             why = ("not recorded (format 1 file)" if record is None
                    else arith.explain(record, describe_here()))
             raise IrecFileError(f"{path}: the decoded image fails the file's check value: the latents rebuilt "
@@ -277,8 +379,8 @@ def decompress(lm: LoadedModel, path) -> np.ndarray:
                                 "(a seed/header that does not belong to this file, corrupt indices, or a "
                                 f"machine whose TF computes this float-path model's outputs differently: {why}; "
                                 "`decode --try-arithmetic` retries under other configurations)")
-        return img
+        return (img, latents) if return_latents else img
     except (IndexCodeError, ValueError) as e:
-        if isinstance(e, ContainerError):
+        if isinstance(e, (ContainerError, PortableError)):
             raise
         raise IrecFileError(f"{path}: corrupt irec payload ({e})") from None

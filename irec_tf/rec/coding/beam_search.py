@@ -25,10 +25,13 @@ the decoded latent equals the encoded one bit for bit.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from shared_data.exact import rshift_round
 
 from . import rng
 
@@ -51,6 +54,34 @@ def aux_fractions(k: int) -> np.ndarray:
         f[step] = r * remaining
         remaining -= f[step]
     return f
+
+
+#: Fixed-point fraction bits of the portable path's latents, prior means and scales (z_q = z · 2^Z_FRAC).
+Z_FRAC = 16
+#: Fraction bits of √(v_k/σ_p²) in the portable path.
+SQF_FRAC = 30
+
+
+@functools.lru_cache(maxsize=4096)
+def _sqrt_fractions_exact(k: int) -> tuple[int, ...]:
+    import decimal
+
+    with decimal.localcontext(decimal.Context(prec=40, rounding=decimal.ROUND_HALF_EVEN)):
+        D = decimal.Decimal
+        p = D(repr(AUX_RATIO_POWER_LAW))
+        remaining, out = D(1), []
+        for i in range(k - 1, -1, -1):
+            r = D(1) if i == 0 else (D(i) + 1) ** (-p)
+            f = r * remaining
+            remaining -= f
+            out.append(int((f.sqrt() * D(2) ** SQF_FRAC).to_integral_value(rounding=decimal.ROUND_HALF_EVEN)))
+        return tuple(out)
+
+
+def sqrt_fractions_q(k: int) -> np.ndarray:
+    """round(√f_k · 2^SQF_FRAC) for :func:`aux_fractions` (coding order), from 40-digit decimal arithmetic:
+    the portable path's candidate standard deviations are rshift(√f_k,q · σ_p,q), identical everywhere."""
+    return np.array(_sqrt_fractions_exact(int(k)), dtype=np.int64)
 
 
 def gaussian_kl(q_loc, q_scale, p_loc, p_scale) -> np.ndarray:
@@ -99,14 +130,14 @@ class BeamSearchCoder:
         self.chunk_elems = int(chunk_elems)
 
     # --- blocks ---------------------------------------------------------------------------------------
-    def _split(self, level: int, n: int, *arrays, pad_values):
+    def _split(self, level: int, n: int, *arrays, pad_values, dtype=np.float64):
         """Permute flattened arrays and lay them out as (n_blocks, block_size), padding the last block."""
         perm = rng.permutation(self.seed, level, n)
         nb = -(-n // self.block_size)
         out = []
         for a, pv in zip(arrays, pad_values):
-            flat = np.asarray(a, np.float64).reshape(-1)[perm]
-            buf = np.full(nb * self.block_size, pv, dtype=np.float64)
+            flat = np.asarray(a, dtype).reshape(-1)[perm]
+            buf = np.full(nb * self.block_size, pv, dtype=dtype)
             buf[:n] = flat
             out.append(buf.reshape(nb, self.block_size))
         mask = np.zeros(nb * self.block_size, dtype=bool)
@@ -115,7 +146,7 @@ class BeamSearchCoder:
 
     def _merge(self, perm: np.ndarray, blocks: np.ndarray, shape) -> np.ndarray:
         n = perm.size
-        flat = np.empty(n, dtype=np.float64)
+        flat = np.empty(n, dtype=blocks.dtype)
         flat[perm] = blocks.reshape(-1)[:n]
         return flat.reshape(shape)
 
@@ -124,13 +155,30 @@ class BeamSearchCoder:
         eps = rng.candidate_normals(self.seed, level, step, nb, self.n_samples, self.block_size)
         return eps * np.sqrt(frac[:, None, None] * p_var[:, None, :])
 
+    def _candidates_int(self, level: int, step: int, nb: int, sig_q: np.ndarray, sqf: np.ndarray):
+        """Portable path: integer candidates (nb, N_s, block_size) at Z_FRAC, a = rshift(ε_q · sd_q) with
+        sd_q = rshift(√f_k,q · σ_q): integer arithmetic only, the same bits on every machine."""
+        eps = rng.candidate_normals_int(self.seed, level, step, nb, self.n_samples, self.block_size)
+        sd = rshift_round(sqf[:, None] * sig_q, SQF_FRAC)
+        return rshift_round(eps * sd[:, None, :], rng.EPS_FRAC)
+
     # --- encode ---------------------------------------------------------------------------------------
-    def encode(self, q_loc, q_scale, p_loc, p_scale, level: int = 0, progress=None):
-        """Code one level. Returns (ẑ float64 with q_loc's shape, :class:`LevelCode`, :class:`LevelStats`)."""
+    def encode(self, q_loc, q_scale, p_loc, p_scale, level: int = 0, progress=None, exact: bool = False):
+        """Code one level. Returns (ẑ float64 with q_loc's shape, :class:`LevelCode`, :class:`LevelStats`).
+
+        ``exact`` (the portable path): ``p_loc``/``p_scale`` are int64 fixed-point values (·2^Z_FRAC) from
+        the integer network, the candidates are integers (:meth:`_candidates_int`) and ẑ is returned as
+        int64 ·2^Z_FRAC. The search itself stays float64: candidates / 2^Z_FRAC and their partial sums
+        are exactly representable, so the searched candidates are exactly the decoder's."""
         shape = np.shape(q_loc)
         if not (np.shape(q_scale) == np.shape(p_loc) == np.shape(p_scale) == shape):
             raise ValueError("q_loc, q_scale, p_loc, p_scale must have the same shape")
         n = int(np.prod(shape))
+        if exact:
+            perm, nb, _, (mp_q, sp_q) = self._split(level, n, p_loc, p_scale, pad_values=(0, 1 << Z_FRAC),
+                                                    dtype=np.int64)
+            p_loc = np.asarray(p_loc, np.float64) * 2.0 ** -Z_FRAC
+            p_scale = np.asarray(p_scale, np.float64) * 2.0 ** -Z_FRAC
         perm, nb, mask, (mq, sq, mp, sp) = self._split(level, n, q_loc, q_scale, p_loc, p_scale,
                                                        pad_values=(0.0, 1.0, 0.0, 1.0))
         if not (np.all(np.isfinite(mq)) and np.all(sq > 0) and np.all(sp > 0) and np.all(np.isfinite(mp))):
@@ -158,9 +206,16 @@ class BeamSearchCoder:
         steps = range(kmax)
         if progress is not None:
             steps = progress(steps)
+        if exact:
+            sqf = np.zeros((nb, kmax), np.int64)
+            for b in range(nb):
+                sqf[b, :num_aux[b]] = sqrt_fractions_q(int(num_aux[b]))
         for k in steps:
             active = np.nonzero(num_aux > k)[0]
-            cand = self._candidates(level, k, nb, p_var, f[:, k])
+            if exact:
+                cand = self._candidates_int(level, k, nb, sp_q, sqf[:, k]) * 2.0 ** -Z_FRAC
+            else:
+                cand = self._candidates(level, k, nb, p_var, f[:, k])
             for s in range(0, active.size, chunk):
                 bi = active[s:s + chunk]
                 F = cumf[bi, k][:, None]                            # (c,1)
@@ -193,7 +248,10 @@ class BeamSearchCoder:
         indices = np.concatenate([hist[b, 0, :num_aux[b]] for b in range(nb)])
         # log weight of the chosen sample under the final targets (= q/p of the latent)
         lw = np.where(mask, _log_normal(chosen, dq, q_var) - _log_normal(chosen, 0.0, p_var), 0.0).sum()
-        z = mp + chosen
+        if exact:
+            z = mp_q + np.rint(chosen * 2.0 ** Z_FRAC).astype(np.int64)   # exact: chosen is a dyadic sum
+        else:
+            z = mp + chosen
         sample = self._merge(perm, z, shape)
         code = LevelCode(num_aux=num_aux, indices=indices)
         stats = LevelStats(kl_nats=float(kl_blocks.sum()),
@@ -228,6 +286,37 @@ class BeamSearchCoder:
                 cand = eps * np.sqrt(f[b, k] * p_var[b])
                 A[b] = A[b] + cand
         return self._merge(perm, mp + A, shape)
+
+
+def decode_exact(coder: BeamSearchCoder, p_loc_q, p_scale_q, code: LevelCode, level: int = 0) -> np.ndarray:
+    """Portable path: rebuild ẑ (int64 ·2^Z_FRAC) from the integer prior, the seed and the indices —
+    integer arithmetic only (:meth:`BeamSearchCoder._candidates_int`, one candidate at a time)."""
+    self = coder
+    shape = np.shape(p_loc_q)
+    n = int(np.prod(shape))
+    perm, nb, _, (mp, sp) = self._split(level, n, p_loc_q, p_scale_q, pad_values=(0, 1 << Z_FRAC), dtype=np.int64)
+    num_aux = _check_code(self, code, nb, level)
+    starts = np.concatenate([[0], np.cumsum(num_aux)[:-1]])
+    A = np.zeros((nb, self.block_size), np.int64)
+    for b in range(nb):
+        sqf = sqrt_fractions_q(int(num_aux[b]))
+        for k in range(int(num_aux[b])):
+            j = int(code.indices[starts[b] + k])
+            eps = rng.candidate_normal_int(self.seed, level, k, b, j, self.n_samples, self.block_size)
+            sd = rshift_round(sqf[k] * sp[b], SQF_FRAC)
+            A[b] += rshift_round(eps * sd, rng.EPS_FRAC)
+    return self._merge(perm, mp + A, shape)
+
+
+def _check_code(self, code: LevelCode, nb: int, level: int) -> np.ndarray:
+    num_aux = np.asarray(code.num_aux, np.int64)
+    if num_aux.shape != (nb,) or np.any(num_aux < 1):
+        raise ValueError(f"level {level}: the code has {num_aux.size} blocks, the model's latent needs {nb}")
+    if code.indices.size != num_aux.sum():
+        raise ValueError(f"level {level}: {code.indices.size} indices for {num_aux.sum()} auxiliary variables")
+    if code.indices.size and (code.indices.min() < 0 or code.indices.max() >= self.n_samples):
+        raise ValueError(f"level {level}: an index is outside [0, {self.n_samples})")
+    return num_aux
 
 
 def _log_normal(x, mean, var):

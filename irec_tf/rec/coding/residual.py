@@ -29,32 +29,36 @@ def pixel_probabilities(loc: np.ndarray, log_scale: float) -> np.ndarray:
     return p / p.sum(axis=1, keepdims=True)
 
 
-def ideal_bits(pixels: np.ndarray, loc: np.ndarray, log_scale: float) -> float:
-    """−log₂ p(x|ẑ) of uint8 ``pixels`` under :func:`pixel_probabilities`."""
+def ideal_bits(pixels: np.ndarray, loc: np.ndarray, log_scale: float, probabilities=None) -> float:
+    """−log₂ p(x|ẑ) of uint8 ``pixels`` under :func:`pixel_probabilities` (or ``probabilities``)."""
+    probabilities = probabilities or (lambda lc: pixel_probabilities(lc, log_scale))
     flat = np.asarray(pixels).reshape(-1).astype(np.int64)
     locf = np.asarray(loc).reshape(-1)
     total = 0.0
     for s in range(0, flat.size, CHUNK):
-        p = pixel_probabilities(locf[s:s + CHUNK], log_scale)
+        p = probabilities(locf[s:s + CHUNK])
         total -= np.log2(p[np.arange(p.shape[0]), flat[s:s + CHUNK]]).sum()
     return float(total)
 
 
-def encode_residual(pixels: np.ndarray, loc: np.ndarray, log_scale: float) -> bytes:
-    """ANS-code uint8 ``pixels`` (any shape) given per-pixel means ``loc`` (same shape, model units)."""
+def encode_residual(pixels: np.ndarray, loc: np.ndarray, log_scale: float, probabilities=None) -> bytes:
+    """ANS-code uint8 ``pixels`` (any shape) given per-pixel means ``loc`` (same shape, model units).
+    ``probabilities(loc_chunk)`` replaces :func:`pixel_probabilities` (the portable path's integer model)."""
+    probabilities = probabilities or (lambda lc: pixel_probabilities(lc, log_scale))
     flat = np.asarray(pixels).reshape(-1).astype(np.int32)
     locf = np.asarray(loc).reshape(-1)
     if flat.size != locf.size:
         raise ValueError("pixels and loc differ in size")
     out = []
     for s in range(0, flat.size, CHUNK):
-        chunk = encode_categorical(flat[s:s + CHUNK], pixel_probabilities(locf[s:s + CHUNK], log_scale))
+        chunk = encode_categorical(flat[s:s + CHUNK], probabilities(locf[s:s + CHUNK]))
         out.append(len(chunk).to_bytes(4, "little") + chunk)
     return b"".join(out)
 
 
-def decode_residual(data: bytes, loc: np.ndarray, log_scale: float) -> np.ndarray:
+def decode_residual(data: bytes, loc: np.ndarray, log_scale: float, probabilities=None) -> np.ndarray:
     """Inverse of :func:`encode_residual`; returns uint8 pixels with ``loc``'s shape."""
+    probabilities = probabilities or (lambda lc: pixel_probabilities(lc, log_scale))
     locf = np.asarray(loc).reshape(-1)
     out, pos = [], 0
     for s in range(0, locf.size, CHUNK):
@@ -64,7 +68,7 @@ def decode_residual(data: bytes, loc: np.ndarray, log_scale: float) -> np.ndarra
         pos += 4
         if pos + n > len(data):
             raise ValueError("residual section is truncated")
-        out.append(decode_categorical(data[pos:pos + n], pixel_probabilities(locf[s:s + CHUNK], log_scale)))
+        out.append(decode_categorical(data[pos:pos + n], probabilities(locf[s:s + CHUNK])))
         pos += n
     if pos != len(data):
         raise ValueError(f"residual section has {len(data) - pos} trailing bytes")

@@ -82,3 +82,95 @@ def candidate_normal(seed: int, level: int, step: int, block: int, index: int, n
     per4 = -(-block_size // 4)
     g = _philox_at(seed, level, step, (block * n_samples + index) * per4)
     return _words_to_normals(g.random_raw(block_size).astype(np.uint64))
+
+
+# --- exact (integer) candidates for the portable format -------------------------------------------------
+#: The inverse normal CDF table: ICDF[i] = round(Φ⁻¹((i + ½)/2¹⁶) · 2¹⁶), i = 0 … 2¹⁶−1, computed once with
+#: 50-digit decimal arithmetic (:func:`build_icdf_table`) and committed; its SHA-256 is checked on load.
+ICDF_BITS = 16
+EPS_FRAC = 16
+ICDF_FILE = "normal_icdf_u16.npy"
+ICDF_SHA256 = "ee46eda6f743ea9b2949c72134d6385025bcc7573bb0fba98b3bf40224779880"
+
+
+def _phi_decimal(x):
+    """Φ(x) in the current decimal context: ½(1 + erf(x/√2)), erf by its all-positive series
+    erf(y) = 2/√π · e^{−y²} · Σ_n 2ⁿ y^{2n+1} / (1·3·…·(2n+1))."""
+    import decimal
+
+    y = x / decimal.Decimal(2).sqrt()
+    y2 = y * y
+    term = y
+    total = term
+    n = 0
+    eps = decimal.Decimal(10) ** -(decimal.getcontext().prec + 2)
+    while abs(term) > eps * abs(total):
+        term = term * 2 * y2 / (2 * n + 3)
+        total += term
+        n += 1
+    pi = decimal.Decimal("3.14159265358979323846264338327950288419716939937510582097494459")
+    erf = 2 / pi.sqrt() * (-y2).exp() * total
+    return (1 + erf) / 2
+
+
+def icdf_entry(i: int, bits: int = ICDF_BITS, frac: int = EPS_FRAC) -> int:
+    """round(Φ⁻¹((i + ½)/2^bits) · 2^frac) with 50-digit decimal Newton steps from scipy's float estimate
+    (correctly rounded unless Φ⁻¹ lies within 10⁻⁴⁰ of a rounding boundary)."""
+    import decimal
+
+    with decimal.localcontext(decimal.Context(prec=50, rounding=decimal.ROUND_HALF_EVEN)):
+        D = decimal.Decimal
+        u = (D(i) + D("0.5")) / D(2) ** bits
+        x = D(float(ndtri(float(u))))
+        sqrt2pi = (2 * D("3.14159265358979323846264338327950288419716939937510582097494459")).sqrt()
+        for _ in range(3):
+            x = x - (_phi_decimal(x) - u) / ((-x * x / 2).exp() / sqrt2pi)
+        return int((x * D(2) ** frac).to_integral_value(rounding=decimal.ROUND_HALF_EVEN))
+
+
+def build_icdf_table(bits: int = ICDF_BITS, frac: int = EPS_FRAC) -> np.ndarray:
+    """The whole table (odd symmetry: entry 2^bits − 1 − i = −entry i); ~10 s."""
+    half = [icdf_entry(i, bits, frac) for i in range(1 << (bits - 1))]
+    return np.array(half + [-v for v in reversed(half)], dtype=np.int32)
+
+
+_ICDF_CACHE: list = []
+
+
+def icdf_table() -> np.ndarray:
+    """The committed inverse-CDF table as int64 (checked against its pinned SHA-256)."""
+    if not _ICDF_CACHE:
+        import hashlib
+        from pathlib import Path
+
+        path = Path(__file__).with_name(ICDF_FILE)
+        try:
+            t = np.load(path, allow_pickle=False)
+        except OSError as e:
+            raise RuntimeError(f"{path}: cannot read the committed inverse-CDF table ({e})") from None
+        digest = hashlib.sha256(np.ascontiguousarray(t, dtype="<i4").tobytes()).hexdigest()
+        if t.shape != (1 << ICDF_BITS,) or digest != ICDF_SHA256:
+            raise RuntimeError(f"{path}: inverse-CDF table does not match its pinned SHA-256 (got {digest}); "
+                               "rebuild it with rec.coding.rng.build_icdf_table()")
+        _ICDF_CACHE.append(t.astype(np.int64))
+    return _ICDF_CACHE[0]
+
+
+def _words_to_int_normals(w: np.ndarray) -> np.ndarray:
+    return icdf_table()[(w >> np.uint64(64 - ICDF_BITS)).astype(np.int64)]
+
+
+def candidate_normals_int(seed: int, level: int, step: int, n_blocks: int, n_samples: int, block_size: int):
+    """Integer standard normals ε·2^EPS_FRAC (n_blocks, n_samples, block_size), int64: the top 16 bits of the
+    same Philox words as :func:`candidate_normals` index the inverse-CDF table (exact on every machine)."""
+    per = -(-block_size // 4) * 4
+    w = raw_words(seed, PURPOSE_CANDIDATES, level, step, n_blocks * n_samples * per)
+    return _words_to_int_normals(w).reshape(n_blocks, n_samples, per)[:, :, :block_size]
+
+
+def candidate_normal_int(seed: int, level: int, step: int, block: int, index: int, n_samples: int,
+                         block_size: int) -> np.ndarray:
+    """Candidate ``index`` of block ``block`` from :func:`candidate_normals_int`, drawn alone."""
+    per4 = -(-block_size // 4)
+    g = _philox_at(seed, level, step, (block * n_samples + index) * per4)
+    return _words_to_int_normals(g.random_raw(block_size).astype(np.uint64))

@@ -42,7 +42,11 @@ class WNConv2D(tf.keras.layers.Layer):
         return tf.math.l2_normalize(self.v, axis=axis) * scale
 
     def _conv(self, x):
-        w = self._kernel()
+        return self.conv_with(x, self._kernel(), self.bias)
+
+    def conv_with(self, x, w, bias):
+        """The layer's convolution with explicit kernel/bias (the portable path runs it in float64 on
+        integers, so the float and integer networks share one definition of padding and strides)."""
         if self.transpose:
             b = tf.shape(x)[0]
             h, wd = x.shape[1] * self.s, x.shape[2] * self.s
@@ -51,7 +55,7 @@ class WNConv2D(tf.keras.layers.Layer):
             y = tf.nn.conv2d_transpose(x, w, tf.stack([b, h, wd, self.filters]), self.s, padding="SAME")
         else:
             y = tf.nn.conv2d(x, w, self.s, padding="SAME")
-        return y + self.bias
+        return y + bias
 
     def call(self, x):
         if tf.executing_eagerly() and float(self.initialized.numpy()) == 0.0:
@@ -82,10 +86,14 @@ class SignalConv2D(tf.keras.layers.Layer):
             self.bias = self.add_weight("bias", (self.filters,), initializer="zeros")
 
     def call(self, x):
+        return self.apply_with(x, self.kernel, self.bias if self.use_bias else None)
+
+    def apply_with(self, x, kernel, bias=None):
+        """The layer's operation with explicit kernel/bias (shared by the float and the integer network)."""
         p = self.k // 2
         if self.mode == "up":
             s = tf.shape(x)
-            y = tf.nn.conv2d_transpose(x, self.kernel, tf.stack([s[0], s[1] * 2, s[2] * 2, self.filters]), 2,
+            y = tf.nn.conv2d_transpose(x, kernel, tf.stack([s[0], s[1] * 2, s[2] * 2, self.filters]), 2,
                                        padding="SAME")
         else:
             if p:
@@ -93,9 +101,9 @@ class SignalConv2D(tf.keras.layers.Layer):
                 # reflect needs more than p rows; tiny maps (2×2 at the hyper heads of a 64×64 image) mirror
                 # symmetrically instead
                 x = tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="SYMMETRIC" if small else "REFLECT")
-            y = tf.nn.conv2d(x, self.kernel, 2 if self.mode == "down" else 1, padding="VALID")
-        if self.use_bias:
-            y = y + self.bias
+            y = tf.nn.conv2d(x, kernel, 2 if self.mode == "down" else 1, padding="VALID")
+        if bias is not None:
+            y = y + bias
         return y
 
 

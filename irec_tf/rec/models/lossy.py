@@ -137,5 +137,37 @@ class Large2LevelVAE(tf.keras.Model):
         y = coder.decode(loc_p.numpy(), scale_p.numpy(), codes[1], level=1)
         return self.synthesize(tf.constant(y.astype(np.float32)))
 
+    # --- the portable path: priors from the integer network, exact integer samples (rec.portable) -----
+    def rec_encode_exact(self, x, coder, intnet, progress=None):
+        """As :meth:`rec_encode`, but p(z) and p(y|ẑ) come from ``intnet`` and ẑ, ŷ are int64 ·2^Z_FRAC.
+        The posteriors stay float (they only steer the search). Returns (x̂, codes, stats, [ẑ_q, ŷ_q])."""
+        loc_x, logscale_x = self.infer_y_stats(x)
+        qz_loc, qz_scale = self.posterior_z(loc_x)
+        pz_loc, pz_scale = intnet.prior_z(qz_loc.shape[1], qz_loc.shape[2])
+        z_q, code_z, st_z = coder.encode(qz_loc.numpy(), qz_scale.numpy(), pz_loc, pz_scale, level=0,
+                                         progress=progress, exact=True)
+        loc_p, logscale_p, _ = self.prior_y(_dequant(z_q))
+        qy_loc, qy_scale = self.posterior_y(loc_x, logscale_x, loc_p, logscale_p)
+        py_loc, py_scale = intnet.prior_y(z_q)
+        y_q, code_y, st_y = coder.encode(qy_loc.numpy(), qy_scale.numpy(), py_loc, py_scale, level=1,
+                                         progress=progress, exact=True)
+        return self.synthesize(_dequant(y_q)), [code_z, code_y], [st_z, st_y], [z_q, y_q]
+
+    def rec_decode_exact(self, codes, coder, intnet, height, width):
+        """Inverse of :meth:`rec_encode_exact`: (x̂ from the float synthesis, [ẑ_q, ŷ_q] exact)."""
+        from ..coding.beam_search import decode_exact
+
+        pz_loc, pz_scale = intnet.prior_z(height // 64, width // 64)
+        z_q = decode_exact(coder, pz_loc, pz_scale, codes[0], level=0)
+        py_loc, py_scale = intnet.prior_y(z_q)
+        y_q = decode_exact(coder, py_loc, py_scale, codes[1], level=1)
+        return self.synthesize(_dequant(y_q)), [z_q, y_q]
+
     def num_levels(self):
         return 2
+
+
+def _dequant(v_q):
+    from ..coding.beam_search import Z_FRAC
+
+    return tf.constant((np.asarray(v_q, np.float64) * 2.0 ** -Z_FRAC).astype(np.float32))

@@ -167,5 +167,42 @@ class BidirectionalResNetVAE(tf.keras.Model):
             h = block.generate(h, t, tf.constant(z.astype(np.float32)))
         return self.output_loc(h)
 
+    # --- the portable path (rec.portable): the generative chain runs in the integer network --------------
+    def rec_encode_exact(self, pixels, coder, intnet, progress=None):
+        """As :meth:`rec_encode`, with every prior, the deterministic state h and the output mean from
+        ``intnet`` (exact) and the float posterior fed with the integer state. Returns (loc_q ·2^ACT_FRAC,
+        codes, stats, [ẑ_q per level])."""
+        from ..portable import ACT_FRAC
+
+        x = to_model_range(pixels)
+        stats = self.inference_pass(x)
+        h = intnet.base(stats[0][0].shape[1], stats[0][0].shape[2])
+        codes, st, zs = [], [], []
+        for i, (block, q_stats) in enumerate(zip(self.blocks, stats)):
+            t_q, pl, ps = intnet.block_prior(i, h)
+            t = tf.constant((t_q * 2.0 ** -ACT_FRAC).astype(np.float32))
+            ql = q_stats[0] + block.post_loc(t)
+            qs = tf.exp(q_stats[1] + block.post_logscale(t))
+            z_q, code, s = coder.encode(ql.numpy(), qs.numpy(), pl, ps, level=i, exact=True)
+            codes.append(code)
+            st.append(s)
+            zs.append(z_q)
+            h = intnet.block_generate(i, h, t_q, z_q)
+            if progress is not None:
+                progress(i)
+        return intnet.output_loc(h), codes, st, zs
+
+    def rec_decode_exact(self, codes, coder, intnet, height, width):
+        from ..coding.beam_search import decode_exact
+
+        h = intnet.base(height // 2, width // 2)
+        zs = []
+        for i in range(self.num_res_blocks):
+            t_q, pl, ps = intnet.block_prior(i, h)
+            z_q = decode_exact(coder, pl, ps, codes[i], level=i)
+            zs.append(z_q)
+            h = intnet.block_generate(i, h, t_q, z_q)
+        return intnet.output_loc(h), zs
+
     def num_levels(self):
         return self.num_res_blocks
