@@ -133,19 +133,31 @@ def cmd_download(a) -> int:
     return 0
 
 
-def _extract(archive: Path, out: Path) -> None:
+def _extract(archive: Path, out: Path) -> Counter:
+    """Unzip ``archive`` into ``out``; members not written are counted by reason and printed (never silent)."""
+    skipped: Counter = Counter()
     try:
         with zipfile.ZipFile(archive) as z:
             for info in z.infolist():
                 parts = Path(info.filename).parts
-                if info.is_dir() or not parts or parts[0] == "__MACOSX" or ".." in parts or info.filename.startswith("/"):
+                if info.is_dir():
+                    continue
+                if not parts or ".." in parts or info.filename.startswith("/"):
+                    skipped["unsafe path"] += 1
+                    continue
+                if parts[0] == "__MACOSX":
+                    skipped["__MACOSX metadata"] += 1
                     continue
                 target = out / Path(*parts)
                 if target.exists() and target.stat().st_size == info.file_size:
+                    skipped["already extracted"] += 1
                     continue
                 atomic_write_bytes(target, z.read(info))
     except zipfile.BadZipFile as e:
         raise PrepareError(f"{archive}: not a valid zip ({e})") from None
+    if skipped:
+        print(f"{archive.name}: not extracted: " + ", ".join(f"{n} {why}" for why, n in sorted(skipped.items())))
+    return skipped
 
 
 # --- verify / stats ---------------------------------------------------------------------------------------

@@ -151,7 +151,8 @@ def test_md5_digest_and_zip_extract(server, tmp_path):
     with zipfile.ZipFile(z, "w") as f:
         f.write(tmp_path / "k7.png", "valid/k7.png")
         f.writestr("__MACOSX/valid/._k7.png", b"junk")
-    _extract(z, tmp_path / "x")
+    assert _extract(z, tmp_path / "x") == {"__MACOSX metadata": 1}     # counted and printed, not silent
+    assert _extract(z, tmp_path / "x") == {"__MACOSX metadata": 1, "already extracted": 1}
     assert [p.relative_to(tmp_path / "x").as_posix() for p in (tmp_path / "x").rglob("*") if p.is_file()] == \
         ["valid/k7.png"]
     assert (tmp_path / "x/valid/k7.png").read_bytes() == (KODAK_DIR / "kodim07.png").read_bytes()
