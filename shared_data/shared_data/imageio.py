@@ -129,7 +129,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
         if isinstance(e, OSError) and e.errno is not None:
-            raise type(e)(e.errno, e.strerror, str(path)) from None
+            try:
+                err = type(e)(e.errno, e.strerror, str(path))
+            except TypeError:  # e.g. BlockingIOError's third argument is a count
+                err = OSError(e.errno, e.strerror, str(path))
+            raise err from None
         raise
 
 
