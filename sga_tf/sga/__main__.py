@@ -45,9 +45,10 @@ def main(argv=None) -> int:
     d.add_argument("input")
     d.add_argument("output")
     d.add_argument("--model", default=str(DEFAULT_MODEL))
-    d.add_argument("--try-arithmetic", dest="try_arith", action="store_true",
+    d.add_argument("--try-arithmetic", dest="try_arith", nargs="?", const="all", default=None, metavar="NAMES",
                    help="float-path file that does not decode here: retry under the other arithmetic "
-                        "configurations this machine can set (threads, oneDNN, ISA), each in a fresh process")
+                        "configurations this machine can set (threads, oneDNN, ISA), each in a fresh process; "
+                        "optionally a comma list of shared_data.arith.EMULATIONS names to try, in order")
     ig = sub.add_parser("integerize", help="convert a trained model for portable files (integer h_s, stored tables)")
     ig.add_argument("checkpoint", help="model directory (args.json + checkpoint)")
     ig.add_argument("output", help="directory to write (may be the same: adds integer.npz in place)")
@@ -132,10 +133,15 @@ def _try_arithmetic(args) -> int:
     def argv(tmp):
         return [sys.executable, "-m", "sga", "decode", args.input, tmp, "--model", args.model]
 
+    order = arith.RECOVERY_ORDER if args.try_arith == "all" else tuple(args.try_arith.split(","))
     try:
-        name = arith.try_arithmetic(argv, args.output, cwd=str(Path(__file__).resolve().parent.parent),
+        unknown = [n for n in order if n not in arith.EMULATIONS]
+        if unknown:
+            raise ValueError(f"unknown arithmetic configuration(s) {unknown}; known: {', '.join(arith.EMULATIONS)}")
+        name = arith.try_arithmetic(argv, args.output, emulations=order,
+                                    cwd=str(Path(__file__).resolve().parent.parent),
                                     log=lambda s: print(f"sga: {s}", file=sys.stderr), in_path=args.input)
-    except (arith.RecoveryError, OSError) as e:
+    except (arith.RecoveryError, OSError, ValueError) as e:
         print(f"sga: error: {e}", file=sys.stderr)
         return 1
     print(f"{args.input} -> {args.output} (decoded under arithmetic configuration {name!r})")
