@@ -65,7 +65,7 @@ def _net(model: str | None, config: str | None):
 def run_one(case: str, backend: str, model: str | None, config: str | None = None, threads: int = 2) -> dict:
     import numpy as np
     import torch
-    from l3c.coding import decode_container, encode_array, get_backend
+    from l3c.coding import check_model, decode_container, encode_array, get_backend
 
     from shared_data.container import pack, unpack
 
@@ -79,7 +79,9 @@ def run_one(case: str, backend: str, model: str | None, config: str | None = Non
     data = pack(res.container)
     enc_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    rec, dstats, _ = decode_container(net, unpack(data, "l3c", fp))
+    c = unpack(data, "l3c")
+    check_model(net, c, fp)
+    rec, dstats, _ = decode_container(net, c)
     dec_s = time.perf_counter() - t0
     assert np.array_equal(rec, img), "not lossless"
     n = 3 * h * w

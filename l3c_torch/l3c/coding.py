@@ -44,8 +44,10 @@ from shared_data.container import (
 
 from .network import MultiscaleNetwork, pad_input
 
-FORMAT = 3                   # 1: dense pmfs (DMLL.pmf); 2: windowed pmfs (DMLL.pmf_windowed); 3: factorised
-FORMATS = (1, 2, 3)          # pmfs (DMLL.stages / stage_pmf: digit by digit). All decode.
+FORMAT = 4                   # 1: dense pmfs (DMLL.pmf); 2: windowed pmfs (DMLL.pmf_windowed); 3: factorised
+FORMATS = (1, 2, 3, 4)       # pmfs (DMLL.stages / stage_pmf: digit by digit); 4: format 3's digits from the
+FLOAT_FORMAT = 3             # integer decoder path (l3c.integer, portable). All decode; 1-3 are the float path.
+PORTABLE_FORMATS = (4,)
 CHUNK = 8192                 # symbols per coder call (one torchac stream each)
 PMF_BATCH = 1024             # rows per pmf computation (keeps the K x edges intermediate in cache)
 STRIP_PIXELS = 512 * 768     # pixels (at a level's resolution) per strip; a Kodak image is one strip
@@ -318,6 +320,44 @@ def _code_region(net, level, params, region_sym, coders, mode, stats, chunk, fmt
             stats.coding_s += t2 - t1
 
 
+def exact_model(net: MultiscaleNetwork):
+    """The model's integer decoder path (``l3c.integer.ExactModel``), or ExactFormatError naming the fix."""
+    ex = getattr(net, "exact", None)
+    if ex is None:
+        from .integer import ExactFormatError
+
+        raise ExactFormatError("stream format 4 (portable integer decoder) needs a converted model, and this "
+                               "model has only the float path (formats 1-3); convert it with "
+                               "python -m l3c integerize RUN_DIR RUN_DIR")
+    return ex
+
+
+def _code_region_exact(net, ex, level, params, region_sym, coders, mode, stats, chunk):
+    """Format 4: (de)code one strip of one level from the integer parameters (``l3c.integer``)."""
+    dm = net.dmll(level)
+    C = net.level_channels(level)
+    t0 = time.perf_counter()
+    pi, mu, ls2, cl = ex.split(level, params[0:1], C)
+    coeffs = ex.coeff(cl) if dm.rgb else None
+    K = dm.K
+    stats.net_s += time.perf_counter() - t0
+    h, w = region_sym.shape[1:]
+    n = h * w
+    lo, hi = ex.mu_bounds(level)
+    for c in range(C):
+        t0 = time.perf_counter()
+        mu_c = mu[c]
+        if dm.rgb and c > 0:
+            mu_c = ex.couple(mu_c, coeffs, c, region_sym).clamp_(lo, hi)
+        pi_c = pi[c].reshape(K, n).t()
+        mu_c = mu_c.reshape(K, n).t()
+        ls_c = ls2[c].reshape(K, n).t()
+        flat = region_sym[c].reshape(n)
+        stats.net_s += time.perf_counter() - t0
+        with _one_thread():
+            _code_factorised(dm, pi_c, mu_c, ls_c, flat, coders[c], mode, stats, chunk, ex=ex)
+
+
 @contextlib.contextmanager
 def _one_thread():
     """Format 3 builds its pmfs with one intra-op thread: torch's elementwise kernels compute the vector
@@ -339,7 +379,7 @@ def _neg_log2(pmf: np.ndarray, sym: np.ndarray) -> float:
     return -float(np.log2(np.maximum(p, 2.0 ** -24)).sum())
 
 
-def _code_factorised(dm, pi_c, mu_c, ls_c, flat, coder, mode, stats, chunk):
+def _code_factorised(dm, pi_c, mu_c, ls_c, flat, coder, mode, stats, chunk, ex=None):
     """Format 3: per chunk, code each symbol as its digits (``DMLL.stages``, e.g. the group ``x // 16`` then
     ``x % 16`` for RGB) each under the pmf of its sub-interval given the earlier digits (``P(x) = P(d_1)
     P(d_2 | d_1) ..``, the dense pmf's distribution, but ``K*sum(m_s - 1)`` sigmoids per symbol instead of
@@ -350,13 +390,20 @@ def _code_factorised(dm, pi_c, mu_c, ls_c, flat, coder, mode, stats, chunk):
     for s0 in range(0, n, chunk):
         s1 = min(n, s0 + chunk)
         t0 = time.perf_counter()
-        prep = dm.mixture_prep(pi_c[s0:s1], mu_c[s0:s1], ls_c[s0:s1])
         base = torch.zeros(s1 - s0, dtype=torch.int64)
-        lower, upper = torch.zeros(s1 - s0, 1), torch.ones(s1 - s0, 1)
+        if ex is None:
+            prep = dm.mixture_prep(pi_c[s0:s1], mu_c[s0:s1], ls_c[s0:s1])
+            lower, upper = torch.zeros(s1 - s0, 1), torch.ones(s1 - s0, 1)
+        else:  # format 4: integer CDFs (l3c.integer), lower 0 and upper the total mass of each row
+            prep = ex.mixture_prep(pi_c[s0:s1], mu_c[s0:s1], ls_c[s0:s1])
+            lower, upper = torch.zeros(s1 - s0, 1, dtype=torch.float64), prep[3]
         sym = flat[s0:s1] if mode == "enc" else None
         bits = 0.0
         for k, (m, span) in enumerate(zip(radices, spans)):
-            pmf, full = dm.stage_pmf(prep, base, lower, upper, m, span, first=k == 0)
+            if ex is None:
+                pmf, full = dm.stage_pmf(prep, base, lower, upper, m, span, first=k == 0)
+            else:
+                pmf, full = ex.stage_pmf(dm, prep, base, lower, upper, m, span, first=k == 0)
             pmf_np = pmf.numpy()
             t1 = time.perf_counter()
             stats.pmf_s += t1 - t0
@@ -409,10 +456,11 @@ def _traverse(net: MultiscaleNetwork, H: int, W: int, syms: list[torch.Tensor], 
     stats.est_bits += top.numel() * math.log2(L_top)
     fuse = None
     halo = dec_halo(net)
+    ex = exact_model(net) if fmt in PORTABLE_FORMATS else None
     for i in reversed(range(NL)):
         if progress:
             progress(f"level {i}")
-        bn = net.symbols_to_bn(i + 1, syms[i + 1][None])
+        bn = syms[i + 1][None] if ex is not None else net.symbols_to_bn(i + 1, syms[i + 1][None])
         h2, w2 = bn.shape[-2:]
         Ho, Wo = 2 * h2, 2 * w2
         S = strip_rows(Wo, strip_pixels)
@@ -421,11 +469,15 @@ def _traverse(net: MultiscaleNetwork, H: int, W: int, syms: list[torch.Tensor], 
             r1 = min(Ho, r0 + S)
             a, b = max(0, r0 - halo) // 2, (min(Ho, r1 + halo) + 1) // 2
             t0 = time.perf_counter()
-            feats = net.decode_level(i, bn[:, :, a:b], None if fuse is None else fuse[:, :, a:b])
-            params = net.prob_params(i, feats)[:, :, r0 - 2 * a:r1 - 2 * a]
+            if ex is not None:
+                feats = ex.decode_level(i, bn[:, :, a:b], None if fuse is None else fuse[:, :, a:b])
+                params = ex.prob_params(i, feats)[:, :, r0 - 2 * a:r1 - 2 * a]
+            else:
+                feats = net.decode_level(i, bn[:, :, a:b], None if fuse is None else fuse[:, :, a:b])
+                params = net.prob_params(i, feats)[:, :, r0 - 2 * a:r1 - 2 * a]
             if i > 0:
                 if new_fuse is None:
-                    new_fuse = torch.empty(1, feats.shape[1], Ho, Wo)
+                    new_fuse = torch.empty(1, feats.shape[1], Ho, Wo, dtype=feats.dtype)
                 new_fuse[:, :, r0:r1] = feats[:, :, r0 - 2 * a:r1 - 2 * a]
             del feats
             stats.net_s += time.perf_counter() - t0
@@ -433,7 +485,10 @@ def _traverse(net: MultiscaleNetwork, H: int, W: int, syms: list[torch.Tensor], 
             region = syms[i][:, r0:r1]
             if mode == "dec":
                 region = region.clone()
-            _code_region(net, i, params, region, coders[i], mode, stats, chunk, fmt)
+            if ex is not None:
+                _code_region_exact(net, ex, i, params, region, coders[i], mode, stats, chunk)
+            else:
+                _code_region(net, i, params, region, coders[i], mode, stats, chunk, fmt)
             if mode == "dec":
                 syms[i][:, r0:r1] = region
             stats.per_level_bits[i] = stats.per_level_bits.get(i, 0.0) + stats.est_bits - before
@@ -497,14 +552,20 @@ def mismatch_note(hdr: dict) -> str:
 
 @torch.no_grad()
 def encode_array(net: MultiscaleNetwork, img: np.ndarray, fingerprint: bytes, backend: str = DEFAULT_BACKEND,
-                 strip_pixels: int = STRIP_PIXELS, chunk: int = CHUNK, fmt: int = FORMAT) -> EncodeResult:
+                 strip_pixels: int = STRIP_PIXELS, chunk: int = CHUNK, fmt: int | None = None) -> EncodeResult:
     """Losslessly encode a uint8 ``(H, W, 3)`` image into a :class:`Container` (``fmt``: stream format, see
-    :data:`FORMAT`; 1 is kept so that files of the first release decode and can be re-made)."""
+    :data:`FORMAT`; default 4, the portable integer path, when the model has been converted (``net.exact``),
+    else the float format 3; 1 and 2 are kept so that older files can be re-made). ``fingerprint`` is the
+    float model's; format 4 files carry the converted model's (:func:`expected_fingerprint`)."""
+    if fmt is None:
+        fmt = FORMAT if getattr(net, "exact", None) is not None else FLOAT_FORMAT
     if fmt not in FORMATS:
         raise ValueError(f"unknown l3c stream format {fmt}; choose from {FORMATS}")
     from shared_data.imageio import check_rgb_uint8
 
     check_rgb_uint8(img)
+    if fmt in PORTABLE_FORMATS:
+        fingerprint = exact_model(net).fingerprint
     be = get_backend(backend)
     net.eval()
     H, W = img.shape[:2]
@@ -525,7 +586,7 @@ def encode_array(net: MultiscaleNetwork, img: np.ndarray, fingerprint: bytes, ba
         sections += [cd.finish() for cd in coders[i]]
     # last section: the arithmetic configuration (threads, CPU capability, versions) the network ran under,
     # so a decoder can reproduce the thread count and name what differs (files without it still decode)
-    sections.append(arith.pack(arith_config()))
+    sections.append(arith.pack(arith_config(l3c_path="integer" if fmt in PORTABLE_FORMATS else "float")))
     return EncodeResult(Container("l3c", fingerprint, H, W, tuple(sections)), stats, enc_net_s)
 
 
@@ -545,6 +606,37 @@ def read_header(c: Container) -> dict:
         raise ContainerError(f"corrupt l3c header: strip {sp}, chunk {ch}")
     return {"format": fmt, "backend": BACKEND_IDS[bid], "num_levels": nl, "recursive": rec, "strip_pixels": sp,
             "chunk": ch, "crc": crc}
+
+
+def expected_fingerprint(net: MultiscaleNetwork, fmt: int, float_fp: bytes) -> bytes:
+    """The model fingerprint a file of stream format ``fmt`` must carry: the converted model's for the
+    portable format 4 (ExactFormatError naming the conversion when the model has none), else the float one."""
+    return exact_model(net).fingerprint if fmt in PORTABLE_FORMATS else float_fp
+
+
+def check_model(net: MultiscaleNetwork, c: Container, float_fp: bytes, model_dir=None) -> None:
+    """Refuse a file the loaded model did not write, naming both formats and the conversion command when the
+    file and the model are on different paths (float formats 1-3 vs the portable integer format 4)."""
+    fmt = read_header(c)["format"]
+    ex = getattr(net, "exact", None)
+    where = model_dir or "RUN_DIR"
+    if fmt in PORTABLE_FORMATS and ex is None:
+        if c.fingerprint == float_fp:
+            note = "made from this model after its conversion"
+        else:
+            note = "from another model"
+        from .integer import ExactFormatError
+
+        raise ExactFormatError(f"the file is stream format {fmt} (portable integer decoder, {note}); the model at "
+                               f"{where} has only the float path (formats {FORMATS[:3]}): convert it with "
+                               f"python -m l3c integerize {where} {where}")
+    want = expected_fingerprint(net, fmt, float_fp)
+    if c.fingerprint != want:
+        if ex is not None and fmt not in PORTABLE_FORMATS and c.fingerprint == ex.fingerprint:
+            raise ContainerError(f"the file is float-path stream format {fmt} but carries the fingerprint of this "
+                                 f"model's integer conversion (format 4): corrupt header")
+        raise ContainerError(f"model fingerprint mismatch: the file (stream format {fmt}) was written by model "
+                             f"{c.fingerprint.hex()}, the loaded model is {want.hex()}")
 
 
 def recorded_arith(net: MultiscaleNetwork, c: Container) -> dict | None:
@@ -573,7 +665,12 @@ def decode_container(net: MultiscaleNetwork, c: Container) -> tuple[np.ndarray, 
     enc_threads = None
     if hdr["arith"] and hdr["arith"].get("torch_threads", "").isdigit():
         enc_threads = int(hdr["arith"]["torch_threads"])
-    threads = arith.threads(default=torch.get_num_threads(), encoded=enc_threads) if enc_threads else None
+    portable = hdr["format"] in PORTABLE_FORMATS
+    if portable:
+        exact_model(net)
+    # the float path reproduces the encoder's thread count (the integer path does not depend on it)
+    threads = arith.threads(default=torch.get_num_threads(), encoded=enc_threads) \
+        if enc_threads and not portable else None
     syms = [torch.zeros(s, dtype=torch.int64) for s in shapes]
     coders = [None] * len(shapes)
     k = 1
@@ -582,7 +679,7 @@ def decode_container(net: MultiscaleNetwork, c: Container) -> tuple[np.ndarray, 
         k += shapes[i][0]
     stats = _Stats()
     with _threads(threads):
-        note = mismatch_note(hdr)
+        note = "" if portable else mismatch_note(hdr)
         try:
             _traverse(net, H, W, syms, coders, "dec", hdr["strip_pixels"], hdr["chunk"], stats, fmt=hdr["format"])
         except (ContainerError, ValueError, RuntimeError, IndexError, AssertionError) as e:

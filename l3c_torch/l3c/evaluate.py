@@ -18,7 +18,7 @@ from tqdm import tqdm
 from shared_data.container import pack, unpack
 from shared_data.imageio import atomic_write_bytes, read_image
 
-from .coding import DEFAULT_BACKEND, decode_container, encode_array
+from .coding import DEFAULT_BACKEND, check_model, decode_container, encode_array
 from .network import MultiscaleNetwork, pad_input
 
 
@@ -68,7 +68,9 @@ def evaluate_files(net, fp, files, backend=DEFAULT_BACKEND, write_to=None, real=
             if write_to is not None:
                 atomic_write_bytes(Path(write_to) / (Path(name).stem + ".lic"), data)
             t0 = time.perf_counter()
-            rec, _, _ = decode_container(net, unpack(data, "l3c", fp))
+            c = unpack(data, "l3c")
+            check_model(net, c, fp)
+            rec, _, _ = decode_container(net, c)
             dec_s = time.perf_counter() - t0
             if not np.array_equal(rec, img):
                 raise AssertionError(f"{f}: decoded image differs from the input (not lossless)")

@@ -22,6 +22,7 @@ from .network import MultiscaleNetwork
 CKPT_RE = re.compile(r"ckpt_(\d{10})\.pt$")
 HERE = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = HERE / "zoo" / "mini"
+EXACT_FILE = "exact.pt"
 
 
 class ModelError(ValueError):
@@ -81,10 +82,13 @@ def load_run_config(run_dir: Path) -> Config:
     return Config(parse_cf(p))
 
 
-def load_model(run_dir: str | os.PathLike | None = None, itr: int = -1, recursive: int | str = "auto"):
+def load_model(run_dir: str | os.PathLike | None = None, itr: int = -1, recursive: int | str = "auto",
+               float_only: bool = False):
     """Load ``(net, fingerprint, itr)`` from a run directory (default: the committed ``zoo/mini``).
 
-    ``recursive='auto'`` gives RGB Shared its 3 extra test-time levels (upstream ``--recursive=auto``)."""
+    ``recursive='auto'`` gives RGB Shared its 3 extra test-time levels (upstream ``--recursive=auto``).
+    ``net.exact`` is the integer decoder path (``exact.pt``, written by ``python -m l3c integerize``) or
+    None; ``fingerprint`` is the float model's (format-4 files carry ``net.exact.fingerprint``)."""
     run_dir = Path(run_dir) if run_dir is not None else DEFAULT_MODEL
     if not run_dir.is_dir():
         raise ModelError(f"{run_dir}: no such model directory")
@@ -114,7 +118,48 @@ def load_model(run_dir: str | os.PathLike | None = None, itr: int = -1, recursiv
     except RuntimeError as e:
         raise ModelError(f"{path}: checkpoint does not match config_ms.cf ({str(e).splitlines()[0]})") from None
     net.eval()
-    return net, model_fingerprint(net), itr
+    fp = model_fingerprint(net)
+    net.exact = None
+    if (run_dir / EXACT_FILE).is_file() and not float_only:
+        from .integer import ExactModel
+
+        net.exact = ExactModel.load(run_dir / EXACT_FILE, net, fp)
+    return net, fp, itr
+
+
+def integerize_run(src: str | os.PathLike, out: str | os.PathLike, itr: int = -1, max_images: int = 6,
+                   crop: int = 128, log=print) -> Path:
+    """``python -m l3c integerize CKPT OUT``: convert a run directory's (or a checkpoint file's, inside
+    ``RUN/ckpts/``) decoders and heads to the integer path and write ``OUT/exact.pt`` (with the configs and
+    float checkpoint copied when OUT is another directory). The activation ranges are measured on Kodak
+    crops ($KODAK_DIR; else $TRAIN_DIR; else a synthetic image). Fails naming a layer whose accumulator
+    could reach 2**53 (``IntegerizeError``)."""
+    import shutil
+
+    from .integer import calibration_images, integerize
+
+    src = Path(src)
+    if src.is_file():
+        m = CKPT_RE.search(src.name)
+        if not m or src.parent.name != "ckpts":
+            raise ModelError(f"{src}: expected a run directory or RUN/ckpts/ckpt_NNNNNNNNNN.pt")
+        src, itr = src.parent.parent, int(m.group(1))
+    net, fp, itr = load_model(src, itr, float_only=True)
+    out = Path(out)
+    if out.resolve() != src.resolve():
+        (out / "ckpts").mkdir(parents=True, exist_ok=True)
+        for name in ("config_ms.cf", "config_dl.cf"):
+            if (src / name).is_file():
+                shutil.copyfile(src / name, out / name)
+        ck = dict(list_ckpts(src))[itr]
+        shutil.copyfile(ck, out / "ckpts" / ck.name)
+    images, calib = calibration_images(max_images, crop)
+    ex = integerize(net, images, fp, calib)
+    ex.save(out / EXACT_FILE)
+    log(f"{out / EXACT_FILE}: integer decoders + DMLL tables of {src} (iteration {itr}), activations "
+        f"{ex.meta['a_frac']} fractional bits (max |a| {ex.meta['act_max']} on {calib}), "
+        f"format-4 fingerprint {ex.fingerprint.hex()}")
+    return out / EXACT_FILE
 
 
 def model_fingerprint(net: MultiscaleNetwork) -> bytes:
