@@ -44,7 +44,8 @@ temporary folder::
     PYTHONPATH=/tmp/l3c-orig-deps KODAK_DIR=/path/to/kodak \\
         l3c_torch/.venv/bin/python tools/parity/make_l3c_fixture.py --original /tmp/l3c-orig
 
-A checkout without ``.git`` (``git archive``) needs ``--commit SHA``; ``--fixture NAME`` makes one of them. ``--check`` regenerates in memory
+A rerun on the same machine writes byte-identical files (measured; fixed zip timestamps, one thread). A
+checkout without ``.git`` (``git archive``) needs ``--commit SHA``; ``--fixture NAME`` makes one of them. ``--check`` regenerates in memory
 temporary folder, writes nothing and exits 1 when an array differs from the committed one by more than
 ``CHECK_RTOL`` of its largest value (symbols: at all); ``L3C_ORIGINAL=PATH`` makes
 ``l3c_torch/tests/test_parity.py`` run that check.
@@ -366,6 +367,20 @@ def _write_provenance(path: Path, name: str, spec: dict, manifest: dict, args_li
     path.write_text("\n".join(lines))
 
 
+def _savez_deterministic(path: Path, arrays: dict) -> None:
+    """``np.savez_compressed`` with fixed zip timestamps, so a rerun on the same platform is byte-identical."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for k in sorted(arrays):
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.ascontiguousarray(arrays[k]), allow_pickle=False)
+            info = zipfile.ZipInfo(k + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, buf.getvalue())
+
+
 def write_fixture(out: Path, name: str, spec: dict, commit: str, root: Path, crops: list, ckpt: dict,
                   arrays: dict, flat: dict, extra: dict, cmd: str) -> int:
     """Write one fixture folder atomically per file (MANIFEST.json last). Returns its size in bytes."""
@@ -376,7 +391,7 @@ def write_fixture(out: Path, name: str, spec: dict, commit: str, root: Path, cro
     try:
         (tmp / "orig_ckpt").mkdir()
         torch.save(ckpt, tmp / "orig_ckpt" / "ckpt_0000000000.pt")
-        np.savez_compressed(tmp / "orig_outputs.npz", **arrays)
+        _savez_deterministic(tmp / "orig_outputs.npz", arrays)
         (tmp / "config_ms.cf").write_text(
             f"# {ORIG_REPO} @ {commit[:7]}: src/configs/ms/{spec['config']} with -p {' -p '.join(spec['overrides'])}"
             " (resolved)\n" + "".join(f"{k} = {v!r}\n" for k, v in flat.items()))
