@@ -138,6 +138,23 @@ def test_golden_files_decode_on_emulated_cpus(cross):
             assert np.abs(r["rec"].astype(np.int16) - ref).max() <= 1
 
 
+def test_old_float_golden_decodes_under_its_blas_family(cross):
+    """The pre-issue-15 float-path golden file (format 2, no arithmetic record) still decodes, to the same
+    symbols as the portable one, under OpenBLAS Haswell kernels (``avx2-cpu``: the kernel family of the
+    machine that wrote it), whatever this machine's own kernels are."""
+    tmp, _, goldens, _ = cross
+    old = GOLDEN / "tiny_20x27.lic"
+    assert old in goldens, f"{old} missing"
+    from shared_data import container as cont
+    c = cont.read(old, codec="cpm")
+    assert cont.unpack_ints(c.sections[0])[0] == 2 and len(c.sections) == 2
+    prefix = tmp / "dec-avx2-cpu" / "golden" / old.stem
+    err = Path(str(prefix) + ".err")
+    assert not err.exists(), err.read_text() if err.exists() else ""
+    pins = json.loads((GOLDEN / "tiny_20x27_pins.json").read_text())
+    np.testing.assert_array_equal(np.load(str(prefix) + ".npz")["symbols"].ravel(), pins["symbols"])
+
+
 def test_kodak_crops_ran(cross):
     if not cross[3]:
         pytest.skip("Kodak images not found (set KODAK_DIR): the cross-arithmetic test ran on the synthetic image only")
