@@ -353,6 +353,12 @@ class HiFiC(nn.Module):
                 "layout": layout}
         return cont, info
 
+    @staticmethod
+    def _float_mismatch(enc_cfg: dict) -> str:
+        return ("a float-path file: the float h_s here may have chosen other coding tables than the encoder's ("
+                + arith.explain(enc_cfg, arith_config("float")) + "), or the file is corrupt (the container CRC "
+                "passed); retry with `decode --try-arithmetic`, and write portable files (integerized model)")
+
     def check_file(self, cont: ctr.Container) -> tuple[int, dict[str, str]]:
         """Codec, layout and model checks of a container; returns (layout, the encoder's arithmetic config).
 
@@ -433,7 +439,12 @@ class HiFiC(nn.Module):
             if tuple(idx.shape) != (1, c_y, hp // 16, wp // 16):
                 raise ctr.ContainerError("internal shape mismatch while decoding")
             tc = time.perf_counter()
-            y_int = decode_symbols(y_sec, idx.numpy(), y_tab)
+            try:
+                y_int = decode_symbols(y_sec, idx.numpy(), y_tab)
+            except ctr.ContainerError as e:
+                if layout != LAYOUT_FLOAT:
+                    raise
+                raise ctr.ContainerError(f"{e}; {self._float_mismatch(enc_cfg)}") from None
             coding_s += time.perf_counter() - tc
         if layout != LAYOUT_LEGACY:
             crc = symbol_crc(layout, cont.height, cont.width, hp, wp, cont.sections[1], z_int, y_int)
@@ -441,10 +452,8 @@ class HiFiC(nn.Module):
                 if use_int:
                     raise ctr.ContainerError("corrupt hific file: the decoded symbols do not match the stored "
                                              "CRC-32 (the payload was altered; the portable path is exact)")
-                raise ctr.ContainerError(
-                    "the decoded symbols do not match the stored CRC-32: the float h_s here chose other coding "
-                    "tables than the encoder's (" + arith.explain(enc_cfg, arith_config("float")) +
-                    "), or the file is corrupt; retry with `decode --try-arithmetic`, or write portable files")
+                raise ctr.ContainerError("the decoded symbols do not match the stored CRC-32; "
+                                         + self._float_mismatch(enc_cfg))
         y_sym = torch.from_numpy(y_int).float()
         y_hat = (y_sym if mean is None else y_sym + mean).to(self._device())
         x_hat = self.synthesize(y_hat, self._tile_for(hp, wp, tile)).clamp(0, 1)
