@@ -375,7 +375,7 @@ def _savez_deterministic(path: Path, arrays: dict) -> None:
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for k in sorted(arrays):
             buf = io.BytesIO()
-            np.lib.format.write_array(buf, np.ascontiguousarray(arrays[k]), allow_pickle=False)
+            np.lib.format.write_array(buf, np.asarray(arrays[k], order="C"), allow_pickle=False)  # keeps 0-d shapes
             info = zipfile.ZipInfo(k + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, buf.getvalue())
