@@ -4,6 +4,7 @@ encode s, decode s, network s, coding s, real bpsp vs the model estimate (overhe
 the process (each case runs in a fresh subprocess so the peak is its own).
 
     python bench.py [--model DIR | --config cr.cf] [--cases kodak,4k] [--backends constriction,torchac] [--json OUT]
+    python bench.py --portable [--images 24] [--crop 0] [--threads 2]   # issue 15: format 4 vs float format 3
 
 ``--config cr.cf`` times the paper's architecture with untrained (seed 0) weights: its network time is the
 real one; its bpsp and its pmf time (which depends on how wide the predicted distributions are) mean
@@ -97,6 +98,63 @@ def run_one(case: str, backend: str, model: str | None, config: str | None = Non
             "coding_over_network": (enc_s + dec_s) / max(res.stats.net_s + dstats.net_s, 1e-9)}
 
 
+def portable_cost(model: str | None, n_images: int, crop: int, threads: int) -> dict:
+    """Issue 15's costs of the portable integer path (format 4) vs the float path (format 3) on the first
+    ``n_images`` Kodak images (centre ``crop`` x ``crop``; 0 = whole): real file bytes, bits, PSNR is inf
+    (lossless), and encode / decode seconds of each path on the same images, in one process."""
+    import numpy as np
+    import torch
+    from l3c.coding import check_model, decode_container, encode_array
+    from l3c.data import default_dir, resolve_glob
+
+    from shared_data.container import pack, unpack
+    from shared_data.imageio import read_image
+
+    torch.set_num_threads(threads)
+    net, fp = _net(model, None)
+    if net.exact is None:
+        raise SystemExit("the model has no integer decoder: python -m l3c integerize RUN RUN")
+    files = resolve_glob(str(default_dir("KODAK_DIR")))[:n_images]
+    if not files:
+        raise FileNotFoundError("no Kodak images (set KODAK_DIR)")
+    tot = {f: {"bytes": 0, "est_bits": 0.0, "enc_s": 0.0, "dec_s": 0.0, "enc_network_s": 0.0,
+               "dec_network_s": 0.0, "enc_pmf_s": 0.0, "dec_pmf_s": 0.0} for f in (3, 4)}
+    n_sub = 0
+    for f in files:
+        img = read_image(f)
+        if crop:
+            h, w = img.shape[:2]
+            y, x = max(0, (h - crop) // 2), max(0, (w - crop) // 2)
+            img = np.ascontiguousarray(img[y:y + crop, x:x + crop])
+        n_sub += img.size
+        for fmt in (3, 4):
+            t0 = time.perf_counter()
+            res = encode_array(net, img, fp, fmt=fmt)
+            data = pack(res.container)
+            t1 = time.perf_counter()
+            c = unpack(data, "l3c")
+            check_model(net, c, fp)
+            rec, dstats, _ = decode_container(net, c)
+            t2 = time.perf_counter()
+            assert np.array_equal(rec, img), f"{f}: format {fmt} not lossless"
+            d = tot[fmt]
+            d["bytes"] += len(data)
+            d["est_bits"] += res.stats.est_bits
+            d["enc_s"] += t1 - t0
+            d["dec_s"] += t2 - t1
+            d["enc_network_s"] += res.stats.net_s
+            d["dec_network_s"] += dstats.net_s
+            d["enc_pmf_s"] += res.stats.pmf_s
+            d["dec_pmf_s"] += dstats.pmf_s
+    import os
+
+    f3, f4 = tot[3], tot[4]
+    return {"images": len(files), "crop": crop, "threads": threads, "subpixels": n_sub, "float": f3, "portable": f4,
+            "bytes_pct": (f4["bytes"] / f3["bytes"] - 1) * 100, "est_bits_pct": (f4["est_bits"] / f3["est_bits"] - 1) * 100,
+            "enc_ratio": f4["enc_s"] / f3["enc_s"], "dec_ratio": f4["dec_s"] / f3["dec_s"],
+            "load_average": os.getloadavg()[0]}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None, help="run directory (default: zoo/mini)")
@@ -105,8 +163,27 @@ def main(argv=None):
     p.add_argument("--cases", default="kodak,4k")
     p.add_argument("--backends", default="constriction,torchac")
     p.add_argument("--json", default=None)
+    p.add_argument("--portable", action="store_true",
+                   help="issue 15: rate and time of the portable integer path (format 4) vs the float path (3)")
+    p.add_argument("--images", type=int, default=24, help="--portable: the first N Kodak images")
+    p.add_argument("--crop", type=int, default=0, help="--portable: centre crops (0: whole images)")
     p.add_argument("--_one", nargs=2, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
+    if a.portable:
+        r = portable_cost(a.model, a.images, a.crop, a.threads)
+        for k in ("float", "portable"):
+            d = r[k]
+            print(f"{k:9s} {d['bytes']:9d} B  {8 * d['bytes'] / r['subpixels']:.4f} bpsp  est "
+                  f"{d['est_bits'] / r['subpixels']:.4f}  enc {d['enc_s']:7.2f} s (net {d['enc_network_s']:6.2f}, "
+                  f"pmf {d['enc_pmf_s']:6.2f})  dec {d['dec_s']:7.2f} s (net {d['dec_network_s']:6.2f}, pmf "
+                  f"{d['dec_pmf_s']:6.2f})")
+        print(f"{r['images']} Kodak images{f' (centre {a.crop}x{a.crop})' if a.crop else ''}, {a.threads} threads: "
+              f"portable vs float: bytes {r['bytes_pct']:+.4f} %, estimated bits {r['est_bits_pct']:+.4f} %, "
+              f"encode {r['enc_ratio']:.2f}x, decode {r['dec_ratio']:.2f}x (targets +0.5 %, 1.5x); "
+              f"load average {r['load_average']:.1f}")
+        if a.json:
+            Path(a.json).write_text(json.dumps(r, indent=2))
+        return 0
     if a._one:
         print("RESULT " + json.dumps(run_one(a._one[0], a._one[1], a.model, a.config, a.threads)))
         return 0

@@ -49,15 +49,27 @@ def decode_file(in_path, out_path, model=None, itr=-1, verbose=True, reexec_argv
         check_model(net, c, fp, model)
         rc = _reexec_for_capability(net, c, reexec_argv) if reexec_argv is not None else None
         if rc is not None:
-            if rc:
-                raise RuntimeError(f"{in_path}: decoding under the encoder's torch CPU capability failed "
-                                   f"(exit {rc})")
-            return
+            return rc  # the fresh process printed its own result or error
         t0 = time.perf_counter()
         img, _, backend = decode_container(net, c)
     write_png(out_path, img)
     if verbose:
         print(f"{out_path}: {img.shape[0]}x{img.shape[1]} ({backend}), {time.perf_counter() - t0:.2f} s")
+    return 0
+
+
+def recovery_order(recorded: dict | None) -> list[str]:
+    """``arith.RECOVERY_ORDER`` with the emulations whose settings match the file's recorded environment
+    first (a float-path file records the ENV_KEYS it was encoded under)."""
+    from shared_data import arith
+
+    rec = recorded or {}
+
+    def score(name):
+        e = arith.EMULATIONS[name]
+        return sum(1 if rec.get("env." + k) == v else -1 for k, v in e.items())
+
+    return sorted(arith.RECOVERY_ORDER, key=lambda n: (-score(n), arith.RECOVERY_ORDER.index(n)))
 
 
 def try_arithmetic_decode(in_path, out_path, model=None, itr=-1) -> str:
@@ -76,7 +88,18 @@ def try_arithmetic_decode(in_path, out_path, model=None, itr=-1) -> str:
             cmd += ["--model", str(Path(model).resolve())]
         return cmd + ["-i", str(itr)]
 
-    name = arith.try_arithmetic(argv, Path(out_path).resolve(), cwd=here, in_path=in_path)
+    from shared_data.container import read
+
+    from .coding import recorded_arith
+    from .model_io import load_model
+
+    net, _, _ = load_model(model, itr)
+    try:
+        rec = recorded_arith(net, read(in_path, codec="l3c"))
+    except (ValueError, OSError):
+        rec = None  # the plain decodes below report what is wrong with the file
+    name = arith.try_arithmetic(argv, Path(out_path).resolve(), emulations=recovery_order(rec), cwd=here,
+                                in_path=in_path)
     print(f"{out_path}: decoded under arithmetic configuration {name!r}")
     return name
 
@@ -152,8 +175,8 @@ def main(argv=None) -> int:
         elif a.try_arithmetic:
             try_arithmetic_decode(a.input, a.output, a.model, a.restore_itr)
         else:
-            decode_file(a.input, a.output, a.model, a.restore_itr,
-                        reexec_argv=list(sys.argv[1:] if argv is None else argv))
+            return decode_file(a.input, a.output, a.model, a.restore_itr,
+                               reexec_argv=list(sys.argv[1:] if argv is None else argv))
     except (ValueError, OSError, RuntimeError) as ex:  # ContainerError, ImageReadError, ModelError, ...
         print(f"l3c: error: {ex}", file=sys.stderr)
         return 1

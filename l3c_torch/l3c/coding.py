@@ -547,7 +547,7 @@ def mismatch_note(hdr: dict) -> str:
     enc = hdr.get("arith")
     if not enc:
         return ""
-    return arith.explain(enc, arith_config())
+    return arith.explain(enc, arith_config(**({"l3c_path": enc["l3c_path"]} if "l3c_path" in enc else {})))
 
 
 @torch.no_grad()
