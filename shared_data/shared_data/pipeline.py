@@ -399,3 +399,79 @@ def run(recipe: Any, src: Path | None, out: Path, opts: dict, workers: int | Non
     finally:
         ex.close()
     return summary
+
+
+# --- scheduler specs (shared with shared_eval.sweep) ------------------------------------------------------
+
+class Scheduler:
+    """An opened ``--scheduler``: ``client`` is a ``distributed.Client`` (``None`` = in-process) and
+    ``kind`` a short description; :meth:`close` shuts down whatever :func:`open_scheduler` started."""
+
+    def __init__(self, client: Any = None, kind: str = "in-process", cluster: Any = None, own_client: bool = False):
+        self.client, self.kind, self._cluster, self._own_client = client, kind, cluster, own_client
+
+    def close(self) -> None:
+        if self._own_client and self.client is not None:
+            self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+        self.client = self._cluster = None
+
+    def __enter__(self) -> Scheduler:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_scheduler(spec: Any, connect_timeout: float = 20.0, slurm: dict | None = None, jobs: int = 1,
+                   job_wait: float = 600.0, flag: str = "--scheduler") -> Scheduler:
+    """Open a scheduler spec: ``None`` / ``""`` / ``"in-process"`` (run in this process), ``"local:N"`` (a
+    Dask ``LocalCluster`` of N single-threaded worker processes), ``"slurm"`` (``jobs`` dask-jobqueue SLURM
+    jobs, ``slurm`` = :func:`slurm_cluster` keyword arguments, waiting ``job_wait`` s for the first worker),
+    any other string a scheduler address (``tcp://host:8786``), or an existing ``distributed.Client``.
+    Every failure is a :class:`PrepareError` whose one-line message starts with ``flag`` and the spec; an
+    address that does not answer fails after ``connect_timeout`` s."""
+    if spec is None or (isinstance(spec, str) and spec.strip() in ("", "in-process", "inline")):
+        return Scheduler()
+    if not isinstance(spec, str):
+        return Scheduler(spec, "dask")  # a distributed.Client the caller owns
+    spec = spec.strip()
+    try:
+        import distributed
+    except ImportError:
+        raise PrepareError(f"{flag} {spec}: needs Dask distributed (pip install dask distributed)") from None
+    if spec.startswith("local:") or spec == "local":
+        n = spec.partition(":")[2]
+        if not n.isdigit() or int(n) < 1:
+            raise PrepareError(f"{flag} {spec}: expected local:N with N >= 1 worker processes, e.g. local:2")
+        cluster = distributed.LocalCluster(n_workers=int(n), threads_per_worker=1, processes=True,
+                                           dashboard_address=None)
+        return Scheduler(distributed.Client(cluster), f"dask-local({n})", cluster, True)
+    if spec == "slurm":
+        import shutil
+
+        try:
+            cluster = slurm_cluster(**(slurm or {}))
+        except PrepareError:
+            raise PrepareError(f"{flag} slurm: needs dask-jobqueue (pip install dask-jobqueue)") from None
+        if shutil.which("sbatch") is None:
+            cluster.close()
+            raise PrepareError(f"{flag} slurm: sbatch not found (run this on a SLURM login node)")
+        cluster.scale(jobs=jobs)
+        client = distributed.Client(cluster)
+        try:
+            client.wait_for_workers(1, timeout=job_wait)
+        except TimeoutError:
+            client.close()
+            cluster.close()
+            raise PrepareError(f"{flag} slurm: no worker started within {job_wait:g} s "
+                               "(check squeue and the job's output)") from None
+        return Scheduler(client, f"dask-slurm({jobs} jobs)", cluster, True)
+    try:
+        client = distributed.Client(spec, timeout=f"{connect_timeout}s")
+    except (OSError, TimeoutError, ValueError, TypeError) as e:
+        msg = " ".join(str(e).split()) or type(e).__name__
+        raise PrepareError(f"{flag} {spec}: cannot connect to the Dask scheduler within {connect_timeout:g} s "
+                           f"({msg[:200]})") from None
+    return Scheduler(client, f"dask({spec})", None, True)

@@ -3,12 +3,16 @@ JPEG 2000), quality sweeps and matched-bpp search.
 
     python -m shared_eval.baselines --images DIR --codecs jpeg,webp,jpeg2000,avif,jpegxl --out runs/baselines
         [--qualities 10,30,50,70,90] [--target-bpp 0.25,0.5] [--max-images N] [--keep-files]
+        [--scheduler local:4 | tcp://host:8786 | slurm]
 
 Every rate is ``8·len(bitstream) / (H·W)`` of the complete encoded file (all headers included, unlike CPM's
 header-stripped JPEG/BPG numbers). Writes ``OUT/<codec>/measures.csv`` (columns of
 :mod:`shared_eval.measures` plus ``codec, quality`` [``target_bpp``], ``bpsp`` for lossless codecs) and
 ``OUT/<codec>/settings.json`` (library versions and encoder settings). FLIF (used by the L3C and iREC
 tables) is not installable here; ``jpegxl-lossless`` is its successor, and no FLIF numbers are produced.
+
+Every (image, codec, quality) point is one task of :mod:`shared_eval.sweep`: in-process by default, or on
+Dask with ``--scheduler``; finished points are kept in ``OUT/.sweep/`` so a killed run resumes.
 
 Library API: :func:`encode`, :func:`decode`, :func:`encode_at_bpp`, :data:`CODECS`.
 """
@@ -33,6 +37,15 @@ from .measures import write_measures
 from .metrics import bpp as bpp_of
 from .metrics import bpsp as bpsp_of
 from .metrics import ms_ssim, psnr
+from .sweep import (
+    SweepError,
+    SweepTask,
+    add_scheduler_arguments,
+    failure_message,
+    run_sweep,
+    scheduler_kwargs,
+    slurm_job_script,
+)
 
 try:  # AVIF and JPEG XL come from imagecodecs; the Pillow codecs work without it
     import imagecodecs
@@ -280,51 +293,86 @@ def list_images(folder: str | Path, max_images: int | None = None) -> list[Path]
     return files[:max_images] if max_images else files
 
 
+_EXT = {"jpeg444": "jpg", "jpeg": "jpg", "jpeg2000": "jp2", "jpeg2000-lossless": "jp2", "jpegxl": "jxl",
+        "jpegxl-lossless": "jxl", "webp-lossless": "webp"}
+
+
+def baseline_task(path: str, codec: str, quality: float | None, target_bpp: float | None,
+                  keep_dir: str | None = None) -> dict:
+    """One sweep point on one image (the per-task function of :mod:`shared_eval.sweep`; runs on a worker):
+    encode at ``quality`` (or binary-search it for ``target_bpp``), decode, measure; returns the row."""
+    try:
+        im = read_image(path)
+    except ImageReadError as e:
+        raise BaselineError(str(e)) from None
+    c = _codec(codec)
+    name = Path(path).name
+    t0 = time.perf_counter()
+    if target_bpp is None:
+        data = encode(im, codec, quality)
+    else:
+        data, _, quality = encode_at_bpp(im, codec, target_bpp)
+    enc_s = time.perf_counter() - t0
+    row = _measure(im, name, data, enc_s, c)
+    row.update({"codec": codec, "quality": quality})
+    if target_bpp is not None:
+        row["target_bpp"] = target_bpp
+    if keep_dir is not None:
+        atomic_write_bytes(Path(keep_dir) / f"{Path(name).stem}_q{quality:g}.{_EXT.get(codec, codec)}", data)
+    return row
+
+
+def baseline_tasks(images: list[Path], codecs: list[str], out: str | Path,
+                   qualities: dict[str, list[float]] | None = None, target_bpps: list[float] | None = None,
+                   keep_files: bool = False) -> tuple[list[SweepTask], dict[str, list[float]]]:
+    """The sweep's tasks (image × codec × quality or target bpp) and each codec's quality list."""
+    out = Path(out)
+    tasks, qs_of = [], {}
+    for c in (_codec(c) for c in codecs):
+        qs = qs_of[c.name] = list((qualities or {}).get(c.name, c.default_qualities))
+        points = [(None, t) for t in target_bpps] if target_bpps and not c.lossless else [(q, None) for q in qs]
+        keep = str(out / c.name / "files") if keep_files else None
+        for p in images:
+            st = p.stat()
+            for q, t in points:
+                key = f"{c.name}|{p.name}|" + (f"q={q:g}" if t is None else f"bpp={t:g}")
+                tasks.append(SweepTask(key, (str(p), c.name, q, t, keep), f"{p.resolve()}:{st.st_size}:{st.st_mtime_ns}"))
+    return tasks, qs_of
+
+
 def run_baselines(images: list[Path], codecs: list[str], out: str | Path,
                   qualities: dict[str, list[float]] | None = None, target_bpps: list[float] | None = None,
-                  keep_files: bool = False, progress: bool = True) -> dict[str, Path]:
-    """Sweep every codec over every image; returns ``{codec: measures.csv path}``."""
-    from tqdm import tqdm
-
+                  keep_files: bool = False, progress: bool = True, scheduler=None, **sweep_kw) -> dict[str, Path]:
+    """Sweep every codec over every image through :mod:`shared_eval.sweep` (in-process by default;
+    ``scheduler="local:N"``, an address, ``"slurm"`` or a ``distributed.Client`` for Dask); finished points
+    are kept in ``OUT/.sweep`` so a rerun after a kill computes only the rest. Returns
+    ``{codec: measures.csv path}``; raises :class:`SweepError` naming failed points (no measures.csv then)."""
     out = Path(out)
     todo = [_codec(c) for c in codecs]
-    imgs = []
-    for p in images:
+    names = []
+    for p in images:  # every input is checked on the driver, before anything runs or is written
         try:
-            imgs.append((p.name, read_image(p)))
+            read_image(p)
         except ImageReadError as e:
             raise BaselineError(str(e)) from None
+        names.append(p.name)
     versions = library_versions()
+    tasks, qs_of = baseline_tasks(images, codecs, out, qualities, target_bpps, keep_files)
+    config = {"versions": versions, "settings": {c.name: c.settings for c in todo}}
+    res = run_sweep(baseline_task, tasks, out / ".sweep", config, scheduler, progress=progress,
+                    desc="baselines", sort_by=("img_name", "target_bpp", "quality"), **sweep_kw)
+    if res.failed:
+        raise SweepError(failure_message(res, out / ".sweep"))
     written = {}
     for c in todo:
-        qs = list((qualities or {}).get(c.name, c.default_qualities))
-        jobs = [(n, im, q, None) for n, im in imgs for q in qs]
-        if target_bpps and not c.lossless:
-            jobs = [(n, im, None, t) for n, im in imgs for t in target_bpps]
-        rows = []
-        for n, im, q, t in tqdm(jobs, desc=c.name, disable=not progress, leave=False):
-            t0 = time.perf_counter()
-            if t is None:
-                data = encode(im, c.name, q)
-            else:
-                data, _, q = encode_at_bpp(im, c.name, t)
-            enc_s = time.perf_counter() - t0
-            row = _measure(im, n, data, enc_s, c)
-            row.update({"codec": c.name, "quality": q})
-            if t is not None:
-                row["target_bpp"] = t
-            rows.append(row)
-            if keep_files:
-                ext = {"jpeg444": "jpg", "jpeg": "jpg", "jpeg2000": "jp2", "jpeg2000-lossless": "jp2",
-                       "jpegxl": "jxl", "jpegxl-lossless": "jxl", "webp-lossless": "webp"}.get(c.name, c.name)
-                atomic_write_bytes(out / c.name / "files" / f"{Path(n).stem}_q{q:g}.{ext}", data)
+        rows = [r for r in res.rows if r.get("codec") == c.name]
         extra = ["codec", "quality"] + (["target_bpp"] if target_bpps and not c.lossless else []) + \
             (["bpsp"] if c.lossless else [])
         path = write_measures(out / c.name / "measures.csv", rows, extra)
         meta = {"codec": c.name, "library": c.library, "versions": versions, "settings": c.settings,
-                "quality_meaning": c.quality_meaning, "qualities": qs, "target_bpp": target_bpps,
+                "quality_meaning": c.quality_meaning, "qualities": qs_of[c.name], "target_bpp": target_bpps,
                 "lossless": c.lossless, "rate": "8*len(file)/(H*W), whole file incl. headers",
-                "images": [n for n, _ in imgs]}
+                "images": names}
         atomic_write_bytes(out / c.name / "settings.json", (json.dumps(meta, indent=2) + "\n").encode())
         written[c.name] = path
     return written
@@ -347,7 +395,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--target-bpp", help="comma list of target bpps: binary-search the quality per image")
     ap.add_argument("--max-images", type=int, help="use only the first N images (sorted by name)")
     ap.add_argument("--keep-files", action="store_true", help="also store every encoded file")
+    add_scheduler_arguments(ap)
     a = ap.parse_args(argv)
+    if a.scheduler == "slurm" and a.job_script:
+        try:
+            print(slurm_job_script(a))
+        except SweepError as e:
+            print(f"baselines: error: {e}", file=sys.stderr)
+            return 2
+        return 0
+    kw = scheduler_kwargs(a)
     try:
         codecs = [c.strip() for c in a.codecs.split(",") if c.strip()]
         for c in codecs:
@@ -355,10 +412,13 @@ def main(argv: list[str] | None = None) -> int:
         qual = ({c: _floats(a.qualities) for c in codecs if not CODECS[c].lossless and CODECS[c].integer_q}
                 if a.qualities else None)
         written = run_baselines(list_images(a.images, a.max_images), codecs, a.out, qual,
-                                _floats(a.target_bpp) if a.target_bpp else None, a.keep_files)
+                                _floats(a.target_bpp) if a.target_bpp else None, a.keep_files, **kw)
     except BaselineError as e:
         print(f"baselines: error: {e}", file=sys.stderr)
         return 2
+    except SweepError as e:  # a scheduler that cannot be opened (2), or failed sweep points (1)
+        print(f"baselines: error: {e}", file=sys.stderr)
+        return 1 if "tasks failed" in str(e) else 2
     from .measures import read_measures, summarize
     for c, p in written.items():
         rows = read_measures(p)
