@@ -4,6 +4,7 @@ peak RSS, for a Kodak image and a 4K image.
   python bench.py                          # committed MINI model: Kodak + 3840x2160
   python bench.py --full                   # also the paper-size model (random weights: timing only) on Kodak
   python bench.py --image PATH --threads 2
+  python bench.py --paths 24               # portable (integer h_s) vs float path on the first 24 Kodak images
 
 Timings on a shared 2-core machine are noisy; the entropy-coding share and the overhead are the point.
 """
@@ -43,6 +44,39 @@ def bench_one(model, img, label):
     assert torch.equal(einfo["y_sym"], dinfo["y_sym"])
 
 
+def compare_paths(model, files) -> dict:
+    """Portable (layout 3) vs float (layout 2) files of the same integerized model, image by image (runs
+    interleaved so machine load hits both alike): bytes, PSNR, encode and decode seconds."""
+    from shared_data import container as ctr
+    from shared_data.imageio import read_image
+    from shared_eval.metrics import psnr
+
+    tot = {k: 0.0 for k in ("bytes_p", "bytes_f", "psnr_p", "psnr_f", "enc_p", "enc_f", "dec_p", "dec_f")}
+    for f in files:
+        img = read_image(f)
+        row = {}
+        for tag, portable in (("f", False), ("p", True)):
+            t0 = time.perf_counter()
+            data = ctr.pack(model.compress(img, portable=portable)[0])
+            t1 = time.perf_counter()
+            rec, _ = model.decompress(ctr.unpack(data))
+            t2 = time.perf_counter()
+            row.update({f"bytes_{tag}": len(data), f"psnr_{tag}": psnr(img, rec), f"enc_{tag}": t1 - t0,
+                        f"dec_{tag}": t2 - t1})
+        for k in tot:
+            tot[k] += row[k]
+        print(f"{f.name:14s} bytes float {row['bytes_f']:7d} portable {row['bytes_p']:7d} "
+              f"({100 * (row['bytes_p'] / row['bytes_f'] - 1):+.3f}%)  PSNR {row['psnr_f']:.4f} / {row['psnr_p']:.4f}  "
+              f"enc {row['enc_f']:.2f} / {row['enc_p']:.2f} s  dec {row['dec_f']:.2f} / {row['dec_p']:.2f} s",
+              flush=True)
+    n = len(files)
+    print(f"{n} images: bytes {100 * (tot['bytes_p'] / tot['bytes_f'] - 1):+.3f}% (portable vs float), "
+          f"PSNR {(tot['psnr_p'] - tot['psnr_f']) / n:+.4f} dB, encode x{tot['enc_p'] / tot['enc_f']:.2f}, "
+          f"decode x{tot['dec_p'] / tot['dec_f']:.2f} (float: enc {tot['enc_f'] / n:.2f} s, dec "
+          f"{tot['dec_f'] / n:.2f} s per image)")
+    return tot
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None, help="checkpoint (default zoo/mini)")
@@ -50,6 +84,8 @@ def main(argv=None) -> int:
     p.add_argument("--full", action="store_true", help="also time the paper-size model (random weights)")
     p.add_argument("--no4k", action="store_true")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--paths", type=int, default=0, metavar="N",
+                   help="only compare the portable and float paths on the first N Kodak images")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -68,6 +104,9 @@ def main(argv=None) -> int:
                       0, 255).astype(np.uint8)
     model, _ = load_checkpoint(args.model or default_model_path())
     print(f"threads={args.threads}  torch {torch.__version__}")
+    if args.paths:
+        compare_paths(model, list_images(kodak_dir())[:args.paths])
+        return 0
     bench_one(model, img, f"mini {model.cfg.name}")
     if not args.no4k:
         big = np.tile(img, (-(-2160 // img.shape[0]), -(-3840 // img.shape[1]), 1))[:2160, :3840]

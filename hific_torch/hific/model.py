@@ -177,10 +177,13 @@ class HiFiC(nn.Module):
     # ---- coding tables and identity --------------------------------------------------------------
     @torch.no_grad()
     def update(self) -> None:
-        """Build the coding tables (stored as buffers, i.e. in the checkpoint). Call after training."""
+        """Build the coding tables (stored as buffers, i.e. in the checkpoint). Call after training. Drops an
+        integer block (it was converted from the old weights: run ``python -m hific integerize`` again)."""
         self.hyper_density.update()
         self.conditional.update()
+        self.portable = None
         self._fingerprint = None
+        self._portable_fingerprint = None
         self._tables = None
 
     def tables_ready(self) -> bool:
@@ -312,8 +315,6 @@ class HiFiC(nn.Module):
         check_rgb_uint8(img)
         self.eval()
         use_int = self._use_portable(portable)
-        if use_int and self.cfg.use_latent_mixture_model:
-            raise NotImplementedError("the -LMM model has no portable path")
         z_tab, y_tab = self._coding_tables(use_int)
         padded, pad = self._pad(img)
         x = torch.from_numpy(np.ascontiguousarray(padded)).permute(2, 0, 1)[None].float().div(255.0)
@@ -326,11 +327,11 @@ class HiFiC(nn.Module):
         _, c, zh, zw = z_sym.shape
         z_ids = np.broadcast_to(np.arange(c)[None, :, None, None], z_sym.shape)
         if self.cfg.use_latent_mixture_model:
-            params = self._hyper_synthesis_cpu()[0](z_hat)
             y_sym = torch.round(y.cpu().float())
+            rows = self._mixture_rows(z_sym, z_hat, use_int)
             tc = time.perf_counter()
             z_bytes = encode_symbols(z_sym.numpy().astype(np.int64), z_ids, z_tab)
-            y_bytes = encode_rows(y_sym.numpy().astype(np.int64), self.mixture.coding_rows(params))
+            y_bytes = encode_rows(y_sym.numpy().astype(np.int64), rows)
         else:
             if use_int:
                 mean, idx = self.portable.mean_and_indexes(self, z_sym)
@@ -352,6 +353,14 @@ class HiFiC(nn.Module):
         info = {"y_sym": y_sym, "z_sym": z_sym, "padded_shape": padded.shape[:2], "coding_s": coding_s,
                 "layout": layout}
         return cont, info
+
+    def _mixture_rows(self, z_sym: torch.Tensor, z_hat: torch.Tensor, use_int: bool):
+        """-LMM coding rows: exact from the integer h_s + head (portable), else the float rows."""
+        if use_int:
+            from .portable import mixture_rows
+            params_q = self.portable.hyper_synthesis(self, z_sym)["mixture"]
+            return mixture_rows(self.portable, params_q, self.cfg.latent_channels, self.cfg.mixture_components)
+        return self.mixture.coding_rows(self._hyper_synthesis_cpu()[0](z_hat))
 
     @staticmethod
     def _float_mismatch(enc_cfg: dict) -> str:
@@ -410,8 +419,6 @@ class HiFiC(nn.Module):
             raise ctr.ContainerError(f"corrupt hific header: padded size {hp}x{wp} does not match the image "
                                      f"size {cont.height}x{cont.width}")
         use_int = layout == LAYOUT_PORTABLE
-        if use_int and self.cfg.use_latent_mixture_model:
-            raise ctr.ContainerError("corrupt hific file: a portable layout for an -LMM model")
         z_sec, y_sec = cont.sections[-2], cont.sections[-1]
         z_tab, y_tab = self._coding_tables(use_int)
         c_z, c_y = self.cfg.hyper_channels, self.cfg.latent_channels
@@ -423,12 +430,15 @@ class HiFiC(nn.Module):
         coding_s = time.perf_counter() - tc
         med = self.hyper_density.medians.cpu().reshape(1, -1, 1, 1)
         if self.cfg.use_latent_mixture_model:
-            params = self._hyper_synthesis_cpu()[0](z_sym + med)
             shape = (1, c_y, hp // 16, wp // 16)
-            if tuple(params.shape[-2:]) != shape[-2:]:
-                raise ctr.ContainerError("internal shape mismatch while decoding")
+            rows = self._mixture_rows(torch.from_numpy(z_int), z_sym + med, use_int)
             tc = time.perf_counter()
-            y_int = decode_rows(y_sec, self.mixture.coding_rows(params), int(np.prod(shape))).reshape(shape)
+            try:
+                y_int = decode_rows(y_sec, rows, int(np.prod(shape))).reshape(shape)
+            except ctr.ContainerError as e:
+                if layout != LAYOUT_FLOAT:
+                    raise
+                raise ctr.ContainerError(f"{e}; {self._float_mismatch(enc_cfg)}") from None
             coding_s += time.perf_counter() - tc
             mean = None
         else:
@@ -538,8 +548,12 @@ def load_checkpoint(path, device: str = "cpu", need_tables: bool = True) -> tupl
 
 
 def load_codec_weights(model: HiFiC, sd: dict) -> None:
-    """load_state_dict that first sizes the coding-table buffers from ``sd``."""
+    """load_state_dict that first sizes the coding-table buffers from ``sd``. An integer block in ``sd`` is
+    left out (training changes the weights it was converted from; integerize the result again)."""
+    sd = {k: v for k, v in sd.items() if not k.startswith("portable.")}
     _resize_table_buffers(model, sd)
+    model.portable = None
+    model._portable_fingerprint = None
     model.load_state_dict(sd, strict=True)
     model._fingerprint = None
     model._tables = None

@@ -219,9 +219,9 @@ def integerize(model, act_frac: int = ACT_FRAC, weight_frac: int = WEIGHT_FRAC,
     the layer whose worst-case accumulator reaches 2^53, and NotImplementedError for the -LMM."""
     from .entropy import scale_table
 
-    if model.cfg.use_latent_mixture_model:
-        raise NotImplementedError("the -LMM (mixture) model has no portable integer path yet: its per-element "
-                                  "logistic-mixture rows would need integer CDF tables; use the float path")
+    if model.cfg.use_latent_mixture_model and model.cfg.likelihood_type != "logistic":
+        raise NotImplementedError("a portable -LMM needs --likelihood_type logistic (its CDF comes from an exact "
+                                  "sigmoid table; there is no exact Gaussian-CDF table); use the float path")
     if not model.tables_ready():
         raise IntegerizeError("the model has no coding tables (call model.update() first)")
     t = {"meta": torch.tensor([PORTABLE_VERSION, act_frac, weight_frac, clip_bits, TABLE_BITS])}
@@ -260,6 +260,8 @@ def integerize(model, act_frac: int = ACT_FRAC, weight_frac: int = WEIGHT_FRAC,
         n = 2 * int(r) + 2
         yf[i, :n] = frequencies(py[i, :n])
     t["y_freq"], t["y_radius"] = torch.from_numpy(yf), cnd.radii.clone()
+    if model.cfg.use_latent_mixture_model:
+        t.update(_lmm_tables(act_frac))
     return PortableHyper({k: _narrow(v) for k, v in t.items()})
 
 
@@ -285,3 +287,65 @@ def integerize_file(src, dst, act_frac: int = ACT_FRAC, weight_frac: int = WEIGH
                            "float_fingerprint": model.fingerprint().hex()}
     save_checkpoint(dst, model, keep)
     return model.fingerprint().hex(), model.portable_fingerprint().hex()
+
+
+# ---- the -LMM (logistic mixture) rows from integers -----------------------------------------------------
+#: log-scale range of the mixture components (the port's bound -3 below; above, scales are capped at e^6)
+LMM_LOG_SCALE_MIN, LMM_LOG_SCALE_MAX = -3, 6
+#: sigmoid table: argument with SIG_IN_FRAC fractional bits, |t| <= SIG_RANGE, value with TABLE_BITS bits
+SIG_IN_FRAC, SIG_RANGE = 8, 24
+#: 1/s with INV_FRAC fractional bits; mixture weights (softmax) with PI_FRAC bits
+INV_FRAC, PI_FRAC = 16, 16
+
+
+def _lmm_tables(act_frac: int) -> dict[str, torch.Tensor]:
+    """exp(±l) over the clipped log-scale grid and the logistic CDF (sigmoid), correctly rounded decimal
+    tables (shared_data.exact.table), stored in the model file."""
+    from shared_data.exact import table
+
+    lo, hi = LMM_LOG_SCALE_MIN << act_frac, LMM_LOG_SCALE_MAX << act_frac
+    return {"lmm_inv": torch.from_numpy(table("exp", -hi, -lo, act_frac, INV_FRAC)[::-1].copy()),  # exp(-l)
+            "lmm_scale": torch.from_numpy(table("exp", lo, hi, act_frac, act_frac)),               # exp(+l)
+            "lmm_sig": torch.from_numpy(table("sigmoid", -(SIG_RANGE << SIG_IN_FRAC), SIG_RANGE << SIG_IN_FRAC,
+                                              SIG_IN_FRAC, TABLE_BITS))}
+
+
+def mixture_rows(p: PortableHyper, params_q: torch.Tensor, channels: int, components: int, chunk: int = 8192):
+    """The -LMM coding rows from integer parameters (B, 3·C·K, H, W) with ACT_FRAC fractional bits: the same
+    window / escape layout as ``MixtureConditional.coding_rows`` (raster order of (B, C, H, W)), computed
+    with int64 arithmetic and tables only, so the encoder's and decoder's rows are bit-identical."""
+    from shared_data.exact import rdiv_round, softmax_weights
+
+    from .entropy import MIXTURE_MAX_RADIUS
+
+    fa = p.settings[1]
+    one = 1 << fa
+    a = params_q.detach().cpu().to(torch.float64).numpy().astype(np.int64)
+    b, _, h, w = a.shape
+    a = a.reshape(b, 3, channels, components, h, w).transpose(1, 0, 2, 4, 5, 3).reshape(3, -1, components)
+    logits, means = a[0], a[1]
+    lo, hi = LMM_LOG_SCALE_MIN << fa, LMM_LOG_SCALE_MAX << fa
+    ls = np.clip(a[2], lo, hi) - lo
+    inv_tab, scale_tab, sig = (getattr(p, n).cpu().numpy().astype(np.int64) for n in ("lmm_inv", "lmm_scale", "lmm_sig"))
+    pis = softmax_weights(logits, in_frac=fa, out_frac=PI_FRAC, axis=1)             # (n, K) integers >= 1
+    total = pis.sum(1)
+    centre = rdiv_round((pis * means).sum(1), total * one)                          # round(sum pi mu)
+    spread = (np.abs(means - centre[:, None] * one) + 8 * scale_tab[ls]).max(1) if len(centre) else np.zeros(0)
+    radius = int(min(MIXTURE_MAX_RADIUS, max(2, -(-int(spread.max()) // one) if len(spread) else 2)))
+    grid = np.arange(-radius, radius + 1, dtype=np.int64)
+    inv = inv_tab[ls]                                                                # (n, K), INV_FRAC bits
+    shift = fa + INV_FRAC - SIG_IN_FRAC
+    t_max = SIG_RANGE << SIG_IN_FRAC
+    for s in range(0, len(centre), chunk):
+        c, m, iv, pi = centre[s:s + chunk], means[s:s + chunk], inv[s:s + chunk], pis[s:s + chunk]
+        d = ((c[:, None] + grid[None, :]) * one)[:, :, None] - m[:, None, :]       # (n, 2R+1, K), fa bits
+
+        def cdf(x, iv=iv):
+            t = (x * iv[:, None, :] + (1 << (shift - 1))) >> shift
+            return sig[np.clip(t, -t_max, t_max) + t_max]
+
+        pmf = cdf(d + one // 2) - cdf(d - one // 2)                                  # TABLE_BITS bits, >= 0
+        rows = (pmf * pi[:, None, :]).sum(2)                                         # < 2^(16+24+2)
+        esc = np.maximum((total[s:s + chunk] << TABLE_BITS) - rows.sum(1), 1)
+        counts = np.maximum(np.concatenate([rows, esc[:, None]], axis=1), 1)
+        yield c - radius, counts.astype(np.float64) / counts.sum(1, keepdims=True).astype(np.float64)

@@ -1,7 +1,7 @@
 """Cross-arithmetic test (issue 15): encode under one arithmetic configuration and decode under another, each
 in a fresh process (``shared_data.arith.run``), for every pair of ``arith.CROSS_PAIRS``.
 
-* portable files of the integerized zoo model (Kodak crops of odd sizes when KODAK_DIR is present, and a
+* portable files of the integerized zoo model (and of an integerized -LMM logistic model) (Kodak crops of odd sizes when KODAK_DIR is present, and a
   synthetic image that always runs): identical symbols, reconstruction within 1 grey level (G is float);
 * the same on a deliberately sensitive model (σ on a scale-table boundary up to float rounding, see
   ``_cross_arith.sensitive_model``): its integerized copy stays exact, while its FLOAT path fails — the
@@ -12,13 +12,16 @@ in a fresh process (``shared_data.arith.run``), for every pair of ``arith.CROSS_
   ``decode --try-arithmetic`` run is marked slow (it may start 13 processes).
 """
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hific.model import load_checkpoint, save_checkpoint
+import torch
+from hific.config import MINI
+from hific.model import HiFiC, load_checkpoint, save_checkpoint
 from hific.portable import integerize
 from PIL import Image
 
@@ -65,8 +68,15 @@ def cross(tmp_path_factory, zoo_ckpt):
     sens.portable = integerize(sens)
     si = tmp / "sensitive_int.pt"
     save_checkpoint(si, sens)
+    torch.manual_seed(7)  # an integerized -LMM (logistic) model: table-driven mixture rows
+    lmm = HiFiC(dataclasses.replace(MINI, use_latent_mixture_model=True, likelihood_type="logistic")).eval()
+    with torch.no_grad():
+        lmm.mixture_head.weight.mul_(20)
+    lmm.update()
+    lmm.portable = integerize(lmm)
+    save_checkpoint(tmp / "lmm_int.pt", lmm)
     models = {"zoo": (str(zoo_ckpt), False, names), "si": (str(si), False, ["synthetic"]),
-              "sf": (str(sf), True, names[:2])}
+              "sf": (str(sf), True, names[:2]), "lmm": (str(tmp / "lmm_int.pt"), False, ["synthetic"])}
     encoders = sorted({a for a, _ in PAIRS})
     decoders = sorted({b for _, b in PAIRS} | set(GOLDEN_EMULATIONS))
     for e in encoders:
@@ -101,7 +111,7 @@ def test_portable_files_decode_exactly_across_arithmetic(cross, pair):
     cfg_e = json.loads((tmp / "enc" / enc / "config.json").read_text())
     cfg_d = json.loads((tmp / "dec" / dec / "config.json").read_text())
     assert cfg_e != cfg_d, "the emulations did not change the recorded configuration"
-    for key in ("zoo", "si"):
+    for key in ("zoo", "si", "lmm"):
         for name in models[key][2]:
             ref, got, err = _outcome(tmp, enc, dec, key, name)
             assert err is None, f"{key}/{name}: portable file refused: {err}"

@@ -113,10 +113,36 @@ def test_integerize_cli_and_the_2_53_bound(mini_model, tmp_path):
         pt.integerize(big)
     r = run("integerize", tmp_path / "big.pt", tmp_path / "never.pt")
     assert r.returncode == 1 and "hyper_synthesis_scale.net.4" in r.stderr and not (tmp_path / "never.pt").exists()
-    lmm = HiFiC(dataclasses.replace(MINI, use_latent_mixture_model=True, likelihood_type="logistic"))
+    lmm = HiFiC(dataclasses.replace(MINI, use_latent_mixture_model=True, likelihood_type="gaussian"))
     lmm.update()
-    with pytest.raises(NotImplementedError, match="-LMM"):
+    with pytest.raises(NotImplementedError, match="portable -LMM needs --likelihood_type logistic"):
         pt.integerize(lmm)
+
+
+def test_portable_lmm_logistic_rows_and_round_trip():
+    """-LMM (logistic): rows from the integer h_s + head with softmax / exp / sigmoid tables; exact round
+    trip, rows are probability vectors close to the float rows, rate close to the float path."""
+    torch.manual_seed(7)
+    m = HiFiC(dataclasses.replace(MINI, use_latent_mixture_model=True, likelihood_type="logistic")).eval()
+    with torch.no_grad():  # spread the mixture parameters so that components and escapes all occur
+        m.mixture_head.weight.mul_(20)
+    m.update()
+    m.portable = pt.integerize(m)
+    z = torch.randint(-2, 3, (1, MINI.hyper_channels, 2, 2))
+    z_hat = z.float() + m.hyper_density.medians.reshape(1, -1, 1, 1)
+    (fo, fp), = list(m._mixture_rows(z, z_hat, False))
+    (io, ip), = list(m._mixture_rows(z, z_hat, True))
+    assert np.array_equal(fo, io) and fp.shape == ip.shape
+    assert np.allclose(ip.sum(1), 1) and ip.min() > 0 and np.abs(fp - ip).max() < 0.02
+    (io2, ip2), = list(m._mixture_rows(z, z_hat, True))
+    assert np.array_equal(io, io2) and np.array_equal(ip, ip2)
+    img = image(96, 128, seed=1)
+    cont, enc = m.compress(img)
+    assert enc["layout"] == pt.LAYOUT_PORTABLE
+    rec, dec = m.decompress(ctr.unpack(ctr.pack(cont)))
+    assert torch.equal(enc["y_sym"], dec["y_sym"]) and rec.shape == img.shape
+    fcont, _ = m.compress(img, portable=False)
+    assert len(ctr.pack(cont)) <= 1.02 * len(ctr.pack(fcont)) + 8
 
 
 def test_zoo_models_are_integerized(zoo_ckpt):
@@ -127,6 +153,13 @@ def test_zoo_models_are_integerized(zoo_ckpt):
         assert path.stat().st_size <= 7 * 1024 * 1024
     m, _ = load_checkpoint(zoo_ckpt)
     assert m.fingerprint().hex() == "d778d6233262551a"  # the float identity of the recorded mini run
+    # training from an integerized checkpoint (resume / warm start) takes the float weights only, and
+    # rebuilding the tables drops a stale integer block
+    fresh = HiFiC(MINI)
+    load_codec_weights(fresh, m.state_dict())
+    assert not fresh.is_portable() and fresh.fingerprint() == m.fingerprint()
+    m.update()
+    assert not m.is_portable()
 
 
 def test_arith_config_section():
@@ -207,3 +240,21 @@ def test_mutated_payloads_with_recomputed_crc_are_refused(zoo_ckpt, portable):
         out["identical" if np.array_equal(rec, clean) else "wrong"] += 1
     assert out["wrong"] == 0, out
     assert out["refused"] >= 280, out
+
+
+def test_shared_fuzz_harness_finds_no_bad_outcome(zoo_ckpt):
+    """shared_data.fuzz (raw, CRC-recomputed, payload and structured mutations) on a portable file: no crash,
+    hang or silent-wrong decode."""
+    from shared_data import fuzz
+
+    model, _ = load_checkpoint(zoo_ckpt)
+    data = ctr.pack(model.compress(image(80, 96, seed=12))[0])
+    other = ctr.pack(model.compress(image(64, 64, seed=13))[0])
+
+    def decode(b: bytes) -> np.ndarray:
+        return model.decompress(ctr.unpack(b, codec="hific"))[0]
+
+    rep = fuzz.run(decode, data, errors=(ctr.ContainerError,), n_cases=400, seed=0, time_limit=30.0,
+                   others=[other], progress=False)
+    print(rep.summary())
+    assert rep.ok, rep.summary()
