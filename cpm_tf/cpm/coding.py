@@ -13,8 +13,10 @@ t = t_min … t_max, compute layer 1..4 at exactly the positions with that t (ea
 the total work equals one full pass of the context model), then code the symbols at t with constriction's
 range coder under ``softmax(logits)``.
 
-The encoder runs the *same* step sequence (identical shapes and operations), so the probabilities it codes
-with are bit-identical to the decoder's on the same machine and library versions.
+The encoder runs the *same* step sequence (identical shapes and operations). With the float32 model
+(``ContextModelNumpy``, stream format 2) the probabilities are bit-identical to the decoder's only on the same
+machine and library versions (BLAS kernels decide the last bits); with the integer model (``ContextModelInt``,
+format 3, ``cpm.integer``) every value is an exact integer, so they are bit-identical on every IEEE-754 machine.
 """
 
 from __future__ import annotations
