@@ -198,6 +198,13 @@ def test_imported_quantiles_and_codec_round_trip(imported, tmp_path):
     assert import_main([str(path), str(out)]) == 0
     m2, ck = load_checkpoint(out)
     assert m2.fingerprint() == model.fingerprint() and ck["model_type"] == "imported_port"
+    # the port's layout (reflection pads, its transposed-conv alignment) integerizes too: a portable file
+    from hific.portable import LAYOUT_PORTABLE, integerize
+    m2.portable = integerize(m2)
+    cont, enc = m2.compress(img)
+    rec2, dec = m2.decompress(ctr.unpack(ctr.pack(cont)))
+    assert enc["layout"] == LAYOUT_PORTABLE and torch.equal(enc["y_sym"], dec["y_sym"])
+    assert np.abs(rec2.astype(int) - rec.astype(int)).mean() < 2
 
 
 def test_lmm_layout_imports(tmp_path):
