@@ -70,7 +70,8 @@ def arith_config(path: str) -> dict[str, str]:
     """This process's arithmetic configuration (shared_data.arith.describe plus torch's own keys)."""
     return arith.describe(torch=torch.__version__, torch_threads=torch.get_num_threads(),
                           torch_capability=torch.backends.cpu.get_cpu_capability(),
-                          mkldnn=int(torch.backends.mkldnn.is_available()), path=path)
+                          mkldnn=int(torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled),
+                          path=path)
 
 
 def pack_config(cfg: dict[str, str]) -> bytes:
