@@ -39,7 +39,10 @@ def convert(ckpt_prefix: str, ae_config_path, pc_config_path, out_dir) -> dict:
     if missing:
         raise ImportError_(f"{ckpt_prefix}: {len(missing)} model variables missing, e.g. {missing[:3]}")
     weights = {k: reader.get_tensor(k) for k in model.vars}
-    model.load_weights(weights)  # raises on shape mismatches
+    try:
+        model.load_weights(weights)
+    except ValueError as e:  # shape mismatch: the checkpoint belongs to another configuration
+        raise ImportError_(f"{ckpt_prefix}: {e} (is {ae_config_path} the configuration it was trained with?)") from None
     unused = sorted(k for k in shapes if k not in model.vars and "Adam" not in k and k != "global_step"
                     and not k.startswith("beta1_power") and not k.startswith("beta2_power"))
     save_model(model, out_dir, short_name(ae_config_path, "ae_configs"), short_name(pc_config_path, "pc_configs"),

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from cpm.codec import load_model
-from cpm.import_original import convert
+from cpm.import_original import ImportError_, convert
 from cpm.losses import distortion_loss, rate_losses, weight_regularization
 from cpm.model import quantize
 from cpm.ms_ssim import ms_ssim
@@ -129,6 +129,11 @@ def test_checkpoint_names_and_values(fx, model_dir):
         fx["manifest"]["trainable_parameters"]
 
 
+def test_import_refuses_another_configuration(tmp_path):
+    with pytest.raises(ImportError_, match=r"model\.ckpt-0: weights do not fit this model: .* has shape"):
+        convert(str(PARITY / CKPT), ROOT / "ae_configs/mini/low", PC_CONFIG, tmp_path / "out")
+
+
 def test_training_forward_matches_original(fx, model_dir):
     """Training graph (batch moments): latents, importance map, quantizer, probclass logits, bit costs, output."""
     o, m = fx["orig"], load_model(model_dir).model
@@ -149,6 +154,7 @@ def test_training_forward_matches_original(fx, model_dir):
         "bitcost": rel(m.bitcost(tf.stop_gradient(enc.qbar), enc.symbols), o["bitcost"]),
         "x_out": rel(nchw(m.decode(enc.qbar, training=True)), o["x_out"]),
     }
+    print("training forward, max |ours - original| / max |original|:", {k: f"{v:.1e}" for k, v in errs.items()})
     tol = {"heatmap m": 2e-4, "z (masked latents)": 1e-4, "qsoft": 1e-4}
     bad = {k: v for k, v in errs.items() if v > tol.get(k, 1e-5)}
     assert not bad, f"vs the original: {bad} (all: {errs})"
@@ -168,6 +174,7 @@ def test_losses_match_original(fx, model_dir):
             "d_loss_scaled": d_loss, "reg_enc_dec": reg, "total_loss": d_loss + pc_loss + reg}
     assert float(cfg.H_target) == pytest.approx(float(o["H_target"]))
     errs = {k: rel(t, o[k]) for k, t in ours.items()}
+    print("losses, relative error:", {k: f"{v:.1e}" for k, v in errs.items()})
     bad = {k: v for k, v in errs.items() if v > 1e-5}
     assert not bad, f"vs the original: {bad} (MS-SSIM ours {float(v):.6f}, original {float(o['ms_ssim']):.6f})"
 
@@ -215,11 +222,15 @@ def test_training_step_matches_original(step):
         d_orig = o[f"after/{k}"].astype(np.float64) - before[k]
         uerr[k] = float(np.max(np.abs(d_ours - d_orig)[sel]) / LR[_slot(k)]) if sel.any() else 0.0
     worst = max(gerr, key=gerr.get)
+    moving = {k: rel(v.numpy(), o[f"after/{k}"]) for k, v in m.vars.items() if "moving_" in k}
+    pc = [k for k in gerr if k.startswith("probclass3d")]
+    print(f"step: gradient norm-relative error max {gerr[worst]:.1e} ({worst}), probclass max "
+          f"{max(gerr[k] for k in pc):.1e}; g² vs second moment {max(verr.values()):.1e}; updates (|g| >= 1e-2) "
+          f"max {max(uerr.values()):.1e}·lr; BN moving statistics {max(moving.values()):.1e}")
     assert gerr[worst] <= 2e-4, f"gradient of {worst}: relative error {gerr[worst]:.2e} vs the original"
     assert max(verr.values()) <= 5e-4, max(verr.items(), key=lambda kv: kv[1])
     worst_u = max(uerr, key=uerr.get)
     assert uerr[worst_u] <= 1e-3, f"Adam update of {worst_u}: error {uerr[worst_u]:.2e}·lr vs the original"
-    moving = {k: rel(v.numpy(), o[f"after/{k}"]) for k, v in m.vars.items() if "moving_" in k}
     assert max(moving.values()) <= 1e-5, max(moving.items(), key=lambda kv: kv[1])
 
 
@@ -239,6 +250,7 @@ def test_adam_epsilon_matches_original(step):
                      - (o[f"after/{k}"].astype(np.float64) - before[k])) / lr
         worst = max(worst, float(err[ok].max()) if ok.any() else 0.0)
         worst_below = max(worst_below, float(err.max()))
+    print(f"Adam updates: max error {worst:.1e}·lr above the noise floor, {worst_below:.2f}·lr anywhere")
     assert worst <= 5e-4 and worst_below <= 0.5, (worst, worst_below)
 
 
@@ -257,6 +269,8 @@ def test_test_graph_and_real_file_match_original(fx, model_dir, tmp_path):
         c = cont.read(lic, codec="cpm", model_fingerprint=codec.fingerprint)
         payload_bits = 8 * len(c.sections[1])
         # range coder: within 0.5 % + 64 bits of the original's −log2 P (its probabilities, float32)
+        print(f"crop {i}: original {bits_orig:.1f} bits, payload {payload_bits} bits "
+              f"({100 * (payload_bits / bits_orig - 1):+.2f} %), file {8 * res.num_bytes} bits")
         assert bits_orig * (1 - 1e-3) - 32 <= payload_bits <= bits_orig * 1.005 + 64, (payload_bits, bits_orig)
         assert 8 * lic.stat().st_size == 8 * res.num_bytes > payload_bits
         rec = codec.decode_file(lic, tmp_path / f"rec{i}.png")
@@ -269,7 +283,9 @@ def test_ms_ssim_matches_original(fx, case):
     """cpm.ms_ssim against the original's MultiScaleSSIM on shapes with even (pad 1/0), odd and width-limited
     small scales (batch-level value, kodim23 crops vs. noisy copies)."""
     a, b = (tf.constant(fx["msssim"][f"{case}/{s}"].astype(np.float32)) for s in "ab")
-    assert float(ms_ssim(a, b)) == pytest.approx(float(fx["msssim"][f"{case}/value"]), rel=1e-5)
+    ours, orig = float(ms_ssim(a, b)), float(fx["msssim"][f"{case}/value"])
+    print(f"MS-SSIM {case}: ours {ours:.7f}, original {orig:.7f} ({ours / orig - 1:+.1e})")
+    assert ours == pytest.approx(orig, rel=1e-5)
 
 
 def test_ms_ssim_refuses_what_the_original_cannot_compute():

@@ -25,7 +25,8 @@ Environment (scratch only; nothing changes ``cpm_tf/requirements*``)::
     PYTHONPATH=/tmp/cpm-orig-deps KODAK_DIR=/path/to/kodak \\
         cpm_tf/.venv/bin/python tools/parity/make_cpm_fixture.py --original /tmp/imgcomp-cvpr
 
-A checkout without ``.git`` (``git archive``) needs ``--commit SHA``. Shims applied while the original
+A checkout without ``.git`` (``git archive``) needs ``--commit SHA``. The tool sets ``TF_ENABLE_ONEDNN_OPTS=1``
+(TF's CPU kernels run the original's NCHW convolutions only through oneDNN), one thread, Grappler off. Shims applied while the original
 imports (all listed in PROVENANCE.md): ``tensorflow`` -> ``tensorflow.compat.v1`` (v2 behaviour off); a
 ``tensorflow.contrib`` stand-in (``slim``/``framework`` = tf_slim, ``layers`` = ``tf_slim.layers``); a stub
 ``sheets_logger``; ``skimage.measure.compare_psnr/compare_ssim`` -> ``skimage.metrics``;
@@ -45,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import types
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -312,14 +314,25 @@ def build_and_run(original: Path, kodak_dir: Path, out_dir: Path, commit: str) -
     return out, info
 
 
+def _savez(path: Path, arrays: dict) -> None:
+    """np.savez_compressed with fixed member timestamps and order, written atomically: a rerun of the
+    generator that computes the same numbers writes the same bytes."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for k in sorted(arrays):
+            info = zipfile.ZipInfo(f"{k}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with zf.open(info, "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asanyarray(arrays[k]), allow_pickle=False)
+    os.replace(tmp, path)
+
+
 def write_fixture(original: Path, kodak_dir: Path, out_dir: Path, commit: str) -> dict:
     import tensorflow as tf
     out, info = build_and_run(original, kodak_dir, out_dir, commit)
     npz, npz_ms = out_dir / "orig_outputs.npz", out_dir / "orig_msssim.npz"
     for path, arrays in ((npz, out), (npz_ms, info["msssim"])):
-        tmp = out_dir / f".{path.stem}.tmp.npz"
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
+        _savez(path, arrays)
     files = sorted([npz, npz_ms] + sorted((out_dir / "orig_ckpt").iterdir()))
     versions = {"python": platform.python_version(), "tensorflow": tf.__version__}
     for mod in ("tf_slim", "fjcommon", "fasteners", "numpy", "skimage", "keras"):
@@ -356,7 +369,9 @@ def _write_provenance(out_dir: Path, m: dict, out: dict, m_ms: dict) -> None:
         "`arch_param_B = 1`, `arch_param_n = 16`, `crop_size = (64, 64)`, `batch_size = 2`) + the original's "
         f"`pc_configs/cvpr/res_shallow`; {m['trainable_parameters']:,} trainable parameters",
         f"- seed: `tf.set_random_seed({m['seed']})` (as the original's `train.py`), graph built in the order of the "
-        "original's `train.py:train` (training graph, train op, then the test graph)",
+        "original's `train.py:train` (training graph, train op, then the test graph); a float32 NCHW placeholder "
+        "replaces train.py's queue input pipeline, so the op-level seeds, and thus the initial values, are not "
+        "those of a train.py run (any values serve: the fixture pins what the original computes from them)",
         f"- input: two 64x64 crops of Kodak `{m['input']['image']}` at (top, left) = "
         f"{', '.join(str(tuple(c)) for c in m['input']['crops_top_left'])}, fed as float32 NCHW 0..255 "
         f"(uint8 sha256 `{m['input']['sha256_uint8'][:16]}...`)",
