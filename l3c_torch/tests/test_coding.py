@@ -284,7 +284,7 @@ def test_recorded_thread_count_is_reproduced(tmp_path):
     src = tmp_path / "in.png"
     Image.fromarray(smooth_image(40, 56, seed=3)).save(src)
     lic = tmp_path / "t1.lic"
-    r = arith.run([sys.executable, "-m", "l3c", "encode", str(src), str(lic)], "threads-1", cwd=ROOT)
+    r = arith.run([sys.executable, "-m", "l3c", "encode", str(src), str(lic), "--float"], "threads-1", cwd=ROOT)
     assert r.returncode == 0, r.stderr
     from l3c.coding import recorded_arith
     from l3c.model_io import load_model
@@ -294,6 +294,7 @@ def test_recorded_thread_count_is_reproduced(tmp_path):
     net, _, _ = load_model()
     rec = recorded_arith(net, read(lic))
     assert rec["torch_threads"] == "1" and rec["torch_capability"] and rec["torch"] == torch.__version__
+    assert rec["l3c_path"] == "float"
     r = arith.run([sys.executable, "-m", "l3c", "decode", str(lic), str(tmp_path / "o.png")], "default", cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert np.array_equal(np.asarray(Image.open(tmp_path / "o.png")), np.asarray(Image.open(src)))

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ROOT
-from l3c.coding import decode_container, encode_array
+from l3c.coding import check_model, decode_container, encode_array
 from l3c.model_io import load_model
 
 from shared_data.container import pack, unpack
@@ -24,9 +24,11 @@ def test_kodak_roundtrip_both_backends(path, backend):
     img = read_image(path)
     res = encode_array(net, img, fp, backend)
     data = pack(res.container)
-    out, _, be = decode_container(net, unpack(data, "l3c", fp))
+    c = unpack(data, "l3c")
+    check_model(net, c, fp)  # format 4 (portable, the default) carries the converted model's fingerprint
+    out, _, be = decode_container(net, c)
     assert be == backend and np.array_equal(out, img)
-    payload = 8 * sum(len(s) for s in res.container.sections[1:])
+    payload = 8 * sum(len(s) for s in res.container.sections[1:-1])  # streams, not header / arith record
     # coding overhead within 0.5%. The file may sit *below* the estimate: the estimate floors a digit's
     # probability at 2^-24 (constriction's floor, so there it must stay close: > -2%), torchac's 16-bit
     # CDFs give every bin >= 2^-16, which the weak model's overconfident misses profit from (kodim20: -4.6%)
