@@ -174,8 +174,6 @@ def test_fixture_input_is_the_named_kodak_crop(fx, kodak_dir):
 
 @pytest.fixture(scope="module")
 def kodak_dir():
-    import os
-
     d = Path(os.environ.get("KODAK_DIR", ROOT.parent.parent / "shared" / "data" / "kodak"))
     if not d.is_dir():
         pytest.skip(f"KODAK_DIR={d} does not exist")
