@@ -2,6 +2,12 @@
 as n_beams (B), kl_per_partition (Ω) and extra_samples (1+ε) vary, plus peak memory (ru_maxrss); then one
 real image per committed checkpoint (lossy zoo/mini, lossless zoo/mini-lossless): encode/decode time per
 image and per partition. ``python bench.py [--dims 8192] [--quick]``. Prints a table; writes nothing.
+
+``python bench.py --portable [--images N] [--crop C]``: the cost of the portable (integer) path against the
+float path on Kodak (issue 15): real file bits, PSNR (lossy) and encode/decode time of the same images with
+the same model, ``portable=True`` (format 3) vs ``portable=False`` (format 2). Lossy: zoo/mini on centre C×C
+crops of the first N Kodak images (B=10, 1+ε=1, Ω=3); lossless: zoo/mini-lossless on their centre 32×32 crops
+(B=20, 1+ε=1.2).
 """
 
 from __future__ import annotations
@@ -91,12 +97,67 @@ def bench_model(crop: int):
                       f"{r.ideal_bpp:>7.4f} {_peak_mb():>8.0f}")
 
 
+def bench_portable(n_images: int, crop: int):
+    """Portable (format 3) vs float path (format 2) on the same images: bits, PSNR, encode/decode seconds."""
+    import tempfile
+
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(2)
+    except RuntimeError:
+        pass
+    from rec.codec import compress, decompress, load_model
+    from rec.data import center_crop, kodak_dir, list_images
+
+    from shared_data.imageio import read_image
+    from shared_eval.metrics import psnr
+
+    files = list_images(kodak_dir())[:n_images]
+    cases = [("zoo/mini", crop, 10, 1.0), ("zoo/mini-lossless", 32, 20, 1.2)]
+    print(f"\nportable vs float path: {len(files)} Kodak images")
+    print(f"{'model':<18} {'image':<8} {'path':<9} {'bytes':>6} {'bpp':>8} {'PSNR':>7} {'enc s':>7} {'dec s':>6}")
+    with tempfile.TemporaryDirectory() as d:
+        for name, c, B, extra in cases:
+            lm = load_model(ROOT / name)
+            tot = {p: [0, 0.0, 0.0, 0.0, 0] for p in ("float", "portable")}   # bytes, psnr, enc, dec, pixels
+            for f in files:
+                img = center_crop(read_image(f), c)
+                for path in ("float", "portable"):
+                    out = Path(d) / f"{path}.lic"
+                    r = compress(lm, img, out, n_beams=B, extra_samples=extra, portable=path == "portable")
+                    t = time.perf_counter()
+                    dec = decompress(lm, out)
+                    dt = time.perf_counter() - t
+                    q = psnr(img, dec) if not lm.lossless else float("inf")
+                    if lm.lossless:
+                        assert np.array_equal(dec, img)
+                    acc = tot[path]
+                    acc[0] += r.num_bytes
+                    acc[1] += q if not lm.lossless else 0.0
+                    acc[2] += r.enc_s
+                    acc[3] += dt
+                    acc[4] += img.shape[0] * img.shape[1]
+                    print(f"{name:<18} {f.stem:<8} {path:<9} {r.num_bytes:>6} {r.bpp:>8.4f} {q:>7.3f} "
+                          f"{r.enc_s:>7.2f} {dt:>6.2f}", flush=True)
+            fl, po = tot["float"], tot["portable"]
+            n = len(files)
+            print(f"{name}: bits portable/float {po[0] / fl[0] - 1:+.3%} ({8 * po[0] / po[4]:.4f} vs "
+                  f"{8 * fl[0] / fl[4]:.4f} bpp), PSNR {(po[1] - fl[1]) / n:+.3f} dB, encode time x{po[2] / fl[2]:.2f}, "
+                  f"decode time x{po[3] / fl[3]:.2f}", flush=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dims", type=int, default=8192, help="latent dims of the synthetic level")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--crop", type=int, default=256)
+    p.add_argument("--portable", action="store_true", help="portable vs float path on Kodak (issue 15)")
+    p.add_argument("--images", type=int, default=24, help="Kodak images for --portable")
     a = p.parse_args()
+    if a.portable:
+        bench_portable(a.images, a.crop)
+        return
     grid = [(1, 3.0, 1.0), (10, 3.0, 1.0), (20, 3.0, 1.2)] if a.quick else \
         [(1, 3.0, 1.0), (5, 3.0, 1.0), (10, 3.0, 1.0), (20, 3.0, 1.0), (20, 3.0, 1.2),
          (10, 2.0, 1.0), (10, 4.0, 1.0), (10, 5.0, 1.0)]

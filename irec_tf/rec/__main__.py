@@ -35,6 +35,9 @@ def main(argv=None) -> int:
     d.add_argument("--try-arithmetic", action="store_true",
                    help="float-path files: retry in fresh processes under the arithmetic configurations this "
                         "machine can set (threads, oneDNN, BLAS/ISA limits) until one passes the check value")
+    d.add_argument("--arithmetic-order", default=None, metavar="NAMES",
+                   help="comma-separated shared_data.arith emulations for --try-arithmetic "
+                        "(default: arith.RECOVERY_ORDER)")
     g = sub.add_parser("integerize", help="add the integer network (portable format) to a float model directory")
     g.add_argument("model_dir")
     g.add_argument("out_dir")
@@ -93,9 +96,18 @@ def _try_arithmetic(args) -> int:
     root = Path(__file__).resolve().parent.parent
     model = ["--model", str(Path(args.model).resolve())] if args.model else []
     src = str(Path(args.input).resolve())
+    order = arith.RECOVERY_ORDER
+    if args.arithmetic_order:
+        order = tuple(n.strip() for n in args.arithmetic_order.split(",") if n.strip())
+        unknown = [n for n in order if n not in arith.EMULATIONS]
+        if unknown:
+            print(f"error: unknown arithmetic emulation(s) {unknown}; known: {', '.join(arith.EMULATIONS)}",
+                  file=sys.stderr)
+            return 1
     try:
         name = arith.try_arithmetic(lambda tmp: [sys.executable, "-m", "rec", "decode", src, str(Path(tmp).resolve()),
-                                                 *model], args.output, cwd=root, in_path=args.input)
+                                                 *model], args.output, emulations=order, cwd=root,
+                                    in_path=args.input)
     except arith.RecoveryError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

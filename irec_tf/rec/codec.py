@@ -206,6 +206,7 @@ class CompressResult:
     reconstruction: np.ndarray | None = None
     enc_s: float = 0.0
     levels: list = field(default_factory=list)
+    latents: list | None = None    # portable path: every level's int64 ẑ_q (what the decoder rebuilds)
 
     @property
     def bpp(self) -> float:
@@ -244,9 +245,10 @@ def compress(lm: LoadedModel, image: np.ndarray, out_path, progress=None, portab
     padded, info = pad_to_multiple(image, k, mode="edge", split="end")
     ph, pw = padded.shape[:2]
     H, W = image.shape[:2]
+    latents = None
     if lm.lossless:
         if portable:
-            loc_q, codes, stats, _ = lm.model.rec_encode_exact(tf.constant(padded[None]), coder, lm.intnet,
+            loc_q, codes, stats, latents = lm.model.rec_encode_exact(tf.constant(padded[None]), coder, lm.intnet,
                                                                progress=progress)
             loc, probs = loc_q[0][:H, :W], lm.intnet.pixel_probabilities
         else:
@@ -270,7 +272,7 @@ def compress(lm: LoadedModel, image: np.ndarray, out_path, progress=None, portab
     fmt = ff.FORMAT_PORTABLE if portable else ff.FORMAT_FLOAT
     ints = [ff.kind_code(fmt, lm.lossless), ph, pw, coder.seed, coder.block_size,
             coder.n_samples, len(codes), check] + header
-    record = arith.pack(describe_here())
+    record = ff.pack_record(describe_here())
     sections = [container.pack_ints(ints), record, index_bytes] + ([residual] if lm.lossless else [])
     fp = lm.fingerprint if portable else lm.float_fingerprint
     c = container.Container(CODEC, fp, H, W, tuple(sections))
@@ -279,7 +281,7 @@ def compress(lm: LoadedModel, image: np.ndarray, out_path, progress=None, portab
                           kl_nats=sum(s.kl_nats for s in stats), index_nats=sum(s.code_nats for s in stats),
                           index_bytes=len(index_bytes), residual_ideal_bits=res_ideal,
                           residual_bytes=len(residual), reconstruction=recon,
-                          enc_s=time.perf_counter() - t0, levels=stats)
+                          enc_s=time.perf_counter() - t0, levels=stats, latents=latents)
 
 
 def latent_check(latents) -> int:
@@ -333,7 +335,7 @@ def decompress(lm: LoadedModel, path, return_latents: bool = False):
         if fmt != ff.FORMAT_LEGACY:
             if len(sections) < 3:
                 raise IrecFileError(f"{path}: irec payload has {len(sections)} sections, expected >= 3")
-            record = arith.unpack(sections.pop(1), path)
+            record = ff.unpack_record(sections.pop(1), path)
         if lossless != lm.lossless:
             raise IrecFileError(f"{path}: file is {'lossless' if lossless else 'lossy'}, the model is "
                                 f"{'lossless' if lm.lossless else 'lossy'}")

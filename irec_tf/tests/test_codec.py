@@ -168,9 +168,9 @@ def test_unsupported_images_give_clear_errors(lossy, tmp_path):
 def test_file_records_arithmetic_and_names_a_mismatch(lossy, tmp_path):
     """Format 2 files carry the encoder's arithmetic configuration; a check failure names what differs."""
     from rec.codec import IrecFileError
-    from rec.fileformat import read_record
+    from rec.fileformat import pack_record, read_record
 
-    from shared_data import arith, container
+    from shared_data import container
 
     compress(lossy, _img(64, 64, seed=6), tmp_path / "a.lic", n_beams=1)
     fmt, rec = read_record(tmp_path / "a.lic")
@@ -180,10 +180,16 @@ def test_file_records_arithmetic_and_names_a_mismatch(lossy, tmp_path):
     ints[7] = (ints[7] + 1) % (1 << 21)
     forged = dict(rec, isa="avx512", tf_threads="1/1")
     c = container.Container(c.codec, c.fingerprint, c.height, c.width,
-                            (container.pack_ints(ints), arith.pack(forged)) + tuple(c.sections[2:]))
+                            (container.pack_ints(ints), pack_record(forged)) + tuple(c.sections[2:]))
     container.write(tmp_path / "b.lic", c)
     with pytest.raises(IrecFileError, match="encoded with isa=avx512, tf_threads=1/1; this decoder runs"):
         decompress(lossy, tmp_path / "b.lic")
+    assert len(c.sections[1]) < 40   # the deflated record (preset dictionary): a few bytes, not ~120
+    c = container.Container(c.codec, c.fingerprint, c.height, c.width,
+                            (c.sections[0], b"\x00garbage") + tuple(c.sections[2:]))
+    container.write(tmp_path / "c.lic", c)
+    with pytest.raises(ContainerError, match="corrupt arithmetic-config section"):
+        decompress(lossy, tmp_path / "c.lic")
 
 
 @pytest.mark.parametrize("which", ["lossy", "lossless"])
