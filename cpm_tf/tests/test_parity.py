@@ -258,6 +258,13 @@ def test_test_graph_and_real_file_match_original(fx, model_dir, tmp_path):
     """Test graph (moving BN statistics, qhard), through the float-path codec: symbols, the CE estimate against
     the original's bit costs, and a real .lic file whose payload obeys the information bound + overhead."""
     o, codec = fx["orig"], load_model(model_dir)
+    m = codec.model
+    enc = m.encode(tf.constant(o["input_uint8"].astype(np.float32)), training=False)
+    errs = {"logits": rel(m.pc_logits(enc.qhard), o["test/logits"]),
+            "bitcost": rel(m.bitcost(enc.qhard, enc.symbols), o["test/bitcost"]),
+            "x_out": rel(nchw(m.decode(enc.qhard, training=False)), o["test/x_out"])}
+    print("test graph, max |ours - original| / max |original|:", {k: f"{v:.1e}" for k, v in errs.items()})
+    assert max(errs.values()) <= 1e-5, errs
     for i, crop in enumerate(o["input_uint8"]):
         sym = codec.symbols_of(crop)
         assert np.array_equal(sym, o["test/symbols"][i]), f"crop {i}: symbols differ from the original's"
