@@ -25,6 +25,13 @@ def test_paper_size_codec_round_trip():
     assert torch.equal(enc["y_sym"], dec["y_sym"]) and torch.equal(enc["z_sym"], dec["z_sym"])
     rec_tiled, _ = m.decompress(cont, tile=2)
     assert np.abs(rec_tiled.astype(int) - rec.astype(int)).max() <= 1
+    # the paper-size h_s (N = 320, C = 220) integerizes within the 2^53 bound: a portable round trip
+    from hific.portable import LAYOUT_PORTABLE, integerize
+    m.portable = integerize(m)
+    cont, enc = m.compress(img)
+    rec_p, dec = m.decompress(ctr.unpack(ctr.pack(cont)))
+    assert enc["layout"] == LAYOUT_PORTABLE and torch.equal(enc["y_sym"], dec["y_sym"])
+    assert np.abs(rec_p.astype(int) - rec.astype(int)).mean() < 1
 
 
 @pytest.mark.slow
