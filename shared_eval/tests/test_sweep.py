@@ -135,6 +135,35 @@ def test_killed_driver_resumes_without_recomputing(tmp_path):
     assert not list(out.parent.rglob("*.tmp"))
 
 
+def test_killed_dask_driver_resumes_without_recomputing(cluster, tmp_path):
+    """The driver of a run on the 2-worker cluster is SIGKILLed after some tasks finished: the rerun computes
+    only the tasks without a record, and the file equals an uninterrupted in-process run's."""
+    log, out = tmp_path / "calls.log", tmp_path / "m" / "measures.csv"
+    work = out.with_name(".measures.csv.work")
+    arg = json.dumps({"log": str(log), "marker": "", "kill_key": "", "n": 12, "out": str(out), "sleep": 0.4,
+                      "scheduler": cluster.scheduler.address})
+    cmd = [sys.executable, str(HERE / "_sweep_helpers.py"), arg]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    driver = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and len(list(work.glob("*.json")) if work.is_dir() else []) < 3:
+        time.sleep(0.05)
+    driver.kill()
+    driver.communicate(timeout=60)
+    done = {json.loads(p.read_text())["key"] for p in work.glob("*.json")}
+    assert 3 <= len(done) < 12 and not out.exists(), driver.returncode
+    time.sleep(1.0)                                           # tasks the dead driver had submitted may finish
+    n_before = len(_calls(log))
+    second = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert second.returncode == 0, second.stderr
+    assert f"{len(done)} already done, {12 - len(done)} computed" in second.stdout
+    assert not done & {k for k, _ in _calls(log)[n_before:]}          # nothing recorded ran again
+    ref = tmp_path / "ref.csv"
+    tasks = [SweepTask(f"t{i:02d}", (str(tmp_path / "ref.log"), f"t{i:02d}", float(i))) for i in range(12)]
+    sweep_to_measures(logged_task, tasks, ref, {"scale": 1}, progress=False)
+    assert ref.read_bytes() == out.read_bytes()
+
+
 def _tasks(log, n=4, scale=1.0, fingerprints=None):
     return [SweepTask(f"t{i}", (str(log), f"t{i}", float(i), "", "", "", scale),
                       (fingerprints or {}).get(f"t{i}", "")) for i in range(n)]
