@@ -5,7 +5,13 @@
 2. M3 (amortized) encode / decode wall time and the real-vs-estimated bit overhead with the committed
    zoo/mini model on one full Kodak image.
 
+3. ``--portable K``: the cost of portable files (issue 15) on the first K Kodak images (full size) with the
+   committed (integerized) zoo models: for M3, SGA (``--sga_its``) and A6 bits-back, file bits, PSNR and
+   entropy-coding encode / decode time of the portable path (formats 5/6) vs the float path (formats 3/4)
+   on the same latents; the end-to-end encode time includes the (shared, float) inference.
+
     python bench.py [--image kodim01.png] [--num_filters 192] [--its 3]
+    python bench.py --portable 24 [--sga_its 50]
 """
 
 from __future__ import annotations
@@ -26,10 +32,14 @@ def main(argv=None) -> int:
     ap.add_argument("--image", default="kodim01.png")
     ap.add_argument("--num_filters", type=int, default=192)
     ap.add_argument("--its", type=int, default=3, help="timed iterations per mode")
+    ap.add_argument("--portable", type=int, default=0, metavar="K", help="portable-vs-float cost on K Kodak images")
+    ap.add_argument("--sga_its", type=int, default=50, help="SGA iterations in --portable (paper: 2000)")
     args = ap.parse_args(argv)
     from sga.cli import _setup_tf
 
     _setup_tf()
+    if args.portable:
+        return portable_bench(args.portable, args.sga_its)
     import numpy as np
     import tensorflow as tf
     from sga.__main__ import DEFAULT_MODEL
@@ -111,6 +121,69 @@ def main(argv=None) -> int:
               f"{net / npx:.4f} bpp (stack growth + header) vs estimated {float(yb[0] + zb[0] - back[0]) / npx:.4f} "
               f"bpp; borrowed {info['borrowed_bits'] / npx:.4f} bpp; single file {len(data) * 8 / npx:.4f} bpp; "
               f"bits recovered: {recovered}")
+    return 0
+
+
+def portable_bench(k: int, sga_its: int) -> int:
+    import numpy as np
+    import tensorflow as tf
+    from sga.__main__ import DEFAULT_MODEL
+    from sga.checkpoints import load_model
+    from sga.coding import open_coder
+    from sga.inference import METHODS, IterativeInference, round_latents, with_overrides
+
+    from shared_data import container as lic
+    from shared_data.imageio import read_image
+    from shared_eval import metrics
+
+    paths = sorted(KODAK_DIR.glob("kodim*.png"))[:k]
+    if not paths:
+        print(f"bench: error: no Kodak images in {KODAK_DIR} (set KODAK_DIR)", file=sys.stderr)
+        return 1
+    bb_dir = DEFAULT_MODEL.parent / "mbt2018_bb-num_filters=32-lmbda=0.01"
+    jobs = [("m3", DEFAULT_MODEL), ("sga", DEFAULT_MODEL), ("bb_plain", bb_dir)]
+    models = {d: load_model(d)[0] for _, d in jobs}
+    tot = {}
+    for it, path in enumerate([paths[0]] + paths):  # the first pass warms both paths up and is not counted
+        img = read_image(path)
+        x = tf.constant(img[None].astype(np.float32) / 255.0)
+        npx = img.shape[0] * img.shape[1]
+        for name, d in jobs:
+            model = models[d]
+            method = with_overrides(METHODS[name], its=sga_its if name == "sga" else None)
+            t0 = time.perf_counter()
+            y, z, _ = IterativeInference(model, 0.01, method).run(x, progress=False)
+            y_hat, z_hat = round_latents(model, y, z, method.grid)
+            inf_s = time.perf_counter() - t0
+            for portable in (True, False):
+                coder = open_coder(model, 0.01, portable=portable)
+                t = time.perf_counter()
+                if method.grid == "bitsback":
+                    c, _ = coder.encode(y_hat.numpy(), name, *img.shape[:2])
+                else:
+                    c = coder.encode(y_hat.numpy(), z_hat.numpy(), method.grid, name, *img.shape[:2])
+                data = lic.pack(c)
+                enc = time.perf_counter() - t
+                t = time.perf_counter()
+                c2 = lic.unpack(data)
+                yd = coder.decode_latents(c2)[0]
+                rec = coder.reconstruct(yd, *img.shape[:2])
+                dec = time.perf_counter() - t
+                if it == 0:
+                    continue
+                r = tot.setdefault((name, portable), [0.0, 0.0, 0.0, 0.0, 0.0, 0])
+                for i, v in enumerate((len(data) * 8 / npx, metrics.psnr(img, rec), enc, dec, enc + inf_s)):
+                    r[i] += v
+                r[5] += 1
+    print(f"portable vs float on {len(paths)} Kodak image(s) (zoo/mini models; SGA {sga_its} its):")
+    for name, _ in jobs:
+        p, f = tot[(name, True)], tot[(name, False)]
+        n = p[5]
+        print(f"{name:9s} bpp {p[0] / n:.5f} vs {f[0] / n:.5f} ({100 * (p[0] / f[0] - 1):+.3f} %), "
+              f"PSNR {p[1] / n:.4f} vs {f[1] / n:.4f} dB ({(p[1] - f[1]) / n:+.4f}), "
+              f"coding enc {p[2] / n:.3f} vs {f[2] / n:.3f} s ({p[2] / f[2]:.2f}x), "
+              f"dec {p[3] / n:.3f} vs {f[3] / n:.3f} s ({p[3] / f[3]:.2f}x), "
+              f"end-to-end enc {p[4] / n:.2f} vs {f[4] / n:.2f} s ({p[4] / f[4]:.2f}x)")
     return 0
 
 

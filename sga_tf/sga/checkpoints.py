@@ -27,9 +27,9 @@ def parse_lambda(runname: str, given: float | None = None) -> float:
     return float(m.group(1))
 
 
-def load_model(model_dir, num_filters: int | None = None) -> tuple:
+def load_model(model_dir, num_filters: int | None = None, integer: bool = True) -> tuple:
     """Build the model described by ``model_dir/args.json`` (mbt2018 or mbt2018_bb) and restore its newest
-    checkpoint; returns (model, args)."""
+    checkpoint; returns (model, args). ``integer``: also attach ``integer.npz`` (portable coding) if present."""
     d = Path(model_dir)
     if not d.is_dir():
         raise ModelLoadError(f"{d}: no such model directory")
@@ -65,7 +65,7 @@ def load_model(model_dir, num_filters: int | None = None) -> tuple:
     from .portable import load_integer
 
     try:
-        integ = load_integer(d)
+        integ = load_integer(d, model) if integer else None
     except ValueError as e:
         raise ModelLoadError(str(e)) from None
     model.__dict__["integer_data"] = integ  # bypass Keras attribute tracking: not a checkpointed variable

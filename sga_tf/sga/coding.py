@@ -166,6 +166,7 @@ class Coder:
         self.portable = choose_portable(model, portable)
         self.integer = (getattr(model, "integer_data", None) or (None, None))[0]
         self._z_float = None
+        self._portable_tables = None
         self.float_fingerprint, self.portable_fingerprint = model_fingerprints(model)
         self.fingerprint = self.portable_fingerprint if self.portable else self.float_fingerprint
 
@@ -178,9 +179,11 @@ class Coder:
     def _tables(self, portable):
         """(z cdf, z offsets, y cdf, y offsets) of the float path or the stored portable ones."""
         if portable:
-            d = self.integer
-            return (tf.constant(d["z_cdf"]), d["z_offsets"].astype(np.int32), tf.constant(d["y_cdf"]),
-                    d["y_offsets"].astype(np.int32))
+            if self._portable_tables is None:
+                d = self.integer
+                self._portable_tables = (tf.constant(d["z_cdf"]), d["z_offsets"].astype(np.int32),
+                                         tf.constant(d["y_cdf"]), d["y_offsets"].astype(np.int32))
+            return self._portable_tables
         cdf, offs, _ = _y_tables()
         return (*self.z_tables, cdf, offs)
 

@@ -192,8 +192,20 @@ def integerize_model(model) -> tuple[dict, dict]:
         data["z_cdf"], data["z_offsets"] = z_cdf.numpy(), z_off
         data["y_cdf"], data["y_offsets"] = y_cdf.numpy(), y_off
     record = {"version": INTEGER_VERSION, "in_frac": IN_FRAC, "act_frac": ACT_FRAC, "out_frac": OUT_FRAC,
-              "z_max": Z_MAX, "layers": report}
+              "z_max": Z_MAX, "layers": report, "float_fingerprint": float_fingerprint(model)}
     return data, record
+
+
+def float_fingerprint(model) -> str:
+    """Hex fingerprint of the float weights (what ``integer.npz`` was converted from)."""
+    from .coding import model_fingerprints
+
+    saved = model.__dict__.pop("integer_data", None)
+    try:
+        return model_fingerprints(model)[0].hex()
+    finally:
+        if saved is not None:
+            model.__dict__["integer_data"] = saved
 
 
 def integer_fingerprint_parts(data: dict, record: dict) -> tuple[str, list[bytes]]:
@@ -206,7 +218,7 @@ def integerize(ckpt_dir, out_dir) -> dict:
     from .checkpoints import export_weights, load_model
 
     src, out = Path(ckpt_dir), Path(out_dir)
-    model, args = load_model(src)
+    model, args = load_model(src, integer=False)
     data, record = integerize_model(model)
     args = {k: v for k, v in args.items() if k != "integerized"}
     args["integerized"] = record
@@ -230,8 +242,10 @@ def _atomic(path: Path, write):
             os.unlink(tmp)
 
 
-def load_integer(model_dir):
-    """(data dict, record) from ``model_dir/integer.npz`` + args.json's record, or None when float-only."""
+def load_integer(model_dir, model=None):
+    """(data dict, record) from ``model_dir/integer.npz`` + args.json's record, or None when float-only.
+    With ``model``: refuses an integer.npz converted from other weights (a checkpoint trained further in
+    place) instead of coding with a stale h_s."""
     d = Path(model_dir)
     p = d / INTEGER_FILE
     if not p.is_file():
@@ -246,4 +260,7 @@ def load_integer(model_dir):
     if record.get("version") != INTEGER_VERSION:
         raise ValueError(f"{p}: integerized with version {record.get('version')}, this code reads "
                          f"{INTEGER_VERSION}; re-run 'python -m sga integerize'")
+    if model is not None and record.get("float_fingerprint") != float_fingerprint(model):
+        raise ValueError(f"{p} was converted from other weights than {d}'s checkpoint; re-run "
+                         f"'python -m sga integerize {d} {d}'")
     return data, record

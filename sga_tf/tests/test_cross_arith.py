@@ -13,6 +13,7 @@ from conftest import KODAK_DIR, ROOT
 from shared_data import arith
 from shared_data.imageio import read_image, write_png
 
+pytestmark = pytest.mark.timeout(1800)  # ten fresh TF processes: ~80 s on a quiet 2-core machine, far more when busy
 DRIVER = ROOT / "tests" / "_cross_arith.py"
 GOLDEN = ROOT / "tests" / "golden"
 ENCODERS = sorted({e for e, _ in arith.CROSS_PAIRS})
