@@ -30,7 +30,6 @@ import json
 import math
 import numbers
 import time
-import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,7 +118,7 @@ def _call(fn: Callable, task: SweepTask, fp: str) -> dict:
         rec = {"status": "done", "rows": _rows(fn(*task.args), task.key), "error": ""}
     except Exception as e:  # noqa: BLE001 - recorded, reported at the end
         rec = {"status": "failed", "rows": [],
-               "error": " ".join(traceback.format_exception_only(type(e), e)[-1].split())}
+               "error": " ".join(f"{type(e).__name__}: {e}".split())}
     rec.update(key=task.key, fingerprint=fp, seconds=round(time.perf_counter() - t0, 4))
     return rec
 

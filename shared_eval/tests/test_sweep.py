@@ -235,3 +235,74 @@ def test_slurm_job_script_and_missing_sbatch(images, tmp_path, capsys, monkeypat
 def test_progress_bar_on_the_driver(images, tmp_path, capsys):
     assert bl.main(["--images", str(images), "--codecs", "png", "--out", str(tmp_path / "o")]) == 0
     assert "baselines: 100%" in capsys.readouterr().err
+
+
+# stand-ins for SLURM's sbatch / scancel (as in shared_data/tests/test_slurm.py): run the job script locally
+SBATCH = """#!/usr/bin/env bash
+d="$FAKE_SLURM_DIR"; mkdir -p "$d"
+id=$((1000 + $(ls "$d" | grep -c '[.]sh$')))
+cp "$1" "$d/$id.sh"
+setsid bash "$d/$id.sh" > "$d/$id.log" 2>&1 < /dev/null &
+echo $! > "$d/$id.pid"
+echo "Submitted batch job $id"
+"""
+SCANCEL = """#!/usr/bin/env bash
+for id in "$@"; do
+  pid=$(cat "$FAKE_SLURM_DIR/$id.pid" 2>/dev/null) && kill -TERM -- "-$pid" 2>/dev/null
+  echo "$id" >> "$FAKE_SLURM_DIR/cancelled"
+done
+exit 0
+"""
+
+
+@pytest.mark.skipif(not Path("/usr/bin/setsid").exists() and not Path("/bin/setsid").exists(),
+                    reason="needs setsid for the stand-in sbatch")
+def test_scheduler_slurm_through_standin_sbatch(images, inline_out, tmp_path, monkeypatch, capsys):
+    """--scheduler slurm: real dask-jobqueue submission through a stand-in sbatch that runs the generated
+    job script locally (real Dask workers); same rows as in-process; the job is cancelled at the end. Not
+    tested: a real SLURM (queueing, nodes, resource limits)."""
+    pytest.importorskip("dask_jobqueue")
+    import signal
+    import stat
+
+    bindir, jobs = tmp_path / "bin", tmp_path / "jobs"
+    bindir.mkdir()
+    for name, text in (("sbatch", SBATCH), ("scancel", SCANCEL)):
+        (bindir / name).write_text(text)
+        (bindir / name).chmod(stat.S_IRWXU)
+    monkeypatch.setenv("FAKE_SLURM_DIR", str(jobs))
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    try:
+        rc = _cli(images, tmp_path / "o", "--scheduler", "slurm", "--jobs", "1", "--job-cores", "2",
+                  "--job-memory", "2GB", "--job-wait", "90", "--job-interface", "lo", "--no-progress")
+        assert rc == 0, capsys.readouterr().err + "".join(p.read_text() for p in jobs.glob("*.log"))
+        for codec in ("jpeg", "webp"):
+            assert _values(read_measures(tmp_path / "o" / codec / "measures.csv")) == \
+                _values(read_measures(inline_out / codec / "measures.csv"))
+        assert "--nworkers 2" in (jobs / "1000.sh").read_text()
+        assert (jobs / "cancelled").read_text().split() == ["1000"]
+    finally:
+        for pidfile in jobs.glob("*.pid"):                                # never leave workers behind
+            try:
+                os.killpg(int(pidfile.read_text()), signal.SIGKILL)
+            except (ProcessLookupError, ValueError, PermissionError):
+                pass
+
+
+def test_baselines_cli_names_a_failed_point_and_writes_nothing(images, tmp_path, monkeypatch, capsys):
+    real = bl.encode
+
+    def flaky(img, codec, quality):
+        if quality == 60:
+            raise bl.BaselineError(f"{codec}: encoder crashed at quality {quality:g}")
+        return real(img, codec, quality)
+
+    monkeypatch.setattr(bl, "encode", flaky)
+    assert _cli(images, tmp_path / "o", "--no-progress") == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("baselines: error: 6 of 12 tasks failed (jpeg|kodim01.png|q=60: BaselineError: jpeg: "
+                          "encoder crashed at quality 60;") and "\n" not in err
+    assert not list((tmp_path / "o").rglob("measures.csv"))
+    monkeypatch.setattr(bl, "encode", real)
+    assert _cli(images, tmp_path / "o", "--no-progress") == 0       # the 6 good points are not redone
+    assert len(read_measures(tmp_path / "o" / "jpeg" / "measures.csv")) == 6
