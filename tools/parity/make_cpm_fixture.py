@@ -110,8 +110,18 @@ def _import_original(code_dir: Path) -> types.SimpleNamespace:
     import skimage.measure
     import skimage.metrics
     import tensorflow.compat.v1 as tf1
-    import tf_slim
-    import tf_slim.layers
+    try:
+        import fasteners  # noqa: F401  (the original's train.py imports it)
+        import fjcommon  # noqa: F401
+        import tf_slim
+        import tf_slim.layers
+    except ImportError as e:
+        raise FixtureError(f"{e.name} is not importable: install tf_slim==1.1.0 fjcommon==0.1.69 fasteners into a "
+                           "scratch folder on PYTHONPATH (see this tool's docstring)") from None
+    from importlib.metadata import version
+    for pkg, want in (("fjcommon", "0.1.69"), ("tf_slim", "1.1.0")):
+        if version(pkg) != want:
+            raise FixtureError(f"{pkg} {version(pkg)} found, the fixture is made with {want} (the original's pin)")
     # keras' legacy layers import lazily and need the real `tensorflow`: load them before aliasing
     # (tensorflow.python.layers still asks for `keras.legacy_tf_layers.*` while graphs are built, so that
     # alias stays registered)
