@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from cpm.codec import load_model
+from cpm.config import load_ae_config
 from cpm.import_original import ImportError_, convert
 from cpm.losses import distortion_loss, rate_losses, weight_regularization
 from cpm.model import quantize
@@ -127,6 +128,9 @@ def test_checkpoint_names_and_values(fx, model_dir):
     np.testing.assert_array_equal(model.centers.numpy(), o["centers"])
     assert sum(int(np.prod(v.shape)) for v in model.ae_variables() + model.pc_variables()) == \
         fx["manifest"]["trainable_parameters"]
+    # cpm's parser reads the parity config (use ../ae_configs/cvpr/low) as fjcommon read it for the original
+    ours = {k: repr(v) for k, v in load_ae_config(AE_CONFIG).values().items()}
+    assert ours == fx["manifest"]["original_effective_ae_config"]
 
 
 def test_import_refuses_another_configuration(tmp_path):
