@@ -6,8 +6,6 @@ import signal
 import time
 from pathlib import Path
 
-from shared_eval.baselines import baseline_task
-
 
 def _log(log: str, key: str) -> None:
     with open(log, "a", encoding="utf-8") as f:
@@ -41,6 +39,8 @@ def logged_task(log: str, key: str, value: float, kill_key: str = "", marker: st
 
 def killing_baseline_task(log: str, marker: str, kill_key: str, key: str, *args) -> dict:
     """:func:`shared_eval.baselines.baseline_task` that kills its worker once, at ``kill_key``."""
+    from shared_eval.baselines import baseline_task  # here, so the driver subprocesses start fast
+
     _log(log, key)
     if key == kill_key:
         _kill_once(marker)
