@@ -110,6 +110,18 @@ def test_float_path_fails_for_the_blas_pair(cross):
     assert failed, f"the float path decoded every image across {e} -> {d}; the demonstration needs a failure"
 
 
+def test_float_path_issue_case_names_the_mismatch(cross):
+    """The issue's case: a float-path file encoded with OPENBLAS_CORETYPE=Prescott TF_ENABLE_ONEDNN_OPTS=0 (within
+    ``sse-cpu-1thread``) is refused by the default decoder naming both settings, not called corrupt; the
+    portable file of the same image decodes (test_portable_decodes_exactly_across_arithmetic)."""
+    tmp, names, _, _ = cross
+    msgs = [_result(tmp, "sse-cpu-1thread", "default", n, "f")[2] for n in names]
+    assert any(msgs), "the default decoder read every float file of the emulated SSE CPU"
+    for m in filter(None, msgs):
+        assert "does not decode under this machine's arithmetic" in m and "corrupt cpm payload" not in m, m
+        assert "env.OPENBLAS_CORETYPE=Prescott" in m and "env.TF_ENABLE_ONEDNN_OPTS=0" in m, m
+
+
 def test_float_path_other_pairs_never_decode_wrong(cross):
     tmp, names, _, _ = cross
     for e, d in arith.CROSS_PAIRS:
