@@ -105,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"LocalCluster({a.workers})     {t_dask:8.2f} s  (median of {a.repeat}; + {t_start:.2f} s cluster start, not counted)")
     print(f"speed-up {a.workers} workers / 1 process: {t_inline / t_dask:.2f}x   rows identical (except "
           f"{', '.join(TIMING_COLUMNS)}): {'yes' if same else 'NO'}")
+    if load > (os.cpu_count() or 1) - 0.5:
+        print(f"warning: the machine was busy (load {load:.1f} on {os.cpu_count()} CPUs): with Linux's "
+              "autogroup scheduling this session's processes share one CPU slice however many workers it "
+              "starts, so the ratio measures contention, not the engine")
     return 0 if same else 1
 
 
