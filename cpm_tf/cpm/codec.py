@@ -89,7 +89,12 @@ def load_model(model_dir: str | os.PathLike = DEFAULT_MODEL) -> Codec:
         ipc = integer.load(d, meta)
     except (ValueError, OSError) as e:
         raise ModelLoadError(str(e)) from None
-    return Codec(model, ipc, model_dir=d)
+    codec = Codec(model, ipc, model_dir=d)
+    if ipc is not None and ipc.meta.get("source_fingerprint") != codec.fingerprint.hex():
+        raise ModelLoadError(f"{d}: {integer.INT_FILE} was converted from other float weights (fingerprint "
+                             f"{ipc.meta.get('source_fingerprint')}, weights.npz is {codec.fingerprint.hex()}: "
+                             f"trained further?); rerun `python -m cpm integerize {d} {d}`")
+    return codec
 
 
 def load_from_configs(ae_path, pc_path) -> Codec:

@@ -153,6 +153,17 @@ def test_integerize_cli_and_format_errors(mini_codec, zoo_codec, tmp_path):
     from cpm.codec import ModelLoadError
     with pytest.raises(ModelLoadError, match="integerize"):
         load_model(tmp_path / "half")
+    # weights trained further in place after the conversion: refused, naming the command
+    shutil.copytree(tmp_path / "int", tmp_path / "stale")
+    stale = load_model(tmp_path / "stale")
+    v = stale.model.pc_variables()[0]
+    v.assign(v + 0.01)
+    save_model(stale.model, tmp_path / "stale", "mini/low", "mini/res_shallow")
+    meta_stale = json.loads((tmp_path / "stale" / "config.json").read_text())
+    meta_stale["integer"] = meta
+    (tmp_path / "stale" / "config.json").write_text(json.dumps(meta_stale))
+    with pytest.raises(ModelLoadError, match="converted from other float weights.*integerize"):
+        load_model(tmp_path / "stale")
     assert main(["integerize", str(tmp_path / "nope"), str(tmp_path / "x")]) == 1
     assert main(["integerize", str(src), str(tmp_path / "y"), "--frac_w", "40"]) == 1
     assert not (tmp_path / "y" / INT_FILE).exists()
