@@ -104,6 +104,15 @@ def _outcome(tmp, enc, dec, key, name):
     return ref, np.load(base / f"{name}.dec.npz"), None
 
 
+def test_kodak_crops_take_part(cross):
+    """The real-image half of the cross test: skipped, with the reason, when Kodak is absent (the synthetic
+    image runs regardless)."""
+    _, models = cross
+    if len(models["zoo"][2]) == 1:
+        pytest.skip(f"Kodak images {[c[0] for c in CROPS]} not found (set KODAK_DIR): synthetic image only")
+    assert models["zoo"][2][1:] == [f"{c[0]}_c" for c in CROPS]
+
+
 @pytest.mark.parametrize("pair", PAIRS, ids=[f"{a}->{b}" for a, b in PAIRS])
 def test_portable_files_decode_exactly_across_arithmetic(cross, pair):
     tmp, models = cross
