@@ -254,6 +254,10 @@ class _Executor:
             self._client.close()
 
 
+#: the executor other engines share (shared_eval.sweep runs evaluation tasks through it)
+Executor = _Executor
+
+
 def slurm_cluster_kwargs(cores: int = 4, memory: str = "8GB", walltime: str = "04:00:00", queue: str | None = None,
                          account: str | None = None, job_extra: tuple[str, ...] | list[str] = (),
                          python: str | None = None, interface: str | None = None) -> dict:
@@ -474,4 +478,8 @@ def open_scheduler(spec: Any, connect_timeout: float = 20.0, slurm: dict | None 
         msg = " ".join(str(e).split()) or type(e).__name__
         raise PrepareError(f"{flag} {spec}: cannot connect to the Dask scheduler within {connect_timeout:g} s "
                            f"({msg[:200]})") from None
+    except Exception as e:  # noqa: BLE001 - something answered, but not a Dask scheduler (e.g. an HTTP server)
+        msg = " ".join(str(e).split())[:200]
+        raise PrepareError(f"{flag} {spec}: the address answered but not as a Dask scheduler "
+                           f"({type(e).__name__}: {msg})") from None
     return Scheduler(client, f"dask({spec})", None, True)

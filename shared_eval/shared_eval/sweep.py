@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from shared_data.imageio import atomic_write_bytes
-from shared_data.pipeline import PrepareError, Scheduler, _Executor, open_scheduler
+from shared_data.pipeline import Executor, PrepareError, Scheduler, open_scheduler
 
 from .measures import write_measures
 
@@ -187,7 +187,7 @@ def run_sweep(fn: Callable, tasks: Iterable[SweepTask], work: str | Path, config
         else:
             todo.append((fn, t, fp))
     res = SweepResult([], total=len(tasks), resumed=len(records))
-    ex = _Executor(0 if sched.client is None else None, sched.client)
+    ex = Executor(0 if sched.client is None else None, sched.client)
     res.executor = sched.kind
     try:
         with tqdm(total=len(todo), desc=desc, unit="task", disable=not progress or not todo,

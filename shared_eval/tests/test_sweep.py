@@ -219,6 +219,36 @@ def test_bad_scheduler_is_one_line_naming_the_flag(images, tmp_path, capsys):
     assert ap.parse_args([]).scheduler_timeout <= 25                         # the default fails within 30 s
 
 
+def test_address_that_is_not_a_dask_scheduler(images, tmp_path, capsys):
+    """Something answers on the port but speaks another protocol (here: an HTTP-ish reply): one line."""
+    import socket
+    import threading
+
+    srv = socket.create_server(("127.0.0.1", 0))
+    port = srv.getsockname()[1]
+
+    def answer():
+        srv.settimeout(30)
+        try:
+            while True:
+                conn, _ = srv.accept()
+                with conn:
+                    conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" * 4)
+        except OSError:
+            pass
+
+    threading.Thread(target=answer, daemon=True).start()
+    t0 = time.monotonic()
+    try:
+        rc = _cli(images, tmp_path / "o", "--scheduler", f"tcp://127.0.0.1:{port}", "--scheduler-timeout", "3")
+    finally:
+        srv.close()
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and time.monotonic() - t0 < 30 and "\n" not in err, err
+    assert err.startswith(f"baselines: error: --scheduler tcp://127.0.0.1:{port}: ")
+    assert not (tmp_path / "o").exists()
+
+
 def test_slurm_job_script_and_missing_sbatch(images, tmp_path, capsys, monkeypatch):
     pytest.importorskip("dask_jobqueue")
     assert _cli(images, tmp_path / "o", "--scheduler", "slurm", "--job-script", "--job-cores", "2",
