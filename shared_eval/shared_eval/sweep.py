@@ -174,12 +174,16 @@ def run_sweep(fn: Callable, tasks: Iterable[SweepTask], work: str | Path, config
     except PrepareError as e:
         raise SweepError(str(e)) from None
     work = Path(work)
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        sched.close()
+        raise SweepError(f"{work}: cannot create the work folder ({e.strerror or e})") from None
     fps = [task_fingerprint(fn, config, t) for t in tasks]
     records: dict[str, dict] = {}
     todo = []
-    if work.is_dir():
-        for p in work.glob(".*.tmp"):  # a temp file of a driver killed mid-write
-            p.unlink(missing_ok=True)
+    for p in work.glob(".*.tmp"):  # a temp file of a driver killed mid-write
+        p.unlink(missing_ok=True)
     for t, fp in zip(tasks, fps):
         rec = _load(record_path(work, t.key))
         if rec and rec.get("key") == t.key and rec.get("fingerprint") == fp and rec.get("status") == "done":

@@ -184,6 +184,9 @@ def test_fingerprints_decide_what_is_recomputed(tmp_path):
     assert r.computed == 4 and read_measures(out)[1]["bpp"] == 2.0            # changed args recompute
     with pytest.raises(SweepError, match="unique"):
         run_sweep(logged_task, _tasks(log) * 2, tmp_path / "w", progress=False)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SweepError, match="cannot create the work folder"):
+        run_sweep(logged_task, _tasks(log), tmp_path / "file" / "w", progress=False)
 
 
 def test_failed_task_is_named_and_retried(tmp_path, monkeypatch):
