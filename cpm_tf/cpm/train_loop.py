@@ -77,7 +77,7 @@ def lr_schedule(cfg: Config, itr_per_epoch: int):
 def make_optimizer(cfg: Config, itr_per_epoch: int):
     lr = lr_schedule(cfg, itr_per_epoch)
     if cfg.optimizer == "ADAM":
-        return tf.keras.optimizers.Adam(lr)
+        return tf.keras.optimizers.Adam(lr, epsilon=1e-8)  # tf.train.AdamOptimizer's ε (keras: 1e-7)
     if cfg.optimizer == "MOMENTUM":
         return tf.keras.optimizers.SGD(lr, momentum=cfg.optimizer_momentum)
     return tf.keras.optimizers.SGD(lr)

@@ -238,9 +238,6 @@ def test_training_step_matches_original(step):
     assert max(moving.values()) <= 1e-5, max(moving.items(), key=lambda kv: kv[1])
 
 
-@pytest.mark.xfail(strict=True, reason="cpm/train_loop.py builds tf.keras Adam with its default epsilon 1e-7; "
-                   "the original's tf.train.AdamOptimizer uses 1e-8, so first-step updates of parameters with "
-                   "|g| < ~1e-4 differ by up to ~0.5·lr (fix: Adam(lr, epsilon=1e-8) in train_loop.py)")
 def test_adam_epsilon_matches_original(step):
     """Every parameter after the step: |Δ − Δ_orig| ≤ 5e-4·lr where |g| is above a noise floor (1e-3 of the
     variable's rms gradient; below it Adam's g/|g| turns rounding noise into ±lr), ≤ 0.5·lr everywhere."""
