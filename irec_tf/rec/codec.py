@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import struct
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -49,6 +50,13 @@ CODING_DEFAULTS = {"kl_per_partition": 3.0, "block_size": 1000, "n_beams": 10, "
 
 class ModelError(ValueError):
     """A model directory is missing, incomplete or does not match the model its config describes."""
+
+
+# Sanity limits on header ints a decoder believes before allocating (block_size x n_samples candidates per
+# block) or looping; the encoder's defaults are block size 1000 and tens of samples.
+MAX_BLOCK_SIZE = 1 << 20
+MAX_SAMPLES = 1 << 24
+MAX_BLOCK_SAMPLES = 1 << 26
 
 
 class IrecFileError(ContainerError):
@@ -267,7 +275,7 @@ def compress(lm: LoadedModel, image: np.ndarray, out_path, progress=None, portab
             x_hat, codes, stats = lm.model.rec_encode(x, coder, progress=progress)
         recon = crop_to_original(_to_uint8(x_hat.numpy()[0]), info)
         residual, res_ideal = b"", 0.0
-        check = latent_check(latents) if portable else image_check(recon)
+        check = latent_check(latents, (H, W)) if portable else image_check(recon)
     header, index_bytes = encode_levels(codes, coder.n_samples)
     fmt = ff.FORMAT_PORTABLE if portable else ff.FORMAT_FLOAT
     ints = [ff.kind_code(fmt, lm.lossless), ph, pw, coder.seed, coder.block_size,
@@ -284,13 +292,20 @@ def compress(lm: LoadedModel, image: np.ndarray, out_path, progress=None, portab
                           enc_s=time.perf_counter() - t0, levels=stats, latents=latents)
 
 
-def latent_check(latents) -> int:
+SIZED_CHECK = 1 << 21   # flag bit of the check value: the CRC also covers the image's H x W (files since issue 17)
+
+
+def latent_check(latents, size: tuple[int, int] | None = None) -> int:
     """21-bit check of the portable lossy latents (CRC-32 of every level's int64 ẑ_q, little-endian): the
-    exact part of a lossy file; the float synthesis after it may differ by a grey level between machines."""
-    crc = 0
+    exact part of a lossy file; the float synthesis after it may differ by a grey level between machines.
+
+    With ``size`` = (H, W) the CRC starts from the image size and the value carries :data:`SIZED_CHECK`, so a
+    container whose H x W was changed (CRC-32 trailer recomputed) fails the check; older files (no flag bit)
+    are checked over the latents only."""
+    crc = zlib.crc32(struct.pack("<II", *size)) if size is not None else 0
     for z in latents:
         crc = zlib.crc32(np.ascontiguousarray(z, dtype="<i8").tobytes(), crc)
-    return crc & 0x1FFFFF
+    return (crc & 0x1FFFFF) | (SIZED_CHECK if size is not None else 0)
 
 
 def _to_uint8(x: np.ndarray) -> np.ndarray:
@@ -345,6 +360,10 @@ def decompress(lm: LoadedModel, path, return_latents: bool = False):
         if n_levels != lm.model.num_levels() or block_size < 1 or n_samples < 2:
             raise IrecFileError(f"{path}: {n_levels} levels / block size {block_size} / {n_samples} "
                                 "samples do not fit this model")
+        if block_size > MAX_BLOCK_SIZE or n_samples > MAX_SAMPLES or block_size * n_samples > MAX_BLOCK_SAMPLES:
+            raise IrecFileError(f"{path}: corrupt header: block size {block_size} x {n_samples} samples exceeds "
+                                f"the limits (block size <= {MAX_BLOCK_SIZE}, samples <= {MAX_SAMPLES}, "
+                                f"product <= {MAX_BLOCK_SAMPLES})")
         coder = BeamSearchCoder(block_size=block_size, seed=seed, n_samples=n_samples)
         codes = decode_levels(ints[8:], sections[1], _latent_blocks(lm, coder, ph, pw), n_samples)
         latents = None
@@ -363,7 +382,7 @@ def decompress(lm: LoadedModel, path, return_latents: bool = False):
         elif portable:
             x_hat, latents = lm.model.rec_decode_exact(codes, coder, lm.intnet, ph, pw)
             img = _to_uint8(x_hat.numpy()[0])[: c.height, : c.width]
-            ok = latent_check(latents) == check
+            ok = latent_check(latents, (c.height, c.width) if check & SIZED_CHECK else None) == check
         else:
             x_hat = lm.model.rec_decode(codes, coder, ph, pw).numpy()[0]
             img = _to_uint8(x_hat)[: c.height, : c.width]
