@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import time
 import zlib
 from dataclasses import dataclass
@@ -40,9 +41,19 @@ PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = PACKAGE_ROOT / "zoo" / "mini"
 
 
-def symbols_crc(symbols: np.ndarray) -> int:
-    """CRC-32 of the (C, h, w) symbol volume as uint8 bytes (L <= 256), C order."""
-    return zlib.crc32(np.ascontiguousarray(symbols, dtype=np.uint8).tobytes()) & 0xFFFFFFFF
+SIZED_CRC = 1 << 32  # flag of the header's CRC value: the CRC also covers the image's H x W (files since issue 17)
+
+
+def symbols_crc(symbols: np.ndarray, size: tuple[int, int] | None = None) -> int:
+    """CRC-32 of the (C, h, w) symbol volume as uint8 bytes (L <= 256), C order.
+
+    With ``size`` = (H, W) the CRC starts from the image size and the value carries :data:`SIZED_CRC`, so a
+    container whose H x W was changed (e.g. 32x32 -> 31x32, same padded size, CRC-32 trailer recomputed) fails
+    the check instead of decoding to a differently cropped image; older files (value < 2**32) are checked over
+    the symbols only."""
+    crc = zlib.crc32(struct.pack("<II", *size)) if size is not None else 0
+    crc = zlib.crc32(np.ascontiguousarray(symbols, dtype=np.uint8).tobytes(), crc) & 0xFFFFFFFF
+    return crc | SIZED_CRC if size is not None else crc
 
 
 class ModelLoadError(ValueError):
@@ -171,7 +182,7 @@ class Codec:
         payload, bits = encode_symbols(self.icm if portable else self.cm, symbols)
         C, h, w = symbols.shape
         fmt, fp = (FORMAT, self.fingerprint_int) if portable else (FORMAT_FLOAT, self.fingerprint)
-        sections = (cont.pack_ints([fmt, C, h, w, symbols_crc(symbols)]), payload)
+        sections = (cont.pack_ints([fmt, C, h, w, symbols_crc(symbols, img.shape[:2])]), payload)
         if not portable:  # format 3 needs no record: its probabilities do not depend on the arithmetic
             sections += (arith.pack(arithcfg.here("float")),)
         c = cont.Container("cpm", fp, img.shape[0], img.shape[1], sections)
@@ -237,7 +248,8 @@ class Codec:
             failure = None
         except CodingError as e:
             failure = str(e)
-        if failure is None and fmt >= 2 and symbols_crc(symbols) != head[4]:
+        if failure is None and fmt >= 2 and symbols_crc(
+                symbols, (c.height, c.width) if head[4] >= SIZED_CRC else None) != head[4]:
             failure = "decoded symbols fail the CRC check: the range decoder lost sync"
         if failure is not None:
             where = f"{path}: " if path is not None else ""
