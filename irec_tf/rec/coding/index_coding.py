@@ -14,6 +14,8 @@ into one byte string and back; ``level_blocks`` (blocks per level) is known to t
 
 from __future__ import annotations
 
+import math
+
 import constriction
 import numpy as np
 
@@ -71,6 +73,11 @@ def decode_levels(header: list[int], data: bytes, level_blocks: list[int], n_sam
         else:
             k = np.full(nb, kmin, dtype=np.int64)
         total = int(k.sum())
+        if 0.9 * total * math.log2(n_samples) > 8 * len(data) + 64:
+            # each index costs log2(N_s) bits of the uniform ANS stream: more than the stream holds is corrupt
+            # (and would make the beam search rebuild that many candidates for nothing)
+            raise IndexCodeError(f"level {lvl}: {total} indices declared, the {len(data)}-byte index stream "
+                                 f"holds at most {int((8 * len(data) + 64) / 0.9 / math.log2(n_samples))}")
         idx = decoder.decode(_uniform(n_samples), total).astype(np.int64) if total else np.zeros(0, np.int64)
         codes.append(LevelCode(num_aux=k, indices=idx))
     return codes
