@@ -99,6 +99,15 @@ test-slow: $(addprefix test-slow-,$(PAPERS))
 $(addprefix test-slow-,$(PAPERS)): test-slow-%: setup-%
 	cd $(DIR_$*) && .venv/bin/python -m pytest -q -m slow tests
 
+# Decoder fuzzing (issue 17): each sub-project's slow tests/test_fuzz.py (>= 10,000 mutated files, prints the
+# counts per outcome); FUZZ_CASES=N FUZZ_SEED=S override the count and the seed.
+FUZZ_PAPERS := $(foreach p,$(PAPERS),$(if $(wildcard $(DIR_$(p))/tests/test_fuzz.py),$(p)))
+.PHONY: fuzz $(addprefix fuzz-,$(PAPERS))
+fuzz: $(addprefix fuzz-,$(FUZZ_PAPERS))
+
+$(addprefix fuzz-,$(PAPERS)): fuzz-%: setup-%
+	cd $(DIR_$*) && .venv/bin/python -m pytest -q -s -m slow tests/test_fuzz.py
+
 lint: setup-tools
 	.venv/bin/ruff check .
 
