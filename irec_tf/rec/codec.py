@@ -365,7 +365,15 @@ def decompress(lm: LoadedModel, path, return_latents: bool = False):
                                 f"the limits (block size <= {MAX_BLOCK_SIZE}, samples <= {MAX_SAMPLES}, "
                                 f"product <= {MAX_BLOCK_SAMPLES})")
         coder = BeamSearchCoder(block_size=block_size, seed=seed, n_samples=n_samples)
-        codes = decode_levels(ints[8:], sections[1], _latent_blocks(lm, coder, ph, pw), n_samples)
+        blocks = _latent_blocks(lm, coder, ph, pw)
+        # every block codes >= 1 index of log2(N_s) bits (uniform ANS): a header that declares more blocks than
+        # the index section can hold is corrupt (and would make the decoder loop over them for nothing)
+        need_bits = sum(blocks) * math.log2(n_samples)
+        if 0.9 * need_bits > 8 * len(sections[1]) + 64:
+            raise IrecFileError(f"{path}: corrupt header: block size {block_size} gives {sum(blocks)} blocks "
+                                f"(>= {need_bits / 8:.0f} bytes of indices), the index section has "
+                                f"{len(sections[1])} bytes")
+        codes = decode_levels(ints[8:], sections[1], blocks, n_samples)
         latents = None
         if lm.lossless:
             if len(sections) != 3:
