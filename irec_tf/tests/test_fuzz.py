@@ -5,16 +5,15 @@ import os
 
 import numpy as np
 import pytest
-from rec.codec import compress, decompress, load_model
+from rec.codec import DEFAULT_MODEL_DIR, compress, decompress, load_model
 from rec.portable import PortableError
 
 from shared_data import fuzz
 from shared_data.container import ContainerError
 
 
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    lm = load_model()
+def _setup(tmp_path_factory, model_dir=None):
+    lm = load_model(model_dir)
     rng = np.random.default_rng(17)
     img = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
     d = tmp_path_factory.mktemp("fuzz")
@@ -26,6 +25,11 @@ def setup(tmp_path_factory):
         return decompress(lm, case)
 
     return decode, clean_path.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    return _setup(tmp_path_factory)
 
 
 def _run(setup, n, seed):
@@ -44,4 +48,11 @@ def test_fuzz_decoder(setup):
 
 @pytest.mark.slow
 def test_fuzz_decoder_10k(setup):
+    _run(setup, int(os.environ.get("FUZZ_CASES", 10_000)), seed=int(os.environ.get("FUZZ_SEED", 0)))
+
+
+@pytest.mark.slow
+def test_fuzz_lossless_decoder_10k(tmp_path_factory):
+    """The lossless zoo model (residual section, image check over the cropped image)."""
+    setup = _setup(tmp_path_factory, DEFAULT_MODEL_DIR.parent / "mini-lossless")
     _run(setup, int(os.environ.get("FUZZ_CASES", 10_000)), seed=int(os.environ.get("FUZZ_SEED", 0)))
