@@ -43,10 +43,12 @@ def load_model(model_dir, num_filters: int | None = None, integer: bool = True) 
         raise ModelLoadError(f"{args_path}: unreadable model description ({e})") from None
     if num_filters is not None and num_filters > 0 and num_filters != n:
         raise ModelLoadError(f"{d}: model has num_filters={n}, but --num_filters {num_filters} was given")
+    from .model import LEGACY_GDN
     from .train import build_model
 
-    try:
-        model = build_model(args.get("model", "mbt2018"), n, args.get("scale_semantics", "tf1"))
+    try:  # no "gdn" field: a checkpoint from before the GDN fix (tfc 2's simplified GDN)
+        model = build_model(args.get("model", "mbt2018"), n, args.get("scale_semantics", "tf1"),
+                            args.get("gdn", LEGACY_GDN))
     except ValueError as e:
         raise ModelLoadError(f"{args_path}: {e}") from None
     path = tf.train.latest_checkpoint(str(d))

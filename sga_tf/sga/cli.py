@@ -84,6 +84,9 @@ def build_parser(script: str, method: str) -> argparse.ArgumentParser:
         t.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (original: 1e-4)")
         t.add_argument("--scale_semantics", choices=("tf1", "tf2"), default="tf1")
         t.add_argument("--seed", type=int, default=None)
+        t.add_argument("--gdn", choices=("original", "simplified"), default="original",
+                       help="GDN flavour: tfc 1.3's x/sqrt(b+sum g x^2) (original, default) or tfc 2's "
+                            "x/(b+sum g|x|) (simplified, the pre-fix zoo models)")
     if method == "bb_model":  # mbt2018_bb.py: "Only training is supported." (as the original)
         return p
     c = sub.add_parser("compress", help="compress images with this inference method")
@@ -123,7 +126,8 @@ def main(script: str, method: str, argv=None) -> int:
                             batchsize=args.batchsize, patchsize=args.patchsize, last_step=args.last_step,
                             logdir=args.logdir, lr=args.lr, save_checkpoint_secs=args.save_checkpoint_secs,
                             save_summary_secs=args.save_summary_secs, scale_semantics=args.scale_semantics,
-                            seed=args.seed, model_kind="mbt2018" if method == "m3" else "mbt2018_bb")
+                            seed=args.seed, model_kind="mbt2018" if method == "m3" else "mbt2018_bb",
+                            gdn=args.gdn)
             print(f"trained {run_dir}")
             return 0
         model_dir = Path(args.checkpoint_dir) / args.runname

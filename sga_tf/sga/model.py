@@ -17,6 +17,14 @@ Entropy models:
   Phi((1/2 - |y-mu|)/sigma) - Phi((-1/2 - |y-mu|)/sigma) (tfc 1.3 ``GaussianConditional._likelihood``).
   Both likelihoods are lower-bounded at 1e-9 with the "identity_if_towards" gradient.
 
+GDN flavour (``gdn``, stored in ``args.json``; a checkpoint without the field is ``"simplified"``):
+
+* ``"original"`` (default for new models; ``II:main`` on tfc 1.3, Ballé et al. 2016): y_i = x_i / sqrt(β_i +
+  Σ_j γ_ji x_j²), IGDN x_i · sqrt(β_i + Σ_j γ_ji x_j²) — tfc 2's ``GDN(alpha_parameter=2, epsilon_parameter=.5)``.
+  β, γ are reparameterized as in tfc 1.3 (square-root, offset 2^-18, β ≥ 1e-6, γ ≥ 0, init β=1, γ=0.1·I).
+* ``"simplified"`` (tfc 2.14's defaults, Johnston et al. 2019): x_i / (β_i + Σ_j γ_ji |x_j|). The committed
+  zoo/mini models and test fixtures before the fix were trained with it and keep decoding with it.
+
 Scale semantics (``scale_semantics``):
 
 * ``"tf1"`` (default; the one the published numbers came from): sigma = max(exp(raw), 0.11) where raw is the
@@ -44,6 +52,23 @@ def scale_table() -> np.ndarray:
     return np.exp(np.linspace(math.log(SCALE_MIN), math.log(SCALE_MAX), NUM_SCALES))
 
 
+GDN_FLAVOURS = ("original", "simplified")
+LEGACY_GDN = "simplified"  # what a checkpoint without a "gdn" field was trained with
+
+
+def check_gdn(gdn: str) -> str:
+    if gdn not in GDN_FLAVOURS:
+        raise ValueError(f"gdn must be 'original' or 'simplified', got {gdn!r}")
+    return gdn
+
+
+def gdn_layer(name: str, gdn: str, inverse: bool = False):
+    """A (I)GDN layer of the given flavour (module docstring)."""
+    if check_gdn(gdn) == "original":
+        return tfc.GDN(inverse=inverse, alpha_parameter=2, epsilon_parameter=0.5, name=name)
+    return tfc.GDN(inverse=inverse, name=name)
+
+
 def _conv(filters, kernel, down, act, use_bias=True, name=None):
     return tfc.SignalConv2D(filters, (kernel, kernel), corr=True, strides_down=down, padding="same_zeros",
                             use_bias=use_bias, activation=act, name=name)
@@ -57,11 +82,11 @@ def _deconv(filters, kernel, up, act, use_bias=True, kernel_parameter="rdft", na
 class AnalysisTransform(tf.keras.Sequential):
     """g_a (``II:main/nn_models.py: AnalysisTransform``)."""
 
-    def __init__(self, n):
+    def __init__(self, n, gdn: str = "original"):
         super().__init__([
-            _conv(n, 5, 2, tfc.GDN(name="gdn_0"), name="layer_0"),
-            _conv(n, 5, 2, tfc.GDN(name="gdn_1"), name="layer_1"),
-            _conv(n, 5, 2, tfc.GDN(name="gdn_2"), name="layer_2"),
+            _conv(n, 5, 2, gdn_layer("gdn_0", gdn), name="layer_0"),
+            _conv(n, 5, 2, gdn_layer("gdn_1", gdn), name="layer_1"),
+            _conv(n, 5, 2, gdn_layer("gdn_2", gdn), name="layer_2"),
             _conv(n, 5, 2, None, name="layer_3"),
         ], name="analysis")
 
@@ -69,11 +94,11 @@ class AnalysisTransform(tf.keras.Sequential):
 class SynthesisTransform(tf.keras.Sequential):
     """g_s (``II:main/nn_models.py: SynthesisTransform``)."""
 
-    def __init__(self, n):
+    def __init__(self, n, gdn: str = "original"):
         super().__init__([
-            _deconv(n, 5, 2, tfc.GDN(inverse=True, name="igdn_0"), name="layer_0"),
-            _deconv(n, 5, 2, tfc.GDN(inverse=True, name="igdn_1"), name="layer_1"),
-            _deconv(n, 5, 2, tfc.GDN(inverse=True, name="igdn_2"), name="layer_2"),
+            _deconv(n, 5, 2, gdn_layer("igdn_0", gdn, inverse=True), name="layer_0"),
+            _deconv(n, 5, 2, gdn_layer("igdn_1", gdn, inverse=True), name="layer_1"),
+            _deconv(n, 5, 2, gdn_layer("igdn_2", gdn, inverse=True), name="layer_2"),
             _deconv(3, 5, 2, None, name="layer_3"),
         ], name="synthesis")
 
@@ -116,19 +141,29 @@ def gaussian_conditional_likelihood(y, mu, sigma):
     return tfc.lower_bound(lik, LIKELIHOOD_BOUND)
 
 
+def config_dict(kind: str, num_filters: int, scale_semantics: str, gdn: str) -> dict:
+    """The model description that enters the container fingerprint. ``gdn`` is listed only when it is not the
+    legacy flavour, so files of the pre-fix (simplified-GDN) checkpoints keep their fingerprints."""
+    cfg = {"model": kind, "num_filters": num_filters, "scale_semantics": scale_semantics}
+    if gdn != LEGACY_GDN:
+        cfg["gdn"] = gdn
+    return cfg
+
+
 class MBT2018(tf.keras.Model):
     """Mean-scale hyperprior (M3's model). ``call``-free: the methods below are what training, amortized
     coding and iterative inference share."""
 
-    def __init__(self, num_filters: int, scale_semantics: str = "tf1"):
+    def __init__(self, num_filters: int, scale_semantics: str = "tf1", gdn: str = "original"):
         super().__init__(name="mbt2018")
         if scale_semantics not in ("tf1", "tf2"):
             raise ValueError(f"scale_semantics must be 'tf1' or 'tf2', got {scale_semantics!r}")
         self.num_filters = int(num_filters)
         self.scale_semantics = scale_semantics
+        self.gdn = check_gdn(gdn)
         n = self.num_filters
-        self.analysis_transform = AnalysisTransform(n)
-        self.synthesis_transform = SynthesisTransform(n)
+        self.analysis_transform = AnalysisTransform(n, gdn)
+        self.synthesis_transform = SynthesisTransform(n, gdn)
         self.hyper_analysis_transform = HyperAnalysisTransform(n)
         self.hyper_synthesis_transform = MBT2018HyperSynthesisTransform(n)
         self.hyperprior = tfc.NoisyDeepFactorized(batch_shape=(n,), num_filters=(3, 3, 3), init_scale=10.0)
@@ -136,7 +171,7 @@ class MBT2018(tf.keras.Model):
         self.build_all()
 
     def config(self) -> dict:
-        return {"model": "mbt2018", "num_filters": self.num_filters, "scale_semantics": self.scale_semantics}
+        return config_dict("mbt2018", self.num_filters, self.scale_semantics, self.gdn)
 
     def config_json(self) -> str:
         return json.dumps(self.config(), sort_keys=True)

@@ -35,6 +35,8 @@ from .model import (
     HyperAnalysisTransform,
     MBT2018HyperSynthesisTransform,
     SynthesisTransform,
+    check_gdn,
+    config_dict,
     gaussian_conditional_likelihood,
 )
 
@@ -52,15 +54,16 @@ class MBT2018BB(tf.keras.Model):
 
     is_bits_back = True
 
-    def __init__(self, num_filters: int, scale_semantics: str = "tf1"):
+    def __init__(self, num_filters: int, scale_semantics: str = "tf1", gdn: str = "original"):
         super().__init__(name="mbt2018_bb")
         if scale_semantics != "tf1":
             raise ValueError("the bits-back model is defined with the TF1 scale semantics (sigma = exp(raw)) only")
         self.num_filters = int(num_filters)
         self.scale_semantics = scale_semantics
+        self.gdn = check_gdn(gdn)
         n = self.num_filters
-        self.analysis_transform = AnalysisTransform(n)
-        self.synthesis_transform = SynthesisTransform(n)
+        self.analysis_transform = AnalysisTransform(n, gdn)
+        self.synthesis_transform = SynthesisTransform(n, gdn)
         self.hyper_analysis_transform = HyperAnalysisTransform(n, out_channels=2 * n)
         self.hyper_synthesis_transform = MBT2018HyperSynthesisTransform(n)
         self.hyperprior = tfc.DeepFactorized(batch_shape=(n,), num_filters=(3, 3, 3), init_scale=10.0)
@@ -69,7 +72,7 @@ class MBT2018BB(tf.keras.Model):
         self.build_all()
 
     def config(self) -> dict:
-        return {"model": "mbt2018_bb", "num_filters": self.num_filters, "scale_semantics": self.scale_semantics}
+        return config_dict("mbt2018_bb", self.num_filters, self.scale_semantics, self.gdn)
 
     def config_json(self) -> str:
         return json.dumps(self.config(), sort_keys=True)

@@ -140,7 +140,7 @@ def import_tf1(path, out_dir=None, lmbda: float | None = None, runname: str | No
         raise ModelLoadError(f"{ck}: not an mbt2018 (TF1/tfc 1.3) checkpoint: 'analysis_transform/layer_0/bias' "
                              f"or '{PRIOR_SCOPE}/matrix_0' missing")
     n = int(shapes[bias0][0])
-    model = MBT2018(n, "tf1")
+    model = MBT2018(n, "tf1", gdn="original")  # tfc 1.3's GDN: x / sqrt(beta + sum gamma x^2)
     used = set()
 
     def get(name, shape=None):
@@ -175,7 +175,7 @@ def import_tf1(path, out_dir=None, lmbda: float | None = None, runname: str | No
     for v in model.hyperprior.trainable_variables:
         base = v.name.split("/")[-1].split(":")[0]
         v.assign(get(f"{PRIOR_SCOPE}/{base}", v.shape))
-    args = {"model": "mbt2018", "num_filters": n, "lmbda": lmbda, "scale_semantics": "tf1",
+    args = {"model": "mbt2018", "num_filters": n, "lmbda": lmbda, "scale_semantics": "tf1", "gdn": "original",
             "imported_from": str(ck), "note": "TF1/tfc 1.3 checkpoint imported by sga.tf1_import"}
     if out_dir is not None:
         export_weights(model, args, out_dir)

@@ -26,14 +26,14 @@ def run_name(num_filters: int, lmbda: float, model: str = "mbt2018") -> str:
     return f"{model}-num_filters={num_filters}-lmbda={lmbda:g}"
 
 
-def build_model(kind: str, num_filters: int, scale_semantics: str = "tf1"):
+def build_model(kind: str, num_filters: int, scale_semantics: str = "tf1", gdn: str = "original"):
     """``mbt2018`` (:class:`sga.model.MBT2018`) or ``mbt2018_bb`` (:class:`sga.model_bb.MBT2018BB`)."""
     if kind == "mbt2018":
-        return MBT2018(num_filters, scale_semantics)
+        return MBT2018(num_filters, scale_semantics, gdn)
     if kind == "mbt2018_bb":
         from .model_bb import MBT2018BB
 
-        return MBT2018BB(num_filters, scale_semantics)
+        return MBT2018BB(num_filters, scale_semantics, gdn)
     raise ValueError(f"unknown model {kind!r} (expected 'mbt2018' or 'mbt2018_bb')")
 
 
@@ -56,22 +56,39 @@ def train(num_filters: int, lmbda: float, train_glob: str, checkpoint_dir: str, 
           patchsize: int = 256, last_step: int = 1_000_000, logdir: str = "/tmp/tf_logs", lr: float = 1e-4,
           save_checkpoint_secs: float = 300, save_summary_secs: float = 60, scale_semantics: str = "tf1",
           seed: int | None = None, progress: bool = True, extra_args: dict | None = None, jit: bool = True,
-          model_kind: str = "mbt2018", dataset=None) -> Path:
+          model_kind: str = "mbt2018", dataset=None, gdn: str = "original") -> Path:
     """Train (or resume) a run; returns the run directory. ``jit=False`` runs the step eagerly (tests).
 
     ``model_kind="mbt2018_bb"`` trains the bits-back model (``II:main/mbt2018_bb.py``): ỹ = y + U(−½,½),
     z = m + e^{s/2}ε from q(z|x) = N(h_a(y)), loss λ·MSE·255² + [−log₂ p(ỹ|z) − log₂ p(z) + log₂ q(z|x)]/#px
-    with σ ≤ √10 during training; no auxiliary loss."""
+    with σ ≤ √10 during training; no auxiliary loss.
+
+    ``gdn``: ``"original"`` (tfc 1.3's x/√(β+Σγx²), the default) or ``"simplified"`` (:mod:`sga.model`);
+    resuming a run whose ``args.json`` records another flavour (no field: ``"simplified"``) is refused."""
+    from .model import LEGACY_GDN, check_gdn
+
+    check_gdn(gdn)
+    if num_filters <= 0:
+        raise ValueError(f"--num_filters must be given (> 0) for training, got {num_filters}")
     name = run_name(num_filters, lmbda, model_kind)
     run_dir = Path(checkpoint_dir) / name
     run_dir.mkdir(parents=True, exist_ok=True)
+    old = run_dir / "args.json"
+    if old.is_file() and tf.train.latest_checkpoint(str(run_dir)):
+        try:
+            had = json.loads(old.read_text()).get("gdn", LEGACY_GDN)
+        except ValueError as e:
+            raise ValueError(f"{old}: unreadable run description ({e})") from None
+        if had != gdn:
+            raise ValueError(f"{old}: the run to resume was trained with gdn={had!r}, but gdn={gdn!r} was "
+                             "requested (pass --gdn " + had + " or use another --checkpoint_dir)")
     args = dict(num_filters=num_filters, lmbda=lmbda, train_glob=train_glob, batchsize=batchsize,
                 patchsize=patchsize, last_step=last_step, lr=lr, scale_semantics=scale_semantics,
-                model=model_kind, **(extra_args or {}))
+                model=model_kind, gdn=gdn, **(extra_args or {}))
     (run_dir / "args.json").write_text(json.dumps(args, indent=2, sort_keys=True) + "\n")
     if seed is not None:
         tf.random.set_seed(seed)
-    model = build_model(model_kind, num_filters, scale_semantics)
+    model = build_model(model_kind, num_filters, scale_semantics, gdn)
     bits_back = model_kind == "mbt2018_bb"
     optimizer = tf.keras.optimizers.Adam(learning_rate=lr)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")

@@ -67,3 +67,42 @@ def test_gaussian_conditional_likelihood_sums_to_one():
     for mu, s in ((0.3, 0.5), (-1.7, 4.0), (0.0, 0.11)):
         p = gaussian_conditional_likelihood(k, mu, s).numpy()
         assert abs(p.sum() - 1.0) < 1e-4
+
+
+def _gdn_numpy(layer, x, flavour):
+    """Reference (I)GDN in numpy: original x/sqrt(b + sum_j g_ji x_j^2), simplified x/(b + sum_j g_ji |x_j|)."""
+    beta, gamma = layer.beta.numpy().astype(np.float64), layer.gamma.numpy().astype(np.float64)
+    x = x.astype(np.float64)
+    pool = (x ** 2 if flavour == "original" else np.abs(x)) @ gamma + beta
+    norm = np.sqrt(pool) if flavour == "original" else pool
+    return x * norm if layer.inverse else x / norm
+
+
+@pytest.mark.parametrize("flavour", ["original", "simplified"])
+def test_gdn_flavours(flavour):
+    """The default GDN is tfc 1.3's (Ballé et al. 2016); 'simplified' is tfc 2's default (pre-fix models)."""
+    m = MBT2018(4, gdn=flavour)
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 2, (1, 3, 5, 4)).astype(np.float32)
+    for layer in (m.analysis_transform.layers[0].activation, m.synthesis_transform.layers[1].activation):
+        layer.gamma_parameter.variable.assign(rng.uniform(0.05, 0.5, (4, 4)).astype(np.float32))
+        layer.beta_parameter.variable.assign(rng.uniform(0.5, 2.0, (4,)).astype(np.float32))
+        got = layer(tf.constant(x)).numpy()
+        np.testing.assert_allclose(got, _gdn_numpy(layer, x, flavour), rtol=2e-6, atol=1e-6)
+    other = _gdn_numpy(layer, x, "simplified" if flavour == "original" else "original")
+    assert np.max(np.abs(got - other)) > 1e-2  # the two flavours really differ
+    assert MBT2018(4).gdn == "original"
+    with pytest.raises(ValueError, match="gdn must be"):
+        MBT2018(4, gdn="bogus")
+
+
+def test_gdn_config_keeps_legacy_fingerprints():
+    """Pre-fix checkpoints (no 'gdn' field) load as simplified and their config (hence file fingerprints) is
+    the one of before the fix; original-GDN models declare it."""
+    from conftest import ZOO_MODEL
+    from sga.checkpoints import load_model
+
+    model, args = load_model(ZOO_MODEL)
+    assert "gdn" not in args and model.gdn == "simplified"
+    assert model.config() == {"model": "mbt2018", "num_filters": 32, "scale_semantics": "tf1"}
+    assert MBT2018(4).config()["gdn"] == "original"

@@ -26,3 +26,16 @@ def test_train_resume_export(tmp_path):
     for a, b in zip(model.variables, model2.variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert any(p.name.startswith("events") for p in (tmp_path / "tb" / run.name).iterdir())
+
+
+def test_train_records_gdn_and_refuses_other_flavour_on_resume(tmp_path):
+    import pytest
+
+    rng = np.random.default_rng(0)
+    write_png(tmp_path / "im0.png", rng.integers(0, 256, (40, 50, 3), dtype=np.uint8))
+    kw = dict(batchsize=1, patchsize=32, logdir=str(tmp_path / "tb"), progress=False, seed=0, jit=False)
+    run = train(4, 0.01, str(tmp_path / "*.png"), str(tmp_path / "ck"), last_step=1, **kw)
+    assert json.loads((run / "args.json").read_text())["gdn"] == "original"
+    assert load_model(run)[0].gdn == "original"
+    with pytest.raises(ValueError, match="trained with gdn='original'"):
+        train(4, 0.01, str(tmp_path / "*.png"), str(tmp_path / "ck"), last_step=2, gdn="simplified", **kw)
