@@ -64,7 +64,7 @@ def test_sigkill_mid_run_then_restore_continue(setup):
 def test_sigkill_inside_checkpoint_write(setup):
     tmp, args = setup
     # the 3rd torch.save writes half of the checkpoint's bytes to the temp file, then the process dies
-    cmd = driver(KILL_IN_CALL.format(module="torch", attr="save", after=3, mode="half"), ROOT / "train.py",
+    cmd = driver(KILL_IN_CALL.format(module="torch", attr="save", after=3, mode="half", match=""), ROOT / "train.py",
                  [*args, "--max_steps", "100000"])
     run(cmd, cwd=ROOT, expect_rc=-signal.SIGKILL)
     run_dir = _run_dir(tmp)

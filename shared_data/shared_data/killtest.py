@@ -73,8 +73,9 @@ def run(cmd: list[str], cwd, timeout: float = 300.0, env: dict | None = None, ex
     return text
 
 
-# A driver prelude: ``KILL_IN_CALL.format(module=..., attr=..., after=N, mode=...)`` replaces
-# ``module.attr`` by a wrapper that, on its N-th call (1-based), SIGKILLs the process — mode "before": before
+# A driver prelude: ``KILL_IN_CALL.format(module=..., attr=..., after=N, mode=..., match=...)`` replaces
+# ``module.attr`` by a wrapper that, on its N-th call (1-based) whose arguments' repr contains ``match``
+# ("" = every call), SIGKILLs the process — mode "before": before
 # calling the original (the write never starts), "half": (for a function whose first argument is the
 # object to save and second a path) the original writes to a buffer and only the first half of the bytes
 # reaches the path, then SIGKILL.
@@ -84,8 +85,9 @@ _m = importlib.import_module({module!r})
 _orig = getattr(_m, {attr!r})
 _n = [0]
 def _killer(*a, **k):
-    _n[0] += 1
-    if _n[0] >= {after}:
+    if {match!r} in repr(a):
+        _n[0] += 1
+    if _n[0] >= {after} and {match!r} in repr(a):
         if {mode!r} == "half":
             buf = io.BytesIO()
             _orig(a[0], buf, *a[2:], **k)
