@@ -52,6 +52,10 @@ RTOL = 1e-5
 # (measured on this machine). Each part alone is checked to RTOL: the network outputs P and the summed
 # nats / bpsp / loss below, the DMLL on the original's P, the backward from the original's P, RMSprop.
 E2E_RTOL = {"cr": RTOL, "cr_rgb_shared": 2e-2}
+# The DMLL alone on the original's P (training and test time): the same float32 sigmoid differences, evaluated by other
+# elementwise kernels on another CPU (ATen's non-vectorised "default" capability: measured 1.65e-5 for RGB
+# Shared's level 0; 8e-7 with AVX2 kernels). The coded bits do not depend on this (the coder's DMLL is integer).
+DMLL_RTOL = {"cr": RTOL, "cr_rgb_shared": 5e-5}
 CKPT = "orig_ckpt/ckpt_0000000000.pt"
 REQUIRED = ("input", "P/0", "nll/0", "symbols/1", "bn/1", "cost_nats", "bpsp", "loss", "lr")
 MAX_FILE_BYTES = 3 * 1024 * 1024
@@ -328,7 +332,7 @@ def test_one_training_step_matches_original(fx, run_dir):
 
 
 def test_dmll_and_backward_from_the_originals_parameters(fx, run_dir):
-    """The parts of the step alone, to RTOL: this port's DMLL on the original's P (and targets) gives the
+    """The parts of the step alone, to RTOL (the DMLL to DMLL_RTOL): this port's DMLL on the original's P (and targets) gives the
     original's per-sub-pixel NLL (train and test-time levels), and backpropagating the loss's gradient at the
     original's P (and at the z^(s) targets, which the encoders learn through) through this port's network
     gives the original's parameter gradients."""
@@ -341,7 +345,8 @@ def test_dmll_and_backward_from_the_originals_parameters(fx, run_dir):
         i = int(key.rsplit("/", 1)[1])
         tgt = x if i == 0 else torch.from_numpy(a[f"eval/symbols/{i}"].astype(np.float32))
         with torch.no_grad():
-            close(f"dmll_alone_{key}", net.dmll(i).nll(tgt, torch.from_numpy(a[f"eval/P/{i}"])), a[key])
+            close(f"dmll_alone_{key}", net.dmll(i).nll(tgt, torch.from_numpy(a[f"eval/P/{i}"])), a[key],
+                  DMLL_RTOL[fx["name"]])
     encs = net.run_encoders(x)
     fuse, outs, grads = None, [], []
     for i in reversed(range(net.num_levels)):
@@ -356,7 +361,7 @@ def test_dmll_and_backward_from_the_originals_parameters(fx, run_dir):
         else:
             t0 = torch.from_numpy(a[f"bn/{i}"].copy()).requires_grad_()
         nll = net.dmll(i).nll(t0, P0)
-        close(f"dmll_alone/{i}", nll, a[f"nll/{i}"])
+        close(f"dmll_alone/{i}", nll, a[f"nll/{i}"], DMLL_RTOL[fx["name"]])
         leaves = [P0] + ([t0] if t0.requires_grad else [])
         grads += torch.autograd.grad(nll.sum() / (ln2 * n), leaves)
         outs += [params] + ([target] if t0.requires_grad else [])
