@@ -50,8 +50,8 @@ define make_venv
 	rm -rf $(1)/.venv; \
 	$(PYTHON) -m venv $(1)/.venv; \
 	$(1)/.venv/bin/pip install $(PIP_FLAGS) -r $(2) -c $(basename $(2)).lock 2>&1 | { grep -v "$(PIP_NOISE)" || true; }; \
-	$(1)/.venv/bin/pip install $(PIP_FLAGS) --no-deps --config-settings editable_mode=compat -e shared_data -e shared_eval \
-	  2>&1 | { grep -v "$(PIP_NOISE)" || true; }; \
+	flock $(CURDIR)/.setup-editable.lock $(1)/.venv/bin/pip install $(PIP_FLAGS) --no-deps \
+	  --config-settings editable_mode=compat -e shared_data -e shared_eval 2>&1 | { grep -v "$(PIP_NOISE)" || true; }; \
 	touch $(1)/.venv/.stamp-$$stamp_hash
 endef
 
@@ -66,12 +66,22 @@ $(addprefix setup-,$(PAPERS)): setup-%: check-python
 # --- tests ----------------------------------------------------------------------------------------
 # Each sub-project's tests run in its own environment from its own folder; the framework-free packages'
 # tests run in the tools environment; tests/ (cross-project) run last.
-test: setup
-	@failed=""; \
-	for t in tools $(PAPERS) crosscheck readers cross; do \
-	  $(MAKE) --no-print-directory test-$$t || failed="$$failed $$t"; \
-	done; \
-	if [ -n "$$failed" ]; then echo "FAILED:$$failed" >&2; exit 1; fi; echo "all test suites passed"
+# `make test` builds the environments and runs the suites TEST_JOBS at a time (default 2: the machine has 2
+# cores and most tests are single-threaded interpreter starts and imports); each suite's output is printed in
+# one piece when it ends (-O), longest suites first, and the failed suites are listed at the end.
+# TEST_JOBS=1 runs them one after the other. The editable installs of shared_data/shared_eval write
+# egg-info into the source tree, so they take a lock (.setup-editable.lock) while environments build in parallel.
+TEST_JOBS ?= 2
+SUITES := sga cross cpm hific l3c irec tools readers crosscheck
+test:
+	@$(MAKE) --no-print-directory -j$(TEST_JOBS) -Otarget setup
+	@failed=$$(mktemp); \
+	$(MAKE) --no-print-directory -j$(TEST_JOBS) -Orecurse -k FAILED_LIST=$$failed $(addprefix suite-,$(SUITES)) || true; \
+	if [ -s $$failed ]; then echo "FAILED: $$(sort $$failed | tr '\n' ' ')" >&2; rm -f $$failed; exit 1; fi; \
+	rm -f $$failed; echo "all test suites passed"
+
+$(addprefix suite-,$(SUITES)): suite-%:
+	@$(MAKE) --no-print-directory test-$* || { echo "$*" >> $(FAILED_LIST); exit 1; }
 
 test-tools: setup-tools
 	$(ROOT_PY) -m pytest -q shared_data/tests shared_eval/tests
