@@ -46,12 +46,28 @@ class ModelConfig:
     #: the port's -LMM: p(y | z) is a discretized logistic mixture (K components) predicted by one h_s net.
     use_latent_mixture_model: bool = False
     mixture_components: int = 4
+    # --- added in session 4 (issue 18, parity with the port; serialised only when not at their default) ---
+    #: where z is rounded for coding and for the quantised rate: "median" (TF EntropyBottleneck / CompressAI:
+    #: round(z - median) + median, the default) or "zero" (the port: floor(z + 1/2), tables centred at 0).
+    z_rounding: str = "median"
+    #: "tf": the official single-scale patch D (default); "port": the PyTorch port's D (4 x SN conv4x4 s2,
+    #: reflect pads, unnormalised 1x1 head, latent branch without SN upsampled x16) -- for parity checks.
+    discriminator: str = "tf"
+    #: eps in the rate estimate -log2(p + eps) (training forward): 0 (TF / tfc: the 1e-9 likelihood bound
+    #: alone, the default) or 1e-9 (the port's ``_estimate_entropy``: log(p + 1e-9) on top of the bound).
+    rate_log_eps: float = 0.0
 
     def __post_init__(self):
         if self.likelihood_type not in ("gaussian", "logistic"):
             raise ValueError(f"likelihood_type must be 'gaussian' or 'logistic', got {self.likelihood_type!r}")
         if self.layout not in ("tf", "port"):
             raise ValueError(f"layout must be 'tf' or 'port', got {self.layout!r}")
+        if self.z_rounding not in ("median", "zero"):
+            raise ValueError(f"z_rounding must be 'median' or 'zero', got {self.z_rounding!r}")
+        if self.discriminator not in ("tf", "port"):
+            raise ValueError(f"discriminator must be 'tf' or 'port', got {self.discriminator!r}")
+        if not self.rate_log_eps >= 0:
+            raise ValueError(f"rate_log_eps must be >= 0, got {self.rate_log_eps!r}")
         if self.mixture_components < 1:
             raise ValueError("mixture_components must be >= 1")
         if len(self.encoder_channels) != 5 or len(self.generator_channels) != 5:
@@ -78,7 +94,8 @@ class ModelConfig:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
 
-_LATER_FIELDS = {"layout": "tf", "use_latent_mixture_model": False, "mixture_components": 4}
+_LATER_FIELDS = {"layout": "tf", "use_latent_mixture_model": False, "mixture_components": 4,
+                 "z_rounding": "median", "discriminator": "tf", "rate_log_eps": 0.0}
 
 #: A reduced-width configuration of the same architecture (for CPU mini training and the committed zoo).
 MINI = ModelConfig(encoder_channels=(12, 24, 48, 64, 96), latent_channels=48, hyper_channels=48,

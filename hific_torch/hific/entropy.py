@@ -78,11 +78,14 @@ class FactorizedDensity(nn.Module):
 
     ``filters=(3,3,3)``, ``init_scale=10``: matrices softplus(H_k), biases b_k, gates tanh(a_k) on every
     layer but the last (tfc). ``final_gate=True`` gates the last layer too, as the port does (imports only).
+    ``centre="zero"`` rounds z at integers (the port's ``floor(z + 1/2)``) instead of around the medians.
     """
 
-    def __init__(self, channels: int, filters=(3, 3, 3), init_scale: float = 10.0, final_gate: bool = False):
+    def __init__(self, channels: int, filters=(3, 3, 3), init_scale: float = 10.0, final_gate: bool = False,
+                 centre: str = "median"):
         super().__init__()
         self.channels = channels
+        self.centre = centre
         dims = (1, *filters, 1)
         scale = init_scale ** (1.0 / (len(filters) + 1))
         self.matrices = nn.ParameterList()
@@ -153,11 +156,25 @@ class FactorizedDensity(nn.Module):
     def medians(self) -> torch.Tensor:
         return self.quantiles[:, 0, 1].detach()
 
+    @property
+    def centres(self) -> torch.Tensor:
+        """Where z is rounded for coding: the medians, or 0 with ``centre="zero"`` (the port)."""
+        med = self.medians
+        return med if self.centre == "median" else torch.zeros_like(med)
+
+    def round(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(symbols, z_hat) of z (B, C, H, W): round(z - median), + median; or the port's floor(z + 1/2)."""
+        if self.centre == "median":
+            med = self.medians.to(z.device).reshape(1, -1, 1, 1)
+            sym = torch.round(z - med)
+            return sym, sym + med
+        sym = torch.floor(z + 0.5)
+        return sym, sym
     @torch.no_grad()
     def update(self) -> None:
         """Build per-channel pmf tables over [median - a, median + b] (+ one escape bin)."""
         q = self.quantiles.detach().to(torch.float64)
-        med = q[:, 0, 1]
+        med = q[:, 0, 1] if self.centre == "median" else torch.zeros_like(q[:, 0, 1])
         lo = torch.ceil(med - q[:, 0, 0]).clamp_min(0).to(torch.int64)
         hi = torch.ceil(q[:, 0, 2] - med).clamp_min(0).to(torch.int64)
         lengths = lo + hi + 1

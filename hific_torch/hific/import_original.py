@@ -26,8 +26,12 @@ port                                                   hific_torch
 zero-padded conv (kernel transposed in/out and flipped). The model is built with ``layout="port"`` (the port's
 reflection padding, its stride-2 pad on the right/top, its transposed-conv alignment, its gate on the last
 density layer), so the imported transforms compute what the port's do. The discriminator is not imported
-(the port's D is not the paper's; see README) -- fine-tuning restarts it. Because the port has no learned
-quantiles, they are solved exactly from the imported density (bisection) and the tables are built once.
+(the port's D is not the paper's; see README) -- fine-tuning restarts it -- unless ``with_discriminator=True``
+(``--with-discriminator``): then ``Discriminator.*`` becomes a :class:`hific.network.PortDiscriminator`
+(``discriminator="port"``, the port's keys as they are) returned in ``info["discriminator"]``. Because the
+port has no learned quantiles, they are solved exactly from the imported density (bisection) and the tables
+are built once; z is rounded around them unless ``z_rounding="zero"`` (``--z-rounding zero``: the port's
+``floor(z + 1/2)``, tables centred at 0 -- what the port computes; issue 18 parity).
 
 Loading uses ``torch.load(weights_only=True)``: no pickled code is ever executed; a checkpoint that holds
 anything but tensors and plain Python values is refused with a clear error.
@@ -44,6 +48,7 @@ import torch
 
 from .config import ModelConfig
 from .model import HiFiC, ModelLoadError, save_checkpoint
+from .network import PortDiscriminator
 
 #: keys of a port checkpoint's state dict that are not codec weights and are deliberately skipped
 _IGNORED_PREFIXES = ("Discriminator.", "perceptual_loss.", "Hyperprior.prior_density.",
@@ -92,8 +97,10 @@ def _shape(sd, key) -> tuple[int, ...]:
     return tuple(sd[key].shape)
 
 
-def infer_config(sd: dict, args: dict) -> ModelConfig:
-    """The architecture of a port state dict, from its tensor shapes (and ``args`` for non-shape options)."""
+def infer_config(sd: dict, args: dict, with_discriminator: bool = False, **overrides) -> ModelConfig:
+    """The architecture of a port state dict, from its tensor shapes (and ``args`` for non-shape options);
+    ``with_discriminator`` adds the port's D widths (``discriminator="port"``); ``overrides`` are further
+    :class:`ModelConfig` fields (the parity switches ``z_rounding="zero"``, ``rate_log_eps=1e-9``)."""
     lmm = any(k.startswith("Hyperprior.synthesis_DLMM_params.") for k in sd)
     required = list(_REQUIRED) + (["Hyperprior.synthesis_DLMM_params.conv_out.weight"] if lmm else
                                   ["Hyperprior.synthesis_mu.conv3.weight", "Hyperprior.synthesis_std.conv3.weight"])
@@ -117,14 +124,24 @@ def infer_config(sd: dict, args: dict) -> ModelConfig:
     if lmm:
         k_mix = _shape(sd, "Hyperprior.synthesis_DLMM_params.conv_out.weight")[0] // (3 * latent)
     regime = args.get("regime", "")
+    extra = dict(overrides)
+    if with_discriminator:
+        keys = [f"Discriminator.conv{i}.weight_orig" for i in range(1, 5)] + ["Discriminator.context_conv.weight",
+                                                                             "Discriminator.conv_out.weight"]
+        missing = [k for k in keys if k not in sd]
+        if missing:
+            raise ModelLoadError(f"no port discriminator in the checkpoint: missing {missing[:3]} (a "
+                                 "compression_gan checkpoint holds Discriminator.* weights)")
+        extra.update(discriminator="port", disc_channels=tuple(_shape(sd, k)[0] for k in keys[:4]),
+                     disc_latent_channels=_shape(sd, "Discriminator.context_conv.weight")[0])
     try:
         return ModelConfig(encoder_channels=enc, latent_channels=latent, hyper_channels=hyper,
                            generator_channels=gen, n_residual_blocks=nrb, use_channel_norm=channel_norm,
                            normalize_input_image=bool(args.get("normalize_input_image", False)),
                            likelihood_type=str(args.get("likelihood_type", "gaussian")),
                            factorized_filters=filters, layout="port", use_latent_mixture_model=lmm,
-                           mixture_components=k_mix, name=f"port-{regime}" if regime else "port")
-    except ValueError as e:
+                           mixture_components=k_mix, name=f"port-{regime}" if regime else "port", **extra)
+    except (TypeError, ValueError) as e:
         raise ModelLoadError(f"unsupported port configuration: {e}") from None
 
 
@@ -184,12 +201,32 @@ def convert_state_dict(sd: dict, cfg: ModelConfig) -> dict[str, torch.Tensor]:
     return out
 
 
-def import_port_checkpoint(path) -> tuple[HiFiC, dict]:
-    """Load a port checkpoint (weights_only) into a :class:`HiFiC` with coding tables; returns (model, info)."""
+def port_discriminator(sd: dict, cfg: ModelConfig, source="checkpoint") -> PortDiscriminator:
+    """The port's ``Discriminator.*`` weights (legacy spectral-norm ``weight_orig/_u/_v``) as a
+    :class:`PortDiscriminator` (cfg from :func:`infer_config` with ``with_discriminator=True``)."""
+    d_sd = {k[len("Discriminator."):]: v.float() for k, v in sd.items() if k.startswith("Discriminator.")}
+    disc = PortDiscriminator(cfg)
+    own = disc.state_dict()
+    missing, extra = sorted(set(own) - set(d_sd)), sorted(set(d_sd) - set(own))
+    if missing or extra:
+        raise ModelLoadError(f"{source}: port discriminator keys do not match (missing {missing[:4]}, "
+                             f"unexpected {extra[:4]})")
+    for k, v in d_sd.items():
+        if tuple(own[k].shape) != tuple(v.shape):
+            raise ModelLoadError(f"{source}: Discriminator.{k} has shape {tuple(v.shape)}, expected "
+                                 f"{tuple(own[k].shape)}")
+    disc.load_state_dict(d_sd)
+    return disc
+
+
+def import_port_checkpoint(path, with_discriminator: bool = False, **overrides) -> tuple[HiFiC, dict]:
+    """Load a port checkpoint (weights_only) into a :class:`HiFiC` with coding tables; returns (model, info).
+    ``overrides``: ModelConfig fields, e.g. ``z_rounding="zero"`` and ``rate_log_eps=1e-9`` (what the port
+    computes); ``with_discriminator`` also imports the port's D (``info["discriminator"]``)."""
     path = Path(path)
     raw = _load_raw(path)
     sd, args = port_state_dict(raw)
-    cfg = infer_config(sd, args)
+    cfg = infer_config(sd, args, with_discriminator=with_discriminator, **overrides)
     weights = convert_state_dict(sd, cfg)
     model = HiFiC(cfg)
     own = model.state_dict()
@@ -210,6 +247,8 @@ def import_port_checkpoint(path) -> tuple[HiFiC, dict]:
     steps = raw.get("steps") if isinstance(raw, dict) else None
     info = {"source": str(path), "regime": args.get("regime"), "steps": steps if isinstance(steps, int) else None,
             "port_args": {k: v for k, v in args.items() if isinstance(v, (str, int, float, bool)) or v is None}}
+    if with_discriminator:
+        info["discriminator"] = port_discriminator(sd, cfg, path)
     return model, info
 
 
@@ -217,9 +256,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="import a released PyTorch-port HiFiC checkpoint (weights_only)")
     p.add_argument("src", help="the port's .pt checkpoint (e.g. hific_low.pt)")
     p.add_argument("dst", help="where to write the hific_torch checkpoint (codec + coding tables)")
+    p.add_argument("--z-rounding", choices=("median", "zero"), default="median",
+                   help="median (default, TF / CompressAI) or zero (the port's floor(z + 1/2))")
     a = p.parse_args(argv)
     try:
-        model, info = import_port_checkpoint(a.src)
+        model, info = import_port_checkpoint(a.src, z_rounding=a.z_rounding)
     except ModelLoadError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

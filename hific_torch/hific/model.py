@@ -93,6 +93,8 @@ class ForwardOutput:
     q_bpp: torch.Tensor          # quantised-likelihood estimate, batch mean (compared to r_t)
     y_bpp: torch.Tensor
     z_bpp: torch.Tensor
+    y_q_bpp: torch.Tensor | None = None   # the parts of q_bpp
+    z_q_bpp: torch.Tensor | None = None
 
 
 class HiFiC(nn.Module):
@@ -113,7 +115,7 @@ class HiFiC(nn.Module):
             self.hyper_synthesis_mean = HyperSynthesis(cfg)
             self.hyper_synthesis_scale = HyperSynthesis(cfg)
         self.hyper_density = FactorizedDensity(cfg.hyper_channels, cfg.factorized_filters,
-                                               final_gate=cfg.layout == "port")
+                                               final_gate=cfg.layout == "port", centre=cfg.z_rounding)
         self.conditional = MeanScaleConditional(cfg.likelihood_type)
         self.portable: PortableHyper | None = None  # the integer h_s and tables (python -m hific integerize)
         self._fingerprint: bytes | None = None
@@ -127,32 +129,40 @@ class HiFiC(nn.Module):
     def _postprocess(self, x: torch.Tensor) -> torch.Tensor:
         return (x + 1) / 2 if self.cfg.normalize_input_image else x
 
-    def forward(self, x01: torch.Tensor) -> ForwardOutput:
-        """x01 in [0, 1], (B, 3, H, W) with H, W multiples of 64. Returns x_hat in [0, 1] (unclamped)."""
+    def forward(self, x01: torch.Tensor, noise: tuple[torch.Tensor, torch.Tensor] | None = None) -> ForwardOutput:
+        """x01 in [0, 1], (B, 3, H, W) with H, W multiples of 64. Returns x_hat in [0, 1] (unclamped).
+        ``noise`` = (u_z, u_y) replaces the U(-1/2, 1/2) samples (parity tests feed the original's)."""
         b, _, h, w = x01.shape
         num_pixels = b * h * w
         y = self.encoder(self._preprocess(x01))
         z = self.hyper_analysis(y)
-        z_tilde = z + torch.empty_like(z).uniform_(-0.5, 0.5)
+        u_z = noise[0] if noise is not None else torch.empty_like(z).uniform_(-0.5, 0.5)
+        z_tilde = z + u_z
         z_lik = self.hyper_density.likelihood(z_tilde)
         if self.cfg.use_latent_mixture_model:
             return self._forward_mixture(x01, y, z, z_tilde, z_lik, num_pixels)
         mean = self.hyper_synthesis_mean(z_tilde)
         scale = self.hyper_synthesis_scale(z_tilde)
-        y_tilde = y + torch.empty_like(y).uniform_(-0.5, 0.5)
+        u_y = noise[1] if noise is not None else torch.empty_like(y).uniform_(-0.5, 0.5)
+        y_tilde = y + u_y
         y_lik = self.conditional.likelihood(y_tilde, mean, scale)
         y_hat = torch.round(y - mean).detach() + (y - mean) - (y - mean).detach() + mean  # STE (TF _ste_quantize)
         x_hat = self._postprocess(self.generator(y_hat))
-        y_bits = -torch.log2(y_lik).sum()
-        z_bits = -torch.log2(z_lik).sum()
+        y_bits = -self._log2(y_lik).sum()
+        z_bits = -self._log2(z_lik).sum()
         with torch.no_grad():
-            med = self.hyper_density.medians.reshape(1, -1, 1, 1)
-            z_q = torch.round(z - med) + med
+            z_q = self.hyper_density.round(z)[1]
             y_q = torch.round(y - mean) + mean
-            q_bits = (-torch.log2(self.conditional.likelihood(y_q, mean, scale)).sum()
-                      - torch.log2(self.hyper_density.likelihood(z_q)).sum())
+            y_q_bits = -self._log2(self.conditional.likelihood(y_q, mean, scale)).sum()
+            z_q_bits = -self._log2(self.hyper_density.likelihood(z_q)).sum()
+            q_bits = y_q_bits + z_q_bits
         return ForwardOutput(x_hat, y, y_hat, (y_bits + z_bits) / num_pixels, q_bits / num_pixels,
-                             y_bits / num_pixels, z_bits / num_pixels)
+                             y_bits / num_pixels, z_bits / num_pixels, y_q_bits / num_pixels, z_q_bits / num_pixels)
+
+    def _log2(self, lik: torch.Tensor) -> torch.Tensor:
+        """log2 of a (bounded) likelihood for the rate estimate; ``rate_log_eps`` > 0 adds the port's eps."""
+        eps = self.cfg.rate_log_eps
+        return torch.log2(lik + eps) if eps else torch.log2(lik)
 
     def _forward_mixture(self, x01, y, z, z_tilde, z_lik, num_pixels) -> ForwardOutput:
         """-LMM: y quantised without a mean offset (port ``HyperpriorDLMM``): noise for the rate, STE round
@@ -164,8 +174,7 @@ class HiFiC(nn.Module):
         x_hat = self._postprocess(self.generator(y_hat))
         z_bits = -torch.log2(z_lik).sum()
         with torch.no_grad():
-            med = self.hyper_density.medians.reshape(1, -1, 1, 1)
-            z_q = torch.round(z - med) + med
+            z_q = self.hyper_density.round(z)[1]
             q_bits = (-self.mixture.log_likelihood(torch.round(y), params).sum() / math.log(2.0)
                       - torch.log2(self.hyper_density.likelihood(z_q)).sum())
         return ForwardOutput(x_hat, y, y_hat, (y_bits + z_bits) / num_pixels, q_bits / num_pixels,
@@ -321,9 +330,7 @@ class HiFiC(nn.Module):
         x = x.to(self._device())
         y = self.encode_latents(x, self._tile_for(*padded.shape[:2], tile))
         z = self.hyper_analysis(y).cpu().float()
-        med = self.hyper_density.medians.cpu().reshape(1, -1, 1, 1)
-        z_sym = torch.round(z - med)
-        z_hat = z_sym + med
+        z_sym, z_hat = self.hyper_density.round(z)
         _, c, zh, zw = z_sym.shape
         z_ids = np.broadcast_to(np.arange(c)[None, :, None, None], z_sym.shape)
         if self.cfg.use_latent_mixture_model:
@@ -428,7 +435,7 @@ class HiFiC(nn.Module):
         z_int = decode_symbols(z_sec, z_ids, z_tab)
         z_sym = torch.from_numpy(z_int).float()
         coding_s = time.perf_counter() - tc
-        med = self.hyper_density.medians.cpu().reshape(1, -1, 1, 1)
+        med = self.hyper_density.centres.cpu().reshape(1, -1, 1, 1)
         if self.cfg.use_latent_mixture_model:
             shape = (1, c_y, hp // 16, wp // 16)
             rows = self._mixture_rows(torch.from_numpy(z_int), z_sym + med, use_int)
@@ -480,8 +487,7 @@ class HiFiC(nn.Module):
         x = torch.from_numpy(np.ascontiguousarray(padded)).permute(2, 0, 1)[None].float().div(255.0)
         y = self.encoder(self._preprocess(x.to(self._device()))).cpu().float()
         z = self.hyper_analysis(y)
-        med = self.hyper_density.medians.cpu().reshape(1, -1, 1, 1)
-        z_hat = torch.round(z - med) + med
+        z_hat = self.hyper_density.round(z)[1]
         hs_m, hs_s = self._hyper_synthesis_cpu()
         if self.cfg.use_latent_mixture_model:
             return float(-self.mixture.log_likelihood(torch.round(y), hs_m(z_hat)).sum() / math.log(2.0)

@@ -219,3 +219,43 @@ class Discriminator(nn.Module):
         for conv in self.convs:
             h = F.leaky_relu(conv(h), 0.2)
         return self.logits(h)
+
+
+class PortDiscriminator(nn.Module):
+    """The PyTorch port's D (``src/network/discriminator.py``), selected by ``ModelConfig.discriminator="port"``
+    for parity with it; not the paper's / TF's D (:class:`Discriminator`, the default).
+
+    y_hat (stop-gradient) -> conv3x3 (reflect pad, no SN) -> 12 -> LeakyReLU(0.2) -> nearest upsampling x16,
+    concat with RGB -> 4 x [legacy ``torch.nn.utils.spectral_norm`` conv4x4 s2, reflect pad 1, LeakyReLU 0.2]
+    (64, 128, 256, 512) -> conv1x1 -> 1 (no SN). Returns logits (B, 1, H/16, W/16); H, W multiples of 16.
+    Module names and state-dict keys (``weight_orig/_u/_v``) are the port's, so its weights load as they are.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        d = cfg.disc_channels
+        if len(d) != 4:
+            raise ValueError(f"the port's discriminator has 4 strided convs, got disc_channels={d}")
+        self.context_conv = nn.Conv2d(cfg.latent_channels, cfg.disc_latent_channels, 3, padding=1,
+                                      padding_mode="reflect")
+        cins = [3 + cfg.disc_latent_channels, *d[:-1]]
+        for i, (ci, co) in enumerate(zip(cins, d), start=1):
+            setattr(self, f"conv{i}", torch.nn.utils.spectral_norm(
+                nn.Conv2d(ci, co, 4, stride=2, padding=1, padding_mode="reflect")))
+        self.conv_out = nn.Conv2d(d[-1], 1, 1)
+
+    def forward(self, x, y_hat):
+        if x.shape[-2] != 16 * y_hat.shape[-2] or x.shape[-1] != 16 * y_hat.shape[-1]:
+            raise ValueError(f"the port's discriminator needs an image 16x the latent size, got {tuple(x.shape)} "
+                             f"and {tuple(y_hat.shape)}")
+        lat = F.leaky_relu(self.context_conv(y_hat.detach()), 0.2)
+        lat = F.interpolate(lat, scale_factor=16, mode="nearest")
+        h = torch.cat([x, lat], dim=1)
+        for i in range(1, 5):
+            h = F.leaky_relu(getattr(self, f"conv{i}")(h), 0.2)
+        return self.conv_out(h)
+
+
+def make_discriminator(cfg: ModelConfig) -> nn.Module:
+    """D of the configuration: the official TF one (default) or the port's (``discriminator="port"``)."""
+    return PortDiscriminator(cfg) if cfg.discriminator == "port" else Discriminator(cfg)

@@ -226,7 +226,7 @@ def integerize(model, act_frac: int = ACT_FRAC, weight_frac: int = WEIGHT_FRAC,
     if not model.tables_ready():
         raise IntegerizeError("the model has no coding tables (call model.update() first)")
     t = {"meta": torch.tensor([PORTABLE_VERSION, act_frac, weight_frac, clip_bits, TABLE_BITS])}
-    med = model.hyper_density.medians.detach().cpu().double().numpy()
+    med = model.hyper_density.centres.detach().cpu().double().numpy()
     t["med_q"] = torch.from_numpy(to_fixed(med, act_frac))
     x_max = Z_CLIP * (1 << act_frac) + int(np.abs(t["med_q"].numpy()).max())
     names = _layer_names(model)

@@ -30,7 +30,7 @@ from .config import ModelConfig, TrainConfig
 from .data import CropDataset, infinite_batches
 from .losses import compression_loss, discriminator_loss, generator_gan_loss
 from .model import HiFiC, load_checkpoint, load_codec_weights, save_checkpoint
-from .network import Discriminator
+from .network import make_discriminator
 
 
 def _param_groups(model: HiFiC):
@@ -73,7 +73,7 @@ def train(model_type: str, model_cfg: ModelConfig, train_cfg: TrainConfig, out_d
 
     step = 0
     model = HiFiC(model_cfg).to(device)
-    disc = Discriminator(model_cfg).to(device) if gan else None
+    disc = make_discriminator(model_cfg).to(device) if gan else None
     amort, density, quantiles = _param_groups(model)
     opts = {"amort": torch.optim.Adam(amort, lr=train_cfg.learning_rate),
             "hyperlatent_likelihood": torch.optim.Adam(density, lr=train_cfg.learning_rate),
