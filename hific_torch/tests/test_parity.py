@@ -26,7 +26,10 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -420,6 +423,15 @@ def test_other_commit_fixture_names_the_file(tmp_path):
     (d / "MANIFEST.json").write_text("{not json")
     with pytest.raises(FixtureError, match=r"MANIFEST\.json: not a parity manifest"):
         load_fixture(d)
+
+
+@pytest.mark.skipif(not os.environ.get("HIFIC_ORIGINAL"), reason="HIFIC_ORIGINAL (a checkout of the port) not set")
+def test_regenerated_fixture_matches():
+    """With HIFIC_ORIGINAL=PATH: the generator rerun on the original reproduces the committed arrays."""
+    tool = ROOT.parent / "tools" / "parity" / "make_hific_fixture.py"
+    r = subprocess.run([sys.executable, str(tool), "--original", os.environ["HIFIC_ORIGINAL"], "--commit",
+                        EXPECTED_COMMIT, "--check"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
 
 
 def test_print_measured():
