@@ -133,6 +133,15 @@ $(addprefix reproduce-,$(PAPERS)): reproduce-%: setup-% setup-tools
 	cd $(DIR_$*) && .venv/bin/python reproduce.py --scale $(SCALE) --out $(abspath runs/$*/$(SCALE))
 	$(ROOT_PY) -m shared_eval.check --paper $* --scale $(SCALE) --measures runs/$*/$(SCALE)/measures.csv
 
+# make zoo-cpm: train the committed CPM zoo models with their recipe (cpm_tf/zoo/<name>/TRAINING.md; resumable:
+# a rerun continues the checkpoints under runs/cpm/zoo), convert them (integerize), evaluate all 24 Kodak
+# images with real files and rewrite cpm_tf/zoo/<name>/measures.csv + ci/references/cpm-zoo-<name>.csv.
+# CPM_ZOO_ARGS passes flags to cpm_tf/zoo_train.py (e.g. CPM_ZOO_ARGS="--no_train").
+CPM_ZOO_ARGS ?=
+.PHONY: zoo-cpm
+zoo-cpm: setup-cpm
+	cd $(DIR_cpm) && nice -n 19 .venv/bin/python zoo_train.py --out $(abspath runs/cpm/zoo) $(CPM_ZOO_ARGS)
+
 bench: $(addprefix bench-,$(PAPERS))
 
 $(addprefix bench-,$(PAPERS)): bench-%: setup-%

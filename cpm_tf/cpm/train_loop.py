@@ -84,7 +84,7 @@ def make_optimizer(cfg: Config, itr_per_epoch: int):
 
 
 class Trainer:
-    def __init__(self, model: CPM, itr_per_epoch: int, summarize_grads: bool = False):
+    def __init__(self, model: CPM, itr_per_epoch: int, summarize_grads: bool = False, jit: bool = False):
         self.model = model
         ae, pc = model.ae_config, model.pc_config
         self.opt_ae = make_optimizer(ae, itr_per_epoch)   # Adam_AE: all non-PC variables incl. centers
@@ -92,7 +92,8 @@ class Trainer:
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.ae_vars, self.pc_vars = model.ae_variables(), model.pc_variables()
         self.summarize_grads = summarize_grads
-        self.train_step = tf.function(self._train_step, reduce_retracing=True)
+        # jit: XLA-compiled step (measured slower on the AVX2 CPU, see zoo/*/TRAINING.md; for GPUs)
+        self.train_step = tf.function(self._train_step, reduce_retracing=True, jit_compile=bool(jit) or None)
         self.test_step = tf.function(self._test_step, reduce_retracing=True)
 
     def _losses(self, x, training):
@@ -147,11 +148,44 @@ def _write_description(log_dir: Path, ae_name, pc_name, description, log_dir_roo
         f.write(line + "\n")
 
 
+CSV_COLUMNS = ("total", "d_loss", "pc_loss", "reg", "H_real", "H_mask", "H_soft", "bpp", "heatmap_sum", "ms_ssim")
+
+
+def _append_csv(path: Path, step: int, wall_s: float, vals: dict) -> None:
+    """One line per logged step; the header is written with the first line (appends survive a SIGKILL as
+    at most one torn last line, which :func:`read_train_log` skips)."""
+    new = not path.exists()
+    with open(path, "a") as f:
+        if new:
+            f.write("step,wall_s_this_run," + ",".join(CSV_COLUMNS) + "\n")
+        f.write(f"{step},{wall_s:.1f}," + ",".join(f"{vals.get(k, float('nan')):.6g}" for k in CSV_COLUMNS) + "\n")
+
+
+def read_train_log(path: str | os.PathLike) -> list[dict]:
+    """Rows of ``train_log.csv`` sorted by step, the last row of a step logged twice (resumed runs) kept;
+    torn or malformed lines are skipped."""
+    rows: dict[int, dict] = {}
+    lines = Path(path).read_text().splitlines()
+    if not lines:
+        return []
+    head = lines[0].split(",")
+    for ln in lines[1:]:
+        parts = ln.split(",")
+        if len(parts) != len(head):
+            continue
+        try:
+            r = {k: float(v) for k, v in zip(head, parts)}
+        except ValueError:
+            continue
+        rows[int(r["step"])] = r
+    return [rows[k] for k in sorted(rows)]
+
+
 def train(ae_path, pc_path, dataset_train, dataset_test, log_dir_root, restore=None, max_steps=None,
           max_minutes=None, log_train=100, log_save=1000, log_test=1000, ckpt_interval=1.0, temporary=False,
           seed=1234, quiet=False, restore_itr=-1, restore_continue=False, restore_skip_vars=None,
           from_identity=None, log_run_metadata=False, summarize_grads=False, description=None,
-          dataset_codec_distance=None):
+          dataset_codec_distance=None, data_cache=None, jit=False, csv_log=False, init_weights=None):
     """Train until ``max_steps``/``max_minutes`` (the original runs forever). Returns the log dir.
 
     Restoring follows the original ``RestoreManager``: ``restore`` (a log dir or its ``ckpts/``) restores
@@ -160,6 +194,12 @@ def train(ae_path, pc_path, dataset_train, dataset_test, log_dir_root, restore=N
     ``restore_skip_vars`` (comma list) leaves variables whose original name contains one of the strings
     fresh; ``from_identity`` = restore that dir with ``global_step,Adam`` skipped (the original's help text
     promises a KMeans init of the centers, which the original never implemented; neither do we).
+    (new, zoo recipe) ``data_cache="decoded"`` keeps the decoded training images in memory
+    (:func:`cpm.data.decoded_dataset`); ``jit`` compiles the step with XLA; ``csv_log`` appends the logged
+    scalars to ``LOG_DIR/train_log.csv`` (step, wall seconds, losses; a resumed run appends, so a step
+    logged twice keeps its last row when read back). ``init_weights``: a model directory (``weights.npz``
+    of the same architecture, e.g. zoo/mini) whose weights initialise a fresh run (step 0, fresh Adam; not
+    used when restoring a checkpoint).
     """
     from .config import load_ae_config, load_pc_config
     tf.random.set_seed(seed)
@@ -170,9 +210,9 @@ def train(ae_path, pc_path, dataset_train, dataset_test, log_dir_root, restore=N
     if from_identity:
         restore, restore_skip_vars = from_identity, "global_step,Adam"
     model = CPM(ae, pc, seed=seed)
-    ds_train, n_images = make_dataset(dataset_train, ae.crop_size, ae.batch_size, seed=666)
+    ds_train, n_images = make_dataset(dataset_train, ae.crop_size, ae.batch_size, seed=666, cache=data_cache)
     itr_per_epoch = max(1, (n_images or 1) // ae.batch_size)
-    trainer = Trainer(model, itr_per_epoch, summarize_grads=summarize_grads)
+    trainer = Trainer(model, itr_per_epoch, summarize_grads=summarize_grads, jit=jit)
     restore_from = None
     if restore:
         rdir = log_dir_of_restore_flag(restore)
@@ -181,6 +221,12 @@ def train(ae_path, pc_path, dataset_train, dataset_test, log_dir_root, restore=N
     else:
         log_dir = unique_log_dir(log_dir_root, ae_name, pc_name)
     ckpt = trainer.checkpoint()
+    if init_weights and not restore_from:
+        import numpy as np
+        with np.load(Path(init_weights) / "weights.npz") as w:
+            model.load_weights(dict(w))
+        if not quiet:
+            print(f"initialised from {init_weights}/weights.npz")
     if restore_from:
         n_ok, n_skip = restore_training_state(
             trainer, restore_from[1], restore_skip_vars,
@@ -209,6 +255,8 @@ def train(ae_path, pc_path, dataset_train, dataset_test, log_dir_root, restore=N
             "itr_per_epoch": itr_per_epoch}
     if restore_from:
         meta["restored_from"] = restore_from[1]
+    if init_weights:
+        meta["init_weights"] = str(init_weights)
 
     def save():
         manager.save(checkpoint_number=int(trainer.step.numpy()))
@@ -249,6 +297,8 @@ def train(ae_path, pc_path, dataset_train, dataset_test, log_dir_root, restore=N
                     tf.summary.scalar("gradients/global_norm_PC", float(tf.linalg.global_norm(g_pc)))
                     for v, g in zip(trainer.ae_vars + trainer.pc_vars, list(g_ae) + list(g_pc)):
                         tf.summary.histogram(f"gradients/{names[id(v)]}", g)
+            if csv_log:
+                _append_csv(log_dir / "train_log.csv", step, time.time() - t0, vals)
             bar.set_postfix(loss=f"{vals['total']:.2f}", bpp=f"{vals['bpp']:.3f}",
                             msssim=f"{vals.get('ms_ssim', float('nan')):.4f}")
         if ds_test is not None and step % log_test == 0:

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Train a paper's zoo model(s) on a machine with an NVIDIA GPU, from a fresh clone (issue 19).
+#
+#   OUT=/path/to/out tools/device/train_zoo.sh <paper> [--minutes M] [--models LIST]
+#
+# Builds the sub-project's environment (make setup-<paper>), trains that paper's zoo model(s) at paper-like
+# width for M minutes in all (default 10; split evenly between the models), evaluates them on the Kodak
+# images ($KODAK_DIR, all 24; N_IMAGES=n for fewer) with real files and writes under $OUT:
+#   runs/<model>/logs/...   training log dirs (TensorBoard, checkpoints; a rerun resumes them)
+#   zoo/<model>/            converted model (config.json, weights.npz, probclass_int.npz), measures.csv,
+#                           summary.json, loss.png, train_log.csv
+# Data: $TRAIN_DIR (a folder of photos) and $KODAK_DIR; both default to ../shared/data/* beside the clone.
+# --models overrides the paper's default models (cpm: gpu_low,gpu_med; "tiny" is the test configuration).
+# Adding a paper = one case entry below (its command must do the same: setup, train M minutes, evaluate).
+set -euo pipefail
+
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+
+paper=${1:-}
+if [ "$paper" = "-h" ] || [ "$paper" = "--help" ]; then usage; exit 0; fi
+if [ -z "$paper" ]; then usage >&2; exit 2; fi
+shift
+minutes=10
+models=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --minutes) [ $# -ge 2 ] || { echo "error: --minutes needs a value" >&2; exit 2; }; minutes=$2; shift 2 ;;
+    --models) [ $# -ge 2 ] || { echo "error: --models needs a value" >&2; exit 2; }; models=$2; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "error: train_zoo.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+if ! awk -v m="$minutes" 'BEGIN { exit !(m + 0 > 0) }'; then
+  echo "error: --minutes must be a positive number, got '$minutes'" >&2; exit 2
+fi
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+export TRAIN_DIR=${TRAIN_DIR:-$REPO/../shared/data/train-photos}
+export KODAK_DIR=${KODAK_DIR:-$REPO/../shared/data/kodak}
+
+need_common() {
+  if [ -z "${OUT:-}" ]; then echo "error: set OUT to the folder for the checkpoints and measures" >&2; exit 2; fi
+  [ -d "$TRAIN_DIR" ] || { echo "error: TRAIN_DIR=$TRAIN_DIR is not a folder (photos to train on)" >&2; exit 2; }
+  ls "$KODAK_DIR"/kodim*.png >/dev/null 2>&1 || {
+    echo "error: KODAK_DIR=$KODAK_DIR holds no kodim*.png (python -m shared_data download kodak --out DIR)" >&2; exit 2; }
+  mkdir -p "$OUT"
+  OUT=$(cd "$OUT" && pwd)
+  if command -v nvidia-smi >/dev/null 2>&1; then nvidia-smi -L || true; else echo "note: no nvidia-smi: training on the CPU"; fi
+}
+
+case "$paper" in
+  cpm)
+    need_common
+    models=${models:-gpu_low,gpu_med}
+    n=$(awk -F, '{ print NF }' <<<"$models")
+    per=$(awk -v m="$minutes" -v n="$n" 'BEGIN { printf "%.4f", m / n }')
+    make -C "$REPO" --no-print-directory setup-cpm
+    cd "$REPO/cpm_tf"
+    .venv/bin/python -c 'import tensorflow as tf; print("TF", tf.__version__, "GPUs:", tf.config.list_physical_devices("GPU"))'
+    .venv/bin/python zoo_train.py --models "$models" --jobs 1 --threads "$(nproc)" --minutes "$per" \
+      --out "$OUT/runs" --export "$OUT/zoo" --reference_dir "" --n_images "${N_IMAGES:-24}"
+    ;;
+  sga|l3c|hific|irec)
+    echo "error: train_zoo.sh: not yet implemented for $paper (its sub-project has no zoo command yet)" >&2
+    exit 2 ;;
+  *)
+    echo "error: train_zoo.sh: unknown paper '$paper' (one of: cpm sga l3c hific irec)" >&2
+    exit 2 ;;
+esac
