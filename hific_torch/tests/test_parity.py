@@ -438,3 +438,37 @@ def test_print_measured():
     """Largest relative differences per group (pytest -s shows them; the numbers quoted in the README)."""
     for k in sorted(MEASURED):
         print(f"parity {k}: {MEASURED[k]:.3g}")
+
+
+def test_zero_rounding_switch_codes_and_integerizes(tmp_path):
+    """``z_rounding="zero"`` on an own (TF-layout) model: tables centred at 0, z symbols = floor(z + 1/2), exact
+    round trips on the float and the portable (integer) path; the default config's JSON (hence every existing
+    fingerprint) does not mention the new fields."""
+    from dataclasses import replace
+
+    from hific.config import MINI
+    from hific.model import HiFiC
+    from hific.portable import integerize
+    assert "z_rounding" not in MINI.canonical_json() and "rate_log_eps" not in MINI.canonical_json()
+    cfg = replace(MINI, z_rounding="zero")
+    assert '"z_rounding":"zero"' in cfg.canonical_json()
+    torch.manual_seed(5)
+    m = HiFiC(cfg).eval()
+    m.update()
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (70, 90, 3), dtype=np.uint8)
+    for portable in (False, True):
+        if portable:
+            m.portable = integerize(m)
+            m._fingerprint = m._portable_fingerprint = None
+        cont, info = m.compress(img, portable=portable)
+        path = tmp_path / f"z{int(portable)}.lic"
+        ctr.write(path, cont)
+        rec, dinfo = m.decompress(ctr.read(path, codec="hific"))
+        assert np.array_equal(np.asarray(dinfo["y_sym"]), np.asarray(info["y_sym"]))
+        assert np.array_equal(np.asarray(dinfo["z_sym"]), np.asarray(info["z_sym"]))
+    x = torch.from_numpy(m._pad(img)[0]).permute(2, 0, 1)[None].float() / 255.0
+    z = m.hyper_analysis(m.encoder(x)).detach()
+    assert torch.equal(torch.as_tensor(info["z_sym"]).float(), torch.floor(z + 0.5))
+    with pytest.raises(ValueError, match="z_rounding"):
+        replace(MINI, z_rounding="floor")
