@@ -136,6 +136,10 @@ def save_model(model, config: dict, directory, extra_arrays: dict | None = None)
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    flavour = getattr(model, "layer_flavour", "legacy")
+    if config.get("layer_flavour", "legacy") != flavour:
+        raise ModelError(f"{directory}: config says layer_flavour={config.get('layer_flavour', 'legacy')!r} "
+                         f"(absent = legacy) but the model was built with {flavour!r}")
     buf = io.BytesIO()
     np.savez(buf, **model_weights(model), **(extra_arrays or {}))
     atomic_write_bytes(directory / "weights.npz", buf.getvalue())
@@ -160,7 +164,11 @@ def load_model(directory=None) -> LoadedModel:
     except (OSError, ValueError) as e:
         raise ModelError(f"{directory}: unreadable model files ({e})") from None
     float_w, int_w = split_arrays(weights)
-    model = build(config)
+    # a lossy checkpoint without "layer_flavour" predates it: this project's legacy layers (build_model)
+    try:
+        model = build(config)
+    except ValueError as e:
+        raise ModelError(f"{cfg_path}: {e}") from None
     _assign_weights(model, float_w, directory)
     float_cfg = {k: v for k, v in config.items() if k != "integerized"}
     intnet = None

@@ -4,7 +4,8 @@
   distortion ``mse`` = MSE·255² or ``ms-ssim`` = (1 − MS-SSIM)·255; Adam; stops on NaN/inf.
 * :func:`train_lossless` — ``resnet_vae``: loss = −log p(x|z) + β·KL_free-bits (per-channel free bits λ);
   Adamax; the lr is multiplied by ``learning_rate_drop_rate`` every ``drop_learning_rate_after_iter`` steps
-  (up to 4 times, as at 50k…200k); EMA weights (decay 0.999) are what gets saved.
+  (up to 4 times, as at 50k…200k); EMA copies (decay 0.999, the original's update without warm-up) are
+  what gets saved (the original swaps them in for coding: ``compression_performance.py``).
 
 Both write TensorBoard summaries to ``log_dir`` and the model directory (config.json + weights.npz) to
 ``save_dir`` every ``log_freq`` steps and at the end, and show a tqdm progress bar.
@@ -27,6 +28,40 @@ class TrainingDiverged(RuntimeError):
     pass
 
 
+def lossy_loss(model, x, beta, loss_fn="mse", kl_weight=1.0, noise=None):
+    """β·distortion + w·(KL₁+KL₂)/(H·W·ln 2) on x ∈ [0,1] (the original's ``train_lossy_model.py``);
+    returns (loss, bpp, distortion, x̂, KL₁, KL₂)."""
+    x_hat, kl1, kl2 = model(x, training=True, noise=noise)
+    hw = tf.cast(tf.shape(x)[1] * tf.shape(x)[2], tf.float32)
+    bpp = (kl1 + kl2) / (hw * math.log(2.0))
+    if loss_fn == "mse":
+        dist = tf.reduce_mean(tf.square(x - x_hat)) * 255.0 ** 2
+    elif loss_fn == "ms-ssim":
+        dist = (1.0 - tf.reduce_mean(tf.image.ssim_multiscale(x, tf.clip_by_value(x_hat, 0, 1), 1.0,
+                                                              power_factors=(1.0,) * 5))) * 255.0
+    else:
+        raise NotImplementedError(f"loss_fn={loss_fn!r} is not part of this reproduction: the paper's "
+                                  "lossy models are trained for 'mse' and 'ms-ssim' only")
+    return beta * dist + kl_weight * bpp, bpp, dist, x_hat, kl1, kl2
+
+
+def lossless_loss(model, pixels, beta=1.0, noise=None):
+    """−mean log p(x|z) + β·KL_free-bits with the single-sample KL (the original's
+    ``train_generative_model.py``); returns (loss, nll, kl, per-block KL maps, reconstruction, log p(x|z))."""
+    recon, ll, kls = model(pixels, training=True, noise=noise)
+    kl = model.free_bits_kl(kls)
+    nll = -tf.reduce_mean(ll)
+    return nll + beta * kl, nll, kl, kls, recon, ll
+
+
+def ema_update(ema, variables, decay):
+    """The original's ``update_ema_variables``: e ← e − (1 − d)·(e − v) after every step (no warm-up), with
+    1 − d taken in float32 as there (0.00099998713 for d = 0.999)."""
+    keep = 1.0 - tf.cast(decay, tf.float32)
+    for e, v in zip(ema, variables):
+        e.assign_sub(keep * (e - v))
+
+
 def _check_finite(model, loss):
     if not np.isfinite(loss):
         raise TrainingDiverged(f"loss became {loss}")
@@ -40,7 +75,8 @@ def train_lossy(config: dict, batches, iters: int, save_dir, log_dir=None, beta:
                 anneal_kl: bool = False, anneal_end: int = 60000, max_seconds: float | None = None,
                 init_from=None):
     """Train a ``large_level_2_vae`` on uint8 batches (optionally starting from the weights of the model
-    directory ``init_from``); returns (model, history list of dicts)."""
+    directory ``init_from``); returns (model, history list of dicts). A new model gets
+    ``layer_flavour="original"`` unless ``config`` names one; ``init_from`` keeps that model's flavour."""
     if loss_fn not in ("mse", "ms-ssim"):
         raise NotImplementedError(f"loss_fn={loss_fn!r} is not part of this reproduction: the paper's lossy "
                                   "models are trained for 'mse' and 'ms-ssim' only")
@@ -48,7 +84,11 @@ def train_lossy(config: dict, batches, iters: int, save_dir, log_dir=None, beta:
         from .codec import load_model
 
         model = load_model(init_from).model
+        config = {**config, "layer_flavour": model.layer_flavour}
     else:
+        from .models import NEW_LOSSY_FLAVOUR
+
+        config = {"layer_flavour": NEW_LOSSY_FLAVOUR, **config}  # new models: the original's layers
         model = build(config)
     opt = tf.keras.optimizers.Adam(learning_rate)
     writer = tf.summary.create_file_writer(str(log_dir)) if log_dir else None
@@ -58,18 +98,7 @@ def train_lossy(config: dict, batches, iters: int, save_dir, log_dir=None, beta:
     @tf.function
     def step(x):
         with tf.GradientTape() as tape:
-            x_hat, kl1, kl2 = model(x, training=True)
-            hw = tf.cast(tf.shape(x)[1] * tf.shape(x)[2], tf.float32)
-            bpp = (kl1 + kl2) / (hw * math.log(2.0))
-            if loss_fn == "mse":
-                dist = tf.reduce_mean(tf.square(x - x_hat)) * 255.0 ** 2
-            elif loss_fn == "ms-ssim":
-                dist = (1.0 - tf.reduce_mean(tf.image.ssim_multiscale(x, tf.clip_by_value(x_hat, 0, 1), 1.0,
-                                                                      power_factors=(1.0,) * 5))) * 255.0
-            else:
-                raise NotImplementedError(f"loss_fn={loss_fn!r} is not part of this reproduction: the paper's "
-                                          "lossy models are trained for 'mse' and 'ms-ssim' only")
-            loss = beta_v * dist + kl_w * bpp
+            loss, bpp, dist, x_hat, kl1, kl2 = lossy_loss(model, x, beta_v, loss_fn, kl_w)
         grads = tape.gradient(loss, model.trainable_variables)
         opt.apply_gradients(zip(grads, model.trainable_variables))
         mse = tf.reduce_mean(tf.square(x - tf.clip_by_value(x_hat, 0.0, 1.0)))
@@ -126,22 +155,13 @@ def train_lossless(config: dict, batches, iters: int, save_dir, log_dir=None, be
     ema = [tf.Variable(v, trainable=False) for v in model.trainable_variables]
     writer = tf.summary.create_file_writer(str(log_dir)) if log_dir else None
     pixels_per_image = float(np.prod(first.shape[1:]))
-    n_updates = tf.Variable(0.0, trainable=False)
-
     @tf.function
     def step(x):
         with tf.GradientTape() as tape:
-            _, ll, kls = model(x, training=True)
-            kl = model.free_bits_kl(kls)
-            nll = -tf.reduce_mean(ll)
-            loss = nll + kl_w * beta * kl
+            loss, nll, kl, _, _, _ = lossless_loss(model, x, kl_w * beta)
         grads = tape.gradient(loss, model.trainable_variables)
         opt.apply_gradients(zip(grads, model.trainable_variables))
-        n_updates.assign_add(1.0)
-        # tf.train.ExponentialMovingAverage's num_updates warm-up: decay = min(d, (1+n)/(10+n))
-        d = tf.minimum(ema_decay, (1.0 + n_updates) / (10.0 + n_updates))
-        for e, v in zip(ema, model.trainable_variables):
-            e.assign(d * e + (1.0 - d) * v)
+        ema_update(ema, model.trainable_variables, ema_decay)
         return loss, nll, kl
 
     history, t0 = [], time.time()

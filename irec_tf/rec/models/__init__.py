@@ -4,6 +4,7 @@ from .lossy import Large2LevelVAE
 from .resnet_vae import BidirectionalResNetVAE
 
 MODELS = ("resnet_vae", "large_level_2_vae")
+NEW_LOSSY_FLAVOUR = "original"  # layer flavour of newly trained lossy models (the original's layers)
 
 
 def build_model(config: dict):
@@ -14,10 +15,14 @@ def build_model(config: dict):
                                       deterministic_filters=config.get("deterministic_filters", 160),
                                       stochastic_filters=config.get("stochastic_filters", 32),
                                       lamb=config.get("lamb", 0.1),
-                                      likelihood_log_scale_init=config.get("likelihood_log_scale_init", 0.0))
+                                      likelihood_log_scale_init=config.get("likelihood_log_scale_init", 0.0),
+                                      likelihood_form=config.get("likelihood_form", "stable"))
     if name == "large_level_2_vae":
         return Large2LevelVAE(level_1_filters=config.get("level_1_filters", 196),
-                              level_2_filters=config.get("level_2_filters", 128))
+                              level_2_filters=config.get("level_2_filters", 128),
+                              # no key = a checkpoint from before the key existed; new models get "original"
+                              # from rec.train.train_lossy (NEW_LOSSY_FLAVOUR)
+                              layer_flavour=config.get("layer_flavour", "legacy"))
     if name in ("large_level_1_vae", "large_level_4_vae", "large_resnet_vae"):
         raise NotImplementedError(f"model={name!r} is not part of this reproduction: it exists in the original "
                                   "but none of the paper's results use it (lossless: resnet_vae, lossy: "
@@ -25,4 +30,4 @@ def build_model(config: dict):
     raise ValueError(f"unknown model {name!r}; known: {MODELS}")
 
 
-__all__ = ["BidirectionalResNetVAE", "Large2LevelVAE", "build_model", "MODELS"]
+__all__ = ["BidirectionalResNetVAE", "Large2LevelVAE", "build_model", "MODELS", "NEW_LOSSY_FLAVOUR"]

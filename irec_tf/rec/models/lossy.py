@@ -37,30 +37,43 @@ class Large2LevelVAE(tf.keras.Model):
 
     downsampling = 64
 
-    def __init__(self, level_1_filters=196, level_2_filters=128, name="large_level_2_vae", **kw):
+    def __init__(self, level_1_filters=196, level_2_filters=128, layer_flavour="original",
+                 name="large_level_2_vae", **kw):
         super().__init__(name=name, **kw)
         N, M = level_1_filters, level_2_filters
         self.level_1_filters, self.level_2_filters = N, M
-        self.analysis = [SignalConv2D(N, 5, "down", name=f"analysis_conv_{i}") for i in range(3)]
+        self.layer_flavour = layer_flavour
+
+        def conv(filters, k, mode, name, use_bias=True, rdft=True, initializer="variance_scaling"):
+            return SignalConv2D(filters, k, mode, use_bias=use_bias, flavour=layer_flavour, rdft=rdft,
+                                initializer=initializer, name=name)
+
+        self.analysis = [conv(N, 5, "down", f"analysis_conv_{i}") for i in range(3)]
         self.analysis_gdn = [GDN(name=f"analysis_gdn_{i}") for i in range(3)]
-        self.analysis_loc = SignalConv2D(N, 5, "down", name="analysis_loc")
-        self.analysis_logscale = SignalConv2D(N, 5, "down", name="analysis_logscale")
-        self.hyper_analysis = [SignalConv2D(M, 3, "same", name="hyper_analysis_0"),
-                               SignalConv2D(M, 5, "down", name="hyper_analysis_1")]
-        self.hyper_loc = SignalConv2D(M, 5, "down", use_bias=False, name="hyper_analysis_loc")
-        self.hyper_scale = SignalConv2D(M, 5, "down", use_bias=False, name="hyper_analysis_scale")
-        self.prior_conv = SignalConv2D(M, 3, "same", name="prior_conv")
-        self.prior_loc = SignalConv2D(M, 3, "same", name="prior_loc")
-        self.prior_scale = SignalConv2D(M, 3, "same", name="prior_scale")
-        self.hyper_synthesis = [SignalConv2D(M, 5, "up", name=f"hyper_synthesis_{i}") for i in range(2)]
-        self.hyper_syn_loc = SignalConv2D(N, 3, "same", name="hyper_synthesis_loc")
-        self.hyper_syn_scale = SignalConv2D(N, 3, "same", name="hyper_synthesis_scale")
-        self.post_loc = SignalConv2D(N, 1, "same", name="posterior_loc")
-        self.post_scale = SignalConv2D(N, 1, "same", name="posterior_scale")
-        self.synthesis = [SignalConv2D(N, 5, "up", name=f"synthesis_conv_{i}") for i in range(3)]
+        self.analysis_loc = conv(N, 5, "down", "analysis_loc")
+        self.analysis_logscale = conv(N, 5, "down", "analysis_logscale")
+        self.hyper_analysis = [conv(M, 3, "same", "hyper_analysis_0"), conv(M, 5, "down", "hyper_analysis_1")]
+        self.hyper_loc = conv(M, 5, "down", "hyper_analysis_loc", use_bias=False)
+        self.hyper_scale = conv(M, 5, "down", "hyper_analysis_scale", use_bias=False)
+        self.prior_conv = conv(M, 3, "same", "prior_conv")
+        self.prior_loc = conv(M, 3, "same", "prior_loc")
+        self.prior_scale = conv(M, 3, "same", "prior_scale")
+        # the original's hyper-synthesis has dft_kernel_parametrization=False; its heads are stride-1
+        # "convolutions" (corr=False), i.e. correlations with the flipped kernel (import_original flips)
+        self.hyper_synthesis = [conv(M, 5, "up", f"hyper_synthesis_{i}", rdft=False) for i in range(2)]
+        self.hyper_syn_loc = conv(N, 3, "same", "hyper_synthesis_loc", rdft=False)
+        self.hyper_syn_scale = conv(N, 3, "same", "hyper_synthesis_scale", rdft=False)
+        # the original's 1×1 combiners are plain Keras Conv2D (glorot_uniform)
+        comb = "glorot_uniform" if layer_flavour == "original" else "variance_scaling"
+        self.post_loc = conv(N, 1, "same", "posterior_loc", initializer=comb)
+        self.post_scale = conv(N, 1, "same", "posterior_scale", initializer=comb)
+        self.synthesis = [conv(N, 5, "up", f"synthesis_conv_{i}") for i in range(3)]
         self.synthesis_igdn = [GDN(inverse=True, name=f"synthesis_igdn_{i}") for i in range(3)]
-        self.synthesis_out = SignalConv2D(3, 5, "up", name="synthesis_out")
-        self.prior_base = tf.Variable(tf.random.normal((1, 1, 1, M), stddev=0.1), name="prior_base")
+        self.synthesis_out = conv(3, 5, "up", "synthesis_out")
+        # the original initialises the learned level-2 prior input at zeros; legacy models drew N(0, 0.1²)
+        base = (tf.zeros((1, 1, 1, M)) if layer_flavour == "original"
+                else tf.random.normal((1, 1, 1, M), stddev=0.1))
+        self.prior_base = tf.Variable(base, name="prior_base")
 
     # --- the pieces -----------------------------------------------------------------------------------
     def infer_y_stats(self, x):
@@ -98,15 +111,17 @@ class Large2LevelVAE(tf.keras.Model):
         return self.synthesis_out(h)
 
     # --- training / ideal pass ------------------------------------------------------------------------
-    def call(self, x, training=False):
+    def call(self, x, training=False, noise=None):
+        """``noise``: optional (ε_z, ε_y) standard normals for the two reparameterised samples (the
+        parity test feeds the original's)."""
         loc_x, logscale_x = self.infer_y_stats(x)
         qz_loc, qz_scale = self.posterior_z(loc_x)
         b, hz, wz = tf.shape(qz_loc)[0], tf.shape(qz_loc)[1], tf.shape(qz_loc)[2]
         pz_loc, pz_scale = self.prior_z(b, hz, wz)
-        z = qz_loc + qz_scale * tf.random.normal(tf.shape(qz_loc))
+        z = qz_loc + qz_scale * (tf.random.normal(tf.shape(qz_loc)) if noise is None else noise[0])
         loc_p, logscale_p, scale_p = self.prior_y(z)
         qy_loc, qy_scale = self.posterior_y(loc_x, logscale_x, loc_p, logscale_p)
-        y = qy_loc + qy_scale * tf.random.normal(tf.shape(qy_loc))
+        y = qy_loc + qy_scale * (tf.random.normal(tf.shape(qy_loc)) if noise is None else noise[1])
         x_hat = self.synthesize(y)
         kl1 = tf.reduce_mean(tf.reduce_sum(gaussian_kl(qy_loc, qy_scale, loc_p, scale_p), [1, 2, 3]))
         kl2 = tf.reduce_mean(tf.reduce_sum(gaussian_kl(qz_loc, qz_scale, pz_loc, pz_scale), [1, 2, 3]))

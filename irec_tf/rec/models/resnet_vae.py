@@ -33,10 +33,22 @@ def to_model_range(pixels):
     return tf.clip_by_value((tf.cast(pixels, tf.float32) + 0.5) / 256.0, 0.0, 1.0) - 0.5
 
 
-def discretized_logistic_log_likelihood(x, loc, log_scale):
-    """Σ log[σ((⌊x/b⌋b − μ + b)/s) − σ((⌊x/b⌋b − μ)/s) + 1e-7] per image (the training objective)."""
+LIKELIHOOD_FORMS = ("stable", "original")
+
+
+def discretized_logistic_log_likelihood(x, loc, log_scale, form="stable"):
+    """Σ log[σ((⌊x/b⌋b − μ + b)/s) − σ((⌊x/b⌋b − μ)/s) + 1e-7] per image (the training objective).
+
+    ``form="original"`` evaluates it as the original does (σ(hi) − σ(lo) in float32: NaN once the learned
+    scale is small); ``"stable"`` (default) takes the same difference on the tail side."""
     s = tf.exp(log_scale)
     xb = tf.floor(x / BIN) * BIN
+    if form == "original":
+        d = (xb - loc) / s
+        p = tf.nn.sigmoid(d + BIN / s) - tf.nn.sigmoid(d)
+        return tf.reduce_sum(tf.math.log(p + 1e-7), axis=[1, 2, 3])
+    if form != "stable":
+        raise ValueError(f"likelihood_form {form!r}: use one of {LIKELIHOOD_FORMS}")
     hi, lo = (xb - loc + BIN) / s, (xb - loc) / s
     # σ(hi) − σ(lo) computed on the side where the sigmoids are small (σ(−lo) − σ(−hi) above the mean):
     # the same value, but float32 no longer rounds it to 0 or below (which gave NaN with small scales)
@@ -89,8 +101,11 @@ class BidirectionalResNetVAE(tf.keras.Model):
     downsampling = 2
 
     def __init__(self, num_res_blocks=24, deterministic_filters=160, stochastic_filters=32,
-                 lamb=0.1, likelihood_log_scale_init=0.0, name="resnet_vae", **kw):
+                 lamb=0.1, likelihood_log_scale_init=0.0, likelihood_form="stable", name="resnet_vae", **kw):
         super().__init__(name=name, **kw)
+        if likelihood_form not in LIKELIHOOD_FORMS:
+            raise ValueError(f"likelihood_form {likelihood_form!r}: use one of {LIKELIHOOD_FORMS}")
+        self.likelihood_form = likelihood_form
         self.num_res_blocks, self.lamb = num_res_blocks, lamb
         self.deterministic_filters, self.stochastic_filters = deterministic_filters, stochastic_filters
         self.first_infer_conv = WNConv2D(deterministic_filters, 5, strides=2, name="first_infer_conv")
@@ -114,15 +129,17 @@ class BidirectionalResNetVAE(tf.keras.Model):
         loc = self.last_gen_conv(tf.nn.elu(h))
         return tf.clip_by_value(loc, -0.5 + 1.0 / 512, 0.5 - 1.0 / 512)
 
-    def call(self, pixels, training=False):
+    def call(self, pixels, training=False, noise=None):
+        """``noise``: optional list of per-block standard normals for the posterior samples (the parity
+        test feeds the original's)."""
         x = to_model_range(pixels)
         stats = self.inference_pass(x)
         b, hh, ww = tf.shape(stats[0][0])[0], tf.shape(stats[0][0])[1], tf.shape(stats[0][0])[2]
         h = self._base(b, hh, ww)
         kls = []
-        for block, q_stats in zip(self.blocks, stats):
+        for i, (block, q_stats) in enumerate(zip(self.blocks, stats)):
             t, (pl, ps), (ql, qs) = block.distributions(h, q_stats)
-            z = ql + qs * tf.random.normal(tf.shape(ql))
+            z = ql + qs * (tf.random.normal(tf.shape(ql)) if noise is None else noise[i])
             if training:  # single-sample empirical KL for training
                 kl = (-tf.math.log(qs) - 0.5 * tf.square((z - ql) / qs)
                       + tf.math.log(ps) + 0.5 * tf.square((z - pl) / ps))
@@ -131,7 +148,7 @@ class BidirectionalResNetVAE(tf.keras.Model):
             kls.append(kl)
             h = block.generate(h, t, z)
         loc = self.output_loc(h)
-        ll = discretized_logistic_log_likelihood(x, loc, self.likelihood_log_scale)
+        ll = discretized_logistic_log_likelihood(x, loc, self.likelihood_log_scale, self.likelihood_form)
         return loc + 0.5, ll, kls
 
     def free_bits_kl(self, kls):
