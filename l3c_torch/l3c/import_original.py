@@ -17,16 +17,13 @@ from pathlib import Path
 import torch
 
 from .config import Config, dump_cf, parse_cf
-from .model_io import ModelError, load_model
+from .model_io import ModelError, load_model, load_weights_only
 from .network import MultiscaleNetwork
 
 
 def import_checkpoint(ckpt: str | Path, ms_config: str | Path, out_dir: str | Path, itr: int | None = None) -> Path:
     ckpt, out_dir = Path(ckpt), Path(out_dir)
-    try:
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ModelError(f"{ckpt}: cannot be read as a weights-only checkpoint ({type(e).__name__}: {e})") from None
+    state = load_weights_only(ckpt, "original checkpoint")
     sd = state.get("net") if isinstance(state, dict) and "net" in state else state
     if not isinstance(sd, dict):
         raise ModelError(f"{ckpt}: no 'net' state dict")

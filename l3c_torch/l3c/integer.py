@@ -299,12 +299,9 @@ class ExactModel:
 
     @staticmethod
     def load(path: str | os.PathLike, net, float_fp: bytes) -> ExactModel:
-        from .model_io import ModelError
+        from .model_io import ModelError, load_weights_only
 
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise ModelError(f"{path}: unreadable integer model ({type(e).__name__}: {e})") from None
+        obj = load_weights_only(path, "integer model")
         if not isinstance(obj, dict) or obj.get("version") != VERSION:
             raise ModelError(f"{path}: not an l3c integer model of version {VERSION}")
         meta = obj["meta"]

@@ -29,6 +29,24 @@ class ModelError(ValueError):
     """A model directory or checkpoint is missing or unusable."""
 
 
+def load_weights_only(path, what: str = "checkpoint", map_location="cpu"):
+    """``torch.load(path, weights_only=True)``: tensors and plain values only, no pickled code is ever run.
+    A file that holds other pickled objects (or is unreadable) raises :class:`ModelError`, one line naming
+    ``path``."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:
+        text = str(e)
+        m = re.search(r"Unsupported (?:global: GLOBAL \S+|operand[^.\n]*)", text)
+        hint = m.group(0) if m else ""
+        if "weights_only" in text or "Weights only" in text or hint:
+            raise ModelError(f"{path}: refused: the {what} holds pickled Python objects other than tensors and "
+                             f"plain values, which a weights-only load never executes ({hint or 'weights_only'})"
+                             ) from None
+        first = text.splitlines()[0] if text else ""
+        raise ModelError(f"{path}: unreadable {what} ({type(e).__name__}: {first})") from None
+
+
 def upgrade_state_dict(sd: dict) -> dict:
     """Map this port's pre-release key layout (``encs.i``/``decs.i``/``quantize.levels``) to the upstream
     layout used now (``nets.i.enc``/``nets.i.dec``, ``enc.levels`` + ``enc.q.levels``). Upstream keys pass."""
@@ -106,10 +124,7 @@ def load_model(run_dir: str | os.PathLike | None = None, itr: int = -1, recursiv
     if recursive == "auto":
         recursive = 3 if (cfg.rgb_bicubic_baseline and cfg.num_scales == 1) else 0
     net = MultiscaleNetwork(cfg, recursive=int(recursive))
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ModelError(f"{path}: unreadable checkpoint ({type(e).__name__}: {e})") from None
+    state = load_weights_only(path)
     sd = state.get("net", state) if isinstance(state, dict) else None
     if not isinstance(sd, dict):
         raise ModelError(f"{path}: no 'net' state dict")
@@ -190,7 +205,9 @@ def export_run(run_dir: str | os.PathLike, dest: str | os.PathLike, itr: int = -
     if not ckpts:
         raise ModelError(f"{run_dir}: no checkpoints")
     itr = max(ckpts) if itr == -1 else itr
-    state = torch.load(ckpts[itr], map_location="cpu", weights_only=True)
+    state = load_weights_only(ckpts[itr])
+    if not isinstance(state, dict) or not isinstance(state.get("net"), dict):
+        raise ModelError(f"{ckpts[itr]}: no 'net' state dict")
     (dest / "ckpts").mkdir(parents=True, exist_ok=True)
     for old in (dest / "ckpts").glob("ckpt_*.pt"):
         old.unlink()

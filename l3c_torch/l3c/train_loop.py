@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from .config import Config, dump_cf
 from .data import resolve_glob
-from .model_io import find_run, list_ckpts, save_ckpt, upgrade_state_dict
+from .model_io import find_run, list_ckpts, load_weights_only, save_ckpt, upgrade_state_dict
 from .network import MultiscaleNetwork, bpsp_from_nlls, loss_from_nlls
 
 
@@ -126,7 +126,7 @@ def train(ms_cfg: Config, dl_cfg: Config, run_dir: Path, *, restore: tuple[Path,
         ritr = max(ck) if ritr == -1 else ritr
         if ritr not in ck:
             raise FileNotFoundError(f"{src}: no checkpoint for iteration {ritr} (have {sorted(ck)})")
-        state = torch.load(ck[ritr], map_location=device, weights_only=True)
+        state = load_weights_only(ck[ritr], map_location=device)
         upgraded = upgrade_state_dict(state["net"])
         core.load_state_dict(upgraded)
         if not restart:
