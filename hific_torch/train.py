@@ -100,11 +100,16 @@ def main(argv=None) -> int:
         rank0 = dist.get_rank() == 0
     else:
         rank0 = True
+    from hific.model import ModelLoadError
     from hific.train_loop import train
-    final = train(args.model_type, cfg, tcfg, out, args.data_dir or train_dir(),
-                  warmstart_ckpt=args.ckpt if args.warmstart else None, resume=args.resume, lpips_fn=lpips_fn,
-                  log_intv=args.log_intv, save_intv=args.save_intv, seed=args.seed, device=device,
-                  time_budget_s=60 * args.time_budget_min, cache_images=args.cache_images)
+    try:
+        final = train(args.model_type, cfg, tcfg, out, args.data_dir or train_dir(),
+                      warmstart_ckpt=args.ckpt if args.warmstart else None, resume=args.resume, lpips_fn=lpips_fn,
+                      log_intv=args.log_intv, save_intv=args.save_intv, seed=args.seed, device=device,
+                      time_budget_s=60 * args.time_budget_min, cache_images=args.cache_images)
+    except ModelLoadError as e:  # --resume / -ckpt: a refused or unreadable checkpoint, one line naming it
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if rank0:
         print(f"final checkpoint (with coding tables): {final}")
     return 0

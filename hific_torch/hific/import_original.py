@@ -47,7 +47,7 @@ from pathlib import Path
 import torch
 
 from .config import ModelConfig
-from .model import HiFiC, ModelLoadError, save_checkpoint
+from .model import HiFiC, ModelLoadError, load_weights_only, save_checkpoint
 from .network import PortDiscriminator
 
 #: keys of a port checkpoint's state dict that are not codec weights and are deliberately skipped
@@ -61,14 +61,7 @@ _REQUIRED = ("Encoder.conv_block1.1.weight", "Encoder.conv_block_out.1.weight", 
 def _load_raw(path: Path) -> dict:
     if not path.is_file():
         raise ModelLoadError(f"{path}: no such checkpoint file")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        msg = str(e).splitlines()[0] if str(e) else ""
-        if "weights_only" in str(e) or "Unsupported global" in str(e):
-            raise ModelLoadError(f"{path}: refused: the checkpoint holds pickled Python objects other than tensors "
-                                 f"and plain values, which weights_only loading never executes ({msg})") from None
-        raise ModelLoadError(f"{path}: not a readable torch checkpoint ({type(e).__name__}: {msg})") from None
+    return load_weights_only(path, "port checkpoint")
 
 
 def port_state_dict(ck) -> tuple[dict, dict]:

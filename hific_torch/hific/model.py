@@ -84,6 +84,25 @@ class ModelLoadError(ValueError):
     """A checkpoint is missing, unreadable, or does not match the HiFiC architecture."""
 
 
+def load_weights_only(path, what: str = "checkpoint"):
+    """``torch.load(path, weights_only=True)`` (tensors and plain values: no pickled code ever runs). A file
+    holding other pickled objects, or an unreadable one, raises :class:`ModelLoadError`: one line naming it."""
+    import re
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        text = str(e)
+        m = re.search(r"Unsupported global: GLOBAL \S+|unrecognized function \S+|Unsupported class \S+", text)
+        if m:  # a global (code) the weights-only unpickler does not allow; junk bytes are "unreadable"
+            raise ModelLoadError(f"{path}: refused: the {what} holds pickled Python objects other than tensors "
+                                 "and plain values, which weights_only loading never executes "
+                                 f"({m.group(0)})") from None
+        first = next((ln.strip() for ln in text.splitlines() if "Unsupported" in ln),
+                     text.splitlines()[0] if text else "")
+        raise ModelLoadError(f"{path}: not a readable torch checkpoint ({type(e).__name__}: {first})") from None
+
+
 @dataclass
 class ForwardOutput:
     x_hat: torch.Tensor
@@ -516,10 +535,7 @@ def load_checkpoint(path, device: str = "cpu", need_tables: bool = True) -> tupl
     path = Path(path)
     if not path.is_file():
         raise ModelLoadError(f"{path}: no such checkpoint file")
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ModelLoadError(f"{path}: not a readable torch checkpoint ({type(e).__name__}: {e})") from None
+    ck = load_weights_only(path)
     if not isinstance(ck, dict) or ck.get("format") != "hific_torch/1" or "state_dict" not in ck:
         raise ModelLoadError(f"{path}: not a hific_torch checkpoint (no 'format': 'hific_torch/1' entry); "
                              "released port checkpoints are imported with hific.import_original")

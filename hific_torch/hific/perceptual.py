@@ -9,6 +9,7 @@ random backbone (tests only: the numbers are then not LPIPS).
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -19,6 +20,10 @@ ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 
 class LPIPSWeightsMissing(FileNotFoundError):
     pass
+
+
+class LPIPSWeightsUnusable(LPIPSWeightsMissing):
+    """The AlexNet weights file exists but is refused (pickled code, unreadable, not AlexNet)."""
 
 
 def alexnet_weights_path(explicit: str | os.PathLike | None = None) -> Path:
@@ -45,9 +50,18 @@ class LPIPS(nn.Module):
         import lpips  # imports torchvision
 
         path = None if pnet_rand else alexnet_weights_path(weights_path)
-        net = lpips.LPIPS(net="alex", version="0.1", pretrained=True, pnet_rand=True, verbose=False)
+        with warnings.catch_warnings():  # torchvision's 'pretrained' deprecation, from inside lpips
+            warnings.simplefilter("ignore", UserWarning)
+            net = lpips.LPIPS(net="alex", version="0.1", pretrained=True, pnet_rand=True, verbose=False)
         if path is not None:
-            sd = torch.load(path, map_location="cpu", weights_only=True)
+            from .model import ModelLoadError, load_weights_only
+
+            try:
+                sd = load_weights_only(path, "AlexNet weights file")
+            except ModelLoadError as e:
+                raise LPIPSWeightsUnusable(str(e)) from None
+            if not isinstance(sd, dict) or not any(isinstance(k, str) and k.startswith("features.") for k in sd):
+                raise LPIPSWeightsUnusable(f"{path}: not torchvision's AlexNet state dict (no 'features.*' keys)")
             feats = {k[len("features."):]: v for k, v in sd.items() if k.startswith("features.")}
             target = {}
             for i in range(1, 6):

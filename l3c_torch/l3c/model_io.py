@@ -37,13 +37,14 @@ def load_weights_only(path, what: str = "checkpoint", map_location="cpu"):
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
         text = str(e)
-        m = re.search(r"Unsupported (?:global: GLOBAL \S+|operand[^.\n]*)", text)
+        m = re.search(r"Unsupported global: GLOBAL \S+|unrecognized function \S+|Unsupported class \S+", text)
         hint = m.group(0) if m else ""
-        if "weights_only" in text or "Weights only" in text or hint:
+        if hint:  # a global (code) the weights-only unpickler does not allow; junk bytes are "unreadable"
             raise ModelError(f"{path}: refused: the {what} holds pickled Python objects other than tensors and "
-                             f"plain values, which a weights-only load never executes ({hint or 'weights_only'})"
+                             f"plain values, which a weights-only load never executes ({hint})"
                              ) from None
-        first = text.splitlines()[0] if text else ""
+        first = next((ln.strip() for ln in text.splitlines() if "Unsupported" in ln),
+                     text.splitlines()[0] if text else "")
         raise ModelError(f"{path}: unreadable {what} ({type(e).__name__}: {first})") from None
 
 
