@@ -45,6 +45,22 @@ def planar_to_hwc(data: np.ndarray, side: int) -> np.ndarray:
     return np.ascontiguousarray(data.reshape(-1, 3, side, side).transpose(0, 2, 3, 1))
 
 
+class _ArrayUnpickler(pickle.Unpickler):
+    """Loads the batch files' dicts of numpy arrays / lists and nothing else: any other global (a pickle
+    carrying code, e.g. ``os.system``) raises ``UnpicklingError`` instead of being called (issue 17)."""
+
+    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+                ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+                ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}  # bytes under protocol 2
+
+    def find_class(self, module, name):
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refused: the pickle calls {module}.{name} (only numpy arrays, "
+                                         "lists and numbers are allowed in a batch file)")
+        return super().find_class(module, name)
+
+
 def read_batch(path: str | Path, side: int) -> tuple[np.ndarray, np.ndarray]:
     """Read one CIFAR-10 / downsampled-ImageNet batch file → (images (N, side, side, 3) uint8, labels (N,))."""
     path = Path(path)
@@ -54,7 +70,7 @@ def read_batch(path: str | Path, side: int) -> tuple[np.ndarray, np.ndarray]:
                 data, labels = z["data"], z["labels"]
         else:
             with open(path, "rb") as f:
-                d = pickle.load(f, encoding="bytes")
+                d = _ArrayUnpickler(f, encoding="bytes").load()
             if not isinstance(d, dict):
                 raise ValueError(f"expected a pickled dict, got {type(d).__name__}")
             d = {(k.decode() if isinstance(k, bytes) else k): v for k, v in d.items()}
