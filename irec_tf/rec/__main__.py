@@ -1,5 +1,6 @@
 """``python -m rec encode IN.png OUT.lic [--model DIR] [--float]`` / ``python -m rec decode OUT.lic REC.png
-[--try-arithmetic]`` / ``python -m rec integerize MODEL_DIR OUT_DIR``.
+[--try-arithmetic]`` / ``python -m rec integerize MODEL_DIR OUT_DIR`` / ``python -m rec import-original CKPT OUT_DIR
+--model large_level_2_vae|resnet_vae [--ema]`` (a checkpoint of the original code → a float model directory).
 
 The default model is the committed lossy checkpoint ``zoo/mini``; a lossless (``resnet_vae``) model
 directory makes a lossless file. An integerised model (every committed one) writes the portable format 3 by
@@ -41,6 +42,11 @@ def main(argv=None) -> int:
     g = sub.add_parser("integerize", help="add the integer network (portable format) to a float model directory")
     g.add_argument("model_dir")
     g.add_argument("out_dir")
+    io_ = sub.add_parser("import-original", help="the original code's TF checkpoint -> a float model directory")
+    io_.add_argument("checkpoint", help="checkpoint prefix or directory of gergely-flamich/relative-entropy-coding")
+    io_.add_argument("out_dir")
+    io_.add_argument("--model", required=True, choices=("large_level_2_vae", "resnet_vae"))
+    io_.add_argument("--ema", action="store_true", help="resnet_vae: the EMA shadow copies (what the original codes with)")
     args = p.parse_args(argv)
     from shared_data import arith
     from shared_data.container import ContainerError
@@ -60,6 +66,27 @@ def main(argv=None) -> int:
         tf.config.threading.set_inter_op_parallelism_threads(1)
         from .codec import compress, decompress, integerize_model, load_model  # ModelError is a ValueError
 
+        if args.cmd == "import-original":
+            from .import_original import ImportError_, import_lossless, import_lossy
+
+            try:
+                if args.model == "large_level_2_vae":
+                    m = import_lossy(args.checkpoint)
+                    cfg = {"model": args.model, "layer_flavour": "original", "level_1_filters": m.level_1_filters,
+                           "level_2_filters": m.level_2_filters}
+                else:
+                    m = import_lossless(args.checkpoint, ema=args.ema)
+                    cfg = {"model": args.model, "num_res_blocks": m.num_res_blocks,
+                           "deterministic_filters": m.deterministic_filters,
+                           "stochastic_filters": m.stochastic_filters}
+            except ImportError_ as ex:
+                raise ValueError(str(ex)) from None
+            from .codec import save_model
+
+            save_model(m, cfg, args.out_dir)
+            print(f"{args.out_dir}: {args.model} imported from {args.checkpoint} (float model; "
+                  f"`python -m rec integerize` makes it portable)")
+            return 0
         if args.cmd == "integerize":
             lm = integerize_model(args.model_dir, args.out_dir)
             print(f"{args.out_dir}: integerised (portable format 3), fingerprint {lm.fingerprint.hex()}, "

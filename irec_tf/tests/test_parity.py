@@ -39,9 +39,9 @@ RTOL = 1e-5
 STABLE_GRAD_RTOL = 1e-4  # ResNet VAE gradients under the default (tail-side) discretized logistic
 HEADER_BYTES = 100  # container + irec header + arithmetic record + ANS slack (README: ≈ 70 bytes measured)
 REQUIRED = {"lossy": ("input", "eps/z", "eps/y", "out/x_hat", "out/kl1", "out/kl2", "out/loss",
-                      "code/z/kl", "code/y/kl", "code/y/num_indices"),
+                      "code/z/kl", "code/y/kl", "code/y/num_indices", "code/y/block_kl"),
             "lossless": ("input", "eps/train", "out/loss", "out/log_likelihood", "out/kl_free_bits",
-                         "code/block0/kl", "code/block0/num_indices")}
+                         "code/block0/kl", "code/block0/num_indices", "code/block0/block_kl")}
 
 
 def _manifest():
@@ -300,6 +300,18 @@ def _bound_check(kl, code_nats, n_blocks, omega, extra, what):
         f"{what}: code length {code_nats:.2f} nats outside [{lo:.2f}, {hi:.2f}] (KL {kl:.2f}, {n_blocks} blocks)"
 
 
+def _per_block_check(a, prefix, omega, n_s, what):
+    """The original's own blocks: K_b = ⌈KL_b/Ω⌉ indices, i.e. code K_b·ln N_s vs KL_b (float32 KLs: ± 1e-4)."""
+    kl_b, k_b = a[f"{prefix}/block_kl"], a[f"{prefix}/num_indices"]
+    assert kl_b.shape == k_b.shape, f"{what}: {kl_b.shape} block KLs vs {k_b.shape} index counts"
+    assert abs(float(kl_b.sum()) - float(a[f"{prefix}/kl"])) <= 1e-4 * max(1.0, float(a[f"{prefix}/kl"]))
+    ratio = kl_b / omega
+    assert np.all((k_b >= ratio - 1e-4) & (k_b < ratio + 1 + 1e-4)), f"{what}: K_b {k_b} vs KL_b/Ω {ratio}"
+    if os.environ.get("IREC_PARITY_REPORT"):
+        for b, (kl, k) in enumerate(zip(kl_b, k_b)):
+            print(f"PARITY {what} block {b}: KL {kl:.3f} nats -> {k} indices = {k * math.log(n_s):.2f} nats")
+
+
 def test_lossy_coder_file_vs_original_kl(lossy_fx, tmp_path):
     a = lossy_fx
     man = _manifest()
@@ -320,6 +332,7 @@ def test_lossy_coder_file_vs_original_kl(lossy_fx, tmp_path):
         n_blocks = int(a[f"code/{name}/num_indices"].size)
         orig_kl, orig_len = float(a[f"code/{name}/kl"]), float(a[f"code/{name}/codelength"])
         _bound_check(orig_kl, orig_len, n_blocks, omega, code["extra_samples"], f"original level {name}")
+        _per_block_check(a, f"code/{name}", omega, n_s, f"original lossy level {name}")
         _bound_check(st.kl_nats, st.code_nats, n_blocks, omega, code["extra_samples"], f"this coder level {name}")
         assert abs(int(round(st.code_nats / math.log(n_s))) - int(a[f"code/{name}/num_indices"].sum())) \
             <= n_blocks + abs(st.kl_nats - orig_kl) / omega + 1
@@ -360,6 +373,7 @@ def test_lossless_coder_file_vs_original_kl(lossless_fx, tmp_path):
         n_blocks = int(a[f"code/block{i}/num_indices"].size)
         _bound_check(float(a[f"code/block{i}/kl"]), float(a[f"code/block{i}/codelength"]), n_blocks, omega,
                      code["extra_samples"], f"original block {i}")
+        _per_block_check(a, f"code/block{i}", omega, int(a["code/n_samples"]), f"original lossless level {i}")
         _bound_check(st.kl_nats, st.code_nats, n_blocks, omega, code["extra_samples"], f"this coder block {i}")
     if os.environ.get("IREC_PARITY_REPORT"):
         for i, st in enumerate(res.levels):
@@ -396,3 +410,45 @@ def test_import_rejects_other_model(lossy_fx, lossless_fx):
     w.pop("model/_prior_conv/_bias")
     with pytest.raises(ImportError_, match="_prior_conv/_bias.*missing"):
         import_lossy(w)
+
+
+def _write_checkpoint(arrays: dict, prefix) -> str:
+    """The fixture's ``model/...`` arrays as a TF object-graph checkpoint with the same keys (what the
+    original's ``tf.train.Checkpoint(model=model)`` writes: nested trackables, ``/`` in names escaped)."""
+    tree: dict = {}
+    for k, v in arrays.items():
+        parts = k.split("/")[1:]
+        if parts[0] == "_ema_shadow_variables":  # one dict entry whose key holds the escaped variable name
+            parts = [parts[0], "/".join(parts[1:]).replace(".S", "/")]
+        node = tree
+        for q in parts[:-1]:
+            node = node.setdefault(q, {})
+        node[parts[-1]] = tf.Variable(v)
+
+    def tracked(d):
+        out = {}
+        for key, val in d.items():
+            out[key] = tracked(val) if isinstance(val, dict) else val
+        return out
+
+    return tf.train.Checkpoint(model=tracked(tree)).write(str(prefix))
+
+
+def test_cli_import_original_checkpoint(lossy_fx, tmp_path, monkeypatch):
+    """``python -m rec import-original`` on a TF checkpoint with the original's keys → a model directory whose
+    forward pass is the original's (in-process: TF's thread settings are fixed once TF has started)."""
+    from rec.__main__ import main
+
+    monkeypatch.setattr(tf.config.threading, "set_intra_op_parallelism_threads", lambda n: None)
+    monkeypatch.setattr(tf.config.threading, "set_inter_op_parallelism_threads", lambda n: None)
+    from rec.import_original import read_checkpoint
+
+    a = lossy_fx
+    prefix = _write_checkpoint(_w(a), tmp_path / "ckpt" / "ckpt-1")
+    assert set(read_checkpoint(prefix)) == set(_w(a))
+    assert main(["import-original", prefix, str(tmp_path / "m"), "--model", "large_level_2_vae"]) == 0
+    lm = load_model(tmp_path / "m")
+    assert lm.config["layer_flavour"] == "original"
+    x_hat, _, _ = lm.model(tf.constant(a["input"].astype(np.float32) / 255.0), noise=(a["eps/z"], a["eps/y"]))
+    close("x_hat via import-original", x_hat, a["out/x_hat"])
+    assert main(["import-original", str(tmp_path / "nope"), str(tmp_path / "m2"), "--model", "resnet_vae"]) == 1

@@ -27,8 +27,8 @@ initializers draw their seeds from python's ``random``):
   MSE·255², bpp, the loss β·MSE + bpp (β = ``BETA``; the original's ``train_lossy_model.py`` mse branch);
   ``grad/<key>``: its gradients; ``step/<key>``: every variable after ONE ``tf.optimizers.Adam(1e-4)`` step; ``code/...``:
   the original's ``BeamSearchCoder`` (Ω=3, B=10, 1+ε=1, block 1000, seed 42) on image 0: per level the
-  number of auxiliary variables (indices) per block, its ``get_codelength`` (#indices·ln N_s nats) and the
-  analytic KL of that level.
+  number of auxiliary variables (indices) per block, the KL of each block (the original's ``Coder.split``),
+  ``get_codelength`` (#indices·ln N_s nats) and the analytic KL of that level.
 * ``lossless``: ``BidirectionalResNetVAE(num_res_blocks=2, deterministic_filters=16, stochastic_filters=8,
   sampler='beam_search')``; input two 16² crops; ``w/<key>``: the weights after the data-dependent init call
   (the original's first ``model(first_pass)``, which samples from the priors and creates the EMA copies);
@@ -183,6 +183,16 @@ def _grads(model, grads):
     return out
 
 
+def _block_kls(coder, target, coding, seed):
+    """KL (nats) of each of the coder's blocks: the original's own ``Coder.split`` (seeded shuffle)."""
+    import tensorflow as tf
+    import tensorflow_probability as tfp
+
+    tl, ts, cl, cs = coder.split(target.loc, target.scale, coding.loc, coding.scale, seed=seed)
+    return np.array([float(tf.reduce_sum(tfp.distributions.kl_divergence(
+        tfp.distributions.Normal(a, b), tfp.distributions.Normal(c, d)))) for a, b, c, d in zip(tl, ts, cl, cs)])
+
+
 def _snapshot(model):
     """Write the model's checkpoint to a temporary folder (restored later with ``.read(path)``)."""
     import tempfile
@@ -234,17 +244,19 @@ def make_lossy(noise, x_u8):
     seed = c.pop("seed")
     rec_coder = BeamSearchCoder(kl_per_partition=c["kl_per_partition"], n_beams=c["n_beams"],
                                 extra_samples=c["extra_samples"], block_size=c["block_size"])
-    kls, counts = [], []
+    kls, counts, block_kls = [], [], []
 
     def sampling_fn(target, coder):  # the original's keyword names
         kls.append(float(tf.reduce_sum(tfd.kl_divergence(target, coder))))
         ind, samp = rec_coder.encode(target, coder, seed=seed)
         counts.append(np.array([len(i) for i in ind], np.int64))
+        block_kls.append(_block_kls(rec_coder, target, coder, seed))
         return ind, samp
 
     tf.random.set_seed(SEED)
     model(x[:1], sampling_fn=sampling_fn)
-    for name, kl, cnt in zip(("z", "y"), kls, counts):
+    for name, kl, cnt, bkl in zip(("z", "y"), kls, counts, block_kls):
+        arrays[f"code/{name}/block_kl"] = bkl
         arrays[f"code/{name}/kl"] = np.float64(kl)
         arrays[f"code/{name}/num_indices"] = cnt
         arrays[f"code/{name}/codelength"] = np.float64(rec_coder.get_codelength([0] * int(cnt.sum())))
@@ -304,6 +316,7 @@ def make_lossless(noise, x_u8):
     for i, (b, ind) in enumerate(zip(model.residual_blocks, block_indices)):
         arrays[f"code/block{i}/kl"] = np.float64(tf.reduce_sum(tfd.kl_divergence(b.posterior, b.prior)))
         arrays[f"code/block{i}/num_indices"] = np.array([len(j) for j in ind], np.int64)
+        arrays[f"code/block{i}/block_kl"] = _block_kls(b.coder, b.posterior, b.prior, seed)
         # BeamSearchCoder.get_codelength = len(indices)·ln N_s of one block's index list (called on the list of
         # blocks it would count blocks): applied to all indices of the level, as for the lossy model
         arrays[f"code/block{i}/codelength"] = np.float64(b.coder.get_codelength([j for blk in ind for j in blk]))
@@ -396,8 +409,8 @@ and {seed} + 1 (the training-step pass).
 
 | fixture | original model (config) | input | what |
 |---|---|---|---|
-| `lossy.npz` | `rec.models.lossy.Large2LevelVAE` {lossy} | 2 × 128² crops {crops1} ({src1}) | q(z\\|x), p(z), p(y\\|ẑ), q(y\\|x,ẑ), x̂, KL₁, KL₂, MSE·255², bpp, loss = {beta}·MSE + bpp (`train_lossy_model.py`, mse branch); gradients; every variable after ONE `tf.optimizers.Adam(1e-4)` step; `BeamSearchCoder` {code1} on image 0: indices per block, code length, KL per level |
-| `lossless.npz` | `rec.models.resnet_vae.BidirectionalResNetVAE` {lossless}, `sampler='beam_search'` | 2 × 16² crops {crops2} ({src2}) | weights after the data-dependent init call; per block prior/posterior, empirical + analytic KL; free-bits KL (λ = {lamb}), log p(x\\|z), reconstruction, loss (`train_generative_model.py` `train_step`, β = 1); gradients; after ONE `tf.optimizers.Adamax(1e-3)` step + `update_ema_variables()` (EMA copies included); `BeamSearchCoder` {code2} on image 0 via `model.compress` |
+| `lossy.npz` | `rec.models.lossy.Large2LevelVAE` {lossy} | 2 × 128² crops {crops1} ({src1}) | q(z\\|x), p(z), p(y\\|ẑ), q(y\\|x,ẑ), x̂, KL₁, KL₂, MSE·255², bpp, loss = {beta}·MSE + bpp (`train_lossy_model.py`, mse branch); gradients; every variable after ONE `tf.optimizers.Adam(1e-4)` step; `BeamSearchCoder` {code1} on image 0: indices and KL per block, code length, KL per level |
+| `lossless.npz` | `rec.models.resnet_vae.BidirectionalResNetVAE` {lossless}, `sampler='beam_search'` | 2 × 16² crops {crops2} ({src2}) | weights after the data-dependent init call; per block prior/posterior, empirical + analytic KL; free-bits KL (λ = {lamb}), log p(x\\|z), reconstruction, loss (`train_generative_model.py` `train_step`, β = 1); gradients; after ONE `tf.optimizers.Adamax(1e-3)` step + `update_ema_variables()` (EMA copies included); `BeamSearchCoder` {code2} on image 0 via `model.compress` (indices and KL per block) |
 
 Keys: `w/<key>` (before the step), `grad/<key>`, `step/<key>` with `<key>` the variable's key in the
 original's `tf.train.Checkpoint(model=model)` (its training scripts' checkpoints) without
