@@ -170,6 +170,7 @@ class FactorizedDensity(nn.Module):
             return sym, sym + med
         sym = torch.floor(z + 0.5)
         return sym, sym
+
     @torch.no_grad()
     def update(self) -> None:
         """Build per-channel pmf tables over [median - a, median + b] (+ one escape bin)."""

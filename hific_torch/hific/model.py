@@ -191,11 +191,11 @@ class HiFiC(nn.Module):
         y_bits = -self.mixture.log_likelihood(y_tilde, params).sum() / math.log(2.0)
         y_hat = torch.round(y).detach() + y - y.detach()
         x_hat = self._postprocess(self.generator(y_hat))
-        z_bits = -torch.log2(z_lik).sum()
+        z_bits = -self._log2(z_lik).sum()  # the port: eps for z (_estimate_entropy), none for y (_estimate_entropy_log)
         with torch.no_grad():
             z_q = self.hyper_density.round(z)[1]
             q_bits = (-self.mixture.log_likelihood(torch.round(y), params).sum() / math.log(2.0)
-                      - torch.log2(self.hyper_density.likelihood(z_q)).sum())
+                      - self._log2(self.hyper_density.likelihood(z_q)).sum())
         return ForwardOutput(x_hat, y, y_hat, (y_bits + z_bits) / num_pixels, q_bits / num_pixels,
                              y_bits / num_pixels, z_bits / num_pixels)
 
