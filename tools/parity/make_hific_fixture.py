@@ -422,6 +422,24 @@ def _provenance(manifest: dict, cmd: str) -> str:
     return "\n".join(lines)
 
 
+def _write_index(out: Path, commit: str, cmd: str) -> None:
+    """``parity/PROVENANCE.md``: one line per fixture (atomic write)."""
+    text = "\n".join([
+        "# HiFiC parity fixtures: provenance", "",
+        f"Made by `tools/parity/make_hific_fixture.py` from the ORIGINAL code, {ORIG_REPO} at commit `{commit}` "
+        "(imported from a local checkout, never copied here); the fixture's own `PROVENANCE.md` lists the shims "
+        "(LPIPS stub: the LPIPS term is off; reduced widths), seeds, versions and input, its `MANIFEST.json` the "
+        "sha256 of its files (checked by `hific_torch/tests/test_parity.py`).", "",
+        "| fixture | original config | input | outputs |", "|---|---|---|---|",
+        f"| [`{NAME}/`]({NAME}/PROVENANCE.md) | `hific_args` (compression_gan, regime low), C={C}, N={N}, "
+        f"{NRB} residual blocks, reduced widths | kodim01 {CROP[3]}x{CROP[4]} crop | eval pass, generator step, "
+        "discriminator step |", "",
+        "Regenerate (or `--check` against the committed arrays):", "", "```", cmd, "```", ""])
+    tmp = out / "PROVENANCE.md.tmp"
+    tmp.write_text(text)
+    os.replace(tmp, out / "PROVENANCE.md")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--original", required=True, type=Path, help="checkout of " + ORIG_REPO)
@@ -473,6 +491,7 @@ def main(argv=None) -> int:
             os.replace(tmp / rel, out / rel)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    _write_index(a.out, commit, cmd)
     total = sum((out / r).stat().st_size for r in [*files, "PROVENANCE.md", "MANIFEST.json"])
     print(f"wrote {out} ({total:,} bytes): {len(arrays)} arrays, original {commit[:12]}")
     return 0
