@@ -1,5 +1,6 @@
 """The original's sacred experiments: names, config keys, print_config, and a tiny real run."""
 
+import json
 import os
 import subprocess
 import sys
@@ -44,6 +45,8 @@ def test_lossy_train_then_compress_tiny(tmp_path):
              f"model_save_dir={tmp_path / 'model'}", env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     assert (tmp_path / "model" / "weights.npz").exists()
+    # new models get the original's layers (issue 18); old checkpoints without the key stay "legacy"
+    assert json.loads((tmp_path / "model" / "config.json").read_text())["layer_flavour"] == "original"
     assert any((tmp_path / "model" / "logs" / "train").iterdir())          # TensorBoard events
     assert (tmp_path / "sacred" / "train_lossy_model" / "1" / "config.json").exists()  # FileStorageObserver
     r = _run("examples/lossy/compress_with_lossy_model.py", "with", f"model_dir={tmp_path / 'model'}",
