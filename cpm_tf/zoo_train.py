@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -91,15 +92,18 @@ def plot_curve(rows: list[dict], path: Path, title: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    steps = [r["step"] for r in rows]
+    import numpy as np
+    steps = np.array([r["step"] for r in rows])
     fig, ax = plt.subplots(1, 3, figsize=(10, 2.8), dpi=80)
-    ax[0].plot(steps, [r["total"] for r in rows])
-    ax[0].set_title("total loss")
-    ax[0].set_yscale("log")
-    ax[1].plot(steps, [r["ms_ssim"] for r in rows], color="C1")
-    ax[1].set_title("MS-SSIM (train batch)")
-    ax[2].plot(steps, [r["bpp"] for r in rows], color="C2")
-    ax[2].set_title("bpp (train batch, CE)")
+    k = max(1, min(8, len(rows) // 4))  # moving average over k logged batches (one batch is noisy)
+    for a, key, label, c in ((ax[0], "total", "total loss", "C0"), (ax[1], "ms_ssim", "MS-SSIM (train batch)", "C1"),
+                             (ax[2], "bpp", "bpp (train batch, CE)", "C2")):
+        v = np.array([r[key] for r in rows])
+        a.plot(steps, v, color=c, alpha=0.3, lw=0.8)
+        if k > 1:
+            a.plot(steps[k - 1:], np.convolve(v, np.ones(k) / k, mode="valid"), color=c, label=f"mean of {k}")
+            a.legend(fontsize=7)
+        a.set_title(label, fontsize=9)
     for a in ax:
         a.set_xlabel("step")
         a.grid(alpha=0.3)
@@ -188,6 +192,10 @@ def export_and_evaluate(name: str, log_dir: Path, export: Path, n_images: int, r
 
     from shared_data.imageio import atomic_write_bytes
     from shared_eval.measures import summarize, write_measures, write_summary
+    rows_log = read_train_log(log_dir / "train_log.csv") if (log_dir / "train_log.csv").is_file() else []
+    if rows_log and not math.isfinite(rows_log[-1]["total"]):
+        raise RuntimeError(f"{log_dir}: training diverged (loss {rows_log[-1]['total']} at step "
+                           f"{int(rows_log[-1]['step'])}); nothing exported")
     dst = export / name
     dst.mkdir(parents=True, exist_ok=True)
     rc = subprocess.run([sys.executable, "-m", "cpm", "integerize", str(log_dir), str(dst)], cwd=ROOT).returncode
@@ -195,7 +203,6 @@ def export_and_evaluate(name: str, log_dir: Path, export: Path, n_images: int, r
         raise RuntimeError(f"integerize {log_dir} -> {dst} failed (exit {rc})")
     info = json.loads((log_dir / "train_info.json").read_text())
     atomic_write_bytes(dst / "train_info.json", (json.dumps(info, indent=1) + "\n").encode())
-    rows_log = read_train_log(log_dir / "train_log.csv") if (log_dir / "train_log.csv").is_file() else []
     if rows_log:
         shutil.copyfile(log_dir / "train_log.csv", dst / ".train_log.csv.tmp")
         os.replace(dst / ".train_log.csv.tmp", dst / "train_log.csv")
@@ -276,8 +283,12 @@ def main(argv=None):
         if d is None:
             print(f"error: {n}: no checkpoint under {out / n / 'logs'} (train first)", file=sys.stderr)
             return 1
-        s = export_and_evaluate(n, d, export, a.n_images, Path(a.reference_dir) if a.reference_dir else None,
-                                quiet=a.quiet)
+        try:
+            s = export_and_evaluate(n, d, export, a.n_images, Path(a.reference_dir) if a.reference_dir else None,
+                                    quiet=a.quiet)
+        except RuntimeError as e:
+            print(f"error: {n}: {e}", file=sys.stderr)
+            return 1
         summaries[n] = {k: s[k] for k in ("bpp", "ms-ssim", "psnr", "jpeg_bpp", "jpeg_ms-ssim", "jpeg_psnr",
                                           "delta_e00", "psnr_cb", "psnr_cr", "bpp_factorized",
                                           "saving_vs_factorized_pct", "steps")}
