@@ -472,3 +472,16 @@ def test_zero_rounding_switch_codes_and_integerizes(tmp_path):
     assert torch.equal(torch.as_tensor(info["z_sym"]).float(), torch.floor(z + 0.5))
     with pytest.raises(ValueError, match="z_rounding"):
         replace(MINI, z_rounding="floor")
+
+
+def test_import_cli_z_rounding(fx, tmp_path, capsys):
+    """``python -m hific.import_original SRC DST --z-rounding zero`` writes a model that rounds as the port."""
+    from hific.import_original import main
+    from hific.model import load_checkpoint
+    dst = tmp_path / "port_zero.pt"
+    assert main([str(fx["ckpt"]), str(dst), "--z-rounding", "zero"]) == 0
+    model, _ = load_checkpoint(dst)
+    assert model.cfg.z_rounding == "zero" and model.cfg.layout == "port"
+    assert torch.equal(model.hyper_density.centres, torch.zeros(model.cfg.hyper_channels))
+    default, _ = import_port_checkpoint(fx["ckpt"])
+    assert default.cfg.z_rounding == "median" and default.fingerprint() != model.fingerprint()
