@@ -8,7 +8,10 @@
   what gets saved (the original swaps them in for coding: ``compression_performance.py``).
 
 Both write TensorBoard summaries to ``log_dir`` and the model directory (config.json + weights.npz) to
-``save_dir`` every ``log_freq`` steps and at the end, and show a tqdm progress bar.
+``save_dir`` every ``log_freq`` steps and at the end, and show a tqdm progress bar. Both resume: the
+training state (step, weights, optimizer; EMA and lr) goes to ``save_dir/train_state/`` at the same times
+and a run started on a ``save_dir`` holding one continues from its step (:mod:`rec.resume`, the original's
+CheckpointManager semantics).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from .codec import build, save_model
+from .resume import TrainState
 
 
 class TrainingDiverged(RuntimeError):
@@ -94,6 +98,8 @@ def train_lossy(config: dict, batches, iters: int, save_dir, log_dir=None, beta:
     writer = tf.summary.create_file_writer(str(log_dir)) if log_dir else None
     beta_v = tf.Variable(float(beta), trainable=False)
     kl_w = tf.Variable(1.0, trainable=False)
+    state = TrainState(save_dir, opt, model.trainable_variables, model=model)
+    start = done = state.restore()  # the same command again continues the run (as the original)
 
     @tf.function
     def step(x):
@@ -105,7 +111,7 @@ def train_lossy(config: dict, batches, iters: int, save_dir, log_dir=None, beta:
         return loss, bpp, dist, -10.0 * tf.math.log(mse) / math.log(10.0), kl1, kl2
 
     history, t0 = [], time.time()
-    bar = tqdm(range(1, iters + 1), desc="train large_level_2_vae", mininterval=5)
+    bar = tqdm(range(start + 1, iters + 1), desc="train large_level_2_vae", mininterval=5)
     for it in bar:
         if anneal_kl:
             kl_w.assign(min(1.0, it / anneal_end))
@@ -119,13 +125,16 @@ def train_lossy(config: dict, batches, iters: int, save_dir, log_dir=None, beta:
                 for k, v in dict(loss=loss, bpp=bpp, distortion=dist, psnr=psnr, kl1=kl1, kl2=kl2).items():
                     tf.summary.scalar(k, v)
         history.append(dict(iter=it, loss=loss, bpp=bpp, psnr=psnr))
+        done = it
         timeout = max_seconds is not None and time.time() - t0 > max_seconds
         if it % log_freq == 0 or it == iters or timeout:
             save_model(model, config, save_dir)
+            state.save(it)
         if timeout:
             break
     bar.close()
     save_model(model, config, save_dir)
+    state.save(done)
     return model, history
 
 
@@ -153,6 +162,8 @@ def train_lossless(config: dict, batches, iters: int, save_dir, log_dir=None, be
     opt = optimizers[optimizer](lr)
     kl_w = tf.Variable(0.0 if anneal else 1.0, trainable=False)
     ema = [tf.Variable(v, trainable=False) for v in model.trainable_variables]
+    state = TrainState(save_dir, opt, model.trainable_variables, model=model, ema=ema, learning_rate=lr)
+    start = done = state.restore()  # the same command again continues the run (as the original)
     writer = tf.summary.create_file_writer(str(log_dir)) if log_dir else None
     pixels_per_image = float(np.prod(first.shape[1:]))
     @tf.function
@@ -165,7 +176,7 @@ def train_lossless(config: dict, batches, iters: int, save_dir, log_dir=None, be
         return loss, nll, kl
 
     history, t0 = [], time.time()
-    bar = tqdm(range(1, iters + 1), desc="train resnet_vae", mininterval=5)
+    bar = tqdm(range(start + 1, iters + 1), desc="train resnet_vae", mininterval=5)
     for it in bar:
         if it % drop_learning_rate_after_iter == 0 and it <= 4 * drop_learning_rate_after_iter:
             lr.assign(lr * learning_rate_drop_rate)
@@ -181,13 +192,16 @@ def train_lossless(config: dict, batches, iters: int, save_dir, log_dir=None, be
                 for k, v in dict(loss=loss, nll=nll, kl=kl, bpd=bpd, learning_rate=float(lr.numpy())).items():
                     tf.summary.scalar(k, v)
         history.append(dict(iter=it, loss=loss, bpd=bpd))
+        done = it
         timeout = max_seconds is not None and time.time() - t0 > max_seconds
         if it % log_freq == 0 or it == iters or timeout:
             _save_ema(model, ema, config, save_dir)
+            state.save(it)
         if timeout:
             break
     bar.close()
     _save_ema(model, ema, config, save_dir)
+    state.save(done)
     return model, history
 
 

@@ -74,5 +74,6 @@ def train(model, optimizer, num_res_blocks, deterministic_filters, stochastic_fi
                              ema_decay=ema_decay, optimizer=optimizer, anneal=anneal,
                              annealing_end=annealing_end,
                              max_seconds=max_seconds or None)
-    print(f"saved {save_dir} after {len(hist)} iterations; last: {hist[-1]}")
-    return {"save_dir": str(save_dir), "iterations": len(hist), **hist[-1]}
+    last = hist[-1] if hist else {}  # empty: resumed at iters already (nothing left to train)
+    print(f"saved {save_dir} after {len(hist)} iterations; last: {last}")
+    return {"save_dir": str(save_dir), "iterations": len(hist), **last}

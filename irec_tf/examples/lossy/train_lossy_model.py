@@ -60,5 +60,6 @@ def train(model, level_1_filters, level_2_filters, loss_fn, beta, anneal_kl, ann
                           loss_fn=loss_fn, learning_rate=learning_rate, log_freq=log_freq,
                           anneal_kl=anneal_kl, anneal_end=anneal_end, max_seconds=max_seconds or None,
                           init_from=init_from or None)
-    print(f"saved {save_dir} after {len(hist)} iterations; last: {hist[-1]}")
-    return {"save_dir": str(save_dir), "iterations": len(hist), **hist[-1]}
+    last = hist[-1] if hist else {}  # empty: resumed at iters already (nothing left to train)
+    print(f"saved {save_dir} after {len(hist)} iterations; last: {last}")
+    return {"save_dir": str(save_dir), "iterations": len(hist), **last}
