@@ -38,7 +38,7 @@ REGEN = "regenerate it with tools/parity/make_irec_fixture.py (see parity/PROVEN
 RTOL = 1e-5
 STABLE_GRAD_RTOL = 1e-4  # ResNet VAE gradients under the default (tail-side) discretized logistic
 HEADER_BYTES = 100  # container + irec header + arithmetic record + ANS slack (README: ≈ 70 bytes measured)
-REQUIRED = {"lossy": ("input", "eps/z", "eps/y", "out/x_hat", "out/kl1", "out/kl2", "out/loss",
+REQUIRED = {"lossy": ("input", "eps/z", "eps/y", "out/x_hat", "out/kl1", "out/kl2", "out/loss", "epsp/y", "outp/x_hat",
                       "code/z/kl", "code/y/kl", "code/y/num_indices", "code/y/block_kl"),
             "lossless": ("input", "eps/train", "out/loss", "out/log_likelihood", "out/kl_free_bits",
                          "code/block0/kl", "code/block0/num_indices", "code/block0/block_kl")}
@@ -122,32 +122,54 @@ def test_lossy_forward_and_loss(lossy_fx):
         close(k, v, a[f"out/{k}"])
 
 
+def test_lossy_forward_perturbed_weights(lossy_fx):
+    """The same on the init weights perturbed by the generator (non-zero biases and prior_base, so every
+    variable's mapping matters: at init p(z) ignores the level-2 prior kernels)."""
+    a = lossy_fx
+    m = import_lossy(_w(a, "wp/"))
+    x = tf.constant(a["input"].astype(np.float32) / 255.0)
+    loc_x, logscale_x = m.infer_y_stats(x)
+    qz_loc, qz_scale = m.posterior_z(loc_x)
+    pz_loc, pz_scale = m.prior_z(x.shape[0], qz_loc.shape[1], qz_loc.shape[2])
+    z = qz_loc + qz_scale * a["epsp/z"]
+    py_loc, py_logscale, py_scale = m.prior_y(z)
+    qy_loc, qy_scale = m.posterior_y(loc_x, logscale_x, py_loc, py_logscale)
+    x_hat, kl1, kl2 = m(x, noise=(a["epsp/z"], a["epsp/y"]))
+    for k, v in dict(qz_loc=qz_loc, qz_scale=qz_scale, pz_loc=pz_loc, pz_scale=pz_scale, py_loc=py_loc,
+                     py_scale=py_scale, qy_loc=qy_loc, qy_scale=qy_scale, x_hat=x_hat, kl1=kl1, kl2=kl2).items():
+        close(f"perturbed {k}", v, a[f"outp/{k}"])
+
+
 def test_lossy_legacy_flavour_differs(lossy_fx):
     """The legacy layers (SAME zero-padded up-convolution) on the same spatial kernels do NOT reproduce the
-    original: the switch is real (README "Differences from the original" gives the measured size)."""
+    original: the switch is real (README "Differences from the original" gives the measured sizes, on the
+    init and on the perturbed weights)."""
     from rec.models.lossy import Large2LevelVAE
 
     a = lossy_fx
-    ref = import_lossy(_w(a))
-    leg = Large2LevelVAE(16, 8, layer_flavour="legacy")
     x = tf.constant(a["input"].astype(np.float32) / 255.0)
-    leg(x)
-    for (r, l_) in zip(ref.submodules, leg.submodules):
-        if hasattr(r, "_kernel_var"):
-            l_._kernel_var.assign(r.kernel)
-            if r.use_bias:
-                l_.bias.assign(r.bias)
-    for r, l_ in ((ref.prior_base, leg.prior_base),):
-        l_.assign(r)
-    for g_r, g_l in zip(ref.analysis_gdn + ref.synthesis_igdn, leg.analysis_gdn + leg.synthesis_igdn):
-        g_l.beta_p.assign(g_r.beta_p)
-        g_l.gamma_p.assign(g_r.gamma_p)
-    x_hat, kl1, _ = leg(x, noise=(a["eps/z"], a["eps/y"]))
-    rel_x = float(np.max(np.abs(x_hat.numpy() - a["out/x_hat"])) / np.max(np.abs(a["out/x_hat"])))
-    if os.environ.get("IREC_PARITY_REPORT"):
-        print(f"PARITY legacy flavour x_hat: {rel_x:.3g}, KL1 {float(kl1):.4g} vs {float(a['out/kl1']):.4g}")
-    assert rel_x > 1e-3, "legacy up-convolution unexpectedly reproduces the original"
-    assert abs(float(kl1) - float(a["out/kl1"])) > 1e-4 * float(a["out/kl1"])
+    for wkey, okey, ekey in (("w/", "out", "eps"), ("wp/", "outp", "epsp")):
+        ref = import_lossy(_w(a, wkey))
+        leg = Large2LevelVAE(16, 8, layer_flavour="legacy")
+        leg(x)
+        for (r, l_) in zip(ref.submodules, leg.submodules):
+            if hasattr(r, "_kernel_var"):
+                l_._kernel_var.assign(r.kernel)
+                if r.use_bias:
+                    l_.bias.assign(r.bias)
+        leg.prior_base.assign(ref.prior_base)
+        for g_r, g_l in zip(ref.analysis_gdn + ref.synthesis_igdn, leg.analysis_gdn + leg.synthesis_igdn):
+            g_l.beta_p.assign(g_r.beta_p)
+            g_l.gamma_p.assign(g_r.gamma_p)
+        x_hat, kl1, _ = leg(x, noise=(a[f"{ekey}/z"], a[f"{ekey}/y"]))
+        ref_x = a[f"{okey}/x_hat"]
+        rel_x = float(np.max(np.abs(x_hat.numpy() - ref_x)) / np.max(np.abs(ref_x)))
+        rel_kl = (float(kl1) - float(a[f"{okey}/kl1"])) / float(a[f"{okey}/kl1"])
+        if os.environ.get("IREC_PARITY_REPORT"):
+            print(f"PARITY legacy flavour ({wkey}) x_hat: {rel_x:.3g}, KL1 {float(kl1):.4g} vs "
+                  f"{float(a[f'{okey}/kl1']):.4g} ({rel_kl:+.2%})")
+        assert rel_x > 1e-3, "legacy up-convolution unexpectedly reproduces the original"
+        assert abs(rel_kl) > 1e-4
 
 
 def _check_step(model, grads, mapping, a, make_opt, lr, eps_eff, grad_rtol=RTOL):

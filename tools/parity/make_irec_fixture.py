@@ -28,7 +28,9 @@ initializers draw their seeds from python's ``random``):
   ``grad/<key>``: its gradients; ``step/<key>``: every variable after ONE ``tf.optimizers.Adam(1e-4)`` step; ``code/...``:
   the original's ``BeamSearchCoder`` (Ω=3, B=10, 1+ε=1, block 1000, seed 42) on image 0: per level the
   number of auxiliary variables (indices) per block, the KL of each block (the original's ``Coder.split``),
-  ``get_codelength`` (#indices·ln N_s nats) and the analytic KL of that level.
+  ``get_codelength`` (#indices·ln N_s nats) and the analytic KL of that level; ``wp/<key>``, ``epsp/...``,
+  ``outp/...``: the forward pass on the init weights perturbed by 0.1·max(std, 0.1)·N(0, 1) per variable (GDN
+  parameters kept positive), so that the zero biases and ``prior_base`` of the init hide nothing.
 * ``lossless``: ``BidirectionalResNetVAE(num_res_blocks=2, deterministic_filters=16, stochastic_filters=8,
   sampler='beam_search')``; input two 16² crops; ``w/<key>``: the weights after the data-dependent init call
   (the original's first ``model(first_pass)``, which samples from the priors and creates the EMA copies);
@@ -261,6 +263,24 @@ def make_lossy(noise, x_u8):
         arrays[f"code/{name}/num_indices"] = cnt
         arrays[f"code/{name}/codelength"] = np.float64(rec_coder.get_codelength([0] * int(cnt.sum())))
     arrays["code/n_samples"] = np.int64(rec_coder.n_samples)
+    # perturbed weights: at init the biases and prior_base are zero, so p(z) does not depend on the
+    # level-2 prior kernels; a forward pass on perturbed weights exercises every variable
+    tf.train.Checkpoint(model=model).read(snap).assert_consumed()
+    rng = np.random.default_rng(SEED + 2)
+    for v in model.variables:
+        w = v.numpy()
+        p = w + 0.1 * max(float(np.std(w)), 0.1) * rng.standard_normal(w.shape).astype(np.float32)
+        v.assign(np.abs(p) if ("gdn" in v.name or "_beta" in v.name or "_gamma" in v.name) else p)
+    arrays.update(_vars(model, "wp"))
+    noise.reset(SEED + 3)
+    x_hat = model(x)
+    arrays["epsp/z"], arrays["epsp/y"] = noise.log
+    klds = model.kl_divergence()
+    outp = {"x_hat": x_hat, "kl1": klds[0], "kl2": klds[1]}
+    for lvl, (q, p) in {"z": (model.level_2_posterior, model.level_2_prior),
+                        "y": (model.level_1_posterior, model.level_1_prior)}.items():
+        outp.update({f"q{lvl}_loc": q.loc, f"q{lvl}_scale": q.scale, f"p{lvl}_loc": p.loc, f"p{lvl}_scale": p.scale})
+    arrays.update({f"outp/{k}": np.asarray(v, np.float32) for k, v in outp.items()})
     return arrays
 
 
@@ -411,6 +431,10 @@ and {seed} + 1 (the training-step pass).
 |---|---|---|---|
 | `lossy.npz` | `rec.models.lossy.Large2LevelVAE` {lossy} | 2 × 128² crops {crops1} ({src1}) | q(z\\|x), p(z), p(y\\|ẑ), q(y\\|x,ẑ), x̂, KL₁, KL₂, MSE·255², bpp, loss = {beta}·MSE + bpp (`train_lossy_model.py`, mse branch); gradients; every variable after ONE `tf.optimizers.Adam(1e-4)` step; `BeamSearchCoder` {code1} on image 0: indices and KL per block, code length, KL per level |
 | `lossless.npz` | `rec.models.resnet_vae.BidirectionalResNetVAE` {lossless}, `sampler='beam_search'` | 2 × 16² crops {crops2} ({src2}) | weights after the data-dependent init call; per block prior/posterior, empirical + analytic KL; free-bits KL (λ = {lamb}), log p(x\\|z), reconstruction, loss (`train_generative_model.py` `train_step`, β = 1); gradients; after ONE `tf.optimizers.Adamax(1e-3)` step + `update_ema_variables()` (EMA copies included); `BeamSearchCoder` {code2} on image 0 via `model.compress` (indices and KL per block) |
+
+Lossy also: `wp/<key>` + `epsp/...` → `outp/...`, the forward pass on perturbed weights (every variable
++ 0.1·max(std, 0.1)·N(0, 1), GDN parameters kept positive; at init the biases and `prior_base` are zero, so
+p(z) would not depend on the level-2 prior kernels).
 
 Keys: `w/<key>` (before the step), `grad/<key>`, `step/<key>` with `<key>` the variable's key in the
 original's `tf.train.Checkpoint(model=model)` (its training scripts' checkpoints) without
