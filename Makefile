@@ -142,6 +142,15 @@ CPM_ZOO_ARGS ?=
 zoo-cpm: setup-cpm
 	cd $(DIR_cpm) && nice -n 19 .venv/bin/python zoo_train.py --out $(abspath runs/cpm/zoo) $(CPM_ZOO_ARGS)
 
+# make zoo-l3c: train the committed L3C zoo model with its recipe (l3c_torch/zoo/l3c_cpu/TRAINING.md; resumable
+# after SIGKILL: a rerun continues the checkpoints under runs/l3c/zoo with --restore --restore_continue),
+# export it (float32) + integerize, evaluate all 24 Kodak images with real files beside PNG / WebP / JPEG 2000 /
+# JPEG XL lossless and rewrite its measures.csv + ci/references/l3c-zoo-l3c_cpu.csv. L3C_ZOO_ARGS: e.g. "--minutes 30".
+L3C_ZOO_ARGS ?=
+.PHONY: zoo-l3c
+zoo-l3c: setup-l3c setup-tools
+	cd $(DIR_l3c) && nice -n 19 .venv/bin/python zoo.py all l3c_cpu --out $(abspath runs/l3c/zoo) $(L3C_ZOO_ARGS)
+
 bench: $(addprefix bench-,$(PAPERS))
 
 $(addprefix bench-,$(PAPERS)): bench-%: setup-%

@@ -40,6 +40,10 @@ def main(argv=None):
     p.add_argument("--max_steps", type=int, default=None, help="(not upstream) stop after N iterations")
     p.add_argument("--max_minutes", type=float, default=None, help="(not upstream) stop after M minutes")
     p.add_argument("--threads", type=int, default=2, help="(not upstream) torch CPU threads")
+    p.add_argument("--cache_images", action="store_true",
+                   help="(not upstream) keep the decoded training images in memory (same crops, faster on CPU)")
+    p.add_argument("--bf16", action="store_true",
+                   help="(not upstream) bfloat16 autocast for forward + loss; weights and checkpoints stay float32")
     a = p.parse_args(argv)
 
     from l3c.config import Config, apply_overrides, parse_cf  # no torch import: config errors come fast
@@ -78,7 +82,8 @@ def main(argv=None):
     res = train(Config(ms_flat), Config(dl_flat), run_dir, restore=restore, restart=a.restore_restart,
                 log_train=a.log_train, log_train_heavy=a.log_train_heavy, log_val=a.log_val,
                 save_every=a.saver_interval, keep_every=a.saver_keep_every, keep_tmp=a.saver_keep_tmp,
-                no_saver=a.no_saver, workers=a.num_workers, max_steps=a.max_steps, max_minutes=a.max_minutes)
+                no_saver=a.no_saver, workers=a.num_workers, max_steps=a.max_steps, max_minutes=a.max_minutes,
+                cache_images=a.cache_images, bf16=a.bf16)
     if rank == 0:
         print(f"done: itr {res['itr']}, val bpsp {res.get('val_bpsp', float('nan')):.4f}, {res['wall_s']:.0f} s"
               + (f", {res['world_size']} DDP processes" if ddp else ""))

@@ -95,7 +95,7 @@ def _dist_setup(device):
 def train(ms_cfg: Config, dl_cfg: Config, run_dir: Path, *, restore: tuple[Path, int] | None = None,
           restart: bool = False, log_train=100, log_train_heavy=5, log_val=500, save_every=250,
           keep_every=10, keep_tmp=3, no_saver=False, workers=0, max_steps=None, max_minutes=None,
-          seed=0, quiet=False, device=None) -> dict:
+          seed=0, quiet=False, device=None, cache_images=False, bf16=False) -> dict:
     """Train until ``max_steps``/``max_minutes`` (upstream trains forever: ``max_epochs=None``).
 
     Data: :class:`shared_data.readers.torch_data.ImageDataset` with the ``l3c`` preset (random
@@ -104,7 +104,12 @@ def train(ms_cfg: Config, dl_cfg: Config, run_dir: Path, *, restore: tuple[Path,
     ``(seed, epoch, index)``. Under ``torchrun`` (``WORLD_SIZE`` > 1) the model is wrapped in
     DistributedDataParallel (not upstream), each rank reads its ``DistributedSampler`` share with batch
     ``batchsize_train // world`` (so the global batch stays ``batchsize_train``) and rank 0 alone logs,
-    validates and saves."""
+    validates and saves.
+
+    Speed options (issue 19, not upstream; measured in ``zoo/*/TRAINING.md``): ``cache_images`` keeps every
+    decoded training image in memory (the same crops: they depend on ``(seed, epoch, index)`` only);
+    ``bf16`` runs forward and loss under ``torch.autocast(dtype=bfloat16)`` on CPU (parameters, optimizer
+    state and checkpoints stay float32; validation runs in float32)."""
     from shared_data.readers.torch_data import ImageDataset, batches
 
     torch.manual_seed(seed)
@@ -146,7 +151,8 @@ def train(ms_cfg: Config, dl_cfg: Config, run_dir: Path, *, restore: tuple[Path,
     with warnings.catch_warnings():
         if quiet:
             warnings.simplefilter("ignore")
-        ds = ImageDataset([str(f) for f in files], preset="l3c", crop=dl_cfg.crop_size, seed=seed)
+        ds = ImageDataset([str(f) for f in files], preset="l3c", crop=dl_cfg.crop_size, seed=seed,
+                          cache=cache_images)
         val_files = resolve_glob(str(dl_cfg.val_glob))
         val_ds = ImageDataset([str(f) for f in val_files], preset="l3c", crop=dl_cfg.crop_size, center=True,
                               seed=seed) if val_files else None
@@ -204,8 +210,10 @@ def train(ms_cfg: Config, dl_cfg: Config, run_dir: Path, *, restore: tuple[Path,
             for g in optim.param_groups:
                 g["lr"] = lr
             optim.zero_grad()
-            nlls, encs = net(batch)
-            loss = loss_from_nlls(nlls, batch.numel())
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                nlls, encs = net(batch)
+                nlls = [n.float() for n in nlls] if bf16 else nlls
+                loss = loss_from_nlls(nlls, batch.numel())
             loss.backward()
             optim.step()
             itr += 1

@@ -60,7 +60,34 @@ case "$paper" in
     .venv/bin/python zoo_train.py --models "$models" --jobs 1 --threads "$(nproc)" --minutes "$per" \
       --out "$OUT/runs" --export "$OUT/zoo" --reference_dir "" --n_images "${N_IMAGES:-24}"
     ;;
-  sga|l3c|hific|irec)
+  l3c)
+    need_common
+    models=${models:-gpu}
+    [ "$models" = "${models%%,*}" ] || { echo "error: train_zoo.sh l3c: one model at a time (gpu or tiny)" >&2; exit 2; }
+    make -C "$REPO" --no-print-directory setup-l3c setup-tools
+    cd "$REPO/l3c_torch"
+    .venv/bin/python -c 'import torch; print("torch", torch.__version__, "CUDA:", torch.cuda.is_available())'
+    .venv/bin/python zoo.py all "$models" --minutes "$minutes" --out "$OUT/runs" --dest "$OUT/zoo/$models" \
+      --reference "$OUT/zoo/$models/reference.csv" --max_images "${N_IMAGES:-24}" --jobs "$(( $(nproc) > 8 ? 8 : 1 ))"
+    ;;
+  sga)
+    need_common
+    models=${models:-gpu}
+    case "$models" in
+      gpu) recipe='{"num_filters": 128, "batchsize": 8, "patchsize": 256, "steps": 1000000}'; its=300 ;;
+      tiny) recipe='{"num_filters": 8, "batchsize": 2, "patchsize": 64, "steps": 1000000}'; its=2 ;;
+      *) echo "error: train_zoo.sh sga: --models is gpu (N=128, 256 crops) or tiny (the CPU test)" >&2; exit 2 ;;
+    esac
+    make -C "$REPO" --no-print-directory setup-sga
+    cd "$REPO/sga_tf"
+    .venv/bin/python -c 'import tensorflow as tf; print("TF", tf.__version__, "GPUs:", tf.config.list_physical_devices("GPU"))'
+    # the three λ train in parallel for M minutes, then export + integerize, M3 on the images, M1 (SGA) for
+    # at most M more minutes on the middle λ
+    TF_FORCE_GPU_ALLOW_GROWTH=true .venv/bin/python zoo.py --work "$OUT/runs" --zoo "$OUT/zoo" \
+      --reference "$OUT/zoo/reference.csv" --recipe "$recipe" --threads "$(( $(nproc) > 8 ? 4 : 1 ))" \
+      --minutes "$minutes" all --sga_its "$its" --sga_lambdas 0.012 --n_images "${N_IMAGES:-24}"
+    ;;
+  hific|irec)
     echo "error: train_zoo.sh: not yet implemented for $paper (its sub-project has no zoo command yet)" >&2
     exit 2 ;;
   *)
