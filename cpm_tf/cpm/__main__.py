@@ -82,12 +82,14 @@ def _try_arithmetic(args, prog) -> int:
 def main(argv=None, prog: str = "python -m cpm") -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from shared_data.limits import add_max_pixels_argument
     sub = p.add_subparsers(dest="cmd", required=True)
     for name, a, b in (("encode", "IN.png", "OUT.lic"), ("decode", "IN.lic", "OUT.png")):
         s = sub.add_parser(name)
         s.add_argument("input", metavar=a)
         s.add_argument("output", metavar=b)
         s.add_argument("--model", default=None, help="model directory (default: zoo/mini)")
+        add_max_pixels_argument(s)
         if name == "encode":
             s.add_argument("--float", action="store_true",
                            help="write the float-path format 2 (not portable across machines)")
@@ -101,6 +103,12 @@ def main(argv=None, prog: str = "python -m cpm") -> int:
     for k, v in DEFAULT_BITS.items():
         s.add_argument(f"--{k}", type=int, default=v, help=f"fractional bits (default {v})")
     args = p.parse_args(argv)
+    from shared_data import limits
+    try:  # the pixel limit, before any model (or TF/torch) work: one line, nothing allocated
+        limits.precheck(args.cmd, args.input, getattr(args, "max_pixels", None), "cpm")
+    except limits.PixelLimitError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     from shared_data import container as cont
     from shared_data.imageio import ImageReadError
 

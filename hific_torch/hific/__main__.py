@@ -17,6 +17,7 @@ from pathlib import Path
 
 
 def _parser() -> argparse.ArgumentParser:
+    from shared_data.limits import add_max_pixels_argument
     p = argparse.ArgumentParser(prog="python -m hific", description="HiFiC image codec (real bitstreams).")
     sub = p.add_subparsers(dest="cmd", required=True)
     for name, help_ in (("encode", "image -> .lic"), ("decode", ".lic -> PNG")):
@@ -26,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--model", default=None, help="checkpoint (default: zoo/mini/hific_mini.pt)")
         s.add_argument("--threads", type=int, default=None,
                        help="intra-op threads (default: LIC_THREADS, else what the file recorded, else 1)")
+        add_max_pixels_argument(s)
         if name == "encode":
             s.add_argument("--float", dest="float_path", action="store_true",
                            help="write a float-path file (layout 2) even with an integerized model")
@@ -43,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    from shared_data import limits
+    try:  # the pixel limit, before any model (or TF/torch) work: one line, nothing allocated
+        limits.precheck(args.cmd, getattr(args, 'input', None), getattr(args, "max_pixels", None), "hific")
+    except limits.PixelLimitError as e:
+        print(f"hific {args.cmd}: error: {e}", file=sys.stderr)
+        return 1
 
     import torch
 

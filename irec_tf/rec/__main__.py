@@ -17,6 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def main(argv=None) -> int:
+    from shared_data.limits import add_max_pixels_argument
     p = argparse.ArgumentParser(prog="python -m rec", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     e = sub.add_parser("encode", help="compress an image to an .lic file")
@@ -29,10 +30,12 @@ def main(argv=None) -> int:
     e.add_argument("--compression_seed", type=int, default=None)
     e.add_argument("--float", action="store_true", dest="float_path",
                    help="float-path format 2 (portable only between identical TF arithmetic)")
+    add_max_pixels_argument(e)
     d = sub.add_parser("decode", help="decompress an .lic file to PNG")
     d.add_argument("input")
     d.add_argument("output")
     d.add_argument("--model", default=None, help="model directory (default: zoo/mini)")
+    add_max_pixels_argument(d)
     d.add_argument("--try-arithmetic", action="store_true",
                    help="float-path files: retry in fresh processes under the arithmetic configurations this "
                         "machine can set (threads, oneDNN, BLAS/ISA limits) until one passes the check value")
@@ -48,6 +51,12 @@ def main(argv=None) -> int:
     io_.add_argument("--model", required=True, choices=("large_level_2_vae", "resnet_vae"))
     io_.add_argument("--ema", action="store_true", help="resnet_vae: the EMA shadow copies (what the original codes with)")
     args = p.parse_args(argv)
+    from shared_data import limits
+    try:  # the pixel limit, before any model (or TF/torch) work: one line, nothing allocated
+        limits.precheck(args.cmd, getattr(args, 'input', None), getattr(args, "max_pixels", None), "irec")
+    except limits.PixelLimitError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     from shared_data import arith
     from shared_data.container import ContainerError
     from shared_data.imageio import ImageReadError, read_image, write_png

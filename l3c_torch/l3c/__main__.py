@@ -135,12 +135,14 @@ def _reexec_for_capability(net, c, argv):
 
 
 def main(argv=None) -> int:
+    from shared_data.limits import add_max_pixels_argument
     p = argparse.ArgumentParser(prog="python -m l3c", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
     e = sub.add_parser("encode", help="PNG (any Pillow image) -> .lic")
     e.add_argument("input")
     e.add_argument("output")
     e.add_argument("--model", default=None, help="run directory (default: zoo/mini)")
+    add_max_pixels_argument(e)
     e.add_argument("--backend", default=None, choices=["constriction", "torchac"])
     e.add_argument("-i", "--restore_itr", type=int, default=-1)
     e.add_argument("--float", dest="float_path", action="store_true",
@@ -149,6 +151,7 @@ def main(argv=None) -> int:
     d.add_argument("input")
     d.add_argument("output")
     d.add_argument("--model", default=None)
+    add_max_pixels_argument(d)
     d.add_argument("-i", "--restore_itr", type=int, default=-1)
     d.add_argument("--try-arithmetic", action="store_true",
                    help="float-path file that does not decode here: retry under every arithmetic configuration "
@@ -160,6 +163,12 @@ def main(argv=None) -> int:
     g.add_argument("--max_images", type=int, default=6)
     g.add_argument("--crop", type=int, default=128)
     a = p.parse_args(argv)
+    from shared_data import limits
+    try:  # the pixel limit, before any model (or TF/torch) work: one line, nothing allocated
+        limits.precheck(a.cmd, getattr(a, 'input', None), getattr(a, "max_pixels", None), "l3c")
+    except limits.PixelLimitError as e:
+        print(f"l3c: error: {e}", file=sys.stderr)
+        return 1
     try:
         import torch
 

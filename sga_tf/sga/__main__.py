@@ -27,6 +27,7 @@ DEFAULT_MODEL = ZOO / "mbt2018-num_filters=32-lmbda=0.01"
 
 
 def main(argv=None) -> int:
+    from shared_data.limits import add_max_pixels_argument
     p = argparse.ArgumentParser(prog="python -m sga", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     e = sub.add_parser("encode", help="compress an image to a .lic file")
@@ -41,10 +42,12 @@ def main(argv=None) -> int:
     e.add_argument("--q_its", type=int, default=None, help="bits-back: iterations of the q(z|ŷ) fit")
     e.add_argument("--float", dest="float_path", action="store_true",
                    help="write a float-path file (format 3/4) even if the model is integerized")
+    add_max_pixels_argument(e)
     d = sub.add_parser("decode", help="decode a .lic file to PNG")
     d.add_argument("input")
     d.add_argument("output")
     d.add_argument("--model", default=str(DEFAULT_MODEL))
+    add_max_pixels_argument(d)
     d.add_argument("--try-arithmetic", dest="try_arith", nargs="?", const="all", default=None, metavar="NAMES",
                    help="float-path file that does not decode here: retry under the other arithmetic "
                         "configurations this machine can set (threads, oneDNN, ISA), each in a fresh process; "
@@ -57,6 +60,12 @@ def main(argv=None) -> int:
     im.add_argument("output", help="run directory to write (args.json + weights), usable as --model")
     im.add_argument("--lambda", dest="lmbda", type=float, default=None, help="default: λ from the run name")
     args = p.parse_args(argv)
+    from shared_data import limits
+    try:  # the pixel limit, before any model (or TF/torch) work: one line, nothing allocated
+        limits.precheck(args.command, args.input, getattr(args, "max_pixels", None), "sga")
+    except limits.PixelLimitError as e:
+        print(f"sga: error: {e}", file=sys.stderr)
+        return 1
     if args.command == "decode" and args.try_arith:
         return _try_arithmetic(args)
 

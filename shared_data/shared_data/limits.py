@@ -1,0 +1,185 @@
+"""Pixel limits of the encoders and decoders, and peak-memory measurement (issue 17, "bounded memory").
+
+Each codec's CLI refuses an image above its pixel limit *before* decoding the PNG or allocating anything
+for the network: the encoder reads only the image header (:func:`check_image_file`), the decoder only the
+container header (:func:`check_pixels` on ``H × W``). The message is one line naming the file, the size,
+the limit and the flag that raises it (``--max-pixels N``; ``0`` = no limit). Defaults per codec are in its
+CLI (documented in the root README's "Reliability" section with the measured peak RSS); every one keeps a
+4K (3840×2160 = 8.3 MP) image well inside 4 GB. The container's own rule (:data:`container.MAX_PIXELS`,
+2³² pixels) and the image reader's decompression-bomb limit (:data:`imageio.MAX_PIXELS`) stay as they are.
+
+:func:`child_peak_rss` runs a command in a child process and returns its peak resident set size
+(``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``): what each ``bench.py --rss`` prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+FLAG = "--max-pixels"
+
+#: Default pixel limit of every encoder and decoder: 2^24 = 16,777,216 pixels (4096×4096; twice a 4K UHD
+#: frame). The peak RSS measured at 4K for each codec is in the root README ("Reliability"); it grows about
+#: linearly with the pixel count, so the default keeps each codec within about twice its 4K figure.
+DEFAULT_MAX_PIXELS = 1 << 24
+
+
+class PixelLimitError(ValueError):
+    """An image larger than the codec's pixel limit (one line: file, size, limit, the flag raising it)."""
+
+
+def check_pixels(height: int, width: int, max_pixels: int | None, path, role: str) -> None:
+    """Raise :class:`PixelLimitError` if ``height × width`` exceeds ``max_pixels`` (None or 0: no limit).
+    ``role`` names who refuses, e.g. ``"the cpm encoder"``."""
+    n = int(height) * int(width)
+    if max_pixels and n > max_pixels:
+        raise PixelLimitError(f"{path}: {width}x{height} = {n:,} pixels exceeds {role}'s limit of "
+                              f"{max_pixels:,} pixels (pass {FLAG} N to raise it, {FLAG} 0 for no limit; "
+                              "peak memory grows with the pixel count)")
+
+
+def image_size(path) -> tuple[int, int]:
+    """(height, width) from the image file's header only (Pillow's lazy open: no pixel data is decoded).
+    Unreadable files raise the same :class:`shared_data.imageio.ImageReadError` as ``read_image``."""
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    from .imageio import ImageReadError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ImageReadError(f"{path}: no such file" if not path.exists() else f"{path}: is a directory, not an image")
+    old = Image.MAX_IMAGE_PIXELS
+    try:
+        Image.MAX_IMAGE_PIXELS = None  # only the header is read here; read_image keeps its bomb limit
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                w, h = img.size
+    except UnidentifiedImageError:
+        raise ImageReadError(f"{path}: not an image file Pillow can identify") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageReadError(f"{path}: corrupt or truncated image ({e})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = old
+    return h, w
+
+
+def check_image_file(path, max_pixels: int | None, role: str) -> None:
+    """The encoder's up-front check: header size against ``max_pixels`` (before any decoding)."""
+    if max_pixels:
+        h, w = image_size(path)
+        check_pixels(h, w, max_pixels, path, role)
+
+
+def add_max_pixels_argument(parser: argparse.ArgumentParser, default: int = DEFAULT_MAX_PIXELS) -> None:
+    """``--max-pixels N`` (default :data:`DEFAULT_MAX_PIXELS`; 0 = no limit) on an encode/decode sub-parser."""
+    parser.add_argument(FLAG, dest="max_pixels", type=int, default=default, metavar="N",
+                        help=f"refuse images above N pixels before allocating (default {default:,}; 0: no limit)")
+
+
+def precheck(command: str, path, max_pixels: int | None, codec: str) -> None:
+    """The CLIs' up-front check, before any model or TensorFlow/torch import: ``encode`` checks the input
+    image's header size, ``decode`` the container's H × W. Raises :class:`PixelLimitError`; a file that
+    cannot be read is left to the normal path (which reports it as before)."""
+    if not max_pixels or command not in ("encode", "decode"):
+        return
+    from .container import ContainerError, read
+    from .imageio import ImageReadError
+
+    try:
+        if command == "encode":
+            h, w = image_size(path)
+        else:
+            c = read(path)
+            h, w = c.height, c.width
+    except (ImageReadError, ContainerError, OSError, ValueError):
+        return
+    check_pixels(h, w, max_pixels, path, f"the {codec} {command}r")
+
+
+def child_peak_rss(cmd: list[str], cwd=None, env: dict | None = None, timeout: float = 3600) -> tuple[int, float, str]:
+    """Run ``cmd`` in a fresh child process (via a one-child wrapper, so only that command is counted);
+    returns (peak RSS in bytes, wall seconds, output tail). Raises ``RuntimeError`` if the command fails."""
+    wrapper = ("import resource, subprocess, sys, time\n"
+               "t = time.perf_counter()\n"
+               "r = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)\n"
+               "dt = time.perf_counter() - t\n"
+               "sys.stdout.write(r.stdout.decode(errors='replace')[-2000:])\n"
+               "print(f'\\n__RSS__ {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss} {dt:.3f} {r.returncode}')\n")
+    r = subprocess.run([sys.executable, "-c", wrapper, *map(str, cmd)], cwd=cwd, capture_output=True, text=True,
+                       timeout=timeout, env=dict(os.environ, **(env or {})))
+    lines = r.stdout.rstrip().splitlines()
+    if not lines or not lines[-1].startswith("__RSS__"):
+        raise RuntimeError(f"{cmd[:4]}: no measurement ({r.stderr[-500:]})")
+    _, kb, wall, rc = lines[-1].split()
+    tail = "\n".join(lines[:-1])
+    if int(rc) != 0:
+        raise RuntimeError(f"{cmd[:4]} exited with {rc}:\n{tail[-1500:]}")
+    return int(kb) * 1024, float(wall), tail
+
+
+def self_peak_rss() -> int:
+    """This process's peak RSS in bytes (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def write_constant_png(path, height: int, width: int, value: int = 128) -> Path:
+    """A valid RGB PNG of one grey ``value``, written in streamed rows (a 12000×12000 file in ~1 s and a few
+    MB of memory): the cheap huge input of the pixel-limit tests and ``bench.py --rss``."""
+    import struct
+    import zlib
+
+    path = Path(path)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    row = b"\x00" + bytes([value]) * (3 * width)
+    comp = zlib.compressobj(6)
+    parts = []
+    step = max(1, (1 << 22) // len(row))
+    for y in range(0, height, step):
+        parts.append(comp.compress(row * min(step, height - y)))
+    parts.append(comp.flush())
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+           + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b""))
+    from .imageio import atomic_write_bytes
+
+    atomic_write_bytes(path, png)
+    return path
+
+
+def run_cli_refusal(cmd: list[str], path, out, cwd=None) -> tuple[str, float, float]:
+    """Run a codec CLI that must refuse ``path`` for its pixel limit; returns (the error line, wall s, CPU s
+    of the child). Asserts the exit status is non-zero, stderr is exactly one line naming ``path``, the
+    limit and the flag, and ``out`` was not written. The tests' helper, shared by every sub-project."""
+    import time
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    r = subprocess.run([*map(str, cmd)], cwd=cwd, capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    err = r.stderr.strip()
+    assert r.returncode != 0, f"not refused (exit 0): {r.stdout[-500:]}"
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err[-2000:]
+    assert str(path) in err and "limit of" in err and FLAG in err, err
+    assert not Path(out).exists(), f"{out} was written"
+    return err, wall, cpu
+
+
+def forged_container(path, codec: str, height: int, width: int) -> Path:
+    """A well-formed container (valid CRC) that declares ``height × width`` with a tiny payload."""
+    from .container import FINGERPRINT_BYTES, Container, write
+
+    write(path, Container(codec, b"\0" * FINGERPRINT_BYTES, height, width, (b"\0",)))
+    return Path(path)
