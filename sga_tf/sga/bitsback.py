@@ -60,7 +60,7 @@ import tensorflow as tf
 from shared_data import container as lic
 
 from . import arith_config
-from .coding import CODEC, SGAArithmeticError, SGAFormatError, symbol_crc
+from .coding import CODEC, SIZED_CRC, SGAArithmeticError, SGAFormatError, crc_matches, symbol_crc
 from .inference import GRID_IDS, METHOD_IDS, METHOD_NAMES, METHODS, IterativeInference
 
 FORMAT_BB_LEGACY = 2  # float path, no CRC / config (decode only)
@@ -208,7 +208,7 @@ class BitsBackCoder:
         diff = np.nonzero(words[:lim] != seed[:lim])[0]
         prefix = int(diff[0]) if diff.size else lim
         head = lic.pack_ints([FORMAT_BB_PORTABLE if self.portable else FORMAT_BB, METHOD_IDS[method], GRID_IDS["bitsback"], shape[1], shape[2], zh, zw,
-                              prefix, q_its, len(y_hats), symbol_crc(*syms)] + ranges)
+                              prefix, q_its, len(y_hats), symbol_crc(*syms, size=(height, width))] + ranges)
         payload = words[prefix:].astype("<u4").tobytes()
         infos[0]["startup_bits"] = 8 * len(payload) - sum(i["net_bits"] for i in infos)
         cfg = arith_config.pack(arith_config.describe())
@@ -274,9 +274,11 @@ class BitsBackCoder:
                 raise SGAArithmeticError(arith_config.mismatch_message(
                     path, cfg, f"ANS decoding failed ({str(e).splitlines()[0][:80]})", portable)) from None
             raise SGAFormatError(f"corrupt ANS payload ({str(e).splitlines()[0][:200]})") from None
-        if crc is not None and symbol_crc(*[a for pair in zip(y_hats, ks, strict=True) for a in pair]) != crc:
-            raise SGAArithmeticError(arith_config.mismatch_message(path, cfg, "bits-back symbol CRC mismatch",
-                                                                   portable))
+        if crc is not None and not crc_matches(crc, c.height, c.width,
+                                               *[a for pair in zip(y_hats, ks, strict=True) for a in pair]):
+            what = "bits-back symbol CRC mismatch" + (f" (or the image size {c.height}x{c.width} was altered)"
+                                                      if crc & SIZED_CRC else "")
+            raise SGAArithmeticError(arith_config.mismatch_message(path, cfg, what, portable))
         return y_hats, zs, method, bool(np.array_equal(rest, seed))
 
     def decode_latents(self, c: lic.Container, path=None):

@@ -43,14 +43,16 @@ def load_model(model_dir, num_filters: int | None = None, integer: bool = True) 
         raise ModelLoadError(f"{args_path}: unreadable model description ({e})") from None
     if num_filters is not None and num_filters > 0 and num_filters != n:
         raise ModelLoadError(f"{d}: model has num_filters={n}, but --num_filters {num_filters} was given")
-    from .model import LEGACY_GDN
+    from .model import LEGACY_GDN, LEGACY_RDFT
     from .train import build_model
 
-    try:  # no "gdn" field: a checkpoint from before the GDN fix (tfc 2's simplified GDN)
+    try:  # no "gdn" / "rdft" field: a checkpoint from before the fix (tfc 2's simplified GDN and RDFT)
         model = build_model(args.get("model", "mbt2018"), n, args.get("scale_semantics", "tf1"),
-                            args.get("gdn", LEGACY_GDN))
+                            args.get("gdn", LEGACY_GDN), args.get("rdft", LEGACY_RDFT))
     except ValueError as e:
         raise ModelLoadError(f"{args_path}: {e}") from None
+    if hasattr(model, "inference_scale_bound"):  # no field: a pre-fix checkpoint (its files/goldens keep 0.11)
+        model.inference_scale_bound = bool(args.get("inference_scale_bound", True))
     path = tf.train.latest_checkpoint(str(d))
     exported = path is None and (d / "weights.index").is_file()
     if exported:
@@ -75,7 +77,13 @@ def load_model(model_dir, num_filters: int | None = None, integer: bool = True) 
 
 
 def export_weights(model, args: dict, out_dir) -> Path:
-    """Write ``args.json`` and the model's weights only (no optimizer state) to ``out_dir``."""
+    """Write ``args.json`` and the model's weights only (no optimizer state) to ``out_dir``. The model's own
+    description (GDN / RDFT flavour, inference σ bound) is merged into ``args``, so that an export of a
+    fixed-GDN model can never be read back as a legacy (simplified-GDN) one."""
+    args = {**args, **{k: v for k, v in model.config().items() if k in ("gdn", "rdft")}}
+    if hasattr(model, "inference_scale_bound") and (model.inference_scale_bound is False
+                                                    or "inference_scale_bound" in args):
+        args["inference_scale_bound"] = bool(model.inference_scale_bound)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "args.json").write_text(json.dumps(args, indent=2, sort_keys=True) + "\n")

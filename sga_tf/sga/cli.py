@@ -87,6 +87,9 @@ def build_parser(script: str, method: str) -> argparse.ArgumentParser:
         t.add_argument("--gdn", choices=("original", "simplified"), default="original",
                        help="GDN flavour: tfc 1.3's x/sqrt(b+sum g x^2) (original, default) or tfc 2's "
                             "x/(b+sum g|x|) (simplified, the pre-fix zoo models)")
+        t.add_argument("--rdft", choices=("tfc1", "tfc2"), default="tfc1",
+                       help="RDFT kernel parameterization: tfc 1.3's orthonormal basis (tfc1, the original's, "
+                            "default) or tfc 2's RDFTParameter (tfc2, the pre-fix zoo models)")
     if method == "bb_model":  # mbt2018_bb.py: "Only training is supported." (as the original)
         return p
     c = sub.add_parser("compress", help="compress images with this inference method")
@@ -127,7 +130,7 @@ def main(script: str, method: str, argv=None) -> int:
                             logdir=args.logdir, lr=args.lr, save_checkpoint_secs=args.save_checkpoint_secs,
                             save_summary_secs=args.save_summary_secs, scale_semantics=args.scale_semantics,
                             seed=args.seed, model_kind="mbt2018" if method == "m3" else "mbt2018_bb",
-                            gdn=args.gdn)
+                            gdn=args.gdn, rdft=args.rdft)
             print(f"trained {run_dir}")
             return 0
         model_dir = Path(args.checkpoint_dir) / args.runname

@@ -21,6 +21,7 @@ whose float h_s picks other tables fails naming the configurations instead of re
 from __future__ import annotations
 
 import math
+import struct
 import zlib
 
 import numpy as np
@@ -56,12 +57,23 @@ class SGAArithmeticError(SGAFormatError):
     decoder's floating-point arithmetic differs from the encoder's. The message names both configurations."""
 
 
-def symbol_crc(*arrays) -> int:
-    """CRC-32 of integer symbol arrays (as little-endian int32, in order)."""
-    crc = 0
+SIZED_CRC = 1 << 32  # flag bit of a stored symbol CRC that also covers the image H x W (files since issue 17)
+
+
+def symbol_crc(*arrays, size=None) -> int:
+    """CRC-32 of integer symbol arrays (as little-endian int32, in order). ``size`` = (H, W): the CRC starts
+    from the image size and carries the :data:`SIZED_CRC` flag, so a file whose container size was changed
+    (and its container CRC recomputed) is refused instead of decoding to a cropped/padded image."""
+    crc = zlib.crc32(struct.pack("<II", int(size[0]), int(size[1]))) if size is not None else 0
     for a in arrays:
         crc = zlib.crc32(np.ascontiguousarray(np.asarray(a, np.int64).astype("<i4")).tobytes(), crc)
-    return crc
+    return crc | SIZED_CRC if size is not None else crc
+
+
+def crc_matches(stored: int, height: int, width: int, *arrays) -> bool:
+    """A stored symbol CRC against the decoded symbols: sized (files since issue 17: the flag bit is set) or
+    symbols-only (older files, which keep decoding)."""
+    return stored == symbol_crc(*arrays, size=(height, width) if stored & SIZED_CRC else None)
 
 
 _Y_TABLES = None
@@ -267,7 +279,7 @@ class Coder:
         idx, base = self._indexes(self.portable, z_hat, y_hat.shape, grid)
         sym = np.round(y_hat - base).astype(np.int64)
         y_str = self._range_encode(cdf, offs, idx, sym)
-        crc = symbol_crc(z_hat, sym)
+        crc = symbol_crc(z_hat, sym, size=(height, width))
         head = lic.pack_ints([FORMAT_PORTABLE if self.portable else FORMAT, METHOD_IDS[method], GRID_IDS[grid], y_hat.shape[1], y_hat.shape[2],
                               z_hat.shape[1], z_hat.shape[2], crc])
         cfg = arith_config.pack(arith_config.describe())
@@ -310,11 +322,15 @@ class Coder:
                 raise SGAArithmeticError(arith_config.mismatch_message(
                     path, cfg, f"range decoder failed ({str(e).splitlines()[0][:80]})")) from None
             raise SGAFormatError(f"corrupt range-coded payload ({str(e).splitlines()[0][:200]})") from None
-        if fmt != FORMAT_LEGACY and symbol_crc(z_hat, sym) != head[7]:
+        if fmt != FORMAT_LEGACY and not crc_matches(head[7], c.height, c.width, z_hat, sym):
+            sized = head[7] & SIZED_CRC
             if portable:
-                raise SGAFormatError(f"{path + ': ' if path else ''}portable file decoded to other symbols "
-                                     "than were encoded (symbol CRC mismatch): a bug, please report")
-            raise SGAArithmeticError(arith_config.mismatch_message(path, cfg, "symbol CRC mismatch"))
+                raise SGAFormatError(f"{path + ': ' if path else ''}symbol CRC mismatch: " + (
+                    f"the image size {c.height}x{c.width} or the symbols were altered, or " if sized else "")
+                    + "the portable file decoded to other symbols than were encoded (a bug, please report)")
+            raise SGAArithmeticError(arith_config.mismatch_message(
+                path, cfg, "symbol CRC mismatch" + (f" (or the image size {c.height}x{c.width} was altered)"
+                                                    if sized else "")))
         y_hat = (sym + base).astype(np.float32)
         return y_hat, z_hat.astype(np.float32), METHOD_NAMES[mid], grids[gid]
 

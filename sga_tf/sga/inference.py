@@ -129,13 +129,17 @@ def _soft_round_logits(v, temperature):
     return tf.stack([down, up], axis=-1), tf.stack([vf, vc], axis=-1)
 
 
-def sga_round(v, temperature, seed=None):
+def sga_round(v, temperature, seed=None, gumbel=None):
     """Stochastic Gumbel annealing: a RelaxedOneHotCategorical(T, logits) sample r, ṽ = r·[⌊v⌋, ⌈v⌉].
 
-    The sample is softmax((logits + Gumbel)/T), so T enters twice, as in the original.
+    The sample is softmax((logits + Gumbel)/T), so T enters twice, as in the original. ``gumbel`` (shape
+    v.shape + (2,)): use these Gumbel draws instead of sampling (parity tests replay the original's draws).
     """
     logits, grid = _soft_round_logits(v, temperature)
-    r = tfp.distributions.RelaxedOneHotCategorical(temperature, logits=logits).sample(seed=seed)
+    if gumbel is None:
+        r = tfp.distributions.RelaxedOneHotCategorical(temperature, logits=logits).sample(seed=seed)
+    else:
+        r = tf.nn.softmax((logits + gumbel) / temperature, axis=-1)
     return tf.reduce_sum(r * grid, axis=-1)
 
 
@@ -150,15 +154,16 @@ def ste_round(v):
     return v + tf.stop_gradient(tf.round(v) - v)
 
 
-def relax(kind, v, temperature):
+def relax(kind, v, temperature, noise=None):
+    """The method's relaxation of v; ``noise`` replays given draws (SGA: Gumbel, U-noise: the uniform)."""
     if kind == "sga":
-        return sga_round(v, temperature)
+        return sga_round(v, temperature, gumbel=noise)
     if kind == "danneal":
         return deterministic_soft_round(v, temperature)
     if kind == "ste":
         return ste_round(v)
     if kind == "unoise":
-        return v + tf.random.uniform(tf.shape(v), -0.5, 0.5)
+        return v + (tf.random.uniform(tf.shape(v), -0.5, 0.5) if noise is None else noise)
     if kind in ("map", "none"):
         return v
     raise ValueError(f"unknown relaxation {kind!r}")
@@ -191,7 +196,8 @@ class IterativeInference:
         # the bits-back model samples z ~ q(z|·) inside rd_terms (seeded); MBT2018 has no randomness there
         if getattr(self.model, "is_bits_back", False):
             return self.model.rd_terms(x, y, z, seed=seed)
-        return self.model.rd_terms(x, y, z)
+        # sigma bound of the objective: the original's scripts have none; pre-fix checkpoints keep 0.11
+        return self.model.rd_terms(x, y, z, scale_bound=getattr(self.model, "inference_scale_bound", True))
 
     def objective(self, x, y, z, seed=None, num_pixels=None):
         """rd_loss = λ·MSE·255² + mean over images of bits/#pixels (also returns the parts). For a method that
@@ -206,13 +212,14 @@ class IterativeInference:
         bpp = tf.reduce_mean(y_bits + z_bits) / num_pixels
         return self.lmbda * mse * 255.0 ** 2 + bpp, bpp, mse
 
-    def _step_eager(self, x, y, z, state, t, lr, temperature, seed, num_pixels):
-        """One Adam step of the relaxed objective; ``state`` = (m_y, v_y, m_z, v_z)."""
+    def _step_eager(self, x, y, z, state, t, lr, temperature, seed, num_pixels, noise=(None, None)):
+        """One Adam step of the relaxed objective; ``state`` = (m_y, v_y, m_z, v_z); ``noise`` = given draws
+        for (y, z) (parity tests), default: sampled."""
         m = self.method
         with tf.GradientTape() as tape:
             tape.watch([y, z])
-            y_t = relax(m.relaxation, y, temperature) if m.optimize_y else y
-            z_t = relax(m.relaxation, z, temperature) if m.relax_z else z
+            y_t = relax(m.relaxation, y, temperature, noise[0]) if m.optimize_y else y
+            z_t = relax(m.relaxation, z, temperature, noise[1]) if m.relax_z else z
             loss, _, _ = self.objective(x, y_t, z_t, seed=seed, num_pixels=num_pixels)
         gy, gz = tape.gradient(loss, [y, z])
         if not m.optimize_y:

@@ -25,6 +25,11 @@ GDN flavour (``gdn``, stored in ``args.json``; a checkpoint without the field is
 * ``"simplified"`` (tfc 2.14's defaults, Johnston et al. 2019): x_i / (β_i + Σ_j γ_ji |x_j|). The committed
   zoo/mini models and test fixtures before the fix were trained with it and keep decoding with it.
 
+RDFT kernel parameterization (``rdft``, stored in ``args.json``; no field: ``"tfc2"``): the analysis,
+synthesis and hyper-analysis kernels are trained in the real-DFT domain. ``"tfc1"`` (default for new models):
+tfc 1.3's orthonormal real-DFT basis, one variable per kernel (``TF1RDFTParameter``), so that Adam takes the
+original's steps; ``"tfc2"``: tfc 2's ``RDFTParameter`` (rfft2d real/imag parts), the pre-fix zoo models.
+
 Scale semantics (``scale_semantics``):
 
 * ``"tf1"`` (default; the one the published numbers came from): sigma = max(exp(raw), 0.11) where raw is the
@@ -69,48 +74,106 @@ def gdn_layer(name: str, gdn: str, inverse: bool = False):
     return tfc.GDN(inverse=inverse, name=name)
 
 
-def _conv(filters, kernel, down, act, use_bias=True, name=None):
-    return tfc.SignalConv2D(filters, (kernel, kernel), corr=True, strides_down=down, padding="same_zeros",
-                            use_bias=use_bias, activation=act, name=name)
+RDFT_FLAVOURS = ("tfc1", "tfc2")
+LEGACY_RDFT = "tfc2"  # what a checkpoint without an "rdft" field was trained with
 
 
-def _deconv(filters, kernel, up, act, use_bias=True, kernel_parameter="rdft", name=None):
-    return tfc.SignalConv2D(filters, (kernel, kernel), corr=False, strides_up=up, padding="same_zeros",
-                            use_bias=use_bias, activation=act, kernel_parameter=kernel_parameter, name=name)
+def check_rdft(rdft: str) -> str:
+    if rdft not in RDFT_FLAVOURS:
+        raise ValueError(f"rdft must be 'tfc1' or 'tfc2', got {rdft!r}")
+    return rdft
+
+
+class TF1RDFTParameter(tfc.Parameter):
+    """tfc 1.3's RDFT kernel parameterization (``RDFTParameterizer``): one variable ``rdft`` of shape
+    (kh·kw, c_in·c_out) holding the kernel's coefficients in the orthonormal real-DFT basis M,
+    kernel = reshape(M · rdft). tfc 2's ``RDFTParameter`` stores the (real, imag) parts of rfft2d / √(kh·kw)
+    instead: the same kernels, but another basis, so Adam (element-wise) takes different steps in it."""
+
+    def __init__(self, initial_value, name=None):
+        super().__init__(name=name)
+        from .tf1_import import irdft_matrix
+
+        k = np.asarray(initial_value, np.float64)
+        self._shape = tf.TensorShape(k.shape)
+        m = irdft_matrix(k.shape[:2])
+        self._m = tf.constant(m, tf.float32)
+        self.rdft = tf.Variable((m.T @ k.reshape(k.shape[0] * k.shape[1], -1)).astype(np.float32), name="rdft")
+
+    @property
+    def shape(self) -> tf.TensorShape:
+        return self._shape
+
+    @property
+    def dtype(self):
+        return tf.float32
+
+    def __call__(self, compute_dtype=None):
+        k = tf.reshape(tf.linalg.matmul(self._m, self.rdft), self._shape)
+        return k if compute_dtype in (None, tf.float32) else tf.cast(k, compute_dtype)
+
+    def get_config(self):
+        return dict(name=self.name, shape=self._shape.as_list())
+
+
+class _SignalConv2D(tfc.SignalConv2D):
+    """``tfc.SignalConv2D`` whose RDFT kernel uses tfc 1.3's parameterization when ``tf1_rdft`` is set."""
+
+    def __init__(self, *args, tf1_rdft: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._tf1_rdft = tf1_rdft
+
+    def build(self, input_shape):
+        if self._tf1_rdft and isinstance(self.kernel_parameter, str):
+            shape = self.kernel_support + (int(input_shape[-1]), self.filters)
+            init = self.kernel_initializer(shape=shape, dtype=self.variable_dtype)
+            self.kernel_parameter = TF1RDFTParameter(init.numpy(), name="kernel")
+        super().build(input_shape)
+
+
+def _conv(filters, kernel, down, act, use_bias=True, name=None, rdft="tfc1"):
+    return _SignalConv2D(filters, (kernel, kernel), corr=True, strides_down=down, padding="same_zeros",
+                         use_bias=use_bias, activation=act, name=name, tf1_rdft=check_rdft(rdft) == "tfc1")
+
+
+def _deconv(filters, kernel, up, act, use_bias=True, kernel_parameter="rdft", name=None, rdft="tfc1"):
+    return _SignalConv2D(filters, (kernel, kernel), corr=False, strides_up=up, padding="same_zeros",
+                         use_bias=use_bias, activation=act, kernel_parameter=kernel_parameter, name=name,
+                         tf1_rdft=kernel_parameter == "rdft" and check_rdft(rdft) == "tfc1")
 
 
 class AnalysisTransform(tf.keras.Sequential):
     """g_a (``II:main/nn_models.py: AnalysisTransform``)."""
 
-    def __init__(self, n, gdn: str = "original"):
+    def __init__(self, n, gdn: str = "original", rdft: str = "tfc1"):
         super().__init__([
-            _conv(n, 5, 2, gdn_layer("gdn_0", gdn), name="layer_0"),
-            _conv(n, 5, 2, gdn_layer("gdn_1", gdn), name="layer_1"),
-            _conv(n, 5, 2, gdn_layer("gdn_2", gdn), name="layer_2"),
-            _conv(n, 5, 2, None, name="layer_3"),
+            _conv(n, 5, 2, gdn_layer("gdn_0", gdn), name="layer_0", rdft=rdft),
+            _conv(n, 5, 2, gdn_layer("gdn_1", gdn), name="layer_1", rdft=rdft),
+            _conv(n, 5, 2, gdn_layer("gdn_2", gdn), name="layer_2", rdft=rdft),
+            _conv(n, 5, 2, None, name="layer_3", rdft=rdft),
         ], name="analysis")
 
 
 class SynthesisTransform(tf.keras.Sequential):
     """g_s (``II:main/nn_models.py: SynthesisTransform``)."""
 
-    def __init__(self, n, gdn: str = "original"):
+    def __init__(self, n, gdn: str = "original", rdft: str = "tfc1"):
         super().__init__([
-            _deconv(n, 5, 2, gdn_layer("igdn_0", gdn, inverse=True), name="layer_0"),
-            _deconv(n, 5, 2, gdn_layer("igdn_1", gdn, inverse=True), name="layer_1"),
-            _deconv(n, 5, 2, gdn_layer("igdn_2", gdn, inverse=True), name="layer_2"),
-            _deconv(3, 5, 2, None, name="layer_3"),
+            _deconv(n, 5, 2, gdn_layer("igdn_0", gdn, inverse=True), name="layer_0", rdft=rdft),
+            _deconv(n, 5, 2, gdn_layer("igdn_1", gdn, inverse=True), name="layer_1", rdft=rdft),
+            _deconv(n, 5, 2, gdn_layer("igdn_2", gdn, inverse=True), name="layer_2", rdft=rdft),
+            _deconv(3, 5, 2, None, name="layer_3", rdft=rdft),
         ], name="synthesis")
 
 
 class HyperAnalysisTransform(tf.keras.Sequential):
     """h_a (``II:main/nn_models.py: HyperAnalysisTransform``); takes y itself."""
 
-    def __init__(self, n, out_channels=None):
+    def __init__(self, n, out_channels=None, rdft: str = "tfc1"):
         super().__init__([
-            _conv(n, 3, 1, tf.nn.relu, name="layer_0"),
-            _conv(n, 5, 2, tf.nn.relu, name="layer_1"),
-            _conv(out_channels or n, 5, 2, None, use_bias=False, name="layer_2"),
+            _conv(n, 3, 1, tf.nn.relu, name="layer_0", rdft=rdft),
+            _conv(n, 5, 2, tf.nn.relu, name="layer_1", rdft=rdft),
+            _conv(out_channels or n, 5, 2, None, use_bias=False, name="layer_2", rdft=rdft),
         ], name="hyper_analysis")
 
 
@@ -141,12 +204,14 @@ def gaussian_conditional_likelihood(y, mu, sigma):
     return tfc.lower_bound(lik, LIKELIHOOD_BOUND)
 
 
-def config_dict(kind: str, num_filters: int, scale_semantics: str, gdn: str) -> dict:
-    """The model description that enters the container fingerprint. ``gdn`` is listed only when it is not the
-    legacy flavour, so files of the pre-fix (simplified-GDN) checkpoints keep their fingerprints."""
+def config_dict(kind: str, num_filters: int, scale_semantics: str, gdn: str, rdft: str = LEGACY_RDFT) -> dict:
+    """The model description that enters the container fingerprint. ``gdn`` / ``rdft`` are listed only when
+    they are not the legacy flavours, so files of the pre-fix checkpoints keep their fingerprints."""
     cfg = {"model": kind, "num_filters": num_filters, "scale_semantics": scale_semantics}
     if gdn != LEGACY_GDN:
         cfg["gdn"] = gdn
+    if rdft != LEGACY_RDFT:
+        cfg["rdft"] = rdft
     return cfg
 
 
@@ -154,24 +219,29 @@ class MBT2018(tf.keras.Model):
     """Mean-scale hyperprior (M3's model). ``call``-free: the methods below are what training, amortized
     coding and iterative inference share."""
 
-    def __init__(self, num_filters: int, scale_semantics: str = "tf1", gdn: str = "original"):
+    def __init__(self, num_filters: int, scale_semantics: str = "tf1", gdn: str = "original",
+                 rdft: str = "tfc1"):
         super().__init__(name="mbt2018")
         if scale_semantics not in ("tf1", "tf2"):
             raise ValueError(f"scale_semantics must be 'tf1' or 'tf2', got {scale_semantics!r}")
         self.num_filters = int(num_filters)
         self.scale_semantics = scale_semantics
         self.gdn = check_gdn(gdn)
+        self.rdft = check_rdft(rdft)
+        # the iterative-inference objective's sigma bound (sga/inference.py): False = the original's scripts
+        # (no 0.11 bound); checkpoints without "inference_scale_bound" in args.json load with True (pre-fix)
+        self.inference_scale_bound = False
         n = self.num_filters
-        self.analysis_transform = AnalysisTransform(n, gdn)
-        self.synthesis_transform = SynthesisTransform(n, gdn)
-        self.hyper_analysis_transform = HyperAnalysisTransform(n)
+        self.analysis_transform = AnalysisTransform(n, gdn, rdft)
+        self.synthesis_transform = SynthesisTransform(n, gdn, rdft)
+        self.hyper_analysis_transform = HyperAnalysisTransform(n, rdft=rdft)
         self.hyper_synthesis_transform = MBT2018HyperSynthesisTransform(n)
         self.hyperprior = tfc.NoisyDeepFactorized(batch_shape=(n,), num_filters=(3, 3, 3), init_scale=10.0)
         self._prior_vars = list(self.hyperprior.trainable_variables)
         self.build_all()
 
     def config(self) -> dict:
-        return config_dict("mbt2018", self.num_filters, self.scale_semantics, self.gdn)
+        return config_dict("mbt2018", self.num_filters, self.scale_semantics, self.gdn, self.rdft)
 
     def config_json(self) -> str:
         return json.dumps(self.config(), sort_keys=True)
@@ -185,31 +255,34 @@ class MBT2018(tf.keras.Model):
         self.synthesis_transform(y)
 
     # --- the pieces -------------------------------------------------------------------------------------
-    def scale(self, raw):
-        """sigma from h_s's raw second half under the chosen semantics (module docstring)."""
+    def scale(self, raw, bound: bool = True):
+        """sigma from h_s's raw second half under the chosen semantics (module docstring). ``bound=False``
+        (TF1 semantics only): sigma = exp(raw) without the 0.11 lower bound, as the original's inference
+        scripts evaluate it (they call tfc 1.3 ``GaussianConditional._likelihood`` on an unbuilt layer)."""
         if self.scale_semantics == "tf1":
-            return tfc.lower_bound(tf.exp(raw), SCALE_MIN)
+            return tfc.lower_bound(tf.exp(raw), SCALE_MIN) if bound else tf.exp(raw)
         idx = tf.clip_by_value(tf.exp(raw), 0.0, NUM_SCALES - 1.0)
         step = (math.log(SCALE_MAX) - math.log(SCALE_MIN)) / (NUM_SCALES - 1)
         return tf.exp(math.log(SCALE_MIN) + step * idx)
 
-    def side_params(self, z, y_shape):
-        """(mu, sigma) of p(y|z) = h_s(z), cropped to y's spatial size."""
+    def side_params(self, z, y_shape, bound: bool = True):
+        """(mu, sigma) of p(y|z) = h_s(z), cropped to y's spatial size (``bound``: see :meth:`scale`)."""
         out = self.hyper_synthesis_transform(z)
         out = out[:, :y_shape[1], :y_shape[2], :]
         mu, raw = tf.split(out, 2, axis=-1)
-        return mu, self.scale(raw)
+        return mu, self.scale(raw, bound)
 
     def z_likelihood(self, z):
         """Unit-bin probability of z under the factorized hyperprior, bounded below at 1e-9."""
         return tfc.lower_bound(self.hyperprior.prob(z), LIKELIHOOD_BOUND)
 
-    def rd_terms(self, x, y, z):
+    def rd_terms(self, x, y, z, scale_bound: bool = True):
         """Return (x_hat, per-image bits of y, per-image bits of z, mse) for latents y, z (any relaxation).
 
         x_hat is g_s(y) cropped to x's size (not clipped); mse is over every element, on the [0,1] scale.
+        ``scale_bound=False``: sigma without the 0.11 lower bound (the original's inference objective).
         """
-        mu, sigma = self.side_params(z, tf.shape(y))
+        mu, sigma = self.side_params(z, tf.shape(y), scale_bound)
         y_bits = tf.reduce_sum(-tf.math.log(gaussian_conditional_likelihood(y, mu, sigma)), axis=(1, 2, 3))
         z_bits = tf.reduce_sum(-tf.math.log(self.z_likelihood(z)), axis=(1, 2, 3))
         ln2 = tf.constant(math.log(2.0), y.dtype)

@@ -36,6 +36,7 @@ from .model import (
     MBT2018HyperSynthesisTransform,
     SynthesisTransform,
     check_gdn,
+    check_rdft,
     config_dict,
     gaussian_conditional_likelihood,
 )
@@ -54,17 +55,19 @@ class MBT2018BB(tf.keras.Model):
 
     is_bits_back = True
 
-    def __init__(self, num_filters: int, scale_semantics: str = "tf1", gdn: str = "original"):
+    def __init__(self, num_filters: int, scale_semantics: str = "tf1", gdn: str = "original",
+                 rdft: str = "tfc1"):
         super().__init__(name="mbt2018_bb")
         if scale_semantics != "tf1":
             raise ValueError("the bits-back model is defined with the TF1 scale semantics (sigma = exp(raw)) only")
         self.num_filters = int(num_filters)
         self.scale_semantics = scale_semantics
         self.gdn = check_gdn(gdn)
+        self.rdft = check_rdft(rdft)
         n = self.num_filters
-        self.analysis_transform = AnalysisTransform(n, gdn)
-        self.synthesis_transform = SynthesisTransform(n, gdn)
-        self.hyper_analysis_transform = HyperAnalysisTransform(n, out_channels=2 * n)
+        self.analysis_transform = AnalysisTransform(n, gdn, rdft)
+        self.synthesis_transform = SynthesisTransform(n, gdn, rdft)
+        self.hyper_analysis_transform = HyperAnalysisTransform(n, out_channels=2 * n, rdft=rdft)
         self.hyper_synthesis_transform = MBT2018HyperSynthesisTransform(n)
         self.hyperprior = tfc.DeepFactorized(batch_shape=(n,), num_filters=(3, 3, 3), init_scale=10.0)
         self._prior_vars = list(self.hyperprior.trainable_variables)
@@ -72,7 +75,7 @@ class MBT2018BB(tf.keras.Model):
         self.build_all()
 
     def config(self) -> dict:
-        return config_dict("mbt2018_bb", self.num_filters, self.scale_semantics, self.gdn)
+        return config_dict("mbt2018_bb", self.num_filters, self.scale_semantics, self.gdn, self.rdft)
 
     def config_json(self) -> str:
         return json.dumps(self.config(), sort_keys=True)

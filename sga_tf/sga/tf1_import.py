@@ -10,12 +10,18 @@ TF1 layout (``tf.train.Saver``, ``model.ckpt-<step>``): Keras-layer scopes named
     mbt2018_hyper_synthesis_transform/layer_{0..2}/kernel, .../bias           (kernel_parameterizer=None)
     entropy_bottleneck/{matrix,bias,factor}_{0..3}, entropy_bottleneck/quantiles (quantiles: unused here)
 
+``II:main/mbt2018_bb.py`` checkpoints (the bits-back model) have h_a with 2N outputs and learned_prior.py's
+``BMSHJ2018Prior`` variables ``{matrix,bias,factor}_i`` at the top level; they import as
+:class:`sga.model_bb.MBT2018BB` (checked against the original's graph by ``tests/test_parity.py``).
+
 Conversions:
 
 * ``kernel_rdft`` (tfc 1.3 ``RDFTParameterizer``) has shape (kh·kw, c_in·c_out); the kernel is
   reshape(M · kernel_rdft, (kh, kw, c_in, c_out)) with M the orthonormal real-DFT basis of a kh×kw kernel
   (:func:`irdft_matrix`: scipy.fftpack's packed real DFT along each axis, non-DC/non-Nyquist terms ×√2, all
-  ÷√(kh·kw)). tfc 2's ``RDFTParameter`` stores rfft2d of the kernel instead, so the kernel is re-encoded.
+  ÷√(kh·kw)). The imported model uses the same parameterization (``rdft="tfc1"``,
+  :class:`sga.model.TF1RDFTParameter`), so ``kernel_rdft`` is copied as is (training continues with the
+  original's Adam steps); the test's tfc 2 models (``rdft="tfc2"``) get the kernel re-encoded as rfft2d.
 * GDN ``reparam_beta`` / ``reparam_gamma``: tfc 1.3 and tfc 2 use the same square-root reparameterization
   (offset 2^-18), so the raw variables are copied.
 * EntropyBottleneck ``matrix_i / bias_i / factor_i`` have the shapes and raw (pre-softplus / pre-tanh) meaning
@@ -35,7 +41,7 @@ import tensorflow_compression as tfc
 from scipy import fftpack
 
 from .checkpoints import ModelLoadError, export_weights, parse_lambda
-from .model import MBT2018
+from .model import MBT2018, TF1RDFTParameter
 
 SCOPES = {
     "analysis_transform": ("analysis_transform",),
@@ -136,11 +142,21 @@ def import_tf1(path, out_dir=None, lmbda: float | None = None, runname: str | No
         raise ModelLoadError(f"{ck}: unreadable checkpoint ({str(e).splitlines()[0][:200]})") from None
     names = set(shapes)
     bias0 = _find(names, SCOPES["analysis_transform"], "layer_0/bias")
-    if bias0 is None or f"{PRIOR_SCOPE}/matrix_0" not in names:
-        raise ModelLoadError(f"{ck}: not an mbt2018 (TF1/tfc 1.3) checkpoint: 'analysis_transform/layer_0/bias' "
-                             f"or '{PRIOR_SCOPE}/matrix_0' missing")
+    # mbt2018.py: tfc 1.3 EntropyBottleneck under "entropy_bottleneck/"; mbt2018_bb.py: learned_prior.py's
+    # BMSHJ2018Prior, whose matrix_i/bias_i/factor_i sit at the top level (same shapes and raw meaning)
+    bits_back = f"{PRIOR_SCOPE}/matrix_0" not in names and "matrix_0" in names
+    if bias0 is None or not (bits_back or f"{PRIOR_SCOPE}/matrix_0" in names):
+        raise ModelLoadError(f"{ck}: not an mbt2018 / mbt2018_bb (TF1/tfc 1.3) checkpoint: "
+                             f"'analysis_transform/layer_0/bias' or '{PRIOR_SCOPE}/matrix_0' missing")
     n = int(shapes[bias0][0])
-    model = MBT2018(n, "tf1", gdn="original")  # tfc 1.3's GDN: x / sqrt(beta + sum gamma x^2)
+    # tfc 1.3's GDN (x / sqrt(beta + sum gamma x^2)) and RDFT parameterization: the variables copy 1:1
+    if bits_back:
+        from .model_bb import MBT2018BB
+
+        model = MBT2018BB(n, "tf1", gdn="original", rdft="tfc1")
+    else:
+        model = MBT2018(n, "tf1", gdn="original", rdft="tfc1")
+    prior_prefix = "" if bits_back else f"{PRIOR_SCOPE}/"
     used = set()
 
     def get(name, shape=None):
@@ -156,13 +172,18 @@ def import_tf1(path, out_dir=None, lmbda: float | None = None, runname: str | No
         net = getattr(model, ours)
         for i, layer in enumerate(net.layers):
             kshape = tuple(layer.kernel.shape)
-            if isinstance(layer.kernel_parameter, tfc.RDFTParameter):
+            if isinstance(layer.kernel_parameter, TF1RDFTParameter):
+                layer.kernel_parameter.rdft.assign(get(_find(names, scopes, f"layer_{i}/kernel_rdft"),
+                                                       (kshape[0] * kshape[1], kshape[2] * kshape[3])))
+                kernel = None
+            elif isinstance(layer.kernel_parameter, tfc.RDFTParameter):
                 rd = get(_find(names, scopes, f"layer_{i}/kernel_rdft"),
                          (kshape[0] * kshape[1], kshape[2] * kshape[3]))
                 kernel = kernel_from_rdft(rd.astype(np.float64), kshape)
             else:
                 kernel = get(_find(names, scopes, f"layer_{i}/kernel"), kshape)
-            _set_kernel(layer, kernel.astype(np.float32))
+            if kernel is not None:
+                _set_kernel(layer, kernel.astype(np.float32))
             if layer.use_bias:
                 layer.bias_parameter.assign(get(_find(names, scopes, f"layer_{i}/bias"), layer.bias.shape))
             act = layer.activation
@@ -174,8 +195,10 @@ def import_tf1(path, out_dir=None, lmbda: float | None = None, runname: str | No
                                                         act.gamma_parameter.variable.shape))
     for v in model.hyperprior.trainable_variables:
         base = v.name.split("/")[-1].split(":")[0]
-        v.assign(get(f"{PRIOR_SCOPE}/{base}", v.shape))
-    args = {"model": "mbt2018", "num_filters": n, "lmbda": lmbda, "scale_semantics": "tf1", "gdn": "original",
+        v.assign(get(f"{prior_prefix}{base}", v.shape))
+    args = {"model": "mbt2018_bb" if bits_back else "mbt2018", "num_filters": n, "lmbda": lmbda,
+            "scale_semantics": "tf1", "gdn": "original", "rdft": "tfc1",
+            **({} if bits_back else {"inference_scale_bound": False}),
             "imported_from": str(ck), "note": "TF1/tfc 1.3 checkpoint imported by sga.tf1_import"}
     if out_dir is not None:
         export_weights(model, args, out_dir)

@@ -26,14 +26,15 @@ def run_name(num_filters: int, lmbda: float, model: str = "mbt2018") -> str:
     return f"{model}-num_filters={num_filters}-lmbda={lmbda:g}"
 
 
-def build_model(kind: str, num_filters: int, scale_semantics: str = "tf1", gdn: str = "original"):
+def build_model(kind: str, num_filters: int, scale_semantics: str = "tf1", gdn: str = "original",
+                rdft: str = "tfc1"):
     """``mbt2018`` (:class:`sga.model.MBT2018`) or ``mbt2018_bb`` (:class:`sga.model_bb.MBT2018BB`)."""
     if kind == "mbt2018":
-        return MBT2018(num_filters, scale_semantics, gdn)
+        return MBT2018(num_filters, scale_semantics, gdn, rdft)
     if kind == "mbt2018_bb":
         from .model_bb import MBT2018BB
 
-        return MBT2018BB(num_filters, scale_semantics, gdn)
+        return MBT2018BB(num_filters, scale_semantics, gdn, rdft)
     raise ValueError(f"unknown model {kind!r} (expected 'mbt2018' or 'mbt2018_bb')")
 
 
@@ -52,11 +53,31 @@ def make_dataset(train_glob, batchsize: int, patchsize: int, seed: int | None = 
     return ds, nfiles
 
 
+def make_optimizer(lr: float):
+    """Adam as the original's ``tf.train.AdamOptimizer(lr)`` (β1 .9, β2 .999, ε 1e-8; Keras' default ε is 1e-7)."""
+    return tf.keras.optimizers.Adam(learning_rate=lr, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
+
+
+def training_loss(model, x, lmbda: float, noise_y=None, noise_z=None):
+    """(loss, bpp, mse) of one training batch (module docstring); ``noise_y``/``noise_z`` replace the uniform
+    draws (parity tests replay the original's). Bits-back: z ~ q is drawn inside ``rd_terms``."""
+    bits_back = getattr(model, "is_bits_back", False)
+    y = model.analysis_transform(x)
+    z = model.hyper_analysis_transform(y)  # bits-back: (m, s) of q(z|x), fed the continuous y
+    y_tilde = y + (tf.random.uniform(tf.shape(y), -0.5, 0.5) if noise_y is None else noise_y)
+    # bits-back: rd_terms samples z ~ q itself and returns the net z bits (z bits − bits back)
+    z_tilde = z if bits_back else z + (tf.random.uniform(tf.shape(z), -0.5, 0.5) if noise_z is None else noise_z)
+    _, y_bits, z_bits, mse = model.rd_terms(x, y_tilde, z_tilde)
+    num_pixels = tf.cast(tf.shape(x)[1] * tf.shape(x)[2], tf.float32)
+    bpp = tf.reduce_mean(y_bits + z_bits) / num_pixels
+    return lmbda * mse * 255.0 ** 2 + bpp, bpp, mse
+
+
 def train(num_filters: int, lmbda: float, train_glob: str, checkpoint_dir: str, batchsize: int = 8,
           patchsize: int = 256, last_step: int = 1_000_000, logdir: str = "/tmp/tf_logs", lr: float = 1e-4,
           save_checkpoint_secs: float = 300, save_summary_secs: float = 60, scale_semantics: str = "tf1",
           seed: int | None = None, progress: bool = True, extra_args: dict | None = None, jit: bool = True,
-          model_kind: str = "mbt2018", dataset=None, gdn: str = "original") -> Path:
+          model_kind: str = "mbt2018", dataset=None, gdn: str = "original", rdft: str = "tfc1") -> Path:
     """Train (or resume) a run; returns the run directory. ``jit=False`` runs the step eagerly (tests).
 
     ``model_kind="mbt2018_bb"`` trains the bits-back model (``II:main/mbt2018_bb.py``): ỹ = y + U(−½,½),
@@ -64,10 +85,13 @@ def train(num_filters: int, lmbda: float, train_glob: str, checkpoint_dir: str, 
     with σ ≤ √10 during training; no auxiliary loss.
 
     ``gdn``: ``"original"`` (tfc 1.3's x/√(β+Σγx²), the default) or ``"simplified"`` (:mod:`sga.model`);
-    resuming a run whose ``args.json`` records another flavour (no field: ``"simplified"``) is refused."""
-    from .model import LEGACY_GDN, check_gdn
+    resuming a run whose ``args.json`` records another flavour (no field: ``"simplified"``) is refused.
+    ``rdft``: the kernels' RDFT parameterization, ``"tfc1"`` (the original's, default) or ``"tfc2"``; likewise
+    fixed for a run (no field: ``"tfc2"``)."""
+    from .model import LEGACY_GDN, LEGACY_RDFT, check_gdn, check_rdft
 
     check_gdn(gdn)
+    check_rdft(rdft)
     if num_filters <= 0:
         raise ValueError(f"--num_filters must be given (> 0) for training, got {num_filters}")
     name = run_name(num_filters, lmbda, model_kind)
@@ -76,21 +100,25 @@ def train(num_filters: int, lmbda: float, train_glob: str, checkpoint_dir: str, 
     old = run_dir / "args.json"
     if old.is_file() and tf.train.latest_checkpoint(str(run_dir)):
         try:
-            had = json.loads(old.read_text()).get("gdn", LEGACY_GDN)
+            prev = json.loads(old.read_text())
         except ValueError as e:
             raise ValueError(f"{old}: unreadable run description ({e})") from None
-        if had != gdn:
-            raise ValueError(f"{old}: the run to resume was trained with gdn={had!r}, but gdn={gdn!r} was "
-                             "requested (pass --gdn " + had + " or use another --checkpoint_dir)")
+        for key, want, legacy in (("gdn", gdn, LEGACY_GDN), ("rdft", rdft, LEGACY_RDFT)):
+            had = prev.get(key, legacy)
+            if had != want:
+                raise ValueError(f"{old}: the run to resume was trained with {key}={had!r}, but {key}={want!r} "
+                                 f"was requested (pass --{key} {had} or use another --checkpoint_dir)")
     args = dict(num_filters=num_filters, lmbda=lmbda, train_glob=train_glob, batchsize=batchsize,
                 patchsize=patchsize, last_step=last_step, lr=lr, scale_semantics=scale_semantics,
-                model=model_kind, gdn=gdn, **(extra_args or {}))
+                model=model_kind, gdn=gdn, rdft=rdft, **(extra_args or {}))
+    if model_kind == "mbt2018":
+        args.setdefault("inference_scale_bound", False)  # the original's inference objective (no 0.11 bound)
     (run_dir / "args.json").write_text(json.dumps(args, indent=2, sort_keys=True) + "\n")
     if seed is not None:
         tf.random.set_seed(seed)
-    model = build_model(model_kind, num_filters, scale_semantics, gdn)
+    model = build_model(model_kind, num_filters, scale_semantics, gdn, rdft)
     bits_back = model_kind == "mbt2018_bb"
-    optimizer = tf.keras.optimizers.Adam(learning_rate=lr)
+    optimizer = make_optimizer(lr)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
     ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
     manager = tf.train.CheckpointManager(ckpt, str(run_dir), max_to_keep=2)
@@ -103,15 +131,7 @@ def train(num_filters: int, lmbda: float, train_glob: str, checkpoint_dir: str, 
 
     def train_step(x):
         with tf.GradientTape() as tape:
-            y = model.analysis_transform(x)
-            z = model.hyper_analysis_transform(y)  # bits-back: (m, s) of q(z|x), fed the continuous y
-            y_tilde = y + tf.random.uniform(tf.shape(y), -0.5, 0.5)
-            # bits-back: rd_terms samples z ~ q itself and returns the net z bits (z bits − bits back)
-            z_tilde = z if bits_back else z + tf.random.uniform(tf.shape(z), -0.5, 0.5)
-            _, y_bits, z_bits, mse = model.rd_terms(x, y_tilde, z_tilde)
-            num_pixels = tf.cast(tf.shape(x)[1] * tf.shape(x)[2], tf.float32)
-            bpp = tf.reduce_mean(y_bits + z_bits) / num_pixels
-            loss = lmbda * mse * 255.0 ** 2 + bpp
+            loss, bpp, mse = training_loss(model, x, lmbda)
         grads = tape.gradient(loss, variables)
         optimizer.apply_gradients(zip(grads, variables))
         return loss, bpp, mse

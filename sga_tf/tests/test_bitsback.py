@@ -18,9 +18,9 @@ def test_bb_parameter_counts_and_shapes():
     m = MBT2018BB(192)
     got = (_count(m.analysis_transform), _count(m.synthesis_transform), _count(m.hyper_analysis_transform),
            _count(m.hyper_synthesis_transform), _count(m.hyperprior))
-    # same g_a, g_s, h_s as mbt2018; h_a has 2N outputs (RDFT kernel 5x5: 5x3 complex = 30 reals per tap pair)
-    assert got == (3446976, 3446787, 3760512, 3300192, 8256)
-    assert sum(got) == 13962723
+    # same g_a, g_s, h_s as mbt2018; h_a has 2N outputs (tfc 1.3 RDFT: one real per kernel tap)
+    assert got == (2891136, 2890947, 3096960, 3300192, 8256)
+    assert sum(got) == 12187491
     q = m.posterior(tf.zeros((1, 8, 12, 192)))
     assert tuple(q.shape) == (1, 2, 3, 384)
     shapes = {v.name.split("/")[-1]: tuple(v.shape) for v in m.hyperprior.trainable_variables}

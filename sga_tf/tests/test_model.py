@@ -14,12 +14,14 @@ def m192():
     return MBT2018(192)
 
 
-@pytest.mark.parametrize("n,total,parts", [
-    # stored variables (RDFT-parameterized kernels hold real+imag parts, as tfc 1.3's RDFTParameterizer did)
-    (192, 12856803, (3446976, 3446787, 2654592, 3300192, 8256)),
+@pytest.mark.parametrize("rdft,total,parts", [
+    # tfc 1.3's RDFT parameterization (default): one real coefficient per kernel tap, as the original stores
+    ("tfc1", 11265891, (2891136, 2890947, 2175360, 3300192, 8256)),
+    # tfc 2's RDFTParameter (pre-fix models): real+imag parts of rfft2d, 5x3 complex = 30 reals per 5x5 kernel
+    ("tfc2", 12856803, (3446976, 3446787, 2654592, 3300192, 8256)),
 ])
-def test_parameter_counts(n, total, parts, m192):
-    m = m192
+def test_parameter_counts(rdft, total, parts, m192):
+    m = m192 if rdft == "tfc1" else MBT2018(192, rdft="tfc2")
     assert parameter_count(m) == total
     got = (_count(m.analysis_transform), _count(m.synthesis_transform), _count(m.hyper_analysis_transform),
            _count(m.hyper_synthesis_transform), sum(int(np.prod(v.shape)) for v in m.hyperprior.trainable_variables))

@@ -1,0 +1,93 @@
+"""Issue 17: in-process fuzzing of the decoder (shared_data.fuzz) with the zoo models: mutated .lic files of a
+tiny image must only ever be refused cleanly or decode to the clean image (0 crash / 0 hang / 0 silent-wrong).
+Default: 300 cases of a range-coded (M3) file; slow: 10,000 of it and of a bits-back (A6) file."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from shared_data import container as lic
+from shared_data import fuzz
+
+
+def _image():
+    rng = np.random.default_rng(17)
+    return rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+
+
+def _decoder(model):
+    from sga.coding import check_fingerprint, file_format, open_coder
+
+    coder = open_coder(model)
+
+    def decode(data: bytes) -> np.ndarray:
+        c = lic.unpack(data, codec="sga")
+        check_fingerprint(c, file_format(c), coder.float_fingerprint, coder.portable_fingerprint)
+        return coder.decode(c)[0]
+
+    return coder, decode
+
+
+@pytest.fixture(scope="module")
+def m3_case(zoo_model):
+    from sga.inference import round_latents
+
+    model, _ = zoo_model
+    coder, decode = _decoder(model)
+    x = tf.constant(_image()[None].astype(np.float32) / 255.0)
+    y = model.analysis_transform(x)
+    y_hat, z_hat = round_latents(model, y, model.hyper_analysis_transform(y), "offset")
+    return decode, lic.pack(coder.encode(y_hat.numpy(), z_hat.numpy(), "offset", "m3", 32, 32))
+
+
+@pytest.fixture(scope="module")
+def bb_case():
+    from conftest import ZOO_BB_MODEL
+    from sga.checkpoints import load_model
+
+    if not (ZOO_BB_MODEL / "args.json").is_file():
+        pytest.skip(f"committed model {ZOO_BB_MODEL} is absent")
+    model, _ = load_model(ZOO_BB_MODEL)
+    coder, decode = _decoder(model)
+    x = tf.constant(_image()[None].astype(np.float32) / 255.0)
+    y_hat = tf.round(model.analysis_transform(x))
+    c, _ = coder.encode(y_hat.numpy(), "bb_plain", 32, 32)
+    return decode, lic.pack(c)
+
+
+def _run(case, n, seed):
+    from sga.coding import SGAFormatError
+
+    decode, clean = case
+    rep = fuzz.run(decode, clean, (lic.ContainerError, SGAFormatError), n_cases=n, seed=seed, time_limit=30.0,
+                   progress=False)
+    print(rep.summary())
+    assert rep.ok, rep.summary()
+    assert sum(rep.counts.values()) == n
+    return rep
+
+
+def test_fuzz_decoder(m3_case):
+    _run(m3_case, 300, seed=0)
+
+
+def test_forged_image_size_is_refused(m3_case):
+    """The known silent-wrong case before the fix: the container's 32x32 changed to 31x32 (CRC recomputed)
+    decoded to a 31x32 image; the symbol CRC of new files covers H x W."""
+    decode, clean = m3_case
+    c = lic.unpack(clean, codec="sga")
+    forged = lic.pack(lic.Container(c.codec, c.fingerprint, 31, c.width, c.sections))
+    with pytest.raises(lic.ContainerError, match="image size"):
+        decode(forged)
+
+
+@pytest.mark.slow
+def test_fuzz_decoder_10k(m3_case):
+    _run(m3_case, int(os.environ.get("FUZZ_CASES", 10_000)), seed=int(os.environ.get("FUZZ_SEED", 0)))
+
+
+@pytest.mark.slow
+def test_fuzz_bits_back_decoder_10k(bb_case):
+    _run(bb_case, int(os.environ.get("FUZZ_CASES", 10_000)), seed=int(os.environ.get("FUZZ_SEED", 0)))
