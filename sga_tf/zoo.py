@@ -398,10 +398,11 @@ def summarize(rows: list[dict], jpeg: Path) -> dict:
 
 
 def cmd_evaluate(a, recipe: dict) -> int:
-    """Kodak, real files: M3 on every image for every model; M1 (SGA, ``--sga_its`` iterations, schedule
-    compressed to the same shape) on ``--sga_images`` for the λ in ``--sga_lambdas``. Writes
-    ``zoo/ms/measures.csv``, ``zoo/ms/summary.json`` and the regression reference (M3 on 256x256 centre crops
-    of REF_CROPS)."""
+    """Kodak, real files, per model of ``--lambdas`` (default: all): M3 on every image, then M1 (SGA,
+    ``--sga_its`` iterations, temperature schedule compressed to the same shape) on ``--sga_images`` if the λ
+    is in ``--sga_lambdas``, until ``--stop_at``. Writes ``zoo/ms/<runname>/measures.csv`` (rewritten after
+    each M1 image: a partial run counts) and ``reference.csv`` (M3 on 256x256 centre crops of REF_CROPS);
+    ``summarize`` merges them. Separate processes per model may run in parallel."""
     _set_threads(a.threads)
     from sga.checkpoints import load_model
     from sga.cli import expand_images
@@ -413,51 +414,71 @@ def cmd_evaluate(a, recipe: dict) -> int:
     from shared_eval.measures import write_measures
 
     paths = expand_images(a.kodak)[:a.n_images]
-    sga_names = None if a.sga_images == "all" else set(a.sga_images.split(","))
-    sga_paths = [p for p in paths if sga_names is None or p.name in sga_names]
-    sga_lambdas = recipe["lambdas"] if a.sga_lambdas == "all" else [float(v) for v in a.sga_lambdas.split(",")]
-    if any(lm not in recipe["lambdas"] for lm in sga_lambdas):
-        raise ValueError(f"--sga_lambdas {a.sga_lambdas}: not all in the recipe's {recipe['lambdas']}")
-    rows, ref_rows, models = [], [], {}
-    for lm in recipe["lambdas"]:
-        name = run_name_of(lm, recipe)
-        model, _ = load_model(Path(a.zoo) / name)
-        models[lm] = model
-        res = Path(a.work) / "eval" / name
-        t = time.time()
-        r3 = run_method(model, lm, METHODS["m3"], paths, res, runname=name, progress=False, write_npz=False)
-        print(f"{name}: M3 on {len(r3)} images: bpp {_mean(r3, 'bpp'):.4f} PSNR {_mean(r3, 'psnr'):.2f} dB "
-              f"({time.time() - t:.0f} s)", flush=True)
-        rows += r3
-        crops = [(f"{Path(n).stem}_c256", center_crop(read_image(Path(a.kodak) / n), 256)) for n in REF_CROPS]
-        for r in run_method(model, lm, METHODS["m3"], None, res / "ref", runname=name, progress=False,
-                            write_npz=False, images=crops):
-            ref_rows.append({"img_name": r["img_name"], "bpp": r["bpp"], "ms-ssim": r["ms-ssim"], "psnr": r["psnr"],
-                             "enc_s": r["enc_s"], "dec_s": r["dec_s"], "model": name, "method": "m3"})
-    write_measures(Path(a.zoo) / "measures.csv", rows, EXTRA_COLUMNS)
-    write_measures(Path(a.reference), ref_rows, ("model", "method"))
+    sga_names = None if a.sga_images == "all" else a.sga_images.split(",")
+    sga_paths = paths if sga_names is None else [Path(a.kodak) / n for n in sga_names]
+    lambdas = _lambdas(a.lambdas, recipe)
+    sga_lambdas = _lambdas(a.sga_lambdas, recipe) if a.sga_its > 0 else []
     deadline = _deadline(a.stop_at)
     meth = with_overrides(METHODS["sga"], its=a.sga_its, compress_schedule=True)
-    for lm in (sga_lambdas if a.sga_its > 0 else []):  # in the order given: the first λ gets the time first
+    for lm in lambdas:
         name = run_name_of(lm, recipe)
-        for p in sga_paths:  # one image at a time: measures are rewritten after each (a partial run counts)
+        model, _ = load_model(Path(a.zoo) / name)
+        res = Path(a.work) / "eval" / name
+        t = time.time()
+        rows = run_method(model, lm, METHODS["m3"], paths, res, runname=name, progress=False, write_npz=False)
+        print(f"{name}: M3 on {len(rows)} images: bpp {_mean(rows, 'bpp'):.4f} PSNR {_mean(rows, 'psnr'):.2f} dB "
+              f"({time.time() - t:.0f} s)", flush=True)
+        crops = [(f"{Path(n).stem}_c256", center_crop(read_image(Path(a.kodak) / n), 256)) for n in REF_CROPS]
+        ref = [{"img_name": r["img_name"], "bpp": r["bpp"], "ms-ssim": r["ms-ssim"], "psnr": r["psnr"],
+                "enc_s": r["enc_s"], "dec_s": r["dec_s"], "model": name, "method": "m3"}
+               for r in run_method(model, lm, METHODS["m3"], None, res / "ref", runname=name, progress=False,
+                                   write_npz=False, images=crops)]
+        write_measures(Path(a.zoo) / name / "reference.csv", ref, ("model", "method"))
+        write_measures(Path(a.zoo) / name / "measures.csv", rows, EXTRA_COLUMNS)
+        for p in (sga_paths if lm in sga_lambdas else []):
             if deadline is not None and time.time() >= deadline:
                 print(f"deadline {a.stop_at}: M1 stopped before {name} {p.name}", flush=True)
                 break
             t = time.time()
-            r1 = run_method(models[lm], lm, meth, [p], Path(a.work) / "eval" / name, runname=name, progress=False,
-                            write_npz=False)
+            r1 = run_method(model, lm, meth, [p], res, runname=name, progress=False, write_npz=False)
             for r in r1:
                 r["sga_its"] = a.sga_its
             rows += r1
             print(f"{name}: M1 ({a.sga_its} its) {p.name}: bpp {r1[0]['bpp']:.4f} PSNR {r1[0]['psnr']:.2f} dB "
                   f"rd {r1[0]['rd_loss_real']:.4f} ({time.time() - t:.0f} s)", flush=True)
-            write_measures(Path(a.zoo) / "measures.csv", rows, EXTRA_COLUMNS)
+            write_measures(Path(a.zoo) / name / "measures.csv", rows, EXTRA_COLUMNS)
+    return 0
+
+
+def _lambdas(spec: str, recipe: dict) -> list[float]:
+    if spec == "all":
+        return list(recipe["lambdas"])
+    vals = [float(v) for v in spec.split(",")]
+    if any(v not in recipe["lambdas"] for v in vals):
+        raise ValueError(f"λ list {spec!r}: not all in the recipe's {list(recipe['lambdas'])}")
+    return vals
+
+
+def cmd_summarize(a, recipe: dict) -> int:
+    """Merge the models' measures into ``zoo/ms/measures.csv`` + ``summary.json`` and their reference rows into
+    the zoo regression reference (``ci/references/sga-zoo-ms.csv``)."""
+    from sga.evaluate import EXTRA_COLUMNS
+
+    from shared_eval.measures import read_measures, write_measures
+
+    rows, ref = [], []
+    for lm in recipe["lambdas"]:
+        d = Path(a.zoo) / run_name_of(lm, recipe)
+        for r in read_measures(d / "measures.csv"):
+            r["lambda"] = float(r["lambda"])
+            rows.append(r)
+        ref += read_measures(d / "reference.csv")
     write_measures(Path(a.zoo) / "measures.csv", rows, EXTRA_COLUMNS)
+    write_measures(Path(a.reference), ref, ("model", "method"))
     summary = summarize(rows, Path(a.jpeg))
-    summary["sga_its"] = a.sga_its
+    summary["sga_its"] = sorted({int(float(r["sga_its"])) for r in rows if r.get("sga_its") not in (None, "")})
     _atomic_write(Path(a.zoo) / "summary.json", json.dumps(summary, indent=1) + "\n")
-    print(json.dumps({k: v for k, v in summary.items() if k not in ("jpeg", "points")}, indent=1))
+    print(json.dumps({k: v for k, v in summary.items() if k != "jpeg"}, indent=1))
     return 0
 
 
@@ -495,11 +516,14 @@ def main(argv=None) -> int:
     ev = sub.add_parser("evaluate")
     ev.add_argument("--sga_its", type=int, default=100, help="M1 iterations (paper: 2000; 0: M3 only)")
     ev.add_argument("--sga_images", default="all", help="comma list of Kodak file names for M1, or 'all'")
+    ev.add_argument("--lambdas", default="all", help="comma list of the models' λ to evaluate, or 'all'")
     ev.add_argument("--n_images", type=int, default=None, help="first N Kodak images only (default: all 24)")
     ev.add_argument("--sga_lambdas", default="all", help="comma list of λ for M1, or 'all'")
+    sub.add_parser("summarize")
     al = sub.add_parser("all")
     al.add_argument("--sga_its", type=int, default=100)
     al.add_argument("--sga_images", default="all")
+    al.add_argument("--lambdas", default="all", help="comma list of the models' λ to evaluate, or 'all'")
     al.add_argument("--n_images", type=int, default=None, help="first N Kodak images only (default: all 24)")
     al.add_argument("--sga_lambdas", default="all")
     t1 = sub.add_parser("train-one")
@@ -524,13 +548,15 @@ def main(argv=None) -> int:
         return cmd_export(a, recipe)
     if a.command == "evaluate":
         return cmd_evaluate(a, recipe)
+    if a.command == "summarize":
+        return cmd_summarize(a, recipe)
     if a.command == "all":
         rc = cmd_train(a, recipe) or cmd_export(a, recipe)
         if rc:
             return rc
         if a.minutes is not None:  # M1 gets up to as long again
             a.stop_at = time.strftime("%H:%M:%S", time.localtime(time.time() + 60 * a.minutes))
-        return cmd_evaluate(a, recipe)
+        return cmd_evaluate(a, recipe) or cmd_summarize(a, recipe)
     raise AssertionError(a.command)
 
 
