@@ -40,7 +40,7 @@ STABLE_GRAD_RTOL = 1e-4  # ResNet VAE gradients under the default (tail-side) di
 HEADER_BYTES = 100  # container + irec header + arithmetic record + ANS slack (README: ≈ 70 bytes measured)
 REQUIRED = {"lossy": ("input", "eps/z", "eps/y", "out/x_hat", "out/kl1", "out/kl2", "out/loss", "epsp/y", "outp/x_hat",
                       "code/z/kl", "code/y/kl", "code/y/num_indices", "code/y/block_kl"),
-            "lossless": ("input", "eps/train", "out/loss", "out/log_likelihood", "out/kl_free_bits",
+            "lossless": ("input", "eps/train", "eps/init", "w0/model/first_infer_conv/kernel_weights", "out/loss", "out/log_likelihood", "out/kl_free_bits",
                          "code/block0/kl", "code/block0/num_indices", "code/block0/block_kl")}
 
 
@@ -239,6 +239,24 @@ def _lossless_noise(a, model):
     n = eps.size // model.num_res_blocks
     shape = (a["input"].shape[0], a["input"].shape[1] // 2, a["input"].shape[2] // 2, model.stochastic_filters)
     return [tf.constant(eps[i * n:(i + 1) * n].reshape(shape)) for i in range(model.num_res_blocks)]
+
+
+def test_lossless_data_dependent_init(lossless_fx):
+    """The original's first call: every weight-norm conv initialised from its first input's statistics, each
+    block's z drawn from the prior (``eps/init``); from the original's pre-init weights this project's first call
+    must give the original's post-init weights."""
+    a = lossless_fx
+    w0 = _w(a, "w0/")
+    assert w0 and all(not bool(v) for k, v in w0.items() if k.endswith("/_initialized"))
+    m = import_lossless({**_w(a), **w0})   # pre-init conv weights and flags; everything else as after init
+    assert all(float(layer.initialized.numpy()) == 0.0 for layer in m.submodules if hasattr(layer, "initialized"))
+    eps = a["eps/init"]
+    n = eps.size // m.num_res_blocks
+    shape = (a["input"].shape[0], a["input"].shape[1] // 2, a["input"].shape[2] // 2, m.stochastic_filters)
+    m(tf.constant(a["input"]), noise=[tf.constant(eps[i * n:(i + 1) * n].reshape(shape))
+                                     for i in range(m.num_res_blocks)])
+    for k, (v, _) in lossless_map(m).items():
+        close(f"after init {k}", np.reshape(v.numpy(), a[f"w/{k}"].shape), a[f"w/{k}"].astype(np.float32))
 
 
 def test_lossless_forward_and_loss(lossless_fx):

@@ -32,8 +32,9 @@ initializers draw their seeds from python's ``random``):
   ``outp/...``: the forward pass on the init weights perturbed by 0.1·max(std, 0.1)·N(0, 1) per variable (GDN
   parameters kept positive), so that the zero biases and ``prior_base`` of the init hide nothing.
 * ``lossless``: ``BidirectionalResNetVAE(num_res_blocks=2, deterministic_filters=16, stochastic_filters=8,
-  sampler='beam_search')``; input two 16² crops; ``w/<key>``: the weights after the data-dependent init call
-  (the original's first ``model(first_pass)``, which samples from the priors and creates the EMA copies);
+  sampler='beam_search')``; input two 16² crops; ``w0/<key>``: the weights before and ``w/<key>`` after the
+  data-dependent init call (the original's first ``model(first_pass)``, which samples from the priors with
+  ``eps/init`` and creates the EMA copies);
   ``out/...``: per block prior/posterior loc+scale, the empirical (training) and analytic KL per block,
   the free-bits KL (λ = ``LAMB``), log p(x|z) per image, the reconstruction, the loss; ``grad/<key>``: its
   gradients; ``step/<key>``: after
@@ -299,10 +300,35 @@ def make_lossless(noise, x_u8):
                                    kl_per_partition=c["kl_per_partition"], **LOSSLESS_CFG)
     # (pixel + 0.5)/256 clipped to [0, 1], minus 0.5: the original's lossless datasets.py
     x = tf.constant(np.clip((x_u8.astype(np.float32) + 0.5) / 256.0, 0.0, 1.0) - 0.5)
+    # record each weight-norm conv's variables just before its data-dependent init (its first call)
+    from rec.models.custom_modules import reparameterized_convolutions as rc
+
+    pre, calls = {}, {}
+    for cls in (rc.ReparameterizedConv2D, rc.ReparameterizedConv2DTranspose):
+        calls[cls] = cls.__dict__.get("call")  # None: inherited (restored by deleting the spy)
+
+        def spy(self, inputs, init_scale=0.1, _f=cls.call):
+            if not bool(self._initialized.numpy()):
+                for v in self.variables:
+                    pre.setdefault(id(v), v.numpy())
+            return _f(self, inputs, init_scale)
+
+        cls.call = spy
     noise.reset(SEED)
     model(x)  # the original's first model(first_pass): data-dependent init (prior samples), EMA created
+    for cls, f in calls.items():
+        if f is None:
+            del cls.call
+        else:
+            cls.call = f
     arrays = _vars(model, "w")
     snap = _snapshot(model)
+    for v in model.variables:  # the pre-init values under the same checkpoint keys
+        if id(v) in pre:
+            v.assign(pre[id(v)])
+    arrays.update({k: v for k, v in _vars(model, "w0").items() if "_ema_shadow_variables" not in k
+                   and not (k.count("/") == 4 and k.endswith("/_initialized"))})
+    tf.train.Checkpoint(model=model).read(snap).assert_consumed()
     arrays["eps/init"] = np.concatenate([e.ravel() for e in noise.log])
     noise.reset(SEED + 1)
     opt = tf.optimizers.Adamax(tf.Variable(1e-3))
@@ -430,7 +456,7 @@ and {seed} + 1 (the training-step pass).
 | fixture | original model (config) | input | what |
 |---|---|---|---|
 | `lossy.npz` | `rec.models.lossy.Large2LevelVAE` {lossy} | 2 × 128² crops {crops1} ({src1}) | q(z\\|x), p(z), p(y\\|ẑ), q(y\\|x,ẑ), x̂, KL₁, KL₂, MSE·255², bpp, loss = {beta}·MSE + bpp (`train_lossy_model.py`, mse branch); gradients; every variable after ONE `tf.optimizers.Adam(1e-4)` step; `BeamSearchCoder` {code1} on image 0: indices and KL per block, code length, KL per level |
-| `lossless.npz` | `rec.models.resnet_vae.BidirectionalResNetVAE` {lossless}, `sampler='beam_search'` | 2 × 16² crops {crops2} ({src2}) | weights after the data-dependent init call; per block prior/posterior, empirical + analytic KL; free-bits KL (λ = {lamb}), log p(x\\|z), reconstruction, loss (`train_generative_model.py` `train_step`, β = 1); gradients; after ONE `tf.optimizers.Adamax(1e-3)` step + `update_ema_variables()` (EMA copies included); `BeamSearchCoder` {code2} on image 0 via `model.compress` (indices and KL per block) |
+| `lossless.npz` | `rec.models.resnet_vae.BidirectionalResNetVAE` {lossless}, `sampler='beam_search'` | 2 × 16² crops {crops2} ({src2}) | weights before (`w0/`) and after (`w/`) the data-dependent init call (prior samples `eps/init`); per block prior/posterior, empirical + analytic KL; free-bits KL (λ = {lamb}), log p(x\\|z), reconstruction, loss (`train_generative_model.py` `train_step`, β = 1); gradients; after ONE `tf.optimizers.Adamax(1e-3)` step + `update_ema_variables()` (EMA copies included); `BeamSearchCoder` {code2} on image 0 via `model.compress` (indices and KL per block) |
 
 Lossy also: `wp/<key>` + `epsp/...` → `outp/...`, the forward pass on perturbed weights (every variable
 + 0.1·max(std, 0.1)·N(0, 1), GDN parameters kept positive; at init the biases and `prior_base` are zero, so
@@ -442,8 +468,7 @@ original's `tf.train.Checkpoint(model=model)` (its training scripts' checkpoints
 the original stores them (RDFT coefficients, (k·k, in·out), except the hyper-synthesis' and the 1×1 ones).
 
 Not in the fixture: the original's `.rec` files (Cython coder not built; the index counts and
-`get_codelength` = #indices · ln N_s are stored instead) and the data-dependent init itself (the fixture starts
-from the original's post-init weights).
+`get_codelength` = #indices · ln N_s are stored instead).
 
 | file | bytes | sha256 |
 |---|---|---|

@@ -2,8 +2,9 @@
 
 * :class:`WNConv2D` — the weight-normalized ``ReparameterizedConv2D`` of the ResNet VAE (Salimans & Kingma
   2016): kernel = l2-normalize(V over h, w, in) · exp(log_scale) + bias, "same" padding, with the original's
-  data-dependent init (output standardized ×0.1: bias = −mean·s, log_scale = log(s)/3) *and its quirk*: the
-  forward pass uses exp(log_scale), not exp(3·log_scale).
+  data-dependent init (output standardized ×0.1: bias = −mean·s, log_scale = log(s)/3) *and its quirks*: the
+  forward pass uses exp(log_scale), not exp(3·log_scale), and the init call's own output adds the bias to
+  the standardized output once more (non-transposed convs).
 * :class:`SignalConv2D` — the lossy model's convolution (the original's clone of tensorflow-compression's
   layer): reflect padding, zero bias, VarianceScaling init, RDFT kernel parameterization and the centred,
   reflect-padded up-convolution (``flavour="original"``); ``flavour="legacy"`` keeps this project's earlier
@@ -62,13 +63,18 @@ class WNConv2D(tf.keras.layers.Layer):
 
     def call(self, x):
         if tf.executing_eagerly() and float(self.initialized.numpy()) == 0.0:
-            # data-dependent init on the first (eager) call
+            # data-dependent init on the first (eager) call, as the original's ReparameterizedConv2D(Transpose):
+            # y = conv(x, v/‖v‖) (log_scale = 0, bias = 0 before), s = 0.1/√(var + 1e-10), bias = −mean·s,
+            # log_scale = log(s)/3 (the quirk: later calls use exp(log_scale)); this call returns (y − mean)·s,
+            # plus (non-transposed only, as there) the new bias once more
             y = self._conv(x)
             mean, var = tf.nn.moments(y, axes=[0, 1, 2])
-            s = 0.1 / tf.sqrt(var + 1e-8)
+            s = 0.1 / tf.sqrt(var + 1e-10)
             self.bias.assign(-mean * s)
-            self.log_scale.assign(tf.math.log(s) / 3.0)  # the original's quirk: forward uses exp(log_scale)
+            self.log_scale.assign(tf.math.log(s) / 3.0)
             self.initialized.assign(1.0)
+            out = (y - mean) * s
+            return out if self.transpose else out + self.bias
         return self._conv(x)
 
 

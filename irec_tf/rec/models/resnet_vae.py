@@ -138,8 +138,12 @@ class BidirectionalResNetVAE(tf.keras.Model):
         h = self._base(b, hh, ww)
         kls = []
         for i, (block, q_stats) in enumerate(zip(self.blocks, stats)):
+            # the original's very first (init) call samples each block's z from the prior
+            init = tf.executing_eagerly() and (not block.prior_loc.built
+                                               or float(block.prior_loc.initialized.numpy()) == 0.0)
             t, (pl, ps), (ql, qs) = block.distributions(h, q_stats)
-            z = ql + qs * (tf.random.normal(tf.shape(ql)) if noise is None else noise[i])
+            eps = tf.random.normal(tf.shape(ql)) if noise is None else noise[i]
+            z = pl + ps * eps if init else ql + qs * eps
             if training:  # single-sample empirical KL for training
                 kl = (-tf.math.log(qs) - 0.5 * tf.square((z - ql) / qs)
                       + tf.math.log(ps) + 0.5 * tf.square((z - pl) / ps))
