@@ -131,7 +131,14 @@ def main(argv=None):
     p.add_argument("--skip_full", action="store_true")
     p.add_argument("--compare", type=int, default=0, metavar="N",
                    help="only the portable-vs-float comparison on the first N Kodak images (zoo/mini)")
+    p.add_argument("--rss", action="store_true",
+                   help="peak RSS of encode and decode of a 4K image (Kodak upscaled), each in a child process")
+    p.add_argument("--rss_image", default=None, help="--rss: this image instead")
     a = p.parse_args(argv)
+    if a.rss:
+        from shared_data.limits import rss_bench
+        rss_bench("cpm", Path(__file__).resolve().parent, a.rss_image)
+        return 0
     from cpm.tfsetup import limit_threads
     limit_threads()
     from cpm.codec import DEFAULT_MODEL, load_from_configs, load_model

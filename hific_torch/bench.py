@@ -83,10 +83,19 @@ def main(argv=None) -> int:
     p.add_argument("--image", default=None, help="an image instead of Kodak's first")
     p.add_argument("--full", action="store_true", help="also time the paper-size model (random weights)")
     p.add_argument("--no4k", action="store_true")
+    p.add_argument("--rss", action="store_true",
+                   help="peak RSS of encode and decode of a 4K image (Kodak upscaled), each in a child process")
+    p.add_argument("--rss_image", default=None, help="--rss: this image instead")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--paths", type=int, default=0, metavar="N",
                    help="only compare the portable and float paths on the first N Kodak images")
     args = p.parse_args(argv)
+    if args.rss:
+        from pathlib import Path
+
+        from shared_data.limits import rss_bench
+        rss_bench("hific", Path(__file__).resolve().parent, args.rss_image)
+        return 0
     torch.set_num_threads(args.threads)
 
     from hific.data import kodak_dir, list_images

@@ -154,7 +154,14 @@ def main():
     p.add_argument("--crop", type=int, default=256)
     p.add_argument("--portable", action="store_true", help="portable vs float path on Kodak (issue 15)")
     p.add_argument("--images", type=int, default=24, help="Kodak images for --portable")
+    p.add_argument("--rss", action="store_true",
+                   help="peak RSS of encode and decode of a 4K image (Kodak upscaled), each in a child process")
+    p.add_argument("--rss_image", default=None, help="--rss: this image instead")
     a = p.parse_args()
+    if a.rss:
+        from shared_data.limits import rss_bench
+        rss_bench("rec", Path(__file__).resolve().parent, a.rss_image)
+        return 0
     if a.portable:
         bench_portable(a.images, a.crop)
         return

@@ -163,12 +163,19 @@ def main(argv=None):
     p.add_argument("--cases", default="kodak,4k")
     p.add_argument("--backends", default="constriction,torchac")
     p.add_argument("--json", default=None)
+    p.add_argument("--rss", action="store_true",
+                   help="peak RSS of encode and decode of a 4K image (Kodak upscaled), each in a child process")
+    p.add_argument("--rss_image", default=None, help="--rss: this image instead")
     p.add_argument("--portable", action="store_true",
                    help="issue 15: rate and time of the portable integer path (format 4) vs the float path (3)")
     p.add_argument("--images", type=int, default=24, help="--portable: the first N Kodak images")
     p.add_argument("--crop", type=int, default=0, help="--portable: centre crops (0: whole images)")
     p.add_argument("--_one", nargs=2, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
+    if a.rss:
+        from shared_data.limits import rss_bench
+        rss_bench("l3c", Path(__file__).resolve().parent, a.rss_image)
+        return 0
     if a.portable:
         r = portable_cost(a.model, a.images, a.crop, a.threads)
         for k in ("float", "portable"):

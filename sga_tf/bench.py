@@ -34,7 +34,14 @@ def main(argv=None) -> int:
     ap.add_argument("--its", type=int, default=3, help="timed iterations per mode")
     ap.add_argument("--portable", type=int, default=0, metavar="K", help="portable-vs-float cost on K Kodak images")
     ap.add_argument("--sga_its", type=int, default=50, help="SGA iterations in --portable (paper: 2000)")
+    ap.add_argument("--rss", action="store_true",
+                    help="peak RSS of encode and decode of a 4K image (Kodak upscaled), each in a child process")
+    ap.add_argument("--rss_image", default=None, help="--rss: this image instead")
     args = ap.parse_args(argv)
+    if args.rss:
+        from shared_data.limits import rss_bench
+        rss_bench("sga", Path(__file__).resolve().parent, args.rss_image)
+        return 0
     from sga.cli import _setup_tf
 
     _setup_tf()

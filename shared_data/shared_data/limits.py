@@ -183,3 +183,35 @@ def forged_container(path, codec: str, height: int, width: int) -> Path:
 
     write(path, Container(codec, b"\0" * FINGERPRINT_BYTES, height, width, (b"\0",)))
     return Path(path)
+
+
+def rss_bench(module: str, cwd, image=None, height: int = 2160, width: int = 3840, extra=(), out_dir=None) -> dict:
+    """``bench.py --rss``: peak RSS (and wall time) of ``python -m MODULE encode`` and ``decode`` of one image,
+    each in a fresh child process. ``image`` None: Kodak's kodim01 upscaled (bicubic) to ``width × height``
+    (a 4K frame by default), or a constant grey image when Kodak is absent. Prints one line per step."""
+    import tempfile
+
+    import numpy as np
+
+    from .imageio import read_image, write_png
+
+    out_dir = Path(out_dir or tempfile.mkdtemp(prefix="rss-"))
+    if image is None:
+        kodak = Path(os.environ.get("KODAK_DIR", Path(__file__).resolve().parents[3] / "shared/data/kodak"))
+        image = out_dir / f"input_{width}x{height}.png"
+        if (kodak / "kodim01.png").is_file():
+            from PIL import Image
+
+            im = Image.fromarray(read_image(kodak / "kodim01.png")).resize((width, height), Image.BICUBIC)
+            write_png(image, np.asarray(im))
+        else:
+            write_constant_png(image, height, width)
+    lic, rec = out_dir / "rss.lic", out_dir / "rss.png"
+    res = {}
+    for step, args in (("encode", [image, lic]), ("decode", [lic, rec])):
+        rss, wall, _ = child_peak_rss([sys.executable, "-m", module, step, *map(str, args), FLAG, "0", *extra],
+                                      cwd=cwd)
+        res[step] = {"peak_rss_bytes": rss, "wall_s": round(wall, 2)}
+        print(f"{module} {step} {Path(image).name if step == 'encode' else lic.name}: peak RSS "
+              f"{rss / 2 ** 30:.2f} GiB, {wall:.1f} s", flush=True)
+    return res
