@@ -369,26 +369,34 @@ def summarize(rows: list[dict], jpeg: Path) -> dict:
     except BDError as e:
         out["bd_rate_m3_vs_jpeg_psnr"] = None
         out["notes"].append(f"M3 vs JPEG: {e}")
-    pairs = []
-    for lm in lambdas:
-        s1 = {r["img_name"]: r for r in rows if r["lambda"] == lm and r["method"] == "sga"}
+    m1_sets = [{r["img_name"] for r in rows if r["lambda"] == lm and r["method"] == "sga"} for lm in lambdas]
+    common = set.intersection(*[m for m in m1_sets if m]) if any(m1_sets) else set()
+
+    def pair(lm, names):
+        s1 = {r["img_name"]: r for r in rows if r["lambda"] == lm and r["method"] == "sga" and r["img_name"] in names}
         s3 = {r["img_name"]: r for r in rows if r["lambda"] == lm and r["method"] == "m3" and r["img_name"] in s1}
-        if s1:
-            a, b = list(s3.values()), [s1[k] for k in s3]
-            pairs.append({"lambda": lm, "images": sorted(s3), "m3_bpp": _mean(a, "bpp"), "m3_psnr": _mean(a, "psnr"),
-                          "m1_bpp": _mean(b, "bpp"), "m1_psnr": _mean(b, "psnr"),
-                          "m3_rd_loss_real": _mean(a, "rd_loss_real"), "m1_rd_loss_real": _mean(b, "rd_loss_real"),
-                          "m1_lowers_rd_loss": _mean(b, "rd_loss_real") < _mean(a, "rd_loss_real")})
-    out["m1_vs_m3"] = pairs
-    if len(pairs) >= 2 and all(p["images"] == pairs[0]["images"] for p in pairs):
+        a, b = list(s3.values()), [s1[k] for k in s3]
+        if not a:
+            return None
+        return {"lambda": lm, "images": sorted(s3), "m3_bpp": _mean(a, "bpp"), "m3_psnr": _mean(a, "psnr"),
+                "m1_bpp": _mean(b, "bpp"), "m1_psnr": _mean(b, "psnr"), "m3_rd_loss_real": _mean(a, "rd_loss_real"),
+                "m1_rd_loss_real": _mean(b, "rd_loss_real"),
+                "m1_lowers_rd_loss": bool(_mean(b, "rd_loss_real") < _mean(a, "rd_loss_real"))}
+
+    out["m1_vs_m3"] = [p for p in (pair(lm, m) for lm, m in zip(lambdas, m1_sets)) if p]  # every M1 image
+    common_pairs = [p for p in (pair(lm, common) for lm, m in zip(lambdas, m1_sets) if m) if p]
+    out["m1_vs_m3_common_images"] = sorted(common)
+    if len(common_pairs) >= 2:  # BD-rate over the λ that have M1, on the images all of them have
         try:
-            out["bd_rate_m1_vs_m3_psnr"] = bd_rate([p["m3_bpp"] for p in pairs], [p["m3_psnr"] for p in pairs],
-                                                   [p["m1_bpp"] for p in pairs], [p["m1_psnr"] for p in pairs], "pchip")
+            out["bd_rate_m1_vs_m3_psnr"] = bd_rate([p["m3_bpp"] for p in common_pairs],
+                                                   [p["m3_psnr"] for p in common_pairs],
+                                                   [p["m1_bpp"] for p in common_pairs],
+                                                   [p["m1_psnr"] for p in common_pairs], "pchip")
         except BDError as e:
             out["bd_rate_m1_vs_m3_psnr"] = None
             out["notes"].append(f"M1 vs M3: {e}")
-    elif pairs and m3:  # one M1 point: rate gap to the M3 curve at the same PSNR (on all 24 images' M3 curve)
-        p = pairs[0]
+    elif common_pairs and m3:  # one M1 point: its rate gap to the 24-image M3 curve at the same PSNR
+        p = common_pairs[0]
         try:
             out["rate_gap_m1_vs_m3_curve_psnr"] = rate_gap_at_quality([q["bpp"] for q in m3], [q["psnr"] for q in m3],
                                                                        p["m1_bpp"], p["m1_psnr"])
