@@ -37,9 +37,9 @@ REPO = ROOT.parent
 #: ``--minutes`` only guards the wall time (a run stopped by it is said so in summary.json).
 RECIPES = {
     # initialised from zoo/mini's weights (the same architecture, 1,241 steps at H_target 0.4), fresh Adam
-    "cpu_low": {"ae": "ae_configs/zoo/cpu_low", "pc": "pc_configs/zoo/res_shallow", "steps": 20000, "seed": 1234,
+    "cpu_low": {"ae": "ae_configs/zoo/cpu_low", "pc": "pc_configs/zoo/res_shallow", "steps": 300, "seed": 1234,
                 "init": "zoo/mini"},
-    "cpu_med": {"ae": "ae_configs/zoo/cpu_med", "pc": "pc_configs/zoo/res_shallow", "steps": 20000, "seed": 1234,
+    "cpu_med": {"ae": "ae_configs/zoo/cpu_med", "pc": "pc_configs/zoo/res_shallow", "steps": 300, "seed": 1234,
                 "init": "zoo/mini"},
     # paper-like width (n=128, B=5, 160 px crops, batch 30) for tools/device/train_zoo.sh on a GPU: --minutes
     "gpu_low": {"ae": "ae_configs/zoo/gpu_low", "pc": "pc_configs/zoo/gpu_res_shallow", "steps": 1_000_000, "seed": 1234},
@@ -198,10 +198,25 @@ def export_and_evaluate(name: str, log_dir: Path, export: Path, n_images: int, r
                            f"{int(rows_log[-1]['step'])}); nothing exported")
     dst = export / name
     dst.mkdir(parents=True, exist_ok=True)
-    rc = subprocess.run([sys.executable, "-m", "cpm", "integerize", str(log_dir), str(dst)], cwd=ROOT).returncode
+    # = `python -m cpm integerize LOG_DIR DST` (default bits), called in-process: the CLI's pixel-limit
+    # precheck (commit c1ae74e) reads args.input, which the integerize subcommand does not have
+    from types import SimpleNamespace
+
+    from cpm import integer
+    from cpm.__main__ import _integerize
+    rc = _integerize(SimpleNamespace(ckpt=str(log_dir), out=str(dst), **integer.DEFAULT_BITS))
     if rc != 0:
         raise RuntimeError(f"integerize {log_dir} -> {dst} failed (exit {rc})")
-    info = json.loads((log_dir / "train_info.json").read_text())
+    # the step of the exported weights: config.json's (written with every checkpoint, so also right after a
+    # run was killed); train_info.json (written when a run ends) only when it describes the same step
+    info = dict(json.loads((log_dir / "config.json").read_text())["train"])
+    if (log_dir / "train_info.json").is_file():
+        ti = json.loads((log_dir / "train_info.json").read_text())
+        if ti.get("steps") == info["step"]:
+            info.update(ti)
+    info["steps"] = info["step"]
+    if (log_dir.parent.parent / "runs.jsonl").is_file():
+        info["runs"] = [json.loads(ln) for ln in (log_dir.parent.parent / "runs.jsonl").read_text().splitlines()]
     atomic_write_bytes(dst / "train_info.json", (json.dumps(info, indent=1) + "\n").encode())
     if rows_log:
         shutil.copyfile(log_dir / "train_log.csv", dst / ".train_log.csv.tmp")
