@@ -105,7 +105,7 @@ def main(argv=None, prog: str = "python -m cpm") -> int:
     args = p.parse_args(argv)
     from shared_data import limits
     try:  # the pixel limit, before any model (or TF/torch) work: one line, nothing allocated
-        limits.precheck(args.cmd, args.input, getattr(args, "max_pixels", None), "cpm")
+        limits.precheck(args.cmd, getattr(args, "input", None), getattr(args, "max_pixels", None), "cpm")
     except limits.PixelLimitError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

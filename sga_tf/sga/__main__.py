@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     from shared_data import limits
     try:  # the pixel limit, before any model (or TF/torch) work: one line, nothing allocated
-        limits.precheck(args.command, args.input, getattr(args, "max_pixels", None), "sga")
+        limits.precheck(args.command, getattr(args, "input", None), getattr(args, "max_pixels", None), "sga")
     except limits.PixelLimitError as e:
         print(f"sga: error: {e}", file=sys.stderr)
         return 1
