@@ -43,6 +43,7 @@ little-endian uint32[, arithmetic config]). Formats: 2 (float path, no CRC, no c
 path + the encoder's arithmetic configuration + a CRC-32 of every ŷ and k of the chain: a decoder whose float
 h_s / q fit differs fails naming both configurations instead of returning wrong images), 6 (portable: as 4, with
 μ, σ from the integer h_s of an integerized model and the stored prior densities, ``sga.portable``).
+New files' symbol CRC also covers the image H x W (flag bit 2^32, ``sga.coding.SIZED_CRC``).
 
 **What is portable (format 6).** Popping k under p(z) (stored table) and ŷ under p(ŷ|k) (integer h_s; σ from
 the stored decimal exp table) is exact, so a single-image file decodes to the same ŷ on every machine. The q

@@ -84,12 +84,14 @@ def build_parser(script: str, method: str) -> argparse.ArgumentParser:
         t.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (original: 1e-4)")
         t.add_argument("--scale_semantics", choices=("tf1", "tf2"), default="tf1")
         t.add_argument("--seed", type=int, default=None)
-        t.add_argument("--gdn", choices=("original", "simplified"), default="original",
-                       help="GDN flavour: tfc 1.3's x/sqrt(b+sum g x^2) (original, default) or tfc 2's "
-                            "x/(b+sum g|x|) (simplified, the pre-fix zoo models)")
-        t.add_argument("--rdft", choices=("tfc1", "tfc2"), default="tfc1",
-                       help="RDFT kernel parameterization: tfc 1.3's orthonormal basis (tfc1, the original's, "
-                            "default) or tfc 2's RDFTParameter (tfc2, the pre-fix zoo models)")
+        t.add_argument("--gdn", choices=("original", "simplified"), default=None,
+                       help="GDN flavour: tfc 1.3's x/sqrt(b+sum g x^2) (original) or tfc 2's x/(b+sum g|x|) "
+                            "(simplified, the pre-fix zoo models); default: original for a new run, the run's "
+                            "own when resuming")
+        t.add_argument("--rdft", choices=("tfc1", "tfc2"), default=None,
+                       help="RDFT kernel parameterization: tfc 1.3's orthonormal basis (tfc1, the original's) "
+                            "or tfc 2's RDFTParameter (tfc2, the pre-fix zoo models); default: tfc1 for a new "
+                            "run, the run's own when resuming")
     if method == "bb_model":  # mbt2018_bb.py: "Only training is supported." (as the original)
         return p
     c = sub.add_parser("compress", help="compress images with this inference method")

@@ -16,6 +16,9 @@ Container (codec ``"sga"``): sections = (header varints, z string, y string[, ar
 size 1 on both sides, so encoder and decoder index the same tables. Formats: 1 (float path, no config, no CRC;
 still decodes), 3 (float path + the encoder's arithmetic configuration + a CRC-32 of the symbols, so a decoder
 whose float h_s picks other tables fails naming the configurations instead of returning a wrong image).
+Since issue 17 the stored CRC starts from the image H x W (little-endian uint32 pair) and carries the flag
+bit 2^32 (:data:`SIZED_CRC`), so a container whose size fields were changed (container CRC recomputed) is
+refused; files without the flag (older formats 3-6 files, the golden files) are checked as before.
 """
 
 from __future__ import annotations

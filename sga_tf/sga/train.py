@@ -77,21 +77,24 @@ def train(num_filters: int, lmbda: float, train_glob: str, checkpoint_dir: str, 
           patchsize: int = 256, last_step: int = 1_000_000, logdir: str = "/tmp/tf_logs", lr: float = 1e-4,
           save_checkpoint_secs: float = 300, save_summary_secs: float = 60, scale_semantics: str = "tf1",
           seed: int | None = None, progress: bool = True, extra_args: dict | None = None, jit: bool = True,
-          model_kind: str = "mbt2018", dataset=None, gdn: str = "original", rdft: str = "tfc1") -> Path:
+          model_kind: str = "mbt2018", dataset=None, gdn: str | None = None, rdft: str | None = None) -> Path:
     """Train (or resume) a run; returns the run directory. ``jit=False`` runs the step eagerly (tests).
 
     ``model_kind="mbt2018_bb"`` trains the bits-back model (``II:main/mbt2018_bb.py``): ỹ = y + U(−½,½),
     z = m + e^{s/2}ε from q(z|x) = N(h_a(y)), loss λ·MSE·255² + [−log₂ p(ỹ|z) − log₂ p(z) + log₂ q(z|x)]/#px
     with σ ≤ √10 during training; no auxiliary loss.
 
-    ``gdn``: ``"original"`` (tfc 1.3's x/√(β+Σγx²), the default) or ``"simplified"`` (:mod:`sga.model`);
-    resuming a run whose ``args.json`` records another flavour (no field: ``"simplified"``) is refused.
-    ``rdft``: the kernels' RDFT parameterization, ``"tfc1"`` (the original's, default) or ``"tfc2"``; likewise
-    fixed for a run (no field: ``"tfc2"``)."""
+    ``gdn``: ``"original"`` (tfc 1.3's x/√(β+Σγx²)) or ``"simplified"`` (:mod:`sga.model`); ``rdft``: the
+    kernels' RDFT parameterization, ``"tfc1"`` (the original's) or ``"tfc2"``. ``None`` (default): a new run
+    gets the original's (``"original"``, ``"tfc1"``), a resumed run keeps what its ``args.json`` records (no
+    field: the pre-fix ``"simplified"`` / ``"tfc2"``); an explicit value that differs from a resumed run's is
+    refused."""
     from .model import LEGACY_GDN, LEGACY_RDFT, check_gdn, check_rdft
 
-    check_gdn(gdn)
-    check_rdft(rdft)
+    if gdn is not None:
+        check_gdn(gdn)
+    if rdft is not None:
+        check_rdft(rdft)
     if num_filters <= 0:
         raise ValueError(f"--num_filters must be given (> 0) for training, got {num_filters}")
     name = run_name(num_filters, lmbda, model_kind)
@@ -105,9 +108,12 @@ def train(num_filters: int, lmbda: float, train_glob: str, checkpoint_dir: str, 
             raise ValueError(f"{old}: unreadable run description ({e})") from None
         for key, want, legacy in (("gdn", gdn, LEGACY_GDN), ("rdft", rdft, LEGACY_RDFT)):
             had = prev.get(key, legacy)
-            if had != want:
+            if want is not None and had != want:
                 raise ValueError(f"{old}: the run to resume was trained with {key}={had!r}, but {key}={want!r} "
                                  f"was requested (pass --{key} {had} or use another --checkpoint_dir)")
+        gdn, rdft = prev.get("gdn", LEGACY_GDN), prev.get("rdft", LEGACY_RDFT)
+    gdn = check_gdn(gdn or "original")
+    rdft = check_rdft(rdft or "tfc1")
     args = dict(num_filters=num_filters, lmbda=lmbda, train_glob=train_glob, batchsize=batchsize,
                 patchsize=patchsize, last_step=last_step, lr=lr, scale_semantics=scale_semantics,
                 model=model_kind, gdn=gdn, rdft=rdft, **(extra_args or {}))

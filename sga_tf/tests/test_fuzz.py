@@ -84,10 +84,12 @@ def test_forged_image_size_is_refused(m3_case):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(7200)
 def test_fuzz_decoder_10k(m3_case):
     _run(m3_case, int(os.environ.get("FUZZ_CASES", 10_000)), seed=int(os.environ.get("FUZZ_SEED", 0)))
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(7200)
 def test_fuzz_bits_back_decoder_10k(bb_case):
     _run(bb_case, int(os.environ.get("FUZZ_CASES", 10_000)), seed=int(os.environ.get("FUZZ_SEED", 0)))

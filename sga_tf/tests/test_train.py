@@ -39,3 +39,8 @@ def test_train_records_gdn_and_refuses_other_flavour_on_resume(tmp_path):
     assert load_model(run)[0].gdn == "original"
     with pytest.raises(ValueError, match="trained with gdn='original'"):
         train(4, 0.01, str(tmp_path / "*.png"), str(tmp_path / "ck"), last_step=2, gdn="simplified", **kw)
+    args = json.loads((run / "args.json").read_text())
+    del args["gdn"], args["rdft"]  # a run started before the fix: resuming keeps its (legacy) flavours
+    (run / "args.json").write_text(json.dumps(args))
+    with pytest.raises(ValueError, match="trained with rdft='tfc2'"):
+        train(4, 0.01, str(tmp_path / "*.png"), str(tmp_path / "ck"), last_step=2, rdft="tfc1", **kw)
