@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,7 +37,8 @@ def run_until_then_kill(cmd: list[str], cwd, ready, timeout: float = 180.0, env:
 
     Raises :class:`TrainingProcessError` (with the output) if the process exits before ``ready()`` or
     ``timeout`` seconds pass."""
-    log = Path(log) if log else Path(cwd) / ".killtest.log"
+    # The default log lives in the temp dir, never in the (repository) working directory.
+    log = Path(log) if log else Path(tempfile.gettempdir()) / f"killtest-{os.getpid()}-{time.time_ns()}.log"
     with open(log, "wb") as out:
         p = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=_env(env),
                              start_new_session=True)
