@@ -92,6 +92,23 @@ def _dist_setup(device):
     return True, rank, world, device
 
 
+def _stop_on_signals():
+    """SIGTERM and SIGINT stop training like Ctrl-C (save, then return), also in a process started in the
+    background, where SIGINT is inherited as ignored (not upstream). Returns the function restoring the
+    previous handlers. Only in the main thread (Python's rule)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    old = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    return lambda: [signal.signal(sig, h) for sig, h in old.items()]
+
+
 def train(ms_cfg: Config, dl_cfg: Config, run_dir: Path, *, restore: tuple[Path, int] | None = None,
           restart: bool = False, log_train=100, log_train_heavy=5, log_val=500, save_every=250,
           keep_every=10, keep_tmp=3, no_saver=False, workers=0, max_steps=None, max_minutes=None,
@@ -203,6 +220,7 @@ def train(ms_cfg: Config, dl_cfg: Config, run_dir: Path, *, restore: tuple[Path,
         return up
 
     net.train()
+    restore_signals = _stop_on_signals() if not ddp else (lambda: None)
     try:
         while itr < max_steps:
             batch = next(data).to(device, non_blocking=True)
@@ -242,6 +260,7 @@ def train(ms_cfg: Config, dl_cfg: Config, run_dir: Path, *, restore: tuple[Path,
     except KeyboardInterrupt:
         print("interrupted; saving", flush=True)
     finally:
+        restore_signals()
         bar.close()
         if writer is not None:
             writer.flush()

@@ -84,3 +84,36 @@ def test_zoo_model_committed_and_pinned():
     img = read_image(KODAK / ref["image"])[y0:y1, x0:x1]
     total = len(pack(encode_array(net, img, fp).container))
     assert abs(total / ref["bytes"] - 1) <= 0.01, (total, ref["bytes"])
+
+
+def test_sigterm_saves_and_stops(tmp_path):
+    """SIGTERM (or a SIGINT that a background launch had ignored) stops training like Ctrl-C: a checkpoint
+    of the step reached is saved and train() returns; the previous handler is restored."""
+    import signal
+    import threading
+    import time
+
+    data = tmp_path / "imgs"
+    for i in range(2):
+        write_png(data / f"{i}.png", smooth_image(24, 20 + i, seed=i))
+    ms, dl = parse_cf(ROOT / "configs/ms/cr_mini.cf"), parse_cf(ROOT / "configs/dl/mini.cf")
+    apply_overrides(ms, ["Cf=8", "enc.num_blocks=1", "dec.num_blocks=1"])
+    apply_overrides(dl, ["crop_size=16", "batchsize_train=2", "batchsize_val=2", "num_val_batches=1",
+                         f"train_imgs_glob={data}", f"val_glob={data}"])
+    run = tmp_path / "run"
+
+    def killer():  # only once the loop runs (a checkpoint exists), so the handler is installed
+        for _ in range(600):
+            if list_ckpts(run):
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            time.sleep(0.1)
+
+    before = signal.getsignal(signal.SIGTERM)
+    t = threading.Thread(target=killer)
+    t.start()
+    res = train(Config(ms), Config(dl), run, max_steps=10 ** 6, log_train=1, log_val=0, save_every=1,
+                keep_tmp=1, quiet=True)
+    t.join()
+    assert 1 <= res["itr"] < 10 ** 6 and list_ckpts(run)[-1][0] == res["itr"]
+    assert signal.getsignal(signal.SIGTERM) is before
