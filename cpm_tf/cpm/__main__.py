@@ -89,7 +89,7 @@ def main(argv=None, prog: str = "python -m cpm") -> int:
         s.add_argument("input", metavar=a)
         s.add_argument("output", metavar=b)
         s.add_argument("--model", default=None, help="model directory (default: zoo/mini)")
-        add_max_pixels_argument(s)
+        add_max_pixels_argument(s, "cpm", name)
         if name == "encode":
             s.add_argument("--float", action="store_true",
                            help="write the float-path format 2 (not portable across machines)")

@@ -1,5 +1,5 @@
 """Bounded memory (issue 17): ``python -m l3c encode`` / ``decode`` refuse an image above the pixel limit
-(``shared_data.limits``, default 2^24 = 16,777,216 pixels, ``--max-pixels`` raises it) up front — one
+(``shared_data.limits``, default 2^24 = 16,777,216 pixels, CPM's encoder 2^23; ``--max-pixels`` raises it) up front — one
 line naming the file, the limit and the flag, before the PNG is decoded or a model loaded — for a
 12000×12000 PNG and for a container whose header declares 12000×12000. The 4K peak RSS per codec is
 measured by ``bench.py --rss`` (root README, "Reliability")."""
@@ -20,13 +20,14 @@ def big_png(tmp_path_factory):
 
 
 def test_default_limit_admits_4k_and_refuses_12000_squared():
-    assert 3840 * 2160 <= limits.DEFAULT_MAX_PIXELS < 12000 * 12000
+    for cmd in ("encode", "decode"):
+        assert 3840 * 2160 <= limits.default_max_pixels("l3c", cmd) < 12000 * 12000
 
 
 def test_huge_encode_is_refused_up_front(big_png, tmp_path):
     out = tmp_path / "o.lic"
     err, wall, cpu = limits.run_cli_refusal([sys.executable, "-m", "l3c", "encode", big_png, out], big_png, out, ROOT)
-    assert "12000x12000" in err and f"{limits.DEFAULT_MAX_PIXELS:,}" in err and "l3c encoder" in err
+    assert "12000x12000" in err and f"{limits.default_max_pixels('l3c', 'encode'):,}" in err and "l3c encoder" in err
     assert cpu < 5, f"{cpu:.1f} s of CPU to refuse (wall {wall:.1f} s): the check is not up front"
 
 

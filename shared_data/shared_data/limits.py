@@ -3,9 +3,9 @@
 Each codec's CLI refuses an image above its pixel limit *before* decoding the PNG or allocating anything
 for the network: the encoder reads only the image header (:func:`check_image_file`), the decoder only the
 container header (:func:`check_pixels` on ``H × W``). The message is one line naming the file, the size,
-the limit and the flag that raises it (``--max-pixels N``; ``0`` = no limit). Defaults per codec are in its
-CLI (documented in the root README's "Reliability" section with the measured peak RSS); every one keeps a
-4K (3840×2160 = 8.3 MP) image well inside 4 GB. The container's own rule (:data:`container.MAX_PIXELS`,
+the limit and the flag that raises it (``--max-pixels N``; ``0`` = no limit). The defaults
+(:data:`DEFAULT_MAX_PIXELS`, :data:`DEFAULTS`) are documented in the root README's "Reliability" section
+with the measured 4K peak RSS of every codec; each admits a 4K (3840×2160 = 8.3 MP) frame. The container's own rule (:data:`container.MAX_PIXELS`,
 2³² pixels) and the image reader's decompression-bomb limit (:data:`imageio.MAX_PIXELS`) stay as they are.
 
 :func:`child_peak_rss` runs a command in a child process and returns its peak resident set size
@@ -27,6 +27,15 @@ FLAG = "--max-pixels"
 #: frame). The peak RSS measured at 4K for each codec is in the root README ("Reliability"); it grows about
 #: linearly with the pixel count, so the default keeps each codec within about twice its 4K figure.
 DEFAULT_MAX_PIXELS = 1 << 24
+
+#: Lower defaults where the 4K peak RSS is close to 4 GB: CPM's encoder (3.4 GiB at 4K, not tiled) stops at
+#: 2^23 = 8,388,608 pixels (a 4K UHD frame is 8,294,400).
+DEFAULTS = {("cpm", "encode"): 1 << 23}
+
+
+def default_max_pixels(codec: str | None = None, command: str | None = None) -> int:
+    """The documented default pixel limit of ``codec``'s ``command`` (encode / decode)."""
+    return DEFAULTS.get((codec, command), DEFAULT_MAX_PIXELS)
 
 
 class PixelLimitError(ValueError):
@@ -78,8 +87,10 @@ def check_image_file(path, max_pixels: int | None, role: str) -> None:
         check_pixels(h, w, max_pixels, path, role)
 
 
-def add_max_pixels_argument(parser: argparse.ArgumentParser, default: int = DEFAULT_MAX_PIXELS) -> None:
-    """``--max-pixels N`` (default :data:`DEFAULT_MAX_PIXELS`; 0 = no limit) on an encode/decode sub-parser."""
+def add_max_pixels_argument(parser: argparse.ArgumentParser, codec: str | None = None,
+                            command: str | None = None) -> None:
+    """``--max-pixels N`` (default :func:`default_max_pixels`; 0 = no limit) on an encode/decode sub-parser."""
+    default = default_max_pixels(codec, command)
     parser.add_argument(FLAG, dest="max_pixels", type=int, default=default, metavar="N",
                         help=f"refuse images above N pixels before allocating (default {default:,}; 0: no limit)")
 
