@@ -198,8 +198,7 @@ def export_and_evaluate(name: str, log_dir: Path, export: Path, n_images: int, r
                            f"{int(rows_log[-1]['step'])}); nothing exported")
     dst = export / name
     dst.mkdir(parents=True, exist_ok=True)
-    # = `python -m cpm integerize LOG_DIR DST` (default bits), called in-process: the CLI's pixel-limit
-    # precheck (commit c1ae74e) reads args.input, which the integerize subcommand does not have
+    # = `python -m cpm integerize LOG_DIR DST` (default bits), called in-process (no second TF start-up)
     from types import SimpleNamespace
 
     from cpm import integer
