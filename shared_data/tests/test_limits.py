@@ -1,0 +1,43 @@
+"""shared_data.limits: the pixel-limit rule every codec CLI wires (issue 17, bounded memory)."""
+
+import argparse
+
+import pytest
+
+from shared_data import limits
+from shared_data.imageio import ImageReadError
+
+
+def test_constant_png_header_size_and_refusal(tmp_path):
+    p = limits.write_constant_png(tmp_path / "big.png", 5000, 4000, value=7)
+    assert limits.image_size(p) == (5000, 4000)
+    with pytest.raises(limits.PixelLimitError) as e:
+        limits.precheck("encode", p, 19_999_999, "test")
+    msg = str(e.value)
+    assert str(p) in msg and "4000x5000 = 20,000,000 pixels" in msg and "19,999,999" in msg
+    assert limits.FLAG in msg and "the test encoder" in msg and "\n" not in msg
+    limits.precheck("encode", p, 20_000_000, "test")  # at the limit: admitted
+    limits.precheck("encode", p, 0, "test")  # 0: no limit
+
+
+def test_decoder_precheck_reads_the_container_header(tmp_path):
+    p = limits.forged_container(tmp_path / "f.lic", "test", 12000, 12000)
+    with pytest.raises(limits.PixelLimitError, match="the test decoder's limit of 16,777,216"):
+        limits.precheck("decode", p, limits.DEFAULT_MAX_PIXELS, "test")
+    (tmp_path / "junk.lic").write_bytes(b"junk")
+    limits.precheck("decode", tmp_path / "junk.lic", 1, "test")  # unreadable: left to the codec's own error
+
+
+def test_defaults_and_argparse():
+    assert limits.default_max_pixels("cpm", "encode") == 1 << 23 and limits.default_max_pixels("l3c", "decode") == 1 << 24
+    p = argparse.ArgumentParser()
+    limits.add_max_pixels_argument(p, "cpm", "encode")
+    assert p.parse_args([]).max_pixels == 1 << 23 and p.parse_args(["--max-pixels", "0"]).max_pixels == 0
+
+
+def test_image_size_errors(tmp_path):
+    with pytest.raises(ImageReadError, match="no such file"):
+        limits.image_size(tmp_path / "missing.png")
+    (tmp_path / "x.png").write_bytes(b"not an image")
+    with pytest.raises(ImageReadError, match="not an image"):
+        limits.image_size(tmp_path / "x.png")
