@@ -151,6 +151,16 @@ L3C_ZOO_ARGS ?=
 zoo-l3c: setup-l3c setup-tools
 	cd $(DIR_l3c) && nice -n 19 .venv/bin/python zoo.py all l3c_cpu --out $(abspath runs/l3c/zoo) $(L3C_ZOO_ARGS)
 
+# make zoo-sga: train the SGA zoo (sga_tf/zoo/ms/TRAINING.md: mean-scale hyperprior N=64 at λ 0.003/0.012/0.045,
+# three parallel processes; resumable after SIGKILL: a rerun continues the checkpoints under runs/sga/zoo),
+# export float32 weights + integerize, evaluate all 24 Kodak images with real files (M3 on every image, M1 = SGA
+# at 100 iterations on the images of SGA_ZOO_ARGS) and rewrite sga_tf/zoo/ms/measures.csv, summary.json and
+# ci/references/sga-zoo-ms.csv. SGA_ZOO_ARGS="--sga_its 100" runs M1 on all 24 images (hours on this CPU).
+SGA_ZOO_ARGS ?= --sga_its 100 --sga_images kodim23.png,kodim05.png,kodim15.png,kodim01.png
+.PHONY: zoo-sga
+zoo-sga: setup-sga
+	cd $(DIR_sga) && nice -n 19 .venv/bin/python zoo.py --work $(abspath runs/sga/zoo) all $(SGA_ZOO_ARGS)
+
 bench: $(addprefix bench-,$(PAPERS))
 
 $(addprefix bench-,$(PAPERS)): bench-%: setup-%
