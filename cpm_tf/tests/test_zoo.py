@@ -121,6 +121,6 @@ def test_train_zoo_sh_cpu_one_minute_tiny(tmp_path, kodak_dir):
     for f in ("config.json", "weights.npz", "probclass_int.npz", "measures.csv", "summary.json", "loss.png"):
         assert (z / f).is_file(), f
     assert json.loads((z / "summary.json").read_text())["n_images"] == 1
-    bad = subprocess.run(["bash", str(REPO / "tools/device/train_zoo.sh"), "sga"], env=env, capture_output=True,
+    bad = subprocess.run(["bash", str(REPO / "tools/device/train_zoo.sh"), "nopaper"], env=env, capture_output=True,
                          text=True)
-    assert bad.returncode == 2 and "not yet implemented for sga" in bad.stderr
+    assert bad.returncode == 2 and "unknown paper 'nopaper'" in bad.stderr
