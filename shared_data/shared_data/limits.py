@@ -29,8 +29,8 @@ FLAG = "--max-pixels"
 DEFAULT_MAX_PIXELS = 1 << 24
 
 #: Lower defaults where the 4K peak RSS is close to 4 GB: CPM's encoder and decoder (3.4 / 3.2 GiB at 4K, not
-#: tiled) stop at 2^23 = 8,388,608 pixels (a 4K UHD frame is 8,294,400).
-DEFAULTS = {("cpm", "encode"): 1 << 23, ("cpm", "decode"): 1 << 23}
+#: tiled) and L3C's encoder (over 3.3 GiB at 4K) stop at 2^23 = 8,388,608 pixels (a 4K UHD frame is 8,294,400).
+DEFAULTS = {("cpm", "encode"): 1 << 23, ("cpm", "decode"): 1 << 23, ("l3c", "encode"): 1 << 23}
 
 
 def default_max_pixels(codec: str | None = None, command: str | None = None) -> int:
