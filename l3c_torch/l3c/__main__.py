@@ -142,7 +142,7 @@ def main(argv=None) -> int:
     e.add_argument("input")
     e.add_argument("output")
     e.add_argument("--model", default=None, help="run directory (default: zoo/mini)")
-    add_max_pixels_argument(e)
+    add_max_pixels_argument(e, "l3c", "encode")
     e.add_argument("--backend", default=None, choices=["constriction", "torchac"])
     e.add_argument("-i", "--restore_itr", type=int, default=-1)
     e.add_argument("--float", dest="float_path", action="store_true",
@@ -151,7 +151,7 @@ def main(argv=None) -> int:
     d.add_argument("input")
     d.add_argument("output")
     d.add_argument("--model", default=None)
-    add_max_pixels_argument(d)
+    add_max_pixels_argument(d, "l3c", "decode")
     d.add_argument("-i", "--restore_itr", type=int, default=-1)
     d.add_argument("--try-arithmetic", action="store_true",
                    help="float-path file that does not decode here: retry under every arithmetic configuration "
