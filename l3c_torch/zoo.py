@@ -335,21 +335,30 @@ def cmd_eval(a) -> int:
     import shutil
 
     net, fp, itr = load_model(model)
-    shutil.rmtree(work / "claims", ignore_errors=True)  # claims of killed workers: no worker runs now
+    if not a.collect:  # claims of killed workers: no worker runs now
+        shutil.rmtree(work / "claims", ignore_errors=True)
     t0 = time.time()
-    procs = [subprocess.Popen([sys.executable, __file__, "eval", a.name, "--out", a.out, "--model", str(model),
+    procs = [] if a.collect else [subprocess.Popen([sys.executable, __file__, "eval", a.name, "--out", a.out, "--model", str(model),
                                "--max_images", str(a.max_images), "--verify_every", str(a.verify_every),
                                "--worker"], cwd=HERE) for _ in range(a.jobs)]
     if any(p.wait() for p in procs):
         print("zoo.py: an evaluation worker failed", file=sys.stderr)
         return 1
-    rows = []
+    rows, missing = [], []
     for f in files:
         row_p = work / f"rows_{fp.hex()}" / f"{f.stem}.json"
         if not row_p.exists():
-            print(f"zoo.py: {f.name} was not evaluated (no {row_p})", file=sys.stderr)
-            return 1
+            if not a.collect:
+                print(f"zoo.py: {f.name} was not evaluated (no {row_p})", file=sys.stderr)
+                return 1
+            missing.append(f.name)
+            continue
         rows.append(json.loads(row_p.read_text()))
+    if missing:  # --collect: the images done so far (a rerun without --collect resumes the rest)
+        print(f"zoo.py: --collect: {len(missing)} of {len(files)} images not evaluated yet: {' '.join(missing)}")
+        files = [f for f in files if f.name not in missing]
+        if not files:
+            return 1
     for r in rows:
         r["model"] = f"L3C {a.name}"
     wall = time.time() - t0
@@ -359,7 +368,8 @@ def cmd_eval(a) -> int:
             "fingerprint": fp.hex(), "format4_fingerprint": net.exact.fingerprint.hex(), "itr": itr,
             "kodak_dir": str(default_dir("KODAK_DIR")), "n_images": len(files), "backend": "constriction",
             "stream_format": 4, "eval_wall_s": round(wall, 1),
-            "decoded_bit_exact": sum(1 for r in rows if r.get("lossless") == 1), "torch": torch.__version__, "notes": notes,
+            "decoded_bit_exact": sum(1 for r in rows if r.get("lossless") == 1),
+            "not_evaluated": missing, "torch": torch.__version__, "notes": notes,
             "per_model": {}}
     for name in dict.fromkeys(r["model"] for r in rows + crow):
         summ["per_model"][name] = summarize([{k: v for k, v in r.items() if k not in ("model", "backend")}
@@ -425,6 +435,8 @@ def main(argv=None) -> int:
             c.add_argument("--verify_every", type=int, default=1,
                            help="decode every N-th image back and assert it bit-exact (default 1: all)")
             c.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+            c.add_argument("--collect", action="store_true",
+                           help="start no workers: write the measures of the images done so far")
     a = p.parse_args(argv)
     if a.cmd == "all":
         a.model = a.model or a.dest
