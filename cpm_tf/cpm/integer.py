@@ -31,8 +31,6 @@ import numpy as np
 from shared_data import exact
 from shared_data.exact import IntegerizeError
 
-from .model import PC_SCOPE, first_mask, other_mask
-
 LAYERS = ("conv3d_conv0_mask", "res1/conv3d_conv1_mask", "res1/conv3d_conv2_mask", "conv3d_conv2_mask")
 INT_FILE = "probclass_int.npz"
 META_KEY = "integer"  # config.json key holding the conversion parameters
@@ -56,6 +54,8 @@ class IntegerPC:
 
 def masked_taps(k: int = 3):
     """(ntaps, 3) tap positions (kd, ky, kx) of the four masked layers (first mask, then 3× the later one)."""
+    # TensorFlow is imported only here and below: the CLI builds its parser from this module.
+    from .model import first_mask, other_mask
     return [np.argwhere(m > 0) for m in [first_mask(k)] + [other_mask(k)] * 3]
 
 
@@ -63,6 +63,7 @@ def integerize_weights(weights: dict, bits: dict | None = None,
                        source_fingerprint: str = "") -> IntegerPC:
     """Convert float probclass weights (original slim names) to :class:`IntegerPC`; IntegerizeError names a
     layer whose worst-case accumulator (inputs at their propagated bound) could reach 2^53."""
+    from .model import PC_SCOPE
     b = dict(DEFAULT_BITS, **(bits or {}))
     for k, v in b.items():
         if not isinstance(v, int) or not 0 <= v <= 30:
