@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from rec.codec import (
     LoadedModel,
     ModelError,
@@ -18,6 +19,7 @@ from shared_data.container import ContainerError
 
 
 def _lm(cfg):
+    tf.keras.utils.set_random_seed(0)  # the same random-init model on every run
     m = build(cfg)
     return LoadedModel(m, cfg, compute_fingerprint(cfg, model_weights(m)))
 
@@ -47,8 +49,9 @@ def test_lossy_round_trip_reproduces_encoder_sample(lossy, tmp_path, shape):
     assert out.shape == img.shape                      # padded, never shrunk
     np.testing.assert_array_equal(out, r.reconstruction)
     assert r.bpp > 0 and r.ideal_bpp >= 0
-    # the index stream is within one partition per block + ANS/header overhead of Σ K_b ln N_s
-    assert r.index_bytes * 8 <= r.index_nats / np.log(2) + 64
+    # the index stream is within Σ K_b ln N_s + constriction's ANS overhead: its 64-bit final state plus the
+    # rounding up to whole 32-bit words (measured once 65.2 bits over on a random-init model: 640 vs 574.8 bits)
+    assert r.index_bytes * 8 <= r.index_nats / np.log(2) + 64 + 32
 
 
 def test_lossy_deterministic_bytes(lossy, tmp_path):
