@@ -60,7 +60,6 @@ def test_speed_options_train_and_keep_float32(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)  # same crops, same steps
 
 
-@pytest.mark.skipif(not (MODEL / "config_ms.cf").exists(), reason="no zoo/l3c_cpu model committed")
 def test_zoo_model_committed_and_pinned():
     """float32 weights, an integer decoder (portable format 4), <= 30 MB for all of zoo/, and the file size
     on the fixed Kodak crop pinned by regression.json (+-1 %); the measures cover all 24 Kodak images."""
