@@ -105,20 +105,10 @@ def isa() -> str:
 
 
 def threads(default: int = 2, encoded: int | None = None) -> int:
-    """The one thread-limit policy: ``LIC_THREADS`` if set, else the count a file recorded, else
-    ``min(default, cores)``. Deterministic (integer) coding paths must not depend on the result."""
-    env = os.environ.get("LIC_THREADS", "").strip()
-    if env:
-        try:
-            n = int(env)
-        except ValueError:
-            raise ValueError(f"LIC_THREADS={env!r} is not a positive integer") from None
-        if n < 1:
-            raise ValueError(f"LIC_THREADS={env!r} is not a positive integer")
-        return n
-    if encoded is not None and encoded >= 1:
-        return int(encoded)
-    return max(1, min(default, os.cpu_count() or 1))
+    """The thread count of the one policy (:func:`shared_data.threads.count`): ``LIC_THREADS`` if set, else
+    the count a file recorded, else ``min(default, cores)``."""
+    from .threads import count
+    return count(None, default, encoded)
 
 
 def describe(**extra: object) -> dict[str, str]:

@@ -34,6 +34,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import ContainerError
+
 MAGIC = b"LIC\x89"
 VERSION = 1
 MAX_SECTIONS = 64
@@ -46,11 +48,6 @@ _CRC = struct.Struct("<I")
 #: Codec ids are stable forever: a new codec appends, none is ever renumbered.
 CODEC_IDS = {"cpm": 1, "sga": 2, "l3c": 3, "hific": 4, "irec": 5, "test": 255}
 _CODEC_NAMES = {v: k for k, v in CODEC_IDS.items()}
-
-
-class ContainerError(ValueError):
-    """A container file is unreadable: wrong magic, unknown version, codec or model mismatch, truncation,
-    CRC mismatch or absurd sizes. The message says which."""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .errors import DatasetError, ImageError
+
 #: Largest image (in pixels) read without complaint; Pillow's own default is ~89 M pixels.
 MAX_PIXELS = 200_000_000
 
@@ -31,8 +33,57 @@ def bomb_message(e: Exception, limit: int) -> str:
     return f"{m.group(1) if m else 'more than ' + str(limit)} pixels exceeds the limit of {limit} pixels"
 
 
-class ImageReadError(ValueError):
+class ImageReadError(ImageError):
     """An image file could not be read as an RGB image (missing, not an image, corrupt, too large)."""
+
+
+#: The image files every folder listing in the project accepts (compared case-insensitively).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".webp", ".tif", ".tiff")
+#: Folders no listing descends into (OS metadata); names starting with "." are skipped too.
+SKIP_DIRS = ("__MACOSX",)
+_GLOB_CHARS = set("*?[")
+
+
+def is_image_name(path: str | os.PathLike) -> bool:
+    """True for a visible file name with one of :data:`IMAGE_SUFFIXES` (any case)."""
+    name = Path(path).name
+    return not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES
+
+
+def list_images(source: str | os.PathLike, recursive: bool = True) -> list[Path]:
+    """The one image-listing rule of the project, used by every CLI, dataset and evaluation.
+
+    ``source`` is an image file (returned alone, whatever its suffix), a folder or a glob pattern
+    (``"kodak/kodim0*.png"``; ``**`` recurses). A folder lists the files whose suffix is in
+    :data:`IMAGE_SUFFIXES` compared case-insensitively, descending into sub-folders unless ``recursive`` is
+    false, skipping hidden files and folders (a leading ``.``) and :data:`SKIP_DIRS`; symlinks are followed.
+    The result is sorted component by component (``pathlib`` order: ``a/x.png`` < ``a-b/x.png``), the same on
+    every machine. Raises :class:`DatasetError` naming ``source`` when it does not exist or holds no image.
+    """
+    src = Path(source)
+    if src.is_file():
+        return [src]
+    if src.is_dir():
+        walk = src.rglob("*") if recursive else src.iterdir()
+        found = []
+        for p in walk:
+            rel = p.relative_to(src).parts
+            if any(part.startswith(".") or part in SKIP_DIRS for part in rel[:-1]):
+                continue
+            if is_image_name(p) and p.is_file():
+                found.append(p)
+        if not found:
+            raise DatasetError(f"{src}: no images ({'/'.join(IMAGE_SUFFIXES)}) in this folder"
+                               + (" or its sub-folders" if recursive else ""))
+        return sorted(found)
+    text = str(source)
+    if _GLOB_CHARS & set(text):
+        import glob
+        found = sorted(Path(p) for p in glob.glob(text, recursive=True) if is_image_name(p) and Path(p).is_file())
+        if not found:
+            raise DatasetError(f"{text}: no image file matches this pattern")
+        return found
+    raise DatasetError(f"{src}: no such file or folder")
 
 
 def _to_uint8_rgb(img: Image.Image) -> np.ndarray:

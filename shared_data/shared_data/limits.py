@@ -21,6 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .errors import PixelLimitError
+
 FLAG = "--max-pixels"
 
 #: Default pixel limit of every encoder and decoder: 2^24 = 16,777,216 pixels (4096×4096; twice a 4K UHD
@@ -36,10 +38,6 @@ DEFAULTS = {("cpm", "encode"): 1 << 23, ("cpm", "decode"): 1 << 23, ("l3c", "enc
 def default_max_pixels(codec: str | None = None, command: str | None = None) -> int:
     """The documented default pixel limit of ``codec``'s ``command`` (encode / decode)."""
     return DEFAULTS.get((codec, command), DEFAULT_MAX_PIXELS)
-
-
-class PixelLimitError(ValueError):
-    """An image larger than the codec's pixel limit (one line: file, size, limit, the flag raising it)."""
 
 
 def check_pixels(height: int, width: int, max_pixels: int | None, path, role: str) -> None:

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .imageio import read_image
+from .errors import DatasetError
+from .imageio import IMAGE_SUFFIXES, list_images, read_image  # noqa: F401  (IMAGE_SUFFIXES: re-export)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".webp", ".tif", ".tiff")
 
 
 def _rng(rng) -> np.random.Generator:
@@ -76,8 +76,8 @@ class ImageFolder:
     def __init__(self, root: str | os.PathLike, transform=None, min_size: int = 0, seed: int = 0):
         self.root = Path(root)
         if not self.root.is_dir():
-            raise FileNotFoundError(f"{self.root}: no such folder")
-        self.paths = sorted(p for p in self.root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            raise DatasetError(f"{self.root}: no such folder")
+        self.paths = list_images(self.root)
         if min_size:
             keep = []
             for p in self.paths:
@@ -86,7 +86,7 @@ class ImageFolder:
                         keep.append(p)
             self.paths = keep
         if not self.paths:
-            raise FileNotFoundError(f"{self.root}: no images" + (f" with both sides >= {min_size}" if min_size else ""))
+            raise DatasetError(f"{self.root}: no images with both sides >= {min_size}")
         self.transform = transform
         self.seed = seed
         self._rng = None
@@ -106,7 +106,7 @@ class ImageFolder:
                             for o in r.get("outputs", []) if "width" in o and o["path"].startswith(prefix)
                             and min(o["width"], o["height"]) >= min_size)
         if not self.paths:
-            raise FileNotFoundError(f"{out}: no prepared images" + (f" with both sides >= {min_size}" if min_size else ""))
+            raise DatasetError(f"{out}: no prepared images" + (f" with both sides >= {min_size}" if min_size else ""))
         self.transform, self.seed, self._rng, self._pid = transform, seed, None, None
         return self
 

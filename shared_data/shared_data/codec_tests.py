@@ -1,0 +1,111 @@
+"""The conformance tests every codec passes (the :class:`shared_data.codec.Codec` protocol), run by each
+sub-project in its own environment. In ``<sub-project>/tests/test_codec_protocol.py``::
+
+    from shared_data import codec_tests
+    globals().update(codec_tests.make("cpm", ROOT / "tests/golden/protocol-32x48.lic", model="zoo/mini"))
+
+What they check, on a fixed 32×48 image (``image()``):
+
+* the protocol: ``codec_id``, an 8-byte ``fingerprint``, ``lossless``; ``load_codec`` finds the model from its
+  path alone, from a ``.lic`` file and by codec name;
+* ``encode`` -> container of this codec, model and size; ``decode`` gives ``uint8 (H, W, 3)`` of the original
+  size (equal to the input when lossless); encoding twice gives the same bytes;
+* the golden file: the bytes are the committed ones (:mod:`shared_data.golden`; missing golden fails);
+* ``estimate_bits`` agrees with the real payload within ``bits_rtol`` (plus 64 bits of coder overhead per
+  section);
+* refusals are :class:`LicError`: a non-uint8 or 2-D array, a container with another model's fingerprint,
+  ``n_fuzz`` mutated files (:mod:`shared_data.fuzz`: 0 crash, 0 hang, 0 silent-wrong).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from . import codec as codec_api
+from . import container as cont
+from . import fuzz, golden
+from .errors import ContainerError, LicError
+
+
+def image(height: int = 32, width: int = 48, seed: int = 16) -> np.ndarray:
+    """A smooth image with texture (gradients + noise): what every codec's protocol test encodes."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([x * 255 / max(width - 1, 1), y * 255 / max(height - 1, 1), (x + y) * 127 / (height + width)], -1)
+    return np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
+
+
+def make(codec_id: str, golden_path: str | os.PathLike, model: str | os.PathLike | None = None,
+         options: dict | None = None, bits_rtol: float = 0.25, n_fuzz: int = 300, fuzz_time_limit: float = 30.0,
+         size: tuple[int, int] = (32, 48)) -> dict:
+    """Fixtures and tests for ``codec_id``'s model ``model`` (None: its default), to be put in a test
+    module's globals. ``options`` go to ``load_codec``."""
+    options = options or {}
+
+    @pytest.fixture(scope="module")
+    def protocol_codec():
+        return codec_api.load_codec(model, codec=codec_id, **options)
+
+    @pytest.fixture(scope="module")
+    def protocol_encoded(protocol_codec):
+        img = image(*size)
+        c = protocol_codec.encode(img)
+        return img, c, cont.pack(c)
+
+    def test_protocol_attributes(protocol_codec):
+        assert isinstance(protocol_codec, codec_api.Codec)
+        assert protocol_codec.codec_id == codec_id
+        assert isinstance(protocol_codec.fingerprint, bytes) and len(protocol_codec.fingerprint) == 8
+        assert isinstance(protocol_codec.lossless, bool)
+
+    def test_load_codec_finds_the_model(protocol_codec, protocol_encoded, tmp_path):
+        if model is not None and Path(model).exists():
+            assert codec_api.load_codec(model, **options).fingerprint == protocol_codec.fingerprint
+        p = tmp_path / "x.lic"
+        p.write_bytes(protocol_encoded[2])
+        assert codec_api.codec_of_file(p) == codec_id
+        with pytest.raises(LicError):
+            codec_api.load_codec(tmp_path / "no-such-model", codec=codec_id)
+
+    def test_encode_decode_roundtrip(protocol_codec, protocol_encoded):
+        img, c, data = protocol_encoded
+        assert (c.codec, c.fingerprint, c.height, c.width) == (codec_id, protocol_codec.fingerprint, *img.shape[:2])
+        out = codec_api.decompress(protocol_codec, data)
+        assert out.dtype == np.uint8 and out.shape == img.shape
+        if protocol_codec.lossless:
+            np.testing.assert_array_equal(out, img)
+        assert codec_api.compress(protocol_codec, img) == data, "encoding is not deterministic"
+
+    def test_golden_bytes(protocol_encoded):
+        golden.check(golden_path, protocol_encoded[2], codec_id)
+
+    def test_estimate_bits_matches_the_file(protocol_codec, protocol_encoded):
+        img, c, _ = protocol_encoded
+        est = float(protocol_codec.estimate_bits(img))
+        real = 8 * sum(len(s) for s in c.sections)
+        assert est > 0
+        assert abs(est - real) <= bits_rtol * real + 64 * len(c.sections), (est, real)
+
+    def test_bad_arrays_are_refused(protocol_codec):
+        for bad in (image(*size).astype(np.float32), image(*size)[..., 0], np.zeros((0, 4, 3), np.uint8)):
+            with pytest.raises(LicError):
+                codec_api.compress(protocol_codec, bad)
+
+    def test_other_model_is_refused(protocol_codec, protocol_encoded):
+        c = protocol_encoded[1]
+        other = dataclasses.replace(c, fingerprint=bytes(b ^ 0xFF for b in c.fingerprint))
+        with pytest.raises(ContainerError) as e:
+            protocol_codec.decode(other)
+        assert str(e.value)
+
+    def test_fuzz_decoder(protocol_codec, protocol_encoded):
+        rep = fuzz.run(lambda d: codec_api.decompress(protocol_codec, d), protocol_encoded[2], (LicError,),
+                       n_cases=n_fuzz, seed=0, time_limit=fuzz_time_limit, progress=False)
+        assert rep.ok, rep.summary()
+
+    return {k: v for k, v in locals().items() if k.startswith(("test_", "protocol_"))}
