@@ -24,7 +24,6 @@ from .errors import DatasetError
 from .imageio import IMAGE_SUFFIXES, list_images, read_image  # noqa: F401  (IMAGE_SUFFIXES: re-export)
 
 
-
 def _rng(rng) -> np.random.Generator:
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
