@@ -53,6 +53,18 @@ define make_venv
 	flock $(CURDIR)/.setup-editable.lock $(1)/.venv/bin/pip install $(PIP_FLAGS) --no-deps \
 	  --config-settings editable_mode=compat -e shared_data -e shared_eval 2>&1 | { grep -v "$(PIP_NOISE)" || true; }; \
 	touch $(1)/.venv/.stamp-$$stamp_hash
+	$(call install_self,$(1))
+endef
+
+# The sub-project's own package (<dir>/pyproject.toml) is installed editable into its venv (so scripts and
+# tools import it from anywhere, with no sys.path edits); redone when pyproject.toml changes.
+define install_self
+	@if [ "$(1)" != "." ] && [ -f $(1)/pyproject.toml ] && \
+	   { [ ! -f $(1)/.venv/.stamp-self ] || [ $(1)/pyproject.toml -nt $(1)/.venv/.stamp-self ]; }; then \
+	  echo "installing $(1) (editable) into $(1)/.venv"; \
+	  flock $(CURDIR)/.setup-editable.lock $(1)/.venv/bin/pip install $(PIP_FLAGS) --no-deps --no-build-isolation \
+	    --config-settings editable_mode=compat -e $(1) 2>&1 | { grep -v "$(PIP_NOISE)" || true; }; \
+	  touch $(1)/.venv/.stamp-self; fi
 endef
 
 setup: setup-tools $(addprefix setup-,$(PAPERS))
