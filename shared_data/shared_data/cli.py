@@ -167,13 +167,14 @@ def _code(command: str, args, codec_id: str, load: Callable, threads_default: in
         threads.limit(args.threads, default=threads_default)
         codec = load(args)
         r = one(codec, Path(args.input), Path(args.output), args.max_pixels)
+        _write_report(args.report, [dict(r, input=str(args.input), output=str(args.output))])
         if not args.quiet:
             print(_report(command, Path(args.output), r, getattr(codec, "lossless", False)))
         return 0
     todo = pairs(command, args.input, args.output)
     threads.limit(args.threads, default=threads_default)
     codec = load(args)
-    bad, total_bytes, total_px = 0, 0, 0
+    bad, total_bytes, total_px, report = 0, 0, 0, []
     bar = _progress(todo, f"{codec_id} {command}", len(todo))
     for src, dst in bar:
         try:
@@ -182,8 +183,10 @@ def _code(command: str, args, codec_id: str, load: Callable, threads_default: in
             r = one(codec, src, dst, args.max_pixels)
         except (LicError, OSError) as e:
             print(f"error: {error_line(e)}", file=sys.stderr)
+            report.append({"input": str(src), "output": str(dst), "error": error_line(e)})
             bad += 1
             continue
+        report.append(dict(r, input=str(src), output=str(dst)))
         if command == "encode":
             total_bytes += r["bytes"]
             total_px += r["height"] * r["width"]
@@ -191,6 +194,7 @@ def _code(command: str, args, codec_id: str, load: Callable, threads_default: in
                 bar.set_postfix_str(f"{8 * total_bytes / total_px:.3f} bpp")
         if args.verbose:
             print(_report(command, dst, r, getattr(codec, "lossless", False)))
+    _write_report(args.report, report)
     done = len(todo) - bad
     if not args.quiet:
         summary = f"{args.output}: {command}d {done} of {len(todo)} files"
@@ -198,6 +202,14 @@ def _code(command: str, args, codec_id: str, load: Callable, threads_default: in
             summary += f", {total_bytes} bytes, {8 * total_bytes / total_px:.4f} bpp"
         print(summary)
     return 1 if bad else 0
+
+
+def _write_report(path: Path | None, rows: list[dict]) -> None:
+    if path is not None:
+        import json
+
+        from .imageio import atomic_write_bytes
+        atomic_write_bytes(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode())
 
 
 def build_parser(codec_id: str, prog: str | None = None, doc: str | None = None,
@@ -215,6 +227,9 @@ def build_parser(codec_id: str, prog: str | None = None, doc: str | None = None,
                        help="CPU threads (default: $LIC_THREADS, else min(2, cores); decoded bytes do not depend on it)")
         s.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
         s.add_argument("-v", "--verbose", action="store_true", help="folder runs: one line per file")
+        s.add_argument("--report", type=Path, default=None, metavar="FILE.jsonl",
+                       help="write one JSON line per file (input, output, bytes, bpp, size, seconds of the "
+                            "codec call without model load) to FILE.jsonl")
         if add_arguments:
             add_arguments(name, s)
     s = sub.add_parser("info", help="the container header of .lic file(s); no model needed")

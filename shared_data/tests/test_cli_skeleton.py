@@ -1,5 +1,7 @@
 """shared_data.cli (the one CLI skeleton) and shared_data.codec's helpers, driven with a toy lossless codec."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -132,3 +134,15 @@ def test_load_codec_names_what_is_missing(tmp_path):
         pytest.skip("every codec package is importable in this environment")
     with pytest.raises(LicError, match=f"{absent[0]}.*not installed in this environment"):
         codec_api.load_codec(None, codec=absent[0])
+
+
+def test_report_lists_every_file(tmp_path, img, capsys):
+    import json
+    (tmp_path / "in").mkdir()
+    write_png(tmp_path / "in/a.png", img)
+    (tmp_path / "in/b.png").write_bytes(b"junk")
+    rc, _, _ = run(["encode", str(tmp_path / "in"), str(tmp_path / "enc"), "--report", str(tmp_path / "r.jsonl")],
+                   capsys)
+    rows = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert rc == 1 and [Path(r["input"]).name for r in rows] == ["a.png", "b.png"]
+    assert rows[0]["bytes"] == (tmp_path / "enc/a.png.lic").stat().st_size and "error" in rows[1]
