@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, features
 
+from shared_data.errors import LicError
 from shared_data.imageio import ImageReadError, atomic_write_bytes, check_rgb_uint8, read_image
 
 from .measures import write_measures
@@ -53,7 +54,7 @@ except ImportError:  # pragma: no cover - exercised only in environments without
     imagecodecs = None
 
 
-class BaselineError(ValueError):
+class BaselineError(LicError, ValueError):
     """Unknown codec, unavailable library, or an encode/decode failure."""
 
 

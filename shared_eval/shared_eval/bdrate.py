@@ -21,10 +21,12 @@ from __future__ import annotations
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
+from shared_data.errors import LicError
+
 METHODS = ("cubic", "pchip")
 
 
-class BDError(ValueError):
+class BDError(LicError, ValueError):
     """The curves cannot be compared by Bjøntegaard delta (too few points, non-monotone, no overlap)."""
 
 

@@ -29,11 +29,12 @@ from pathlib import Path
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
+from shared_data.errors import DatasetError
 from shared_data.imageio import atomic_write_bytes
 
 from .bdrate import BDError, bd_rate
 from .measures import MeasuresError, read_measures
-from .references import PAPERS, ReferenceError, curves, load_reference, reference_path, repo_root
+from .references import PAPERS, ReferenceFileError, curves, load_reference, reference_path, repo_root
 
 EXIT_OK, EXIT_REGRESSION, EXIT_INPUT, EXIT_NO_MINI_REFERENCE, EXIT_NOTHING_COMPARED = 0, 1, 2, 3, 4
 SCALES = ("mini", "zoo", "full")
@@ -43,7 +44,7 @@ MINI_GROUP_COLUMNS = ("mode", "method") + GROUP_COLUMNS
 _MEAS = {"msssim": "ms-ssim"}  # reference column -> measures.csv column
 
 
-class CheckInputError(ValueError):
+class CheckInputError(DatasetError):
     """Bad tolerances, measures or reference input (exit status 2)."""
 
 
@@ -411,7 +412,7 @@ def run_check(paper: str, scale: str, measures: str | Path, reference: str | Pat
     else:
         try:
             ref_rows = load_reference(ref_path)
-        except ReferenceError as e:
+        except ReferenceFileError as e:
             raise CheckInputError(str(e)) from None
         _require_full_columns(measures, rows, paper, sections)
         for name, s in sections:

@@ -1,14 +1,15 @@
 """``make demo``: every codec with a committed checkpoint on the scikit-image sample photos, to real files.
 
-For each sub-project that has a checkpoint in ``<dir>/zoo/mini/`` and a set-up environment, each photo is
-encoded and decoded through the sub-project's own CLI, in its own environment::
+For each sub-project that has a checkpoint in ``<dir>/zoo/mini/`` and a set-up environment, the photos are
+encoded and decoded through the one CLI every codec shares (:mod:`shared_data.cli`), in the sub-project's own
+environment, one folder run each (the model loads once; the CLI draws a per-image progress bar)::
 
-    cd <dir> && .venv/bin/python -m <pkg> encode IN.png OUT.lic
-    cd <dir> && .venv/bin/python -m <pkg> decode OUT.lic REC.png
+    <dir>/.venv/bin/python -m <pkg> encode OUT/<codec>/orig OUT/<codec>/lic --report enc.jsonl
+    <dir>/.venv/bin/python -m <pkg> decode OUT/<codec>/lic OUT/<codec>/rec --report dec.jsonl
 
 The table reports the size of the real file (bpp = 8·bytes / pixels of the original), PSNR and MS-SSIM of
-the decoded PNG against the original, and encode/decode wall times of those commands (which include the
-interpreter start and model load: a fair upper bound, not the codec's inner loop — see each bench.py).
+the decoded PNG against the original, and the encode / decode seconds per image that the CLI measured around
+the codec call (model load and interpreter start excluded; each sub-project's bench.py has the details).
 JPEG and WebP from Pillow are searched for the quality whose real file comes closest to the codec's bpp on
 each image. Codecs without a checkpoint are listed as missing, never simulated.
 """
@@ -16,6 +17,8 @@ each image. Codecs without a checkpoint are listed as missing, never simulated.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import subprocess
 import sys
 import time
@@ -24,7 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
+from shared_data.codec import PACKAGES
 from shared_data.imageio import read_image, sample_images, write_png
+from shared_data.paths import kodak_dir
+from shared_data.transforms import center_crop
 from shared_eval.measures import summarize, write_measures, write_summary
 from shared_eval.metrics import bpp as bpp_of
 from shared_eval.metrics import ms_ssim, psnr
@@ -41,14 +47,10 @@ class Codec:
     zoo_crop: int = 256  # side of the Kodak centre crops of the committed-checkpoint regression check
 
 
-CODECS = (
-    Codec("cpm", "cpm_tf", "cpm"),
-    Codec("sga", "sga_tf", "sga"),
-    Codec("l3c", "l3c_torch", "l3c", lossless=True),
-    Codec("hific", "hific_torch", "hific"),
-    # REC encoding searches candidate samples per KL chunk: minutes per 256² crop on a 2-core CPU
-    Codec("irec", "irec_tf", "rec", zoo_crop=64),
-)
+#: The five codecs (ids, packages and folders from shared_data.codec.PACKAGES). iREC encoding searches
+#: candidate samples per KL chunk (minutes per 256² crop on a 2-core CPU): its zoo check uses 64² crops.
+CODECS = tuple(Codec(cid, folder, pkg, lossless=(cid == "l3c"), zoo_crop=64 if cid == "irec" else 256)
+               for cid, (pkg, folder) in PACKAGES.items())
 
 
 def availability(codec: Codec, repo: Path = REPO) -> str | None:
@@ -65,14 +67,16 @@ def availability(codec: Codec, repo: Path = REPO) -> str | None:
     return None
 
 
-def _run(cmd: list[str], cwd: Path) -> float:
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-    dt = time.perf_counter() - t0
+def _run(cmd: list[str], cwd: Path) -> None:
+    """Run one CLI command; its progress bar and error lines go to this process's stderr."""
+    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        raise RuntimeError(f"{' '.join(cmd[1:4])} failed (exit {proc.returncode}): {' | '.join(tail)}")
-    return dt
+        raise RuntimeError(f"{' '.join(cmd[1:4])} failed (exit {proc.returncode}; its error lines are above)")
+
+
+def _report(path: Path) -> dict[str, dict]:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {Path(r["input"]).name: r for r in rows}
 
 
 def _quality(orig: np.ndarray, rec: np.ndarray) -> tuple[float, float | None]:
@@ -86,12 +90,6 @@ ZOO_CHECK_IMAGES = ("kodim01", "kodim15")
 ZOO_CHECK_CROP = 256
 
 
-def kodak_dir() -> Path:
-    import os
-
-    return Path(os.environ.get("KODAK_DIR", REPO.parent / "shared" / "data" / "kodak"))
-
-
 def zoo_check_images(out: Path, names=ZOO_CHECK_IMAGES, crop: int = ZOO_CHECK_CROP) -> dict[str, Path]:
     """Write the centre crops used by the committed-checkpoint regression check; raise if Kodak is absent."""
     paths = {}
@@ -99,28 +97,37 @@ def zoo_check_images(out: Path, names=ZOO_CHECK_IMAGES, crop: int = ZOO_CHECK_CR
         src = kodak_dir() / f"{name}.png"
         if not src.is_file():
             raise FileNotFoundError(f"{src} not found: set KODAK_DIR to the folder of the 24 Kodak images")
-        img = read_image(src)
-        t, left = (img.shape[0] - crop) // 2, (img.shape[1] - crop) // 2
         p = out / "images" / f"{name}_c{crop}.png"
-        write_png(p, img[t:t + crop, left:left + crop])
+        write_png(p, center_crop(read_image(src), crop))
         paths[p.stem] = p
     return paths
 
 
 def run_codec(codec: Codec, images: dict[str, Path], out: Path, repo: Path = REPO) -> list[dict]:
+    """Encode and decode ``images`` ({name: file}) with ``codec``'s CLI, one folder run each; the rows of
+    measures.csv. Files: ``out/<codec>/orig/`` (links to the inputs), ``lic/<file>.lic``, ``rec/<name>.png``."""
     folder = repo / codec.folder
     py = str(folder / ".venv" / "bin" / "python")
-    rows = []
-    out = out.resolve()  # the CLIs run in their own folders
+    base = out.resolve() / codec.name  # the CLIs run in their own folders
+    orig_dir, lic_dir, rec_dir = base / "orig", base / "lic", base / "rec"
+    orig_dir.mkdir(parents=True, exist_ok=True)
+    for p in orig_dir.iterdir():
+        p.unlink()
+    linked = {}
     for name, src in images.items():
-        src = src.resolve()
-        orig = read_image(src)
-        lic = out / codec.name / f"{name}.lic"
-        rec_path = out / codec.name / f"{name}.png"
-        lic.parent.mkdir(parents=True, exist_ok=True)
-        enc_s = _run([py, "-m", codec.package, "encode", str(src), str(lic)], folder)
-        dec_s = _run([py, "-m", codec.package, "decode", str(lic), str(rec_path)], folder)
-        rec = read_image(rec_path)
+        link = orig_dir / f"{name}{Path(src).suffix.lower() or '.png'}"
+        os.symlink(Path(src).resolve(), link)
+        linked[name] = link
+    _run([py, "-m", codec.package, "encode", str(orig_dir), str(lic_dir), "--report", str(base / "enc.jsonl")],
+         folder)
+    _run([py, "-m", codec.package, "decode", str(lic_dir), str(rec_dir), "--report", str(base / "dec.jsonl")],
+         folder)
+    enc, dec = _report(base / "enc.jsonl"), _report(base / "dec.jsonl")
+    rows = []
+    for name, link in linked.items():
+        orig = read_image(link)
+        lic = lic_dir / f"{link.name}.lic"
+        rec = read_image(rec_dir / f"{name}.png")
         if rec.shape != orig.shape:
             raise RuntimeError(f"{codec.name}: decoded {name} is {rec.shape}, the original {orig.shape}")
         if codec.lossless and not np.array_equal(rec, orig):
@@ -128,7 +135,7 @@ def run_codec(codec: Codec, images: dict[str, Path], out: Path, repo: Path = REP
         p, ms = _quality(orig, rec)
         rows.append({"codec": codec.name, "img_name": name,
                      "bpp": bpp_of(lic.stat().st_size, *orig.shape[:2]), "ms-ssim": ms, "psnr": p,
-                     "enc_s": enc_s, "dec_s": dec_s})
+                     "enc_s": enc[link.name]["seconds"], "dec_s": dec[lic.name]["seconds"]})
     return rows
 
 

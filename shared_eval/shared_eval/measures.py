@@ -15,12 +15,13 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from shared_data.errors import DatasetError
 from shared_data.imageio import atomic_write_bytes
 
 BASE_COLUMNS = ("img_name", "bpp", "ms-ssim", "psnr", "enc_s", "dec_s")
 
 
-class MeasuresError(ValueError):
+class MeasuresError(DatasetError):
     """A measures.csv file is missing, malformed or lacks a required column."""
 
 

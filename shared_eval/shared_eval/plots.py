@@ -22,18 +22,19 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from shared_data.errors import LicError
 from shared_data.imageio import atomic_write_bytes  # noqa: E402
 
 from .measures import MeasuresError, read_measures  # noqa: E402
 from .metrics import ms_ssim_db  # noqa: E402
-from .references import ReferenceError, curves, load_reference, reference_path  # noqa: E402
+from .references import ReferenceFileError, curves, load_reference, reference_path  # noqa: E402
 
 SERIES_COLUMNS = ("codec", "method")
 POINT_COLUMNS = ("quality", "target_bpp", "lambda", "config", "model", "point")
 METRICS = {"psnr": "PSNR [dB]", "msssim": "MS-SSIM [dB]  (−10·log10(1−MS-SSIM))"}
 
 
-class PlotError(ValueError):
+class PlotError(LicError, ValueError):
     """Bad plot input (unreadable measures, unknown paper/curve, nothing to draw)."""
 
 
@@ -87,7 +88,7 @@ def published_series(paper: str, dataset: str = "kodak", which: list[str] | None
     """Published curves of ``ci/references/<paper>.csv`` that have a bpp (per-image rows excluded)."""
     try:
         rows = load_reference(reference_path(paper))
-    except ReferenceError as e:
+    except ReferenceFileError as e:
         raise PlotError(str(e)) from None
     cs = curves(rows, dataset, rate="bpp")
     if which:

@@ -13,6 +13,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from shared_data.errors import DatasetError
+
 PAPERS = ("cpm", "sga", "l3c", "hific", "irec")
 COLUMNS = ("paper", "dataset", "curve", "method", "config", "lambda", "lambda_status", "image",
            "bpp", "bpp_kind", "bpsp", "bpd", "bpd_asymptotic", "psnr", "msssim", "msssim_db",
@@ -21,7 +23,7 @@ NUMERIC = ("lambda", "bpp", "bpsp", "bpd", "bpd_asymptotic", "psnr", "msssim", "
            "fid", "kid", "niqe", "lpips")
 
 
-class ReferenceError(ValueError):
+class ReferenceFileError(DatasetError):
     """A reference file is missing or malformed."""
 
 
@@ -51,12 +53,12 @@ def load_reference(path: str | os.PathLike) -> list[dict]:
     """Read a published reference CSV; numeric columns come back as float or None."""
     path = Path(path)
     if not path.is_file():
-        raise ReferenceError(f"{path}: no such reference file")
+        raise ReferenceFileError(f"{path}: no such reference file")
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         missing = [c for c in ("dataset", "curve", "bpp") if c not in (reader.fieldnames or [])]
         if missing:
-            raise ReferenceError(f"{path}: not a reference file (missing column(s) {missing})")
+            raise ReferenceFileError(f"{path}: not a reference file (missing column(s) {missing})")
         rows = []
         for r in reader:
             rows.append({k: (_num(v) if k in NUMERIC else v) for k, v in r.items()})

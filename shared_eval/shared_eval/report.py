@@ -21,7 +21,7 @@ from shared_data.imageio import atomic_write_bytes
 
 from .bdrate import BDError, bd_rate, rate_gap_at_quality
 from .plots import PlotError, Series, series_from_measures
-from .references import PAPERS, ReferenceError, curves, load_reference, reference_path, repo_root
+from .references import PAPERS, ReferenceFileError, curves, load_reference, reference_path, repo_root
 
 BASELINE_ORDER = ("jpeg", "webp", "jpeg2000", "avif", "jpegxl")
 
@@ -49,7 +49,7 @@ def _published(paper: str, dataset: str = "kodak") -> Series | None:
         tol = tomllib.loads((repo_root() / "ci" / "tolerances.toml").read_text())
         curve = tol[paper]["full"]["curve"]
         pts = curves(load_reference(reference_path(paper)), dataset, rate="bpp").get(curve)
-    except (OSError, KeyError, tomllib.TOMLDecodeError, ReferenceError):
+    except (OSError, KeyError, tomllib.TOMLDecodeError, ReferenceFileError):
         return None
     if not pts:
         return None

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shared_data.errors import LicError
 from shared_data.imageio import atomic_write_bytes
 from shared_data.pipeline import Executor, PrepareError, Scheduler, open_scheduler
 
@@ -44,7 +45,7 @@ from .measures import write_measures
 TIMING_COLUMNS = ("enc_s", "dec_s")
 
 
-class SweepError(RuntimeError):
+class SweepError(LicError, RuntimeError):
     """A scheduler that cannot be opened, or tasks that failed; the one-line message names them."""
 
 
