@@ -73,7 +73,7 @@ def test_committed_checkpoint_has_not_regressed(name, zoo_runs):
     rows = read_measures(measures)
     assert len(rows) == len(demo.ZOO_CHECK_IMAGES)
     for r in rows:
-        f = folder / f"{r['img_name']}.lic"
+        f = folder / "lic" / f"{r['img_name']}.png.lic"
         assert r["bpp"] == pytest.approx(8 * f.stat().st_size / ALL[name].zoo_crop**2, rel=1e-6)
         if ALL[name].lossless:
             assert r["psnr"] is None or r["psnr"] == float("inf")
@@ -86,10 +86,10 @@ def test_committed_checkpoint_has_not_regressed(name, zoo_runs):
 @pytest.mark.parametrize("name", _params())
 def test_foreign_corrupt_and_truncated_files_refused(name, zoo_runs, tmp_path):
     codec = ALL[name]
-    mine = sorted(zoo_runs(name).glob("*.lic"))[0]
+    mine = sorted(zoo_runs(name).glob("lic/*.lic"))[0]
     others = sorted((o.name for o in AVAILABLE if o.name != name), key=lambda o: o not in zoo_runs.done)
     if others:  # prefer a codec that has already run
-        foreign = sorted(zoo_runs(others[0]).glob("*.lic"))[0]
+        foreign = sorted(zoo_runs(others[0]).glob("lic/*.lic"))[0]
     else:  # only one codec: forge the codec id (and fix the CRC) so the mismatch check itself is exercised
         data = bytearray(mine.read_bytes())
         data[5] = 255
@@ -125,9 +125,9 @@ def test_demo_table_from_real_files(tmp_path):
     assert {r["codec"].split(" ")[0] for r in rows} == set(codecs) | {"jpeg", "webp"}
     for r in rows:
         if r["codec"] in codecs:
-            f = Path(tmp_path / "demo" / r["codec"] / "astro.lic")
+            f = Path(tmp_path / "demo" / r["codec"] / "lic" / "astro.png.lic")
             assert r["bpp"] == pytest.approx(8 * f.stat().st_size / (192 * 256), rel=1e-6)
-            assert read_image(tmp_path / "demo" / r["codec"] / "astro.png").shape == img.shape
+            assert read_image(tmp_path / "demo" / r["codec"] / "rec" / "astro.png").shape == img.shape
         else:  # JPEG/WebP matched to the learned codec's bpp on this image (or 0.5 bpp)
             target = next((x["bpp"] for x in rows if x["codec"] in codecs), 0.5)
             assert abs(r["bpp"] - target) < 0.35 * target + 0.05
