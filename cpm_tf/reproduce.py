@@ -13,8 +13,8 @@ full: trains ``ae_configs/cvpr/{low,med,hi}`` + ``pc_configs/cvpr/res_shallow`` 
 --max_steps each (the original has no step limit), testing on ``imgnet_test`` every 1000 steps, then
 evaluates all 24 Kodak images with real bitstreams (``config`` column A/B/C per operating point). Meant for
 a GPU. ``--configs`` picks operating points; ``--set KEY=VALUE`` overrides autoencoder config values (e.g.
-``batch_size=2``) through a derived config file (``use ae_configs/cvpr/low`` + the overrides) written to
---out — for smoke tests of this path on a CPU, never for results.
+``batch_size=2``; evaluated as config lines after the file, unknown keys refused: ``cpm.config.parse``) —
+for smoke tests of this path on a CPU, never for results.
 """
 
 import argparse
@@ -29,23 +29,6 @@ ROOT = Path(__file__).resolve().parent
 
 
 OPERATING_POINTS = {"low": "A", "med": "B", "hi": "C"}
-
-
-def derived_config(base: Path, overrides: list[str], out_dir: Path) -> Path:
-    """A config file ``use BASE`` + ``KEY = VALUE`` lines (the fjcommon syntax; unknown keys are refused
-    by the parser, naming the key)."""
-    if not overrides:
-        return base
-    lines = [f"use {base.resolve()}"]
-    for o in overrides:
-        k, sep, v = o.partition("=")
-        if not sep or not k.strip():
-            raise ValueError(f"--set {o!r}: expected KEY=VALUE")
-        lines.append(f"{k.strip()} = {v.strip()}")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / base.name
-    path.write_text("# derived by reproduce.py --set (smoke tests only)\n" + "\n".join(lines) + "\n")
-    return path
 
 
 def evaluate(model_dir, n_images, config_label=None, images="kodak"):
@@ -121,9 +104,8 @@ def main(argv=None):
             info["max_steps"] = a.max_steps
             info["log_dirs"] = []
             for cfg in cfgs:
-                ae_path = derived_config(ROOT / "ae_configs/cvpr" / cfg, a.overrides, out / "configs")
-                d = train(ae_path, ROOT / "pc_configs/cvpr/res_shallow", "imgnet_train", "imgnet_test",
-                          out / "logs", max_steps=a.max_steps)
+                d = train(ROOT / "ae_configs/cvpr" / cfg, ROOT / "pc_configs/cvpr/res_shallow", "imgnet_train",
+                          "imgnet_test", out / "logs", max_steps=a.max_steps, ae_overrides=a.overrides)
                 info["log_dirs"].append(str(d))
                 rows += evaluate(d, n, config_label=OPERATING_POINTS[cfg], images=a.images)
     except (DatasetError, FileNotFoundError, ConfigError, ValueError) as e:

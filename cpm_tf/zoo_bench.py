@@ -8,7 +8,7 @@ traced/warm-up steps), steps/s, the process CPU seconds per step (all threads, t
 included: on a shared machine the better measure of cost), and the seconds per batch the input pipeline needs on its own (measured
 separately over the same number of batches, so the step timing includes it exactly as training does).
 ``--jit`` compiles the step with XLA (``tf.function(jit_compile=True)``); ``--set`` overrides autoencoder
-config values through a derived config (e.g. ``crop_size=(96,96)``, ``batch_size=16``, ``arch_param_n=96``).
+config values (``cpm.config.parse`` overrides, e.g. ``crop_size=(96,96)``, ``batch_size=16``, ``arch_param_n=96``).
 Nothing here changes how models are stored or coded: it only times ``train_loop.Trainer.train_step``.
 """
 
@@ -17,7 +17,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -49,11 +48,8 @@ def main(argv=None):
     from cpm.data import make_dataset
     from cpm.model import CPM
     from cpm.train_loop import Trainer
-    from reproduce import derived_config
 
-    with tempfile.TemporaryDirectory() as tmp:
-        ae_path = derived_config(Path(a.ae_config), a.overrides, Path(tmp))
-        ae, pc = load_ae_config(ae_path), load_pc_config(a.pc_config)
+    ae, pc = load_ae_config(a.ae_config, a.overrides), load_pc_config(a.pc_config)
     tf.random.set_seed(1234)
     model = CPM(ae, pc, seed=1234)
     trainer = Trainer(model, itr_per_epoch=1000)

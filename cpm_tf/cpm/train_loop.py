@@ -185,7 +185,8 @@ def train(ae_path, pc_path, dataset_train, dataset_test, log_dir_root, restore=N
           max_minutes=None, log_train=100, log_save=1000, log_test=1000, ckpt_interval=1.0, temporary=False,
           seed=1234, quiet=False, restore_itr=-1, restore_continue=False, restore_skip_vars=None,
           from_identity=None, log_run_metadata=False, summarize_grads=False, description=None,
-          dataset_codec_distance=None, data_cache=None, jit=False, csv_log=False, init_weights=None):
+          dataset_codec_distance=None, data_cache=None, jit=False, csv_log=False, init_weights=None,
+          ae_overrides=()):
     """Train until ``max_steps``/``max_minutes`` (the original runs forever). Returns the log dir.
 
     Restoring follows the original ``RestoreManager``: ``restore`` (a log dir or its ``ckpts/``) restores
@@ -199,11 +200,12 @@ def train(ae_path, pc_path, dataset_train, dataset_test, log_dir_root, restore=N
     scalars to ``LOG_DIR/train_log.csv`` (step, wall seconds, losses; a resumed run appends, so a step
     logged twice keeps its last row when read back). ``init_weights``: a model directory (``weights.npz``
     of the same architecture, e.g. zoo/mini) whose weights initialise a fresh run (step 0, fresh Adam; not
-    used when restoring a checkpoint).
+    used when restoring a checkpoint). ``ae_overrides``: ``KEY=VALUE`` strings applied to the autoencoder
+    config after its file (:func:`cpm.config.parse`; ``reproduce.py --set``).
     """
     from .config import load_ae_config, load_pc_config
     tf.random.set_seed(seed)
-    ae, pc = load_ae_config(ae_path), load_pc_config(pc_path)
+    ae, pc = load_ae_config(ae_path, ae_overrides), load_pc_config(pc_path)
     ae_name, pc_name = short_name(ae_path, "ae_configs"), short_name(pc_path, "pc_configs")
     if temporary:  # the original appends _TMP to LOG_DIR_ROOT
         log_dir_root = str(log_dir_root).rstrip("/") + "_TMP"
