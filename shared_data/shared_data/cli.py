@@ -109,6 +109,7 @@ def encode_one(codec, src: Path, dst: Path, max_pixels: int | None) -> dict:
     img = read_image(src)
     h, w = img.shape[:2]
     limits.check_pixels(h, w, max_pixels, src, f"the {codec.codec_id} encoder")
+    limits.check_memory(h, w, codec.codec_id, "encode", src)
     t0 = time.perf_counter()
     c = codec.encode(img)
     size = cont.write(dst, c)
@@ -122,6 +123,7 @@ def decode_one(codec, src: Path, dst: Path, max_pixels: int | None) -> dict:
 
     c = cont.read(src, codec=codec.codec_id)
     limits.check_pixels(c.height, c.width, max_pixels, src, f"the {codec.codec_id} decoder")
+    limits.check_memory(c.height, c.width, codec.codec_id, "decode", src)
     t0 = time.perf_counter()
     with cont.reading(src):
         img = codec.decode(c)

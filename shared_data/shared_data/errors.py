@@ -9,6 +9,7 @@ one line naming the file (or model, or folder) it is about; the CLIs (:mod:`shar
     ├── ImageError          an input image cannot be read, or is not what the codec accepts
     ├── ConfigError         a config file (the originals' ``.cf`` / ``ae_configs`` syntax, JSON) is malformed
     └── PixelLimitError     an image above the codec's pixel limit (``--max-pixels``)
+        └── MemoryLimitError  ... or whose estimated peak memory exceeds the budget (``LIC_MAX_MEMORY``)
 
 Each also subclasses ``ValueError``, so ``except ValueError`` written before this module existed still
 catches them. Sub-projects subclass these (e.g. ``SGAFormatError(ContainerError)``) rather than defining
@@ -47,5 +48,10 @@ class PixelLimitError(LicError, ValueError):
     """An image larger than the codec's pixel limit (one line: file, size, limit, the flag raising it)."""
 
 
-__all__ = ["LicError", "ContainerError", "ModelError", "DatasetError", "ImageError", "ConfigError",
+class MemoryLimitError(PixelLimitError):
+    """An image whose estimated peak memory to encode / decode exceeds the memory budget (one line: file,
+    size, estimate, budget)."""
+
+
+__all__ = ["MemoryLimitError", "LicError", "ContainerError", "ModelError", "DatasetError", "ImageError", "ConfigError",
            "PixelLimitError"]

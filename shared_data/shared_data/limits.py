@@ -21,7 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .errors import PixelLimitError
+from .errors import MemoryLimitError, PixelLimitError
 
 FLAG = "--max-pixels"
 
@@ -93,11 +93,77 @@ def add_max_pixels_argument(parser: argparse.ArgumentParser, codec: str | None =
                         help=f"refuse images above N pixels before allocating (default {default:,}; 0: no limit)")
 
 
+GiB = 1 << 30
+#: Peak RSS of one 3840×2160 encode / decode, measured with ``bench.py --rss`` on the development machine
+#: (root README, "Reliability"). L3C's encoder and iREC's are lower bounds (the RSS seen when the run was
+#: stopped), so their estimates are low, never high. Missing entries: no memory estimate.
+RSS_4K = {("cpm", "encode"): 3.40 * GiB, ("cpm", "decode"): 3.16 * GiB,
+          ("sga", "encode"): 1.36 * GiB, ("sga", "decode"): 2.38 * GiB,
+          ("l3c", "encode"): 3.36 * GiB,
+          ("hific", "encode"): 1.20 * GiB, ("hific", "decode"): 1.31 * GiB,
+          ("irec", "encode"): 2.00 * GiB}
+PIXELS_4K = 3840 * 2160
+MEMORY_VAR = "LIC_MAX_MEMORY"
+
+
+def estimated_peak_bytes(codec: str, command: str, pixels: int) -> int | None:
+    """Peak memory to ``command`` an image of ``pixels`` pixels: the 4K figure scaled linearly (the figure
+    includes the interpreter and model, so above 4K this over-estimates slightly). None if not measured."""
+    rss = RSS_4K.get((codec, command))
+    return None if rss is None else int(rss * pixels / PIXELS_4K)
+
+
+def _parse_bytes(text: str) -> int:
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(t[-1:], 1)
+    num = t[:-1] if t[-1:] in "KMGT" else t
+    value = float(num) * mult
+    if not value > 0:
+        raise ValueError(text)
+    return int(value)
+
+
+def memory_budget() -> tuple[int | None, str]:
+    """(bytes, where from): ``$LIC_MAX_MEMORY`` (e.g. ``8G``) if set, else the memory the kernel reports
+    available (``MemAvailable``), else None (not Linux: no check)."""
+    env = os.environ.get(MEMORY_VAR, "").strip()
+    if env:
+        try:
+            return _parse_bytes(env), f"${MEMORY_VAR}={env}"
+        except (ValueError, IndexError):
+            raise PixelLimitError(f"{MEMORY_VAR}={env!r} is not a memory size (e.g. 8G, 512M, 4000000000)") from None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024, "available on this machine"
+    except OSError:
+        pass
+    return None, ""
+
+
+def check_memory(height: int, width: int, codec: str, command: str, path) -> None:
+    """Refuse up front (:class:`MemoryLimitError`, one line) when the estimated peak memory of ``command``
+    exceeds the budget (:func:`memory_budget`), so that a huge image with the pixel limit raised is refused
+    for memory with the same clarity instead of being killed by the kernel half-way."""
+    est = estimated_peak_bytes(codec, command, int(height) * int(width))
+    if est is None:
+        return
+    budget, where = memory_budget()
+    if budget is not None and est > budget:
+        raise MemoryLimitError(
+            f"{path}: {width}x{height} would need about {est / GiB:.1f} GiB to {command} with {codec} (its 4K "
+            f"peak, {RSS_4K[(codec, command)] / GiB:.2f} GiB, scaled by the pixel count), more than the "
+            f"{budget / GiB:.1f} GiB {where}; use a smaller image or a machine with more memory "
+            f"(${MEMORY_VAR} sets the budget)")
+
+
 def precheck(command: str, path, max_pixels: int | None, codec: str) -> None:
     """The CLIs' up-front check, before any model or TensorFlow/torch import: ``encode`` checks the input
-    image's header size, ``decode`` the container's H × W. Raises :class:`PixelLimitError`; a file that
-    cannot be read is left to the normal path (which reports it as before)."""
-    if not max_pixels or command not in ("encode", "decode"):
+    image's header size, ``decode`` the container's H × W, against ``max_pixels`` (:class:`PixelLimitError`)
+    and against the memory budget (:func:`check_memory`). A file that cannot be read is left to the normal
+    path (which reports it as before)."""
+    if command not in ("encode", "decode") or path is None:
         return
     from .container import ContainerError, read
     from .imageio import ImageReadError
@@ -110,7 +176,9 @@ def precheck(command: str, path, max_pixels: int | None, codec: str) -> None:
             h, w = c.height, c.width
     except (ImageReadError, ContainerError, OSError, ValueError):
         return
-    check_pixels(h, w, max_pixels, path, f"the {codec} {command}r")
+    if max_pixels:
+        check_pixels(h, w, max_pixels, path, f"the {codec} {command}r")
+    check_memory(h, w, codec, command, path)
 
 
 def child_peak_rss(cmd: list[str], cwd=None, env: dict | None = None, timeout: float = 3600) -> tuple[int, float, str]:
@@ -165,23 +233,28 @@ def write_constant_png(path, height: int, width: int, value: int = 128) -> Path:
     return path
 
 
-def run_cli_refusal(cmd: list[str], path, out, cwd=None) -> tuple[str, float, float]:
-    """Run a codec CLI that must refuse ``path`` for its pixel limit; returns (the error line, wall s, CPU s
-    of the child). Asserts the exit status is non-zero, stderr is exactly one line naming ``path``, the
-    limit and the flag, and ``out`` was not written. The tests' helper, shared by every sub-project."""
+def run_cli_refusal(cmd: list[str], path, out, cwd=None, env: dict | None = None,
+                    memory: bool = False) -> tuple[str, float, float]:
+    """Run a codec CLI that must refuse ``path`` for its pixel limit (``memory``: for its memory budget);
+    returns (the error line, wall s, CPU s of the child). Asserts the exit status is non-zero, stderr is
+    exactly one line naming ``path`` and the limit and its flag (or variable), and ``out`` was not written.
+    The tests' helper, shared by every sub-project."""
     import time
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     r = subprocess.run([*map(str, cmd)], cwd=cwd, capture_output=True, text=True, timeout=300,
-                       env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+                       env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env or {})))
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     err = r.stderr.strip()
     assert r.returncode != 0, f"not refused (exit 0): {r.stdout[-500:]}"
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err[-2000:]
-    assert str(path) in err and "limit of" in err and FLAG in err, err
+    if memory:
+        assert str(path) in err and "GiB" in err and MEMORY_VAR in err, err
+    else:
+        assert str(path) in err and "limit of" in err and FLAG in err, err
     assert not Path(out).exists(), f"{out} was written"
     return err, wall, cpu
 

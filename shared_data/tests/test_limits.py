@@ -41,3 +41,20 @@ def test_image_size_errors(tmp_path):
     (tmp_path / "x.png").write_bytes(b"not an image")
     with pytest.raises(ImageReadError, match="not an image"):
         limits.image_size(tmp_path / "x.png")
+
+
+def test_memory_budget_refuses_with_one_line(tmp_path, monkeypatch):
+    from shared_data.errors import MemoryLimitError
+    p = limits.write_constant_png(tmp_path / "m.png", 4000, 3000)
+    monkeypatch.setenv(limits.MEMORY_VAR, "2G")
+    with pytest.raises(MemoryLimitError, match=r"m.png: 3000x4000 would need about 4\.9 GiB to encode with cpm"):
+        limits.precheck("encode", p, 0, "cpm")
+    limits.precheck("encode", p, 0, "l3c-unmeasured")  # no estimate: no memory check
+    monkeypatch.setenv(limits.MEMORY_VAR, "8G")
+    limits.precheck("encode", p, 0, "cpm")
+    monkeypatch.setenv(limits.MEMORY_VAR, "lots")
+    with pytest.raises(limits.PixelLimitError, match="LIC_MAX_MEMORY='lots' is not a memory size"):
+        limits.precheck("encode", p, 0, "cpm")
+    monkeypatch.delenv(limits.MEMORY_VAR)
+    budget, where = limits.memory_budget()
+    assert budget is None or (budget > 0 and "available" in where)
