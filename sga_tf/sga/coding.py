@@ -34,7 +34,7 @@ from tensorflow_compression.python.ops import gen_ops  # the range coder kernels
 
 from shared_data import container as lic
 
-from . import arith_config
+from . import arith_config, rangecoder
 from .inference import GRID_IDS, METHOD_IDS, METHOD_NAMES
 from .model import scale_table
 
@@ -182,6 +182,7 @@ class Coder:
         self.integer = (getattr(model, "integer_data", None) or (None, None))[0]
         self._z_float = None
         self._portable_tables = None
+        self._rows = {}  # id(cdf tensor) -> (the tensor, its rows for sga.rangecoder)
         self.float_fingerprint, self.portable_fingerprint = model_fingerprints(model)
         self.fingerprint = self.portable_fingerprint if self.portable else self.float_fingerprint
 
@@ -253,14 +254,16 @@ class Coder:
         handle = gen_ops.entropy_encode_index(handle, idx.reshape(1, -1), values.reshape(1, -1))
         return gen_ops.entropy_encode_finalize(handle).numpy()[0]
 
-    @staticmethod
-    def _range_decode(cdf, offsets, idx, data):
-        handle = gen_ops.create_range_decoder(tf.constant([data]), cdf)
-        handle, values = gen_ops.entropy_decode_index(handle, idx.reshape(1, -1), [idx.size], tf.int32)
-        ok = gen_ops.entropy_decode_finalize(handle)
-        if not bool(np.all(ok.numpy())):
+    def _range_decode(self, cdf, offsets, idx, data):
+        """Decode one string with the bounded port of tfc's range decoder (:mod:`sga.rangecoder`; tfc's own
+        ``entropy_decode_index`` never returns on some cut strings, issue 17)."""
+        key = id(cdf)
+        if key not in self._rows:
+            self._rows[key] = (cdf, rangecoder.rows(cdf.numpy()))
+        values, ok = rangecoder.decode_index(data, self._rows[key][1], idx)
+        if not ok:
             raise SGAFormatError("corrupt range-coded payload (range decoder sanity check failed)")
-        return values.numpy().reshape(idx.shape).astype(np.int64) + offsets[idx]
+        return values.reshape(idx.shape) + offsets[idx]
 
     def _z_indexes(self, shape):
         return np.broadcast_to(np.arange(self.model.num_filters, dtype=np.int32), shape).copy()

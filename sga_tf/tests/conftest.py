@@ -28,7 +28,7 @@ def tiny_model():
 @pytest.fixture(scope="session")
 def zoo_model():
     if not (ZOO_MODEL / "args.json").is_file():
-        pytest.skip(f"committed model {ZOO_MODEL} is absent")
+        pytest.fail(f"committed model {ZOO_MODEL} is missing (it is part of the repository)")
     from sga.checkpoints import load_model
 
     return load_model(ZOO_MODEL)

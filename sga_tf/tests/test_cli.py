@@ -103,7 +103,7 @@ def test_sga_script_cli(small_png, tmp_path, zoo_model, run):
 def test_bits_back_scripts_and_demo(small_png, tmp_path, run):
     """bb_sga.py with the original CLI on the committed bits-back model, then the demo decoder on its file."""
     if not (ZOO_BB_MODEL / "args.json").is_file():
-        pytest.skip("committed bits-back model absent")
+        pytest.fail(f"committed bits-back model {ZOO_BB_MODEL} is missing (it is part of the repository)")
     p, img = small_png
     ck = ZOO_BB_MODEL.parent
     r = run("bb_sga.py", "--num_filters", "32", "--checkpoint_dir", str(ck), "compress", ZOO_BB_MODEL.name, str(p),

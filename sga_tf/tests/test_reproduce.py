@@ -14,7 +14,7 @@ def test_reproduce_mini_tiny(tmp_path):
     if not KODAK_DIR.is_dir():
         pytest.skip(f"Kodak not found at {KODAK_DIR} (set KODAK_DIR)")
     if not (ZOO_MODEL / "args.json").is_file():
-        pytest.skip("committed zoo/mini model absent")
+        pytest.fail(f"committed model {ZOO_MODEL} is missing (it is part of the repository)")
     r = subprocess.run([sys.executable, "reproduce.py", "--scale", "mini", "--out", str(tmp_path), "--its", "60",
                         "--crop", "64"], cwd=ROOT, capture_output=True, text=True, timeout=1800)
     assert r.returncode == 0, r.stderr[-2000:]
