@@ -111,7 +111,7 @@ def _bench(codec, img, label, repeat, portable):
         best = r if best is None or r[0] + r[1] < best[0] + best[1] else best
     enc, dec, enc_net, enc_coder, dec_coder, dec_net = best
     H, W = padded.shape[:2]
-    est = codec.estimate_bits(res.symbols)
+    est = codec.bits_of_symbols(res.symbols)
     real = 8 * res.num_bytes
     print(f"[{label}] image {img.shape[1]}x{img.shape[0]}, symbols {res.symbols.shape}")
     print(f"  encode {enc:.2f} s (network {enc_net:.2f} s, context model + range coder {enc_coder:.2f} s)")
@@ -141,7 +141,7 @@ def main(argv=None):
         return 0
     from cpm.tfsetup import limit_threads
     limit_threads()
-    from cpm.codec import DEFAULT_MODEL, load_from_configs, load_model
+    from cpm.codec import DEFAULT_MODEL, load_from_configs, load_codec
 
     from shared_data.imageio import read_image, sample_images
     kodak = Path(os.environ.get("KODAK_DIR", ROOT.parent.parent / "shared/data/kodak"))
@@ -150,7 +150,7 @@ def main(argv=None):
         if not files:
             print(f"error: no Kodak images in {kodak} (set KODAK_DIR)", file=sys.stderr)
             return 1
-        compare(load_model(a.model or DEFAULT_MODEL), files)
+        compare(load_codec(a.model or DEFAULT_MODEL), files)
         return 0
     if a.image:
         img = read_image(a.image)
@@ -159,10 +159,10 @@ def main(argv=None):
     else:
         img = sample_images(("astronaut",))["astronaut"]
     if (DEFAULT_MODEL / "weights.npz").is_file():
-        bench(load_model(DEFAULT_MODEL), img, "zoo/mini (trained)", a.repeat)
+        bench(load_codec(DEFAULT_MODEL), img, "zoo/mini (trained)", a.repeat)
     if not a.skip_full:
         if a.model:
-            codec, label = load_model(a.model), f"{a.model}"
+            codec, label = load_codec(a.model), f"{a.model}"
         else:
             from cpm.codec import Codec
             from cpm.integer import integerize_weights

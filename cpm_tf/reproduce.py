@@ -32,12 +32,12 @@ OPERATING_POINTS = {"low": "A", "med": "B", "hi": "C"}
 
 
 def evaluate(model_dir, n_images, config_label=None, images="kodak"):
-    from cpm.codec import load_model
+    from cpm.codec import load_codec
     from cpm.evaluate import dataset_images, evaluate_image
     from tqdm import tqdm
 
     from shared_data.imageio import read_image
-    codec = load_model(model_dir)
+    codec = load_codec(model_dir)
     rows = []
     for f in tqdm(dataset_images(images)[:n_images], desc=f"{Path(images).name} {Path(model_dir).name}"):
         r = evaluate_image(codec, read_image(f), f.name, real_bpp=True)

@@ -128,7 +128,7 @@ def main(argv=None):
     limit_threads()
     import tensorflow as tf
     from cpm.checkpoints import CheckpointError, restore_model_weights
-    from cpm.codec import Codec, ModelLoadError, load_model
+    from cpm.codec import Codec, ModelError, load_codec
     from cpm.codec_distance import CodecDistance, CodecDistanceReadException
     from cpm.evaluate import EXTRA_COLUMNS, dataset_images, evaluate_image
     from tqdm import tqdm
@@ -156,7 +156,7 @@ def main(argv=None):
             if not todo:
                 print(f"{mdir.name}: all checkpoints validated (see {out / VALIDATED}; --reset to redo)")
                 continue
-            base = load_model(mdir)
+            base = load_codec(mdir)
             writer = tf.summary.create_file_writer(str(out))
             for itr, ckpt in todo:
                 if ckpt is None:
@@ -187,7 +187,7 @@ def main(argv=None):
                 print(f"{path} (step {itr}): {s['n_images']} images, bpp {s.get('bpp', float('nan')):.4f} "
                       f"(estimated {s['bpp_estimated']:.4f}, factorized {s['bpp_factorized']:.4f}), "
                       f"MS-SSIM {s.get('ms-ssim') or float('nan'):.4f}, PSNR {s['psnr']:.2f}")
-    except (FileNotFoundError, ModelLoadError, ImageReadError, CheckpointError, ValueError) as e:
+    except (FileNotFoundError, ModelError, ImageReadError, CheckpointError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

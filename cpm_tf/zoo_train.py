@@ -146,14 +146,14 @@ def evaluate_model(model_dir: Path, name: str, n_images: int, quiet=False) -> li
     JPEG at the same bpp (``at_most``: the highest quality whose file is not larger)."""
     import tempfile
 
-    from cpm.codec import load_model
+    from cpm.codec import load_codec
     from cpm.evaluate import dataset_images, evaluate_image
     from tqdm import tqdm
 
     from shared_data.imageio import pad_to_multiple, read_image
     from shared_eval import baselines
     from shared_eval.metrics import ms_ssim, psnr
-    codec = load_model(model_dir)
+    codec = load_codec(model_dir)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for f in tqdm(dataset_images("kodak")[:n_images], desc=f"kodak {name}", disable=quiet):
@@ -172,11 +172,11 @@ def evaluate_model(model_dir: Path, name: str, n_images: int, quiet=False) -> li
 
 def check_crops_rows(model_dir: Path, name: str) -> list[dict]:
     """The zoo regression measures: real files of the centre crops used by ``make test`` (shared_eval.demo)."""
-    from cpm.codec import load_model
+    from cpm.codec import load_codec
     from cpm.evaluate import evaluate_image
 
     from shared_data.imageio import read_image
-    codec = load_model(model_dir)
+    codec = load_codec(model_dir)
     rows = []
     for n in CHECK_IMAGES:
         img = read_image(kodak_dir() / f"{n}.png")

@@ -18,6 +18,9 @@ import time
 
 import numpy as np
 import torch
+from hific.codec import decode_image, encode_image
+
+from shared_data import threads
 
 
 def peak_rss_mb() -> float:
@@ -29,11 +32,11 @@ def bench_one(model, img, label):
 
     h, w = img.shape[:2]
     t0 = time.perf_counter()
-    cont, einfo = model.compress(img)
+    cont, einfo = encode_image(model, img)
     data = ctr.pack(cont)
     enc_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    rec, dinfo = model.decompress(ctr.unpack(data))
+    rec, dinfo = decode_image(model, ctr.unpack(data))
     dec_s = time.perf_counter() - t0
     est_bits = model.estimate_bits(img)
     real_bits = 8 * len(data)
@@ -57,9 +60,9 @@ def compare_paths(model, files) -> dict:
         row = {}
         for tag, portable in (("f", False), ("p", True)):
             t0 = time.perf_counter()
-            data = ctr.pack(model.compress(img, portable=portable)[0])
+            data = ctr.pack(encode_image(model, img, portable=portable)[0])
             t1 = time.perf_counter()
-            rec, _ = model.decompress(ctr.unpack(data))
+            rec, _ = decode_image(model, ctr.unpack(data))
             t2 = time.perf_counter()
             row.update({f"bytes_{tag}": len(data), f"psnr_{tag}": psnr(img, rec), f"enc_{tag}": t1 - t0,
                         f"dec_{tag}": t2 - t1})
@@ -96,15 +99,14 @@ def main(argv=None) -> int:
         from shared_data.limits import rss_bench
         rss_bench("hific", Path(__file__).resolve().parent, args.rss_image)
         return 0
-    torch.set_num_threads(args.threads)
+    threads.limit(args.threads)
 
-    from hific.data import kodak_dir, list_images
-    from hific.model import default_model_path, load_checkpoint
-
+    from hific.checkpoints import default_model_path, load_checkpoint
+    from shared_data import paths
     from shared_data.imageio import read_image
 
     try:
-        path = args.image or list_images(kodak_dir())[0]
+        path = args.image or paths.kodak_images(1)[0]
         img = read_image(path)
     except Exception as e:  # noqa: BLE001 - report and fall back to a synthetic image
         print(f"note: {e}; using a synthetic 768x512 image", file=sys.stderr)
@@ -114,7 +116,7 @@ def main(argv=None) -> int:
     model, _ = load_checkpoint(args.model or default_model_path())
     print(f"threads={args.threads}  torch {torch.__version__}")
     if args.paths:
-        compare_paths(model, list_images(kodak_dir())[:args.paths])
+        compare_paths(model, paths.kodak_images(args.paths))
         return 0
     bench_one(model, img, f"mini {model.cfg.name}")
     if not args.no4k:

@@ -20,13 +20,14 @@ import sys
 import time
 from pathlib import Path
 
-import torch
 import train as train_cli
-from hific.data import kodak_dir, list_images, train_dir
+from hific.checkpoints import load_checkpoint
 from hific.evaluate import EXTRA_COLUMNS, evaluate_files
-from hific.model import load_checkpoint
 from hific.perceptual import LPIPS, LPIPSWeightsMissing
 
+from shared_data import paths, threads
+from shared_data.errors import DatasetError
+from shared_data.imageio import list_images
 from shared_eval.measures import summarize, write_measures, write_summary
 
 SCALES = {
@@ -63,13 +64,13 @@ def main(argv=None) -> int:
     p.add_argument("--batch_size", type=int, default=0, help="override the batch size (smoke runs)")
     p.add_argument("--crop", type=int, default=0, help="override the crop size (smoke runs)")
     args = p.parse_args(argv)
-    torch.set_num_threads(1)
+    threads.limit(1)
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     try:
-        kodak = list_images(kodak_dir())
-        list_images(train_dir())
-    except FileNotFoundError as e:
+        kodak = paths.kodak_images()
+        list_images(paths.train_dir())
+    except DatasetError as e:
         print(f"reproduce.py: error: {e}", file=sys.stderr)
         return 2
     if args.kodak_limit:
@@ -92,13 +93,13 @@ def main(argv=None) -> int:
                 stage += [flag, str(val)]
     t0 = time.time()
     rc = train_cli.main(["-mt", "compression", "-regime", args.regime, "-n", "stage1", "-o", str(out / "runs"),
-                         "--data_dir", str(train_dir()), *lp, *cfg["stage1"]])
+                         "--data_dir", str(paths.train_dir()), *lp, *cfg["stage1"]])
     if rc:
         return rc
     s1 = sorted((out / "runs").glob("stage1_compression_*"))[-1] / "checkpoints" / "final.pt"
     t1 = time.time()
     rc = train_cli.main(["-mt", "compression_gan", "-regime", args.regime, "-n", "gan", "-o", str(out / "runs"),
-                         "--data_dir", str(train_dir()), "-warmstart", "-ckpt", str(s1), *lp, *cfg["gan"]])
+                         "--data_dir", str(paths.train_dir()), "-warmstart", "-ckpt", str(s1), *lp, *cfg["gan"]])
     if rc:
         return rc
     s2 = sorted((out / "runs").glob("gan_compression_gan_*"))[-1] / "checkpoints" / "final.pt"

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import torch
 from hific.config import MINI, ModelConfig, TrainConfig
-from hific.data import train_dir
+
+from shared_data import ddp, paths, threads
+from shared_data.errors import LicError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,7 +60,7 @@ def main(argv=None) -> int:
     if args.warmstart and not args.ckpt:
         print("error: -warmstart needs -ckpt PATH", file=sys.stderr)
         return 2
-    torch.set_num_threads(args.threads)
+    threads.limit(args.threads)
     lmm = {"use_latent_mixture_model": True} if args.use_latent_mixture_model else {}
     if args.mini:
         cfg = ModelConfig.from_dict({**MINI.to_dict(), "likelihood_type": args.likelihood_type,
@@ -82,35 +84,24 @@ def main(argv=None) -> int:
     else:
         tcfg.k_P = 0.0
     device = "cuda" if args.gpu and torch.cuda.is_available() else "cpu"
+    ctx = ddp.setup(device)  # torchrun (WORLD_SIZE > 1): join the group; CUDA becomes cuda:<LOCAL_RANK>
     if lpips_fn is not None:
-        lpips_fn = lpips_fn.to(device)
+        lpips_fn = lpips_fn.to(ctx.device)
     if args.resume:
         out = Path(args.resume).resolve().parent.parent
     else:
         out = Path(args.out) / f"{args.name}_{args.model_type}_{time.strftime('%Y%m%d-%H%M%S')}"
-    import os
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun: every rank uses rank 0's run folder
-        import torch.distributed as dist
-        if device == "cuda":
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group("nccl" if device == "cuda" else "gloo")
-        box = [str(out)]
-        dist.broadcast_object_list(box, src=0)
-        out = Path(box[0])
-        rank0 = dist.get_rank() == 0
-    else:
-        rank0 = True
-    from hific.model import ModelLoadError
+    out = Path(ddp.broadcast(str(out), ctx))  # every rank uses rank 0's run folder
     from hific.train_loop import train
     try:
-        final = train(args.model_type, cfg, tcfg, out, args.data_dir or train_dir(),
+        final = train(args.model_type, cfg, tcfg, out, args.data_dir or paths.train_dir(),
                       warmstart_ckpt=args.ckpt if args.warmstart else None, resume=args.resume, lpips_fn=lpips_fn,
                       log_intv=args.log_intv, save_intv=args.save_intv, seed=args.seed, device=device,
                       time_budget_s=60 * args.time_budget_min, cache_images=args.cache_images)
-    except ModelLoadError as e:  # --resume / -ckpt: a refused or unreadable checkpoint, one line naming it
+    except LicError as e:  # --resume / -ckpt refused, no training images ...: one line naming the file
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if rank0:
+    if ctx.main:
         print(f"final checkpoint (with coding tables): {final}")
     return 0
 

@@ -21,13 +21,13 @@ def _integerize(args) -> int:
     from shared_data.exact import IntegerizeError
 
     from . import integer
-    from .codec import ModelLoadError, load_model
+    from .codec import ModelError, load_codec
     src, out = Path(args.ckpt), Path(args.out)
     bits = {k: getattr(args, k) for k in integer.DEFAULT_BITS}
     try:
-        codec = load_model(src)
+        codec = load_codec(src)
         ipc = integer.integerize_weights(codec.model.numpy_weights(), bits, source_fingerprint=codec.fingerprint.hex())
-    except (ModelLoadError, IntegerizeError) as e:
+    except (ModelError, IntegerizeError) as e:
         print(f"error: {src}: {e}", file=sys.stderr)
         return 1
     out.mkdir(parents=True, exist_ok=True)
@@ -37,7 +37,7 @@ def _integerize(args) -> int:
             shutil.copyfile(src / f, tmp)
             os.replace(tmp, out / f)
     integer.save(ipc, out)
-    conv = load_model(out)
+    conv = load_codec(out)
     print(f"{out}: integer context model ({', '.join(f'{k}={v}' for k, v in bits.items())}; worst-case "
           f"accumulator 2^{ipc.meta['max_accumulator_log2']}); float fingerprint {conv.fingerprint.hex()}, "
           f"portable (format 3) fingerprint {conv.fingerprint_int.hex()}")
@@ -113,7 +113,7 @@ def main(argv=None, prog: str = "python -m cpm") -> int:
     from shared_data.imageio import ImageReadError
 
     from . import arithcfg
-    from .codec import DEFAULT_MODEL, ModelLoadError, load_model
+    from .codec import DEFAULT_MODEL, ModelError, load_codec
     from .tfsetup import limit_threads
     if args.cmd == "integerize":
         limit_threads()
@@ -127,7 +127,7 @@ def main(argv=None, prog: str = "python -m cpm") -> int:
             arithcfg.reproduce(Codec.arith_record(c, args.input) if len(c.sections) == 3 else {})
         else:
             limit_threads()
-        codec = load_model(args.model or DEFAULT_MODEL)
+        codec = load_codec(args.model or DEFAULT_MODEL)
         if args.cmd == "encode":
             r = codec.encode_file(args.input, args.output, portable=not args.float)
             h, w = r.padded_shape[:2]
@@ -136,7 +136,7 @@ def main(argv=None, prog: str = "python -m cpm") -> int:
         else:
             codec.decode_file(args.input, args.output)
             print(f"{args.output}: decoded")
-    except (cont.ContainerError, ImageReadError, ModelLoadError, OSError) as e:
+    except (cont.ContainerError, ImageReadError, ModelError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -1,4 +1,6 @@
-"""Image ⇄ ``.lic`` container with a CPM model (codec id "cpm").
+"""Image ⇄ ``.lic`` container with a CPM model (codec id "cpm"): this sub-project's implementation of the
+project's codec protocol (:class:`shared_data.codec.Codec`: ``load_codec(path, portable=...)``, ``encode``,
+``decode``, ``estimate_bits``).
 
 Container sections: ``[pack_ints([format, C, h, w, crc32(symbols)]), range-coder payload]`` plus, in
 float-path files, the encoder's arithmetic configuration. Stream formats: **3** (portable, the default for a converted model): the symbols are coded under
@@ -26,12 +28,15 @@ import tensorflow as tf
 
 from shared_data import arith
 from shared_data import container as cont
-from shared_data.imageio import crop_to_original, pad_to_multiple, read_image, write_png
+from shared_data.errors import ContainerError, ImageError, ModelError
+from shared_data.imageio import check_rgb_uint8, pad_to_multiple, read_image, write_png
 
 from . import arithcfg, integer
-from .coding import CodingError, ContextModelInt, ContextModelNumpy, decode_symbols, encode_symbols
+from .coding import ContextModelInt, ContextModelNumpy, decode_symbols, encode_symbols
 from .config import AE_KEYS, PC_KEYS, Config, ConfigError, check_keys, load_ae_config, load_pc_config
 from .model import CPM, SUBSAMPLING
+
+CODEC_ID = "cpm"
 
 FORMAT = 3          # portable: integer context model
 FORMAT_FLOAT = 2    # float32 context model (needs the encoder's arithmetic)
@@ -56,10 +61,6 @@ def symbols_crc(symbols: np.ndarray, size: tuple[int, int] | None = None) -> int
     return crc | SIZED_CRC if size is not None else crc
 
 
-class ModelLoadError(ValueError):
-    """A model directory is missing files or holds weights that do not fit its config."""
-
-
 def _config_from_values(values: dict, name: str, keys, kind) -> Config:
     vals = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
     return check_keys(Config(vals, name=name, text=""), keys, kind)
@@ -78,37 +79,57 @@ def save_model(model: CPM, out_dir: str | os.PathLike, ae_name: str, pc_name: st
     atomic_write_bytes(out / "config.json", (json.dumps(meta, indent=1, sort_keys=True, default=list) + "\n").encode())
 
 
-def load_model(model_dir: str | os.PathLike = DEFAULT_MODEL) -> Codec:
-    d = Path(model_dir)
+def is_model(path: str | os.PathLike) -> bool:
+    """Whether ``path`` looks like a cpm model directory (``config.json`` with ``ae`` / ``pc`` values and
+    ``weights.npz``); reads only the small JSON file."""
+    d = Path(path)
     if not (d / "config.json").is_file() or not (d / "weights.npz").is_file():
-        raise ModelLoadError(f"{d}: not a cpm model directory (needs config.json and weights.npz)")
+        return False
+    try:
+        meta = json.loads((d / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and isinstance(meta.get("ae"), dict) and isinstance(meta.get("pc"), dict)
+
+
+def load_codec(path: str | os.PathLike | None = None, portable: bool | None = None) -> Codec:
+    """The model directory ``path`` (None: :data:`DEFAULT_MODEL`, the committed zoo/mini) as a codec.
+
+    ``portable`` (the CLI's ``--float`` is ``portable=False``): True writes the portable stream format 3
+    (exact integer context model; the default when the model has one, as zoo/mini has), False the float-path
+    format 2. Decoding reads every format whatever the option. :class:`ModelError` naming the directory for
+    a missing / corrupt model, a stale integer conversion, or ``portable=True`` on a float-only model."""
+    d = Path(DEFAULT_MODEL if path is None else path)
+    if not (d / "config.json").is_file() or not (d / "weights.npz").is_file():
+        raise ModelError(f"{d}: not a cpm model directory (needs config.json and weights.npz)")
     try:
         meta = json.loads((d / "config.json").read_text())
         ae = _config_from_values(meta["ae"], meta.get("ae_config", "ae"), AE_KEYS, "autoencoder")
         pc = _config_from_values(meta["pc"], meta.get("pc_config", "pc"), PC_KEYS, "probclass")
-    except (KeyError, ValueError, ConfigError) as e:
-        raise ModelLoadError(f"{d}/config.json: unusable ({e})") from None
+    except (KeyError, TypeError, AttributeError, ValueError, ConfigError) as e:
+        raise ModelError(f"{d}/config.json: unusable ({e})") from None
     if not hasattr(ae, "arch_param_n"):
         object.__setattr__(ae, "arch_param_n", 128)
     model = CPM(ae, pc)
     try:
         with np.load(d / "weights.npz") as z:
             model.load_weights({k: z[k] for k in z.files})
-    except (ValueError, OSError) as e:
-        raise ModelLoadError(f"{d}/weights.npz: {e}") from None
+    except (ValueError, OSError, KeyError) as e:
+        raise ModelError(f"{d}/weights.npz: {e}") from None
     try:
         ipc = integer.load(d, meta)
-    except (ValueError, OSError) as e:
-        raise ModelLoadError(str(e)) from None
-    codec = Codec(model, ipc, model_dir=d)
-    if ipc is not None and ipc.meta.get("source_fingerprint") != codec.fingerprint.hex():
-        raise ModelLoadError(f"{d}: {integer.INT_FILE} was converted from other float weights (fingerprint "
-                             f"{ipc.meta.get('source_fingerprint')}, weights.npz is {codec.fingerprint.hex()}: "
-                             f"trained further?); rerun `python -m cpm integerize {d} {d}`")
+    except (ValueError, OSError, KeyError) as e:
+        raise ModelError(str(e)) from None
+    codec = Codec(model, ipc, model_dir=d, portable=portable)
+    if ipc is not None and ipc.meta.get("source_fingerprint") != codec.fingerprint_float.hex():
+        raise ModelError(f"{d}: {integer.INT_FILE} was converted from other float weights (fingerprint "
+                         f"{ipc.meta.get('source_fingerprint')}, weights.npz is {codec.fingerprint_float.hex()}: "
+                         f"trained further?); rerun `python -m cpm integerize {d} {d}`")
     return codec
 
 
 def load_from_configs(ae_path, pc_path) -> Codec:
+    """A freshly initialised (untrained) model of two config files, float path only (tests, benchmarks)."""
     return Codec(CPM(load_ae_config(ae_path), load_pc_config(pc_path)))
 
 
@@ -122,16 +143,22 @@ class EncodeResult:
 
 
 class Codec:
-    """A model's encoder/decoder. ``ipc`` (from ``integerize``) enables the portable format 3, which is then
-    the default (``portable=True``); without it only the float format 2 can be written."""
+    """A model's encoder/decoder (:class:`shared_data.codec.Codec`). ``ipc`` (from ``integerize``) enables the
+    portable format 3, which is then the default (``portable``); without it only the float format 2 can be
+    written. ``fingerprint`` is what the files of the chosen format carry: ``fingerprint_int`` (format 3)
+    or ``fingerprint_float`` (format 2: SHA-256 of the config values and all float weights)."""
 
-    def __init__(self, model: CPM, ipc: integer.IntegerPC | None = None, model_dir=None):
+    codec_id = CODEC_ID
+    lossless = False
+
+    def __init__(self, model: CPM, ipc: integer.IntegerPC | None = None, model_dir=None,
+                 portable: bool | None = None):
         self.model = model
         self.model_dir = model_dir
         self.cm = ContextModelNumpy(model)
         w = model.numpy_weights()
         cfg = model.ae_config.canonical() + "\n--\n" + model.pc_config.canonical()
-        self.fingerprint = cont.fingerprint(cfg, [w[k].tobytes() for k in sorted(w)])
+        self.fingerprint_float = cont.fingerprint(cfg, [w[k].tobytes() for k in sorted(w)])
         self.ipc = ipc
         self.icm = None
         self.fingerprint_int = None
@@ -140,9 +167,36 @@ class Codec:
             float_part = [w[k].tobytes() for k in sorted(w) if not k.startswith("probclass3d")]
             self.fingerprint_int = cont.fingerprint(cfg + "\n--integer--\n" + ipc.canonical(),
                                                     float_part + ipc.buffers())
-        self.portable = ipc is not None
+        if portable and ipc is None:
+            where = model_dir or "DIR"
+            raise ModelError(f"model {where} has only the float context model, which cannot write the portable "
+                             f"{FORMATS[3]}; convert it with `python -m cpm integerize {where} OUT` (or encode the "
+                             f"float {FORMATS[2]} with --float)")
+        self.portable = ipc is not None if portable is None else bool(portable)
         self._enc = tf.function(lambda x: self.model.encode(x, training=False).symbols, reduce_retracing=True)
         self._dec = tf.function(lambda q: self.model.decode(q, training=False), reduce_retracing=True)
+
+    @property
+    def fingerprint(self) -> bytes:
+        """The 8 bytes every container this codec writes carries (its default format's fingerprint)."""
+        return self.fingerprint_int if self.portable else self.fingerprint_float
+
+    # --- the codec protocol (shared_data.codec.Codec) ----------------------------------------------
+    def encode(self, image: np.ndarray) -> cont.Container:
+        """uint8 (H, W, 3) -> a container of this codec's format (:attr:`portable`)."""
+        return self.encode_array(_checked(image))[0]
+
+    def decode(self, container: cont.Container) -> np.ndarray:
+        """A cpm container (any format this model can read) -> uint8 (H, W, 3) of the original size."""
+        if container.codec != CODEC_ID:
+            raise ContainerError(f"a {container.codec} file, not cpm")
+        return self.decode_container(container)[0]
+
+    def estimate_bits(self, image: np.ndarray) -> float:
+        """The model's rate for ``image``: Σ −log2 P of its symbols under the TF context model (the original's
+        bpp · pixels), the same padding as :meth:`encode`, no coding."""
+        padded, _ = pad_to_multiple(_checked(image), SUBSAMPLING, mode="constant", split="center")
+        return self.bits_of_symbols(self.symbols_of(padded))
 
     # --- network halves ---------------------------------------------------------------------------
     def symbols_of(self, padded: np.ndarray) -> np.ndarray:
@@ -156,7 +210,7 @@ class Codec:
         x = self._dec(tf.constant(q)).numpy()[0]
         return x.astype(np.uint8)
 
-    def estimate_bits(self, symbols: np.ndarray) -> float:
+    def bits_of_symbols(self, symbols: np.ndarray) -> float:
         """Cross-entropy estimate Σ bitcost from the TF full-volume pass (the original's bpp)."""
         q = self.model.centers.numpy()[symbols.transpose(1, 2, 0)][None]
         bc = self.model.bitcost(tf.constant(q), tf.constant(symbols.transpose(1, 2, 0)[None].astype(np.int64)))
@@ -167,7 +221,7 @@ class Codec:
         portable = self.portable if portable is None else portable
         if portable and self.icm is None:
             where = self.model_dir or "DIR"
-            raise cont.ContainerError(
+            raise ModelError(
                 f"model {where} has only the float context model, which cannot write the portable {FORMATS[3]}; "
                 f"convert it with `python -m cpm integerize {where} OUT` (or encode the float {FORMATS[2]} "
                 f"with --float)")
@@ -181,7 +235,7 @@ class Codec:
         symbols = self.symbols_of(padded)
         payload, bits = encode_symbols(self.icm if portable else self.cm, symbols)
         C, h, w = symbols.shape
-        fmt, fp = (FORMAT, self.fingerprint_int) if portable else (FORMAT_FLOAT, self.fingerprint)
+        fmt, fp = (FORMAT, self.fingerprint_int) if portable else (FORMAT_FLOAT, self.fingerprint_float)
         sections = (cont.pack_ints([fmt, C, h, w, symbols_crc(symbols, img.shape[:2])]), payload)
         if not portable:  # format 3 needs no record: its probabilities do not depend on the arithmetic
             sections += (arith.pack(arithcfg.here("float")),)
@@ -199,10 +253,10 @@ class Codec:
     def file_format(c: cont.Container) -> int:
         """The cpm stream format of a container (1, 2 or 3), from its first section."""
         if len(c.sections) not in (2, 3):
-            raise cont.ContainerError(f"cpm file must have 2 or 3 sections, has {len(c.sections)}")
+            raise ContainerError(f"cpm file must have 2 or 3 sections, has {len(c.sections)}")
         head = cont.unpack_ints(c.sections[0])
         if not head or head[0] not in FORMATS:
-            raise cont.ContainerError(f"cpm header {head}: unknown stream format (this decoder knows 1, 2, 3)")
+            raise ContainerError(f"cpm header {head}: unknown stream format (this decoder knows 1, 2, 3)")
         return head[0]
 
     @staticmethod
@@ -218,17 +272,17 @@ class Codec:
         if fmt == FORMAT:
             if self.icm is None:
                 m = self.model_dir or "DIR"
-                raise cont.ContainerError(
+                raise ContainerError(
                     f"{where}the file is cpm {FORMATS[3]}, but model {m} has only the float context model "
                     f"({FORMATS[2]}); convert it with `python -m cpm integerize {m} OUT` and decode with --model OUT")
             want = self.fingerprint_int
         else:
-            want = self.fingerprint
+            want = self.fingerprint_float
             if c.fingerprint == self.fingerprint_int:
-                raise cont.ContainerError(f"{where}inconsistent file: {FORMATS[fmt]} under the fingerprint of the "
+                raise ContainerError(f"{where}inconsistent file: {FORMATS[fmt]} under the fingerprint of the "
                                           f"integer context model")
         if c.fingerprint != want:
-            raise cont.ContainerError(f"{where}model fingerprint mismatch: the file ({FORMATS[fmt]}) was written by "
+            raise ContainerError(f"{where}model fingerprint mismatch: the file ({FORMATS[fmt]}) was written by "
                                       f"model {c.fingerprint.hex()}, the loaded model is {want.hex()}")
         return fmt
 
@@ -240,13 +294,13 @@ class Codec:
         expected = [self.model.C, Hp // SUBSAMPLING, Wp // SUBSAMPLING]
         n_sec = {1: (2,), 2: (2, 3), 3: (2,)}[fmt]
         if len(head) != (4 if fmt == 1 else 5) or head[1:4] != expected or len(c.sections) not in n_sec:
-            raise cont.ContainerError(f"cpm header {head} ({len(c.sections)} sections) does not match the "
+            raise ContainerError(f"cpm header {head} ({len(c.sections)} sections) does not match the "
                                       f"model/image (expected {FORMATS[fmt]} and C, h, w = {expected})")
         record = self.arith_record(c, path)
         try:
             symbols = decode_symbols(self.icm if fmt == FORMAT else self.cm, c.sections[1], tuple(expected))
             failure = None
-        except CodingError as e:
+        except ContainerError as e:  # the entropy decoder (shared_data.entropy) or coding.CodingError
             failure = str(e)
         if failure is None and fmt >= 2 and symbols_crc(
                 symbols, (c.height, c.width) if head[4] >= SIZED_CRC else None) != head[4]:
@@ -254,17 +308,17 @@ class Codec:
         if failure is not None:
             where = f"{path}: " if path is not None else ""
             if fmt == FORMAT:
-                raise cont.ContainerError(f"{where}corrupt cpm payload: {failure} (portable {FORMATS[3]}: the "
+                raise ContainerError(f"{where}corrupt cpm payload: {failure} (portable {FORMATS[3]}: the "
                                           f"integer context model is exact, so the file itself is damaged)")
             here = arithcfg.here("float")
             diffs = arith.mismatches(record, here) if record else []
             if record and [d for d in diffs if d[0] != "python"]:
-                raise cont.ContainerError(
+                raise ContainerError(
                     f"{where}cpm {FORMATS[fmt]} does not decode under this machine's arithmetic ({failure}): "
                     f"{arith.explain(record, here)}; retry with `decode --try-arithmetic`, or re-encode as the "
                     f"portable {FORMATS[3]}")
             note = "" if record else " (no arithmetic record: a file written before it was stored)"
-            raise cont.ContainerError(f"{where}corrupt cpm payload: {failure}{note} (or a machine whose float "
+            raise ContainerError(f"{where}corrupt cpm payload: {failure}{note} (or a machine whose float "
                                       f"arithmetic gives other probabilities)")
         return symbols
 
@@ -284,5 +338,11 @@ class Codec:
         return img
 
 
-__all__ = ["Codec", "load_model", "save_model", "load_from_configs", "ModelLoadError", "DEFAULT_MODEL",
-           "crop_to_original"]
+def _checked(image) -> np.ndarray:
+    try:
+        return check_rgb_uint8(np.asarray(image))
+    except ValueError as e:
+        raise ImageError(f"cpm encoder: {e}") from None
+
+
+__all__ = ["CODEC_ID", "DEFAULT_MODEL", "Codec", "is_model", "load_codec", "save_model", "load_from_configs"]

@@ -24,10 +24,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import constriction
 import numpy as np
 
-from shared_data import exact
+from shared_data import entropy, exact
+from shared_data.errors import ContainerError
 
 from .model import CPM, PC_SCOPE, first_mask, other_mask
 
@@ -35,7 +35,7 @@ _LAYERS = ("conv3d_conv0_mask", "res1/conv3d_conv1_mask", "res1/conv3d_conv2_mas
 PAD = 4  # context_size // 2 for kernel_size 3 and 4 layers
 
 
-class CodingError(ValueError):
+class CodingError(ContainerError):
     """The payload cannot be decoded (corrupt, truncated or written by another model)."""
 
 
@@ -128,7 +128,6 @@ class ContextModelNumpy:
             sym_frame.reshape(Dp, Hp, Wp)[PAD:, PAD:-PAD, PAD:-PAD] = symbols
         cost = 0.0
         all_logits = np.zeros((N, self.L), self.dtype) if keep_logits else None
-        family = constriction.stream.model.Categorical(perfect=False)
         for s in range(nsteps):
             out = None
             for li, layer in enumerate(layers):
@@ -145,18 +144,15 @@ class ContextModelNumpy:
             if keep_logits:
                 all_logits[idx] = out
             p, log2p = self._probs(out)
-            if decoder is not None:
-                try:
-                    syms = np.asarray(decoder.decode(family, p), dtype=np.int32)
-                except Exception as e:  # constriction raises on exhausted/invalid data
-                    raise CodingError(f"entropy decoding failed ({e})") from None
+            if decoder is not None:  # shared_data.entropy.Decoder: ContainerError on exhausted/invalid data
+                syms = decoder.decode(p, dtype=p.dtype).astype(np.int32)
                 sym_frame[idx] = syms
                 A[0][idx, 0] = self._symbol_values(syms)
             else:
                 syms = sym_frame[idx]
                 cost -= float(log2p[np.arange(idx.size), syms].sum())
                 if encoder is not None:
-                    encoder.encode(syms, family, p)
+                    encoder.encode(syms, p, dtype=p.dtype)
         out_syms = sym_frame.reshape(Dp, Hp, Wp)[PAD:, PAD:-PAD, PAD:-PAD].copy()
         if keep_logits:
             return out_syms, cost, all_logits.reshape(Dp, Hp, Wp, self.L)[PAD:, PAD:-PAD, PAD:-PAD]
@@ -224,17 +220,16 @@ class ContextModelInt(ContextModelNumpy):
 def encode_symbols(cm: ContextModelNumpy, symbols: np.ndarray) -> tuple[bytes, float]:
     """Range-code a (C,h,w) int symbol volume; returns (bytes, ideal bits under the coded probabilities)."""
     C, h, w = symbols.shape
-    enc = constriction.stream.queue.RangeEncoder()
+    enc = entropy.Encoder("range")
     _, bits = cm.run(C, h, w, symbols=np.asarray(symbols, np.int64), encoder=enc)
-    return enc.get_compressed().astype("<u4").tobytes(), bits
+    return enc.finish(), bits
 
 
 def decode_symbols(cm: ContextModelNumpy, data: bytes, shape: tuple[int, int, int]) -> np.ndarray:
-    if len(data) % 4:
-        raise CodingError(f"payload length {len(data)} is not a multiple of 4 bytes")
-    words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
-    dec = constriction.stream.queue.RangeDecoder(words)
+    """The (C,h,w) symbols of a payload; :class:`ContainerError` (naming the entropy decoder's failure, a
+    length that is not whole 32-bit words, or data left over) for one that is not of this model and shape."""
+    dec = entropy.Decoder(data, "range", what="range-coder words")
     syms, _ = cm.run(*shape, decoder=dec)
-    if not dec.maybe_exhausted():
+    if not dec.exhausted():
         raise CodingError("payload has data left after the last symbol (corrupt or not written for this image)")
     return syms

@@ -74,7 +74,7 @@ def evaluate_image(codec: Codec, img: np.ndarray, name: str, real_bpp: bool = Tr
         symbols = codec.symbols_of(padded)
         rec = codec.reconstruct(symbols)
         row["real_bpp"] = 0
-    est = codec.estimate_bits(symbols)
+    est = codec.bits_of_symbols(symbols)
     row["bpp_estimated"] = est / (Hp * Wp)
     row["bpp_factorized"] = factorized_bits(symbols, codec.model.L) / (Hp * Wp)
     if real_bpp:

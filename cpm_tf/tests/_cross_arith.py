@@ -18,14 +18,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def main(job_path: str) -> int:
     job = json.loads(Path(job_path).read_text())
-    from cpm.codec import DEFAULT_MODEL, load_model
+    from cpm.codec import DEFAULT_MODEL, load_codec
     from cpm.tfsetup import limit_threads
     limit_threads()
     import numpy as np
 
     from shared_data import container as cont
     from shared_data.imageio import read_image
-    codec = load_model(job.get("model") or DEFAULT_MODEL)
+    codec = load_codec(job.get("model") or DEFAULT_MODEL)
     enc = job.get("encode")
     if enc:
         out = Path(enc["out"])

@@ -23,10 +23,10 @@ def kodak_dir():
 
 @pytest.fixture(scope="session")
 def zoo_codec():
-    from cpm.codec import DEFAULT_MODEL, load_model
+    from cpm.codec import DEFAULT_MODEL, load_codec
     if not (DEFAULT_MODEL / "weights.npz").is_file():
         pytest.skip("no committed zoo/mini model yet")
-    return load_model(DEFAULT_MODEL)
+    return load_codec(DEFAULT_MODEL)
 
 
 @pytest.fixture(scope="session")

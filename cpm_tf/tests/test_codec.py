@@ -20,9 +20,9 @@ GOLDEN = Path(__file__).parent / "golden"
 @pytest.fixture(scope="module")
 def codec(request):
     """The committed zoo/mini model when present (meaningful probabilities), else a random mini model."""
-    from cpm.codec import DEFAULT_MODEL, load_from_configs, load_model
+    from cpm.codec import DEFAULT_MODEL, load_from_configs, load_codec
     if (DEFAULT_MODEL / "weights.npz").is_file():
-        return load_model(DEFAULT_MODEL)
+        return load_codec(DEFAULT_MODEL)
     return load_from_configs(ROOT / "ae_configs/mini/low", ROOT / "pc_configs/mini/res_shallow")
 
 
@@ -50,7 +50,7 @@ def test_roundtrip_exact_on_real_images(codec, kodak_dir):
         assert payload_bits >= res.bits_estimated - 1e-6, name
         assert payload_bits <= res.bits_estimated * 1.005 + 64, (name, payload_bits, res.bits_estimated)
         # the coder's probabilities are the TF model's (one full-volume pass) up to float rounding
-        assert codec.estimate_bits(res.symbols) == pytest.approx(res.bits_estimated, rel=1e-4, abs=1e-2)
+        assert codec.bits_of_symbols(res.symbols) == pytest.approx(res.bits_estimated, rel=1e-4, abs=1e-2)
 
 
 def test_coder_roundtrip_random_symbols(mini_codec):
@@ -107,7 +107,7 @@ def test_float_path_roundtrip_in_process(zoo_codec):
     from shared_data import arith
     img = tiny_image()
     c, res = zoo_codec.encode_array(img, portable=False)
-    assert cont.unpack_ints(c.sections[0])[0] == 2 and c.fingerprint == zoo_codec.fingerprint
+    assert cont.unpack_ints(c.sections[0])[0] == 2 and c.fingerprint == zoo_codec.fingerprint_float
     rec = arith.unpack(c.sections[2])
     assert rec["cpm_path"] == "float" and "blas_core" in rec and "tf_threads" in rec
     c2 = cont.unpack(cont.pack(c), codec="cpm")
@@ -126,7 +126,7 @@ def test_bad_files(codec, mini_codec, tmp_path):
         (tmp_path / name).write_bytes(b)
         with pytest.raises(cont.ContainerError):
             codec.decode_file(tmp_path / name, tmp_path / "out.png")
-    other = mini_codec if codec is not mini_codec and codec.fingerprint != mini_codec.fingerprint else None
+    other = mini_codec if codec is not mini_codec and codec.fingerprint_float != mini_codec.fingerprint_float else None
     if other is not None:
         pf = tmp_path / "float.lic"
         cont.write(pf, codec.encode_array(img, portable=False)[0])

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from cpm.codec import load_model
+from cpm.codec import load_codec
 from cpm.config import load_ae_config, load_pc_config
 from cpm.import_original import ImportError_, convert
 from cpm.model import CPM
@@ -34,7 +34,7 @@ def test_import_tf1_checkpoint(tmp_path):
     values = write_tf1_checkpoint(tmp_path / "model.ckpt-100")
     info = convert(str(tmp_path / "model.ckpt-100"), AE, PC, tmp_path / "out")
     assert info["unused"] == []
-    codec = load_model(tmp_path / "out")
+    codec = load_codec(tmp_path / "out")
     for k, v in codec.model.vars.items():
         np.testing.assert_array_equal(v.numpy(), values[k], err_msg=k)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from cpm.codec import load_model
+from cpm.codec import load_codec
 from cpm.config import load_ae_config
 from cpm.import_original import ImportError_, convert
 from cpm.losses import distortion_loss, rate_losses, weight_regularization
@@ -119,7 +119,7 @@ def test_fixture_manifest_errors_name_the_file(tmp_path):
 def test_checkpoint_names_and_values(fx, model_dir):
     """The original's TF1 checkpoint holds exactly this package's variables (+ global_step), imported unchanged."""
     reader = tf.train.load_checkpoint(str(PARITY / CKPT))
-    model = load_model(model_dir).model
+    model = load_codec(model_dir).model
     assert set(reader.get_variable_to_shape_map()) == set(model.vars) | {"global_step"}
     for k, v in model.vars.items():
         np.testing.assert_array_equal(v.numpy(), reader.get_tensor(k), err_msg=k)
@@ -140,7 +140,7 @@ def test_import_refuses_another_configuration(tmp_path):
 
 def test_training_forward_matches_original(fx, model_dir):
     """Training graph (batch moments): latents, importance map, quantizer, probclass logits, bit costs, output."""
-    o, m = fx["orig"], load_model(model_dir).model
+    o, m = fx["orig"], load_codec(model_dir).model
     x = tf.constant(o["input_uint8"].astype(np.float32))
     enc = m.encode(x, training=True)
     assert np.array_equal(nchw(enc.symbols), o["symbols"])
@@ -165,7 +165,7 @@ def test_training_forward_matches_original(fx, model_dir):
 
 
 def test_losses_match_original(fx, model_dir):
-    o, m = fx["orig"], load_model(model_dir).model
+    o, m = fx["orig"], load_codec(model_dir).model
     cfg = m.ae_config
     x = tf.constant(o["input_uint8"].astype(np.float32))
     enc = m.encode(x, training=True)
@@ -184,7 +184,7 @@ def test_losses_match_original(fx, model_dir):
 
 
 def _adam_step(fx, model_dir):
-    o, m = fx["orig"], load_model(model_dir).model
+    o, m = fx["orig"], load_codec(model_dir).model
     before = m.numpy_weights()
     trainer = Trainer(m, itr_per_epoch=1281167 // 2, summarize_grads=True)
     # the Python body of Trainer.train_step, run eagerly: the same ops train.py runs under tf.function, whose
@@ -258,7 +258,7 @@ def test_adam_epsilon_matches_original(step):
 def test_test_graph_and_real_file_match_original(fx, model_dir, tmp_path):
     """Test graph (moving BN statistics, qhard), through the float-path codec: symbols, the CE estimate against
     the original's bit costs, and a real .lic file whose payload obeys the information bound + overhead."""
-    o, codec = fx["orig"], load_model(model_dir)
+    o, codec = fx["orig"], load_codec(model_dir)
     m = codec.model
     enc = m.encode(tf.constant(o["input_uint8"].astype(np.float32)), training=False)
     errs = {"logits": rel(m.pc_logits(enc.qhard), o["test/logits"]),
@@ -270,11 +270,11 @@ def test_test_graph_and_real_file_match_original(fx, model_dir, tmp_path):
         sym = codec.symbols_of(crop)
         assert np.array_equal(sym, o["test/symbols"][i]), f"crop {i}: symbols differ from the original's"
         bits_orig = float(o["test/bitcost"][i].astype(np.float64).sum())
-        assert codec.estimate_bits(sym) == pytest.approx(bits_orig, rel=1e-5)
+        assert codec.bits_of_symbols(sym) == pytest.approx(bits_orig, rel=1e-5)
         png, lic = tmp_path / f"crop{i}.png", tmp_path / f"crop{i}.lic"
         write_png(png, crop)
         res = codec.encode_file(png, lic, portable=False)
-        c = cont.read(lic, codec="cpm", model_fingerprint=codec.fingerprint)
+        c = cont.read(lic, codec="cpm", model_fingerprint=codec.fingerprint_float)
         payload_bits = 8 * len(c.sections[1])
         # range coder: within 0.5 % + 64 bits of the original's −log2 P (its probabilities, float32)
         print(f"crop {i}: original {bits_orig:.1f} bits, payload {payload_bits} bits "

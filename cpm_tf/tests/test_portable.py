@@ -116,17 +116,17 @@ def test_integerize_cli_and_format_errors(mini_codec, zoo_codec, tmp_path):
     on a float-only model (and a float file under the integer fingerprint) names both formats and the
     conversion command; errors of the CLI are one line naming the checkpoint."""
     from cpm.__main__ import main
-    from cpm.codec import DEFAULT_MODEL, load_model, save_model
+    from cpm.codec import DEFAULT_MODEL, load_codec, save_model
     src = tmp_path / "float"
     save_model(mini_codec.model, src, "mini/low", "mini/res_shallow")
     assert main(["integerize", str(src), str(tmp_path / "int"), "--frac_logit", "8"]) == 0
     meta = json.loads((tmp_path / "int" / "config.json").read_text())["integer"]
-    assert meta["frac_logit"] == 8 and meta["source_fingerprint"] == mini_codec.fingerprint.hex()
-    conv = load_model(tmp_path / "int")
-    assert conv.portable and conv.fingerprint == mini_codec.fingerprint
-    assert conv.fingerprint_int not in (None, conv.fingerprint)
-    assert load_model(tmp_path / "int").fingerprint_int == conv.fingerprint_int  # deterministic conversion
-    flt = load_model(src)
+    assert meta["frac_logit"] == 8 and meta["source_fingerprint"] == mini_codec.fingerprint_float.hex()
+    conv = load_codec(tmp_path / "int")
+    assert conv.portable and conv.fingerprint_float == mini_codec.fingerprint_float
+    assert conv.fingerprint_int not in (None, conv.fingerprint_float)
+    assert load_codec(tmp_path / "int").fingerprint_int == conv.fingerprint_int  # deterministic conversion
+    flt = load_codec(src)
     img = np.random.RandomState(0).randint(0, 256, (16, 24, 3)).astype(np.uint8)
     c, res = conv.encode_array(img)
     with pytest.raises(cont.ContainerError, match=r"format 3.*format 2.*python -m cpm integerize"):
@@ -146,24 +146,24 @@ def test_integerize_cli_and_format_errors(mini_codec, zoo_codec, tmp_path):
     # another conversion (other bits) is another model for format 3
     assert main(["integerize", str(src), str(tmp_path / "int10")]) == 0
     with pytest.raises(cont.ContainerError, match="fingerprint"):
-        load_model(tmp_path / "int10").decode_container(c)
+        load_codec(tmp_path / "int10").decode_container(c)
     # half-converted directories and bad bits are refused
     shutil.copytree(tmp_path / "int", tmp_path / "half")
     (tmp_path / "half" / INT_FILE).unlink()
-    from cpm.codec import ModelLoadError
-    with pytest.raises(ModelLoadError, match="integerize"):
-        load_model(tmp_path / "half")
+    from shared_data.errors import ModelError
+    with pytest.raises(ModelError, match="integerize"):
+        load_codec(tmp_path / "half")
     # weights trained further in place after the conversion: refused, naming the command
     shutil.copytree(tmp_path / "int", tmp_path / "stale")
-    stale = load_model(tmp_path / "stale")
+    stale = load_codec(tmp_path / "stale")
     v = stale.model.pc_variables()[0]
     v.assign(v + 0.01)
     save_model(stale.model, tmp_path / "stale", "mini/low", "mini/res_shallow")
     meta_stale = json.loads((tmp_path / "stale" / "config.json").read_text())
     meta_stale["integer"] = meta
     (tmp_path / "stale" / "config.json").write_text(json.dumps(meta_stale))
-    with pytest.raises(ModelLoadError, match="converted from other float weights.*integerize"):
-        load_model(tmp_path / "stale")
+    with pytest.raises(ModelError, match="converted from other float weights.*integerize"):
+        load_codec(tmp_path / "stale")
     assert main(["integerize", str(tmp_path / "nope"), str(tmp_path / "x")]) == 1
     assert main(["integerize", str(src), str(tmp_path / "y"), "--frac_w", "40"]) == 1
     assert not (tmp_path / "y" / INT_FILE).exists()
@@ -171,7 +171,7 @@ def test_integerize_cli_and_format_errors(mini_codec, zoo_codec, tmp_path):
     assert zoo_codec.portable and (DEFAULT_MODEL / INT_FILE).is_file()
     again = integerize_weights(zoo_codec.model.numpy_weights(), {k: zoo_codec.ipc.meta[k] for k in
                                ("frac_in", "frac_w", "frac_act", "frac_logit", "prob_frac")},
-                               source_fingerprint=zoo_codec.fingerprint.hex())
+                               source_fingerprint=zoo_codec.fingerprint_float.hex())
     assert again.meta == zoo_codec.ipc.meta
     for k, v in zoo_codec.ipc.arrays.items():
         np.testing.assert_array_equal(again.arrays[k], v, err_msg=k)

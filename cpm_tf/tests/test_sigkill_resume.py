@@ -54,8 +54,8 @@ def _resume_and_check(args, log_dir, at, to):
     assert json.loads((log_dir / "train_info.json").read_text())["steps"] == to
     assert list_checkpoints(log_dir / "ckpts")[-1][0] == to
     from cpm.checkpoints import restore_model_weights
-    from cpm.codec import load_model
-    codec = load_model(log_dir)  # weights.npz + config.json of the final step
+    from cpm.codec import load_codec
+    codec = load_codec(log_dir)  # weights.npz + config.json of the final step
     restore_model_weights(codec.model, list_checkpoints(log_dir / "ckpts")[-1][1])
 
 

@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from cpm.codec import load_model, save_model
+from cpm.codec import load_codec, save_model
 
 from shared_data.imageio import sample_images, write_png
 from shared_eval.measures import read_measures
@@ -17,7 +17,7 @@ def test_val_writes_measures(tmp_path, mini_codec):
     import val
     save_model(mini_codec.model, tmp_path / "logs" / "0101_0000 mini@low mini@res_shallow", "mini/low",
                "mini/res_shallow")
-    assert load_model(tmp_path / "logs" / "0101_0000 mini@low mini@res_shallow").fingerprint == mini_codec.fingerprint
+    assert load_codec(tmp_path / "logs" / "0101_0000 mini@low mini@res_shallow").fingerprint_float == mini_codec.fingerprint_float
     imgs = tmp_path / "imgs"
     coffee = sample_images(("coffee",))["coffee"]  # 400 x 600
     write_png(imgs / "a.png", coffee[:181, :203])   # odd size: padded to 184 x 208

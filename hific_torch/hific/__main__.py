@@ -1,118 +1,140 @@
-"""``python -m hific encode IN.png OUT.lic [--model CKPT] [--float]`` / ``python -m hific decode IN.lic OUT.png
-[--try-arithmetic]`` / ``python -m hific integerize CKPT OUT``.
+"""``python -m hific encode|decode|info`` (the shared CLI, :mod:`shared_data.cli`) and ``integerize``.
 
-Encode writes portable files (the exact integer h_s, layout 3) when the model is integerized (the zoo models
-are), float-path files (layout 2) with ``--float`` or a float-only model. Threads: ``--threads``, else
-``shared_data.arith.threads`` (``LIC_THREADS``, else the count the file recorded, else 1). Errors
-(unreadable image, corrupt or foreign container, wrong model, bad checkpoint) exit non-zero with one line on
-stderr.
+    python -m hific encode IN OUT [--model M] [--max-pixels N] [--threads N] [--float]
+    python -m hific decode IN OUT [--model M] [--max-pixels N] [--threads N] [--try-arithmetic]
+    python -m hific info FILE.lic ...
+    python -m hific integerize CKPT OUT [--act-frac F] [--weight-frac F]
+
+IN may be a file, a folder or a quoted glob (a folder run writes into the folder OUT, with a progress bar).
+``--model``: a checkpoint or a folder holding one (default ``zoo/mini/hific_mini.pt``). Encode writes portable
+files (the exact integer h_s, layout 3) when the model is integerized (the zoo models are), float-path files
+(layout 2) with ``--float`` or a float-only model. Threads: ``--threads``, else ``LIC_THREADS``, else (decode)
+the count the file recorded, else 1 (:func:`shared_data.threads.limit`). Errors (unreadable image, corrupt or
+foreign container, wrong model, bad checkpoint, an image above ``--max-pixels``) print one line
+``error: ...`` and exit 1; the pixel limit is checked before torch is imported.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
 from pathlib import Path
 
+from shared_data import cli
 
-def _parser() -> argparse.ArgumentParser:
-    from shared_data.limits import add_max_pixels_argument
-    p = argparse.ArgumentParser(prog="python -m hific", description="HiFiC image codec (real bitstreams).")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    for name, help_ in (("encode", "image -> .lic"), ("decode", ".lic -> PNG")):
-        s = sub.add_parser(name, help=help_)
-        s.add_argument("input")
-        s.add_argument("output")
-        s.add_argument("--model", default=None, help="checkpoint (default: zoo/mini/hific_mini.pt)")
-        s.add_argument("--threads", type=int, default=None,
-                       help="intra-op threads (default: LIC_THREADS, else what the file recorded, else 1)")
-        add_max_pixels_argument(s)
-        if name == "encode":
-            s.add_argument("--float", dest="float_path", action="store_true",
-                           help="write a float-path file (layout 2) even with an integerized model")
-        else:
-            s.add_argument("--try-arithmetic", action="store_true",
-                           help="if the file does not decode, retry in fresh processes under the arithmetic "
-                                "configurations this machine can set (float-path files from elsewhere)")
-    s = sub.add_parser("integerize", help="add the exact integer h_s and tables to a checkpoint (portable files)")
-    s.add_argument("input")
-    s.add_argument("output")
-    s.add_argument("--act-frac", type=int, default=None, help="fractional bits of h_s activations")
-    s.add_argument("--weight-frac", type=int, default=None, help="fractional bits of h_s weights")
-    return p
+CODEC_ID = "hific"
+
+
+def _add_arguments(command: str, parser) -> None:
+    if command == "encode":
+        parser.add_argument("--float", dest="float_path", action="store_true",
+                            help="write a float-path file (layout 2) even with an integerized model")
+    elif command == "decode":
+        parser.add_argument("--try-arithmetic", action="store_true",
+                            help="if the file does not decode, retry in fresh processes under the arithmetic "
+                                 "configurations this machine can set (float-path files from elsewhere)")
+
+
+def _recorded_threads(path) -> int | None:
+    """The torch thread count a file's arithmetic record names (None: none, or not one file)."""
+    from shared_data import container as ctr
+
+    p = Path(path)
+    if not p.is_file():
+        return None
+    c = ctr.read(p, codec=CODEC_ID)
+    if len(c.sections) != 4:
+        return None
+    from .portable import unpack_config
+    value = unpack_config(c.sections[1], where=f"{p}: ").get("torch_threads", "")
+    return int(value) if value.isdigit() and int(value) >= 1 else None
+
+
+def _load(args):
+    from shared_data import threads
+
+    from .codec import load_codec  # imports torch: the thread policy below then configures its pool
+
+    encoded = _recorded_threads(args.input) if args.command == "decode" else None
+    threads.limit(args.threads, default=1, encoded=encoded)  # decode: the encoder's count unless told otherwise
+    return load_codec(args.model, float_path=getattr(args, "float_path", False))
+
+
+def _before(command: str, args):
+    """``decode --try-arithmetic`` of one file: decode here, else retry under other arithmetic configurations."""
+    if command != "decode" or not getattr(args, "try_arithmetic", False) or cli._is_many(args.input):
+        return None
+    import time
+
+    from shared_data import arith, limits
+    from shared_data import container as ctr
+    from shared_data.errors import ContainerError
+
+    limits.precheck(command, args.input, args.max_pixels, CODEC_ID)
+    ctr.read(args.input, codec=CODEC_ID)
+    codec = _load(args)
+    t0 = time.perf_counter()
+    try:
+        r = cli.decode_one(codec, Path(args.input), Path(args.output), args.max_pixels)
+    except ContainerError as e:
+        print(f"hific decode: {cli.error_line(e)}; retrying under other arithmetic configurations", file=sys.stderr)
+
+        def argv_for(tmp):
+            return [sys.executable, "-m", "hific", "decode", str(Path(args.input).resolve()), tmp,
+                    "--model", str(Path(codec.path).resolve()), "--max-pixels", str(args.max_pixels or 0)]
+
+        name = arith.try_arithmetic(argv_for, args.output, cwd=Path(__file__).resolve().parent.parent,
+                                    in_path=args.input)
+        if not args.quiet:
+            print(f"{args.output}: decoded under arithmetic configuration {name!r}, {time.perf_counter() - t0:.2f} s")
+        return 0
+    if not args.quiet:
+        print(f"{args.output}: {r['height']}x{r['width']}, {r['seconds']:.2f} s")
+    return 0
+
+
+def _integerize_setup(parser) -> None:
+    parser.add_argument("input", help="a hific_torch checkpoint with coding tables")
+    parser.add_argument("output", help="the integerized checkpoint to write (atomically)")
+    parser.add_argument("--act-frac", type=int, default=None, help="fractional bits of h_s activations")
+    parser.add_argument("--weight-frac", type=int, default=None, help="fractional bits of h_s weights")
+
+
+def _integerize(args) -> int:
+    from . import portable as pt
+
+    kw = {k: v for k, v in (("act_frac", args.act_frac), ("weight_frac", args.weight_frac)) if v is not None}
+    ffp, pfp = pt.integerize_file(args.input, args.output, **kw)
+    print(f"{args.output}: integerized (float fingerprint {ffp}, portable fingerprint {pfp})")
+    return 0
+
+
+def _details(container) -> str:
+    """The stream layout and the encoder's recorded torch threads / CPU of a hific file (``info``)."""
+    from shared_data import container as ctr
+
+    from .portable import LAYOUT_NAMES, unpack_config
+
+    head = ctr.unpack_ints(container.sections[0], max_count=16) if container.sections else []
+    if not head or head[0] not in LAYOUT_NAMES:
+        return f"unknown hific layout {head[:1]}"
+    text = LAYOUT_NAMES[head[0]] + (f", coded size {head[1]}x{head[2]}" if len(head) >= 3 else "")
+    if len(container.sections) == 4:
+        rec = unpack_config(container.sections[1])
+        text += f", encoded with torch threads {rec.get('torch_threads', '?')} on {rec.get('isa', '?')}"
+    return text
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
-    from shared_data import limits
-    try:  # the pixel limit, before any model (or TF/torch) work: one line, nothing allocated
-        limits.precheck(args.cmd, getattr(args, 'input', None), getattr(args, "max_pixels", None), "hific")
-    except limits.PixelLimitError as e:
-        print(f"hific {args.cmd}: error: {e}", file=sys.stderr)
-        return 1
-
-    import torch
-
-    from shared_data import arith
-    from shared_data import container as ctr
     from shared_data.exact import IntegerizeError
-    from shared_data.imageio import ImageReadError, read_image, write_png
-
-    from . import portable as pt
-    from .model import ModelLoadError, default_model_path, load_checkpoint
 
     try:
-        if args.cmd == "integerize":
-            kw = {k: v for k, v in (("act_frac", args.act_frac), ("weight_frac", args.weight_frac)) if v is not None}
-            ffp, pfp = pt.integerize_file(args.input, args.output, **kw)
-            print(f"{args.output}: integerized (float fingerprint {ffp}, portable fingerprint {pfp})")
-            return 0
-        model_path = args.model or default_model_path()
-        if args.cmd == "encode":
-            torch.set_num_threads(args.threads or arith.threads(default=1))
-            model, _ = load_checkpoint(model_path)
-            t0 = time.perf_counter()
-            img = read_image(args.input)
-            cont, info = model.compress(img, portable=False if args.float_path else None)
-            size = ctr.write(args.output, cont)
-            h, w = img.shape[:2]
-            print(f"{args.output}: {size} bytes, {8 * size / (h * w):.4f} bpp, {time.perf_counter() - t0:.2f} s "
-                  f"({pt.LAYOUT_NAMES[info['layout']]})")
-            return 0
-        cont = ctr.read(args.input, codec="hific")
-        model, _ = load_checkpoint(model_path)
-        try:
-            _, enc_cfg = model.check_file(cont)
-        except ctr.ContainerError as e:
-            raise ctr.ContainerError(f"{args.input}: {e}") from None
-        recorded = enc_cfg.get("torch_threads")
-        torch.set_num_threads(args.threads or arith.threads(
-            default=1, encoded=int(recorded) if recorded and recorded.isdigit() else None))
-        t0 = time.perf_counter()
-        try:
-            img, _ = model.decompress(cont)
-        except ctr.ContainerError as e:
-            if not args.try_arithmetic:
-                raise ctr.ContainerError(f"{args.input}: {e}") from None
-            print(f"hific decode: {args.input}: {e}; retrying under other arithmetic configurations",
-                  file=sys.stderr)
-            root = Path(__file__).resolve().parent.parent
-
-            def argv_for(tmp):
-                return [sys.executable, "-m", "hific", "decode", str(Path(args.input).resolve()), tmp,
-                        "--model", str(Path(model_path).resolve())]
-
-            name = arith.try_arithmetic(argv_for, args.output, cwd=root, in_path=args.input)
-            print(f"{args.output}: decoded under arithmetic configuration {name!r}, {time.perf_counter() - t0:.2f} s")
-            return 0
-        write_png(args.output, img)
-        print(f"{args.output}: {img.shape[1]}x{img.shape[0]}, {time.perf_counter() - t0:.2f} s")
-    except (ImageReadError, ctr.ContainerError, ModelLoadError, IntegerizeError, NotImplementedError,
-            OSError, ValueError) as e:
-        print(f"hific {args.cmd}: error: {e}", file=sys.stderr)
+        return cli.main(argv, codec_id=CODEC_ID, load=_load, prog="python -m hific", doc=__doc__,
+                        add_arguments=_add_arguments, before=_before, details=_details, threads_default=1,
+                        commands={"integerize": ("add the exact integer h_s and tables to a checkpoint "
+                                                 "(portable files)", _integerize_setup, _integerize)})
+    except (IntegerizeError, NotImplementedError) as e:  # integerize: a layer too wide, a Gaussian -LMM
+        print(f"error: {cli.error_line(e)}", file=sys.stderr)
         return 1
-    return 0
 
 
 if __name__ == "__main__":

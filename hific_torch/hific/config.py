@@ -12,6 +12,8 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
+from shared_data.errors import ConfigError
+
 #: Regime -> (lambda_a, target rate r_t in bpp). Paper Table A1 / TF configs.py / port ``lambda_A_map``.
 REGIMES = {
     "low": (2.0 ** 1, 0.14),
@@ -59,21 +61,21 @@ class ModelConfig:
 
     def __post_init__(self):
         if self.likelihood_type not in ("gaussian", "logistic"):
-            raise ValueError(f"likelihood_type must be 'gaussian' or 'logistic', got {self.likelihood_type!r}")
+            raise ConfigError(f"likelihood_type must be 'gaussian' or 'logistic', got {self.likelihood_type!r}")
         if self.layout not in ("tf", "port"):
-            raise ValueError(f"layout must be 'tf' or 'port', got {self.layout!r}")
+            raise ConfigError(f"layout must be 'tf' or 'port', got {self.layout!r}")
         if self.z_rounding not in ("median", "zero"):
-            raise ValueError(f"z_rounding must be 'median' or 'zero', got {self.z_rounding!r}")
+            raise ConfigError(f"z_rounding must be 'median' or 'zero', got {self.z_rounding!r}")
         if self.discriminator not in ("tf", "port"):
-            raise ValueError(f"discriminator must be 'tf' or 'port', got {self.discriminator!r}")
+            raise ConfigError(f"discriminator must be 'tf' or 'port', got {self.discriminator!r}")
         if not self.rate_log_eps >= 0:
-            raise ValueError(f"rate_log_eps must be >= 0, got {self.rate_log_eps!r}")
+            raise ConfigError(f"rate_log_eps must be >= 0, got {self.rate_log_eps!r}")
         if self.mixture_components < 1:
-            raise ValueError("mixture_components must be >= 1")
+            raise ConfigError("mixture_components must be >= 1")
         if len(self.encoder_channels) != 5 or len(self.generator_channels) != 5:
-            raise ValueError("encoder_channels and generator_channels need 5 entries (4 stride-2 stages)")
+            raise ConfigError("encoder_channels and generator_channels need 5 entries (4 stride-2 stages)")
         if self.n_residual_blocks < 0:
-            raise ValueError("n_residual_blocks must be >= 0")
+            raise ConfigError("n_residual_blocks must be >= 0")
 
     def to_dict(self) -> dict:
         d = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
@@ -87,7 +89,7 @@ class ModelConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"unknown model config keys {sorted(unknown)}")
+            raise ConfigError(f"unknown model config keys {sorted(unknown)}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
     def canonical_json(self) -> str:
@@ -125,7 +127,7 @@ class TrainConfig:
 
     def __post_init__(self):
         if self.regime not in REGIMES:
-            raise ValueError(f"regime must be one of {sorted(REGIMES)}, got {self.regime!r}")
+            raise ConfigError(f"regime must be one of {sorted(REGIMES)}, got {self.regime!r}")
 
     @property
     def lambda_A(self) -> float:

@@ -5,7 +5,6 @@ flip (port; TF has none). Unreadable files are reported once and skipped, never 
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
@@ -13,27 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from shared_data.imageio import ImageReadError, read_image
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".webp", ".tif", ".tiff"}
-
-
-def train_dir() -> Path:
-    return Path(os.environ.get("TRAIN_DIR", Path(__file__).resolve().parents[2].parent / "shared/data/train-photos"))
-
-
-def kodak_dir() -> Path:
-    return Path(os.environ.get("KODAK_DIR", Path(__file__).resolve().parents[2].parent / "shared/data/kodak"))
-
-
-def list_images(folder: str | os.PathLike) -> list[Path]:
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"image folder {folder} does not exist (set TRAIN_DIR / KODAK_DIR or pass -i)")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not files:
-        raise FileNotFoundError(f"no images (*.png, *.jpg, ...) in {folder}")
-    return files
+from shared_data.imageio import ImageReadError, list_images, read_image
 
 
 def random_crop(img: np.ndarray, crop: int, rng: random.Random) -> np.ndarray:

@@ -15,6 +15,7 @@ from shared_data.imageio import read_image, write_png
 from shared_eval.measures import write_measures
 from shared_eval.metrics import ms_ssim, psnr
 
+from .codec import decode_image, encode_image
 from .model import HiFiC
 
 EXTRA_COLUMNS = ("bpp_estimated", "lpips")
@@ -43,18 +44,18 @@ def evaluate_files(model: HiFiC, files, out_dir, save: bool = False, reconstruct
         row["bpp_estimated"] = est / (h * w)
         if reconstruct:
             t0 = time.perf_counter()
-            cont, _ = model.compress(img)  # latents only; the file is not kept and not measured
-            rec, _ = model.decompress(cont)
+            cont, _ = encode_image(model, img)  # latents only; the file is not kept and not measured
+            rec, _ = decode_image(model, cont)
             row.update({"bpp": None, "enc_s": None, "dec_s": None})
         else:
             t0 = time.perf_counter()
-            cont, _ = model.compress(img)
+            cont, _ = encode_image(model, img)
             data = ctr.pack(cont)
             enc_s = time.perf_counter() - t0
             if save:
                 ctr.write(out_dir / f"{f.stem}.lic", cont)
             t0 = time.perf_counter()
-            rec, _ = model.decompress(ctr.unpack(data, codec="hific", model_fingerprint=model.fingerprint()))
+            rec, _ = decode_image(model, ctr.unpack(data, codec="hific", model_fingerprint=model.fingerprint()))
             dec_s = time.perf_counter() - t0
             row.update({"bpp": 8 * len(data) / (h * w), "enc_s": enc_s, "dec_s": dec_s})
         row["psnr"] = psnr(img, rec)

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 from scipy import linalg
 
+from shared_data.errors import ModelError
+
 PATCH = 256
 SHIFT = 128
 
@@ -104,8 +106,8 @@ class InceptionFeatures:
         path = Path(weights_path or os.environ.get("HIFIC_INCEPTION_WEIGHTS", "")) if (
             weights_path or os.environ.get("HIFIC_INCEPTION_WEIGHTS")) else None
         if path is None or not path.is_file():
-            raise FileNotFoundError(f"FID/KID need the Inception weights '{self.FILE}' at $HIFIC_INCEPTION_WEIGHTS "
-                                    f"(got {path}); they are never downloaded at run time")
+            raise ModelError(f"FID/KID need the Inception weights '{self.FILE}' at $HIFIC_INCEPTION_WEIGHTS "
+                             f"(got {path}); they are never downloaded at run time")
         try:
             from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
         except ImportError as e:

@@ -46,8 +46,11 @@ from pathlib import Path
 
 import torch
 
+from shared_data.errors import ModelError
+
+from .checkpoints import load_weights_only, save_checkpoint
 from .config import ModelConfig
-from .model import HiFiC, ModelLoadError, load_weights_only, save_checkpoint
+from .model import HiFiC
 from .network import PortDiscriminator
 
 #: keys of a port checkpoint's state dict that are not codec weights and are deliberately skipped
@@ -60,16 +63,16 @@ _REQUIRED = ("Encoder.conv_block1.1.weight", "Encoder.conv_block_out.1.weight", 
 
 def _load_raw(path: Path) -> dict:
     if not path.is_file():
-        raise ModelLoadError(f"{path}: no such checkpoint file")
+        raise ModelError(f"{path}: no such checkpoint file")
     return load_weights_only(path, "port checkpoint")
 
 
 def port_state_dict(ck) -> tuple[dict, dict]:
     """(state dict, args) of a port checkpoint (the full training dict or a bare ``Model.state_dict()``)."""
     if not isinstance(ck, dict):
-        raise ModelLoadError(f"not a port checkpoint: the file holds a {type(ck).__name__}, not a dict")
+        raise ModelError(f"not a port checkpoint: the file holds a {type(ck).__name__}, not a dict")
     if ck.get("format") == "hific_torch/1":
-        raise ModelLoadError("this is already a hific_torch checkpoint: load it with hific.model.load_checkpoint "
+        raise ModelError("this is already a hific_torch checkpoint: load it with hific.checkpoints.load_checkpoint "
                              "(or pass it to --model) instead of importing it")
     if "model_state_dict" in ck:
         sd, args = ck["model_state_dict"], ck.get("args") or {}
@@ -77,10 +80,10 @@ def port_state_dict(ck) -> tuple[dict, dict]:
         sd, args = ck, {}
     else:
         keys = sorted(str(k) for k in ck)[:8]
-        raise ModelLoadError(f"unknown checkpoint layout: no 'model_state_dict' and no 'Encoder.*' keys "
+        raise ModelError(f"unknown checkpoint layout: no 'model_state_dict' and no 'Encoder.*' keys "
                              f"(top-level keys: {keys}); expected a checkpoint of the PyTorch port")
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-        raise ModelLoadError("unknown checkpoint layout: 'model_state_dict' is not a dict of tensors")
+        raise ModelError("unknown checkpoint layout: 'model_state_dict' is not a dict of tensors")
     if not isinstance(args, dict):
         args = {}
     return sd, args
@@ -99,10 +102,10 @@ def infer_config(sd: dict, args: dict, with_discriminator: bool = False, **overr
                                   ["Hyperprior.synthesis_mu.conv3.weight", "Hyperprior.synthesis_std.conv3.weight"])
     missing = [k for k in required if k not in sd]
     if missing:
-        raise ModelLoadError(f"unknown checkpoint layout: missing port keys {missing[:4]}"
+        raise ModelError(f"unknown checkpoint layout: missing port keys {missing[:4]}"
                              f"{' ...' if len(missing) > 4 else ''} (is this a HiFiC port checkpoint?)")
     if args.get("sample_noise"):
-        raise ModelLoadError("the checkpoint was trained with the port's sample_noise option (noise channels in "
+        raise ModelError("the checkpoint was trained with the port's sample_noise option (noise channels in "
                              "G), which this package does not implement")
     enc = tuple(_shape(sd, f"Encoder.conv_block{i}.1.weight")[0] for i in range(1, 6))
     latent = _shape(sd, "Encoder.conv_block_out.1.weight")[0]
@@ -123,7 +126,7 @@ def infer_config(sd: dict, args: dict, with_discriminator: bool = False, **overr
                                                                              "Discriminator.conv_out.weight"]
         missing = [k for k in keys if k not in sd]
         if missing:
-            raise ModelLoadError(f"no port discriminator in the checkpoint: missing {missing[:3]} (a "
+            raise ModelError(f"no port discriminator in the checkpoint: missing {missing[:3]} (a "
                                  "compression_gan checkpoint holds Discriminator.* weights)")
         extra.update(discriminator="port", disc_channels=tuple(_shape(sd, k)[0] for k in keys[:4]),
                      disc_latent_channels=_shape(sd, "Discriminator.context_conv.weight")[0])
@@ -135,7 +138,7 @@ def infer_config(sd: dict, args: dict, with_discriminator: bool = False, **overr
                            factorized_filters=filters, layout="port", use_latent_mixture_model=lmm,
                            mixture_components=k_mix, name=f"port-{regime}" if regime else "port", **extra)
     except (TypeError, ValueError) as e:
-        raise ModelLoadError(f"unsupported port configuration: {e}") from None
+        raise ModelError(f"unsupported port configuration: {e}") from None
 
 
 def key_map(cfg: ModelConfig) -> dict[str, str]:
@@ -189,7 +192,7 @@ def convert_state_dict(sd: dict, cfg: ModelConfig) -> dict[str, torch.Tensor]:
             v = v.transpose(0, 1).flip(-1, -2)  # stride-1 ConvTranspose2d(p=1) == conv with this kernel
         out[dst] = v.float().contiguous()
     if unknown:
-        raise ModelLoadError(f"unknown checkpoint layout: unexpected port keys {unknown[:4]}"
+        raise ModelError(f"unknown checkpoint layout: unexpected port keys {unknown[:4]}"
                              f"{' ...' if len(unknown) > 4 else ''}")
     return out
 
@@ -202,11 +205,11 @@ def port_discriminator(sd: dict, cfg: ModelConfig, source="checkpoint") -> PortD
     own = disc.state_dict()
     missing, extra = sorted(set(own) - set(d_sd)), sorted(set(d_sd) - set(own))
     if missing or extra:
-        raise ModelLoadError(f"{source}: port discriminator keys do not match (missing {missing[:4]}, "
+        raise ModelError(f"{source}: port discriminator keys do not match (missing {missing[:4]}, "
                              f"unexpected {extra[:4]})")
     for k, v in d_sd.items():
         if tuple(own[k].shape) != tuple(v.shape):
-            raise ModelLoadError(f"{source}: Discriminator.{k} has shape {tuple(v.shape)}, expected "
+            raise ModelError(f"{source}: Discriminator.{k} has shape {tuple(v.shape)}, expected "
                                  f"{tuple(own[k].shape)}")
     disc.load_state_dict(d_sd)
     return disc
@@ -228,11 +231,11 @@ def import_port_checkpoint(path, with_discriminator: bool = False, **overrides) 
     expected = {k for k in own if not k.startswith(skip)}
     missing, extra = sorted(expected - set(weights)), sorted(set(weights) - expected)
     if missing or extra:
-        raise ModelLoadError(f"{path}: port weights do not cover the model (missing {missing[:4]}, "
+        raise ModelError(f"{path}: port weights do not cover the model (missing {missing[:4]}, "
                              f"unexpected {extra[:4]})")
     for k, v in weights.items():
         if tuple(own[k].shape) != tuple(v.shape):
-            raise ModelLoadError(f"{path}: {k} has shape {tuple(v.shape)}, expected {tuple(own[k].shape)}")
+            raise ModelError(f"{path}: {k} has shape {tuple(v.shape)}, expected {tuple(own[k].shape)}")
     model.load_state_dict(weights, strict=False)
     model.hyper_density.fit_quantiles()
     model.eval()
@@ -254,7 +257,7 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     try:
         model, info = import_port_checkpoint(a.src, z_rounding=a.z_rounding)
-    except ModelLoadError as e:
+    except ModelError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     save_checkpoint(a.dst, model, {"step": int(info.get("steps") or 0), "model_type": "imported_port",

@@ -1,27 +1,28 @@
-"""The HiFiC codec: E, G, the mean-scale hyperprior, training forward pass and real-bitstream compression.
+"""The HiFiC model: E, G, the mean-scale hyperprior, the training forward pass, coding tables and identity.
 
 Paper: F. Mentzer, G. Toderici, M. Tschannen, E. Agustsson, "High-Fidelity Generative Image Compression",
 NeurIPS 2020. Rate r(y, z) = -log2 p(y_hat | z_hat) - log2 p(z_hat) (Eq. 3); G sees y_hat quantised with
 the straight-through estimator around the predicted mean, round(y - mu) + mu.
+
+Where the rest lives: the file format and the :class:`shared_data.codec.Codec` protocol (``encode_image`` /
+``decode_image``, stream layouts) in :mod:`hific.codec`; checkpoints in :mod:`hific.checkpoints`; the exact
+integer hyper-synthesis of portable files in :mod:`hific.portable`.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from shared_data import arith
 from shared_data import container as ctr
-from shared_data.imageio import check_rgb_uint8, crop_to_original, pad_to_multiple
+from shared_data.imageio import pad_to_multiple
 
-from .coding import TableSet, decode_rows, decode_symbols, encode_rows, encode_symbols
+from .coding import TableSet
 from .config import ModelConfig
 from .entropy import (
     SCALE_BOUND,
@@ -32,24 +33,10 @@ from .entropy import (
     table_probabilities,
 )
 from .network import Encoder, Generator, HyperAnalysis, HyperSynthesis
-from .portable import (
-    CONVERT_COMMAND,
-    LAYOUT_FLOAT,
-    LAYOUT_LEGACY,
-    LAYOUT_NAMES,
-    LAYOUT_PORTABLE,
-    PortableHyper,
-    arith_config,
-    pack_config,
-    symbol_crc,
-    unpack_config,
-)
+from .portable import CONVERT_COMMAND, PortableHyper
 
 #: The image is padded to a multiple of 64 (y at /16, z at /64) in one step (spec Sec. 8.12).
 PAD_MULTIPLE = 64
-#: Layout version of HiFiC's own sections inside the shared container: 1 (legacy float, read only),
-#: 2 (float path with arithmetic record and symbol CRC), 3 (portable integer path); see hific.portable.
-SECTION_LAYOUT = LAYOUT_PORTABLE
 #: Images above this many (padded) pixels run E and G tile by tile (bounded memory); see tiled().
 AUTO_TILE_PIXELS = 4_000_000
 DEFAULT_TILE = 64  # latent pixels (1024 image pixels)
@@ -78,29 +65,6 @@ def tiled(fn, x: torch.Tensor, tile: int, margin: int, up: int = 1, down: int = 
             out[..., i0 * up // down:i1 * up // down, j0 * up // down:j1 * up // down] = \
                 y[..., (i0 - a0) * up // down:(i1 - a0) * up // down, (j0 - b0) * up // down:(j1 - b0) * up // down]
     return out
-
-
-class ModelLoadError(ValueError):
-    """A checkpoint is missing, unreadable, or does not match the HiFiC architecture."""
-
-
-def load_weights_only(path, what: str = "checkpoint"):
-    """``torch.load(path, weights_only=True)`` (tensors and plain values: no pickled code ever runs). A file
-    holding other pickled objects, or an unreadable one, raises :class:`ModelLoadError`: one line naming it."""
-    import re
-
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        text = str(e)
-        m = re.search(r"Unsupported global: GLOBAL \S+|unrecognized function \S+|Unsupported class \S+", text)
-        if m:  # a global (code) the weights-only unpickler does not allow; junk bytes are "unreadable"
-            raise ModelLoadError(f"{path}: refused: the {what} holds pickled Python objects other than tensors "
-                                 "and plain values, which weights_only loading never executes "
-                                 f"({m.group(0)})") from None
-        first = next((ln.strip() for ln in text.splitlines() if "Unsupported" in ln),
-                     text.splitlines()[0] if text else "")
-        raise ModelLoadError(f"{path}: not a readable torch checkpoint ({type(e).__name__}: {first})") from None
 
 
 @dataclass
@@ -323,182 +287,6 @@ class HiFiC(nn.Module):
         """True when the model carries the integer block (``python -m hific integerize``)."""
         return self.portable is not None
 
-    def _use_portable(self, portable: bool | None) -> bool:
-        if portable is None:
-            return self.is_portable()
-        if portable and not self.is_portable():
-            raise ctr.ContainerError(f"the model is float-only: portable files need an integerized model "
-                                     f"({CONVERT_COMMAND})")
-        return bool(portable)
-
-    @torch.no_grad()
-    def compress(self, img: np.ndarray, tile: int | None = None,
-                 portable: bool | None = None) -> tuple[ctr.Container, dict]:
-        """uint8 (H, W, 3) -> (Container, info). info holds the latents and the estimated bits.
-
-        ``portable`` (default: whether the model is integerized) selects the exact integer h_s and tables
-        (layout 3) or the float path (layout 2). ``tile`` (latent pixels; None = automatic above 4 MP, 0 =
-        never) bounds the encoder's memory; the latents are then coded as one stream, exactly as without
-        tiling (tiling is not in the file)."""
-        check_rgb_uint8(img)
-        self.eval()
-        use_int = self._use_portable(portable)
-        z_tab, y_tab = self._coding_tables(use_int)
-        padded, pad = self._pad(img)
-        x = torch.from_numpy(np.ascontiguousarray(padded)).permute(2, 0, 1)[None].float().div(255.0)
-        x = x.to(self._device())
-        y = self.encode_latents(x, self._tile_for(*padded.shape[:2], tile))
-        z = self.hyper_analysis(y).cpu().float()
-        z_sym, z_hat = self.hyper_density.round(z)
-        _, c, zh, zw = z_sym.shape
-        z_ids = np.broadcast_to(np.arange(c)[None, :, None, None], z_sym.shape)
-        if self.cfg.use_latent_mixture_model:
-            y_sym = torch.round(y.cpu().float())
-            rows = self._mixture_rows(z_sym, z_hat, use_int)
-            tc = time.perf_counter()
-            z_bytes = encode_symbols(z_sym.numpy().astype(np.int64), z_ids, z_tab)
-            y_bytes = encode_rows(y_sym.numpy().astype(np.int64), rows)
-        else:
-            if use_int:
-                mean, idx = self.portable.mean_and_indexes(self, z_sym)
-            else:
-                mean, idx = self._mean_scale_indexes(z_hat)
-            y_sym = torch.round(y.cpu().float() - mean)
-            tc = time.perf_counter()
-            z_bytes = encode_symbols(z_sym.numpy().astype(np.int64), z_ids, z_tab)
-            y_bytes = encode_symbols(y_sym.numpy().astype(np.int64), idx.numpy(), y_tab)
-        coding_s = time.perf_counter() - tc
-        layout = LAYOUT_PORTABLE if use_int else LAYOUT_FLOAT
-        cfg_bytes = pack_config(arith_config("portable" if use_int else "float"))
-        hp, wp = padded.shape[:2]
-        crc = symbol_crc(layout, pad.height, pad.width, hp, wp, cfg_bytes, z_sym.to(torch.int64),
-                         y_sym.to(torch.int64))
-        header = ctr.pack_ints([layout, hp, wp, crc])
-        fp = self.portable_fingerprint() if use_int else self.fingerprint()
-        cont = ctr.Container("hific", fp, pad.height, pad.width, (header, cfg_bytes, z_bytes, y_bytes))
-        info = {"y_sym": y_sym, "z_sym": z_sym, "padded_shape": padded.shape[:2], "coding_s": coding_s,
-                "layout": layout}
-        return cont, info
-
-    def _mixture_rows(self, z_sym: torch.Tensor, z_hat: torch.Tensor, use_int: bool):
-        """-LMM coding rows: exact from the integer h_s + head (portable), else the float rows."""
-        if use_int:
-            from .portable import mixture_rows
-            params_q = self.portable.hyper_synthesis(self, z_sym)["mixture"]
-            return mixture_rows(self.portable, params_q, self.cfg.latent_channels, self.cfg.mixture_components)
-        return self.mixture.coding_rows(self._hyper_synthesis_cpu()[0](z_hat))
-
-    @staticmethod
-    def _float_mismatch(enc_cfg: dict) -> str:
-        return ("a float-path file: the float h_s here may have chosen other coding tables than the encoder's ("
-                + arith.explain(enc_cfg, arith_config("float")) + "), or the file is corrupt (the container CRC "
-                "passed); retry with `decode --try-arithmetic`, and write portable files (integerized model)")
-
-    def check_file(self, cont: ctr.Container) -> tuple[int, dict[str, str]]:
-        """Codec, layout and model checks of a container; returns (layout, the encoder's arithmetic config).
-
-        A portable file for a float-only model, or a file of another model, names both formats / models and
-        the conversion command."""
-        if cont.codec != "hific":
-            raise ctr.ContainerError(f"codec mismatch: the file was written by {cont.codec!r}, this is 'hific'")
-        if len(cont.sections) not in (3, 4) or not cont.sections:
-            raise ctr.ContainerError(f"corrupt hific file: {len(cont.sections)} sections, expected 3 or 4")
-        head = ctr.unpack_ints(cont.sections[0], max_count=16)
-        layout = head[0] if head else -1
-        want = {LAYOUT_LEGACY: (3, 3), LAYOUT_FLOAT: (4, 4), LAYOUT_PORTABLE: (4, 4)}.get(layout)
-        if want is None or (len(head), len(cont.sections)) != want:
-            raise ctr.ContainerError(f"corrupt or unknown hific section header {head[:8]} "
-                                     f"({len(cont.sections)} sections)")
-        float_fp = self.fingerprint()
-        if layout == LAYOUT_PORTABLE:
-            if not self.is_portable():
-                raise ctr.ContainerError(
-                    f"the file is a {LAYOUT_NAMES[layout]} HiFiC file (model {cont.fingerprint.hex()}); the "
-                    f"loaded model {float_fp.hex()} is float-only (decodes {LAYOUT_NAMES[LAYOUT_FLOAT]} files): "
-                    f"convert the model that wrote it with `{CONVERT_COMMAND}`")
-            if cont.fingerprint != self.portable_fingerprint():
-                raise ctr.ContainerError(f"model fingerprint mismatch: the file was written by portable model "
-                                         f"{cont.fingerprint.hex()}, the loaded model is "
-                                         f"{self.portable_fingerprint().hex()} (float {float_fp.hex()})")
-        elif cont.fingerprint != float_fp:
-            hint = ""
-            if self.is_portable() and cont.fingerprint == self.portable_fingerprint():
-                hint = " (the file claims this model's portable fingerprint but a float layout)"
-            raise ctr.ContainerError(f"model fingerprint mismatch: the file ({LAYOUT_NAMES[layout]}) was written "
-                                     f"by model {cont.fingerprint.hex()}, the loaded model is {float_fp.hex()}"
-                                     + (f" (portable {self.portable_fingerprint().hex()})" if self.is_portable()
-                                        else "") + hint)
-        enc_cfg = unpack_config(cont.sections[1]) if layout != LAYOUT_LEGACY else {}
-        return layout, enc_cfg
-
-    @torch.no_grad()
-    def decompress(self, cont: ctr.Container, tile: int | None = None) -> tuple[np.ndarray, dict]:
-        """Container -> uint8 (H, W, 3). Raises ContainerError on anything malformed, and when the decoded
-        symbols fail the stored CRC (layouts 2, 3). ``tile`` as in :meth:`compress` (the decoder's choice; it
-        changes memory, not the result beyond float rounding)."""
-        self.eval()
-        layout, enc_cfg = self.check_file(cont)
-        head = ctr.unpack_ints(cont.sections[0], max_count=16)
-        hp, wp = head[1], head[2]
-        exp_h, exp_w = self._padded_size(cont.height, cont.width)
-        if (hp, wp) != (exp_h, exp_w):
-            raise ctr.ContainerError(f"corrupt hific header: padded size {hp}x{wp} does not match the image "
-                                     f"size {cont.height}x{cont.width}")
-        use_int = layout == LAYOUT_PORTABLE
-        z_sec, y_sec = cont.sections[-2], cont.sections[-1]
-        z_tab, y_tab = self._coding_tables(use_int)
-        c_z, c_y = self.cfg.hyper_channels, self.cfg.latent_channels
-        zh, zw = hp // 64, wp // 64
-        z_ids = np.broadcast_to(np.arange(c_z)[None, :, None, None], (1, c_z, zh, zw))
-        tc = time.perf_counter()
-        z_int = decode_symbols(z_sec, z_ids, z_tab)
-        z_sym = torch.from_numpy(z_int).float()
-        coding_s = time.perf_counter() - tc
-        med = self.hyper_density.centres.cpu().reshape(1, -1, 1, 1)
-        if self.cfg.use_latent_mixture_model:
-            shape = (1, c_y, hp // 16, wp // 16)
-            rows = self._mixture_rows(torch.from_numpy(z_int), z_sym + med, use_int)
-            tc = time.perf_counter()
-            try:
-                y_int = decode_rows(y_sec, rows, int(np.prod(shape))).reshape(shape)
-            except ctr.ContainerError as e:
-                if layout != LAYOUT_FLOAT:
-                    raise
-                raise ctr.ContainerError(f"{e}; {self._float_mismatch(enc_cfg)}") from None
-            coding_s += time.perf_counter() - tc
-            mean = None
-        else:
-            if use_int:
-                mean, idx = self.portable.mean_and_indexes(self, torch.from_numpy(z_int))
-            else:
-                mean, idx = self._mean_scale_indexes(z_sym + med)
-            if tuple(idx.shape) != (1, c_y, hp // 16, wp // 16):
-                raise ctr.ContainerError("internal shape mismatch while decoding")
-            tc = time.perf_counter()
-            try:
-                y_int = decode_symbols(y_sec, idx.numpy(), y_tab)
-            except ctr.ContainerError as e:
-                if layout != LAYOUT_FLOAT:
-                    raise
-                raise ctr.ContainerError(f"{e}; {self._float_mismatch(enc_cfg)}") from None
-            coding_s += time.perf_counter() - tc
-        if layout != LAYOUT_LEGACY:
-            crc = symbol_crc(layout, cont.height, cont.width, hp, wp, cont.sections[1], z_int, y_int)
-            if crc != head[3]:
-                if use_int:
-                    raise ctr.ContainerError("corrupt hific file: the decoded symbols do not match the stored "
-                                             "CRC-32 (the payload was altered; the portable path is exact)")
-                raise ctr.ContainerError("the decoded symbols do not match the stored CRC-32; "
-                                         + self._float_mismatch(enc_cfg))
-        y_sym = torch.from_numpy(y_int).float()
-        y_hat = (y_sym if mean is None else y_sym + mean).to(self._device())
-        x_hat = self.synthesize(y_hat, self._tile_for(hp, wp, tile)).clamp(0, 1)
-        out = (x_hat[0].permute(1, 2, 0).cpu().numpy() * 255.0).round().astype(np.uint8)
-        from shared_data.imageio import PadInfo
-        img = crop_to_original(out, PadInfo(cont.height, cont.width, 0, hp - cont.height, 0, wp - cont.width))
-        return np.ascontiguousarray(img), {"y_sym": y_sym, "z_sym": z_sym, "coding_s": coding_s,
-                                           "layout": layout, "config": enc_cfg}
-
     @torch.no_grad()
     def estimate_bits(self, img: np.ndarray) -> float:
         """Model bits of ``img`` under the coding distributions (-log2 of the quantised likelihoods)."""
@@ -515,91 +303,3 @@ class HiFiC(nn.Module):
         y_hat = torch.round(y - mean) + mean
         return float(-torch.log2(self.conditional.likelihood(y_hat, mean, scale)).sum()
                      - torch.log2(self.hyper_density.likelihood(z_hat)).sum())
-
-
-# ---- checkpoints ---------------------------------------------------------------------------------
-def save_checkpoint(path, model: HiFiC, extra: dict | None = None) -> None:
-    """Atomic torch.save of {config, state_dict, **extra} (tensors and plain types: weights_only-loadable)."""
-    import io
-
-    from shared_data.imageio import atomic_write_bytes
-
-    buf = io.BytesIO()
-    torch.save({"format": "hific_torch/1", "config": model.cfg.to_dict(), "state_dict": model.state_dict(),
-                **(extra or {})}, buf)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def load_checkpoint(path, device: str = "cpu", need_tables: bool = True) -> tuple[HiFiC, dict]:
-    """Load a checkpoint written by :func:`save_checkpoint` with ``weights_only=True`` (no pickle code)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelLoadError(f"{path}: no such checkpoint file")
-    ck = load_weights_only(path)
-    if not isinstance(ck, dict) or ck.get("format") != "hific_torch/1" or "state_dict" not in ck:
-        raise ModelLoadError(f"{path}: not a hific_torch checkpoint (no 'format': 'hific_torch/1' entry); "
-                             "released port checkpoints are imported with hific.import_original")
-    try:
-        cfg = ModelConfig.from_dict(ck["config"])
-    except (TypeError, ValueError) as e:
-        raise ModelLoadError(f"{path}: bad model config ({e})") from None
-    with torch.device("meta"):
-        model = HiFiC(cfg)
-    sd = ck["state_dict"]
-    model = model.to_empty(device="cpu")
-    _resize_table_buffers(model, sd)
-    if not isinstance(sd, dict):
-        raise ModelLoadError(f"{path}: the state_dict entry is not a dict")
-    pkeys = {k[len("portable."):]: v for k, v in sd.items() if isinstance(k, str) and k.startswith("portable.")}
-    if pkeys:
-        try:
-            model.portable = PortableHyper(pkeys)
-            if model.portable.settings[0] != 1:
-                raise ValueError(f"unknown portable block version {model.portable.settings[0]}")
-        except (TypeError, ValueError, AttributeError, IndexError, RuntimeError) as e:
-            raise ModelLoadError(f"{path}: bad portable (integerized) block ({e})") from None
-    try:
-        model.load_state_dict(sd, strict=True)
-    except RuntimeError as e:
-        raise ModelLoadError(f"{path}: weights do not match the config ({str(e).splitlines()[0]})") from None
-    model.to(device).eval()
-    if need_tables and not model.tables_ready():
-        raise ModelLoadError(f"{path}: the checkpoint has no coding tables (train.py builds them at the end; "
-                             "or call model.update() and save)")
-    return model, ck
-
-
-def load_codec_weights(model: HiFiC, sd: dict) -> None:
-    """load_state_dict that first sizes the coding-table buffers from ``sd``. An integer block in ``sd`` is
-    left out (training changes the weights it was converted from; integerize the result again)."""
-    sd = {k: v for k, v in sd.items() if not k.startswith("portable.")}
-    _resize_table_buffers(model, sd)
-    model.portable = None
-    model._portable_fingerprint = None
-    model.load_state_dict(sd, strict=True)
-    model._fingerprint = None
-    model._tables = None
-
-
-def _resize_table_buffers(model: HiFiC, sd: dict) -> None:
-    """Table buffers change shape in update(); size them from the state dict before loading."""
-    for name in ("hyper_density.pmfs", "hyper_density.offsets", "hyper_density.lengths",
-                 "conditional.pmfs", "conditional.radii"):
-        if name in sd:
-            mod_name, attr = name.rsplit(".", 1)
-            mod = model.get_submodule(mod_name)
-            old = getattr(mod, attr)
-            setattr(mod, attr, torch.empty_like(sd[name], device=old.device if old.device.type != "meta" else "cpu"))
-
-
-def default_model_path() -> Path:
-    return Path(__file__).resolve().parent.parent / "zoo" / "mini" / "hific_mini.pt"
-
-
-def export_codec(src, dst) -> Path:
-    """Write a codec-only copy of a training checkpoint (no discriminator, no optimizer states): what
-    ``zoo/`` holds. Keeps ``step`` and ``model_type`` for provenance."""
-    model, ck = load_checkpoint(src)
-    save_checkpoint(dst, model, {"step": int(ck.get("step", 0)), "model_type": ck.get("model_type", ""),
-                                 "train_config": ck.get("train_config", {})})
-    return Path(dst)

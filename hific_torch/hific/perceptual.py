@@ -15,11 +15,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from shared_data.errors import ModelError
+
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 
 
-class LPIPSWeightsMissing(FileNotFoundError):
-    pass
+class LPIPSWeightsMissing(ModelError):
+    """The AlexNet backbone weights LPIPS needs are not on disk (never downloaded at run time)."""
 
 
 class LPIPSWeightsUnusable(LPIPSWeightsMissing):
@@ -54,11 +56,11 @@ class LPIPS(nn.Module):
             warnings.simplefilter("ignore", UserWarning)
             net = lpips.LPIPS(net="alex", version="0.1", pretrained=True, pnet_rand=True, verbose=False)
         if path is not None:
-            from .model import ModelLoadError, load_weights_only
+            from .checkpoints import load_weights_only
 
             try:
                 sd = load_weights_only(path, "AlexNet weights file")
-            except ModelLoadError as e:
+            except ModelError as e:
                 raise LPIPSWeightsUnusable(str(e)) from None
             if not isinstance(sd, dict) or not any(isinstance(k, str) and k.startswith("features.") for k in sd):
                 raise LPIPSWeightsUnusable(f"{path}: not torchvision's AlexNet state dict (no 'features.*' keys)")

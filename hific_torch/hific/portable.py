@@ -277,7 +277,7 @@ def integerize_file(src, dst, act_frac: int = ACT_FRAC, weight_frac: int = WEIGH
                     clip_bits: int = ACT_CLIP_BITS) -> tuple[str, str]:
     """``python -m hific integerize CKPT OUT``: load, add the portable block, save atomically. Returns the
     (float, portable) fingerprints in hex. The float weights stay (training, ``--float`` files, old files)."""
-    from .model import load_checkpoint, save_checkpoint
+    from .checkpoints import load_checkpoint, save_checkpoint
 
     model, ck = load_checkpoint(src)
     model.portable = integerize(model, act_frac, weight_frac, clip_bits)

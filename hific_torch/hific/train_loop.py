@@ -26,10 +26,14 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from .checkpoints import load_checkpoint, load_codec_weights, save_checkpoint
+from shared_data.ddp import check_batch, cleanup as ddp_cleanup, setup as ddp_setup, wrap as ddp_wrap
+from shared_data.errors import DatasetError, ModelError
+
 from .config import ModelConfig, TrainConfig
 from .data import CropDataset, infinite_batches
 from .losses import compression_loss, discriminator_loss, generator_gan_loss
-from .model import HiFiC, load_checkpoint, load_codec_weights, save_checkpoint
+from .model import HiFiC
 from .network import make_discriminator
 
 
@@ -50,21 +54,12 @@ def train(model_type: str, model_cfg: ModelConfig, train_cfg: TrainConfig, out_d
     the step reached is recorded in it (for CPU mini runs on a shared machine)."""
     if model_type not in ("compression", "compression_gan"):
         raise ValueError(f"model_type must be compression or compression_gan, got {model_type!r}")
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    ddp = world > 1
-    rank = 0
+    ctx = ddp_setup(device)  # torchrun: the process group (NCCL on CUDA, Gloo on CPU), cuda:<LOCAL_RANK>
+    ddp, world, rank, main_proc = ctx.enabled, ctx.world, ctx.rank, ctx.main
+    local_bs = check_batch(train_cfg.batch_size, ctx)
+    device = str(ctx.device)
     if ddp:
         import torch.distributed as dist
-        if train_cfg.batch_size % world:
-            raise ValueError(f"the batch size {train_cfg.batch_size} (global) is not divisible by the "
-                             f"{world} processes")
-        if device.startswith("cuda"):
-            device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
-            torch.cuda.set_device(device)
-        if not dist.is_initialized():
-            dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
-        rank = dist.get_rank()
-    main_proc = rank == 0
     torch.manual_seed(seed)  # same initial weights on every rank (DDP also broadcasts rank 0's)
     out_dir = Path(out_dir)
     if main_proc:
@@ -86,7 +81,7 @@ def train(model_type: str, model_cfg: ModelConfig, train_cfg: TrainConfig, out_d
         load_codec_weights(model, model_r.state_dict())
         step = int(ck["step"])
         if ck.get("model_type") != model_type:
-            raise ValueError(f"{resume} is a {ck.get('model_type')} checkpoint, not {model_type}")
+            raise ModelError(f"{resume} is a {ck.get('model_type')} checkpoint, not {model_type}")
         if gan:
             disc.load_state_dict(ck["discriminator"])
         for k, o in opts.items():
@@ -94,7 +89,7 @@ def train(model_type: str, model_cfg: ModelConfig, train_cfg: TrainConfig, out_d
     elif warmstart_ckpt:
         model_w, _ = load_checkpoint(warmstart_ckpt, need_tables=False)
         if model_w.cfg != model_cfg:
-            raise ValueError(f"--warmstart checkpoint has config {model_w.cfg}, not {model_cfg}")
+            raise ModelError(f"{warmstart_ckpt}: the --warmstart checkpoint has config {model_w.cfg}, not {model_cfg}")
         load_codec_weights(model, model_w.state_dict())
     elif gan:
         print("warning: training the GAN stage from scratch; the paper warm-starts it (--warmstart --ckpt)")
@@ -109,13 +104,12 @@ def train(model_type: str, model_cfg: ModelConfig, train_cfg: TrainConfig, out_d
     if main_proc:
         from torch.utils.tensorboard import SummaryWriter
         writer = SummaryWriter(str(out_dir / "tensorboard"))
-    local_bs = train_cfg.batch_size // world
     if cache_images:
         # private loader with an in-memory decode cache (the MINI CPU runs: PNG decoding was ~60 % of a step;
         # the shared reader has no cache). Same transform family: rescale U(0.75, 0.95), crop, flip.
         data = CropDataset(data_dir, train_cfg.crop_size, seed=seed + step + 1_000_003 * rank, cache=True)
         if len(data) < train_cfg.batch_size:
-            raise ValueError(f"{data_dir}: {len(data)} images, fewer than the batch size {train_cfg.batch_size}")
+            raise DatasetError(f"{data_dir}: {len(data)} images, fewer than the batch size {train_cfg.batch_size}")
         if ddp:
             sampler = torch.utils.data.distributed.DistributedSampler(data, shuffle=True, seed=seed, drop_last=True)
             loader = torch.utils.data.DataLoader(data, batch_size=local_bs, sampler=sampler, drop_last=True,
@@ -135,18 +129,16 @@ def train(model_type: str, model_cfg: ModelConfig, train_cfg: TrainConfig, out_d
         try:
             data = ImageDataset(str(data_dir), preset="hific-jt", crop=train_cfg.crop_size, seed=seed)
         except (ReaderError, FileNotFoundError) as e:
-            raise ValueError(f"training data: {e}") from None
+            raise DatasetError(f"training data: {e}") from None
         if len(data) < train_cfg.batch_size:
-            raise ValueError(f"{data_dir}: {len(data)} images, fewer than the batch size {train_cfg.batch_size}")
+            raise DatasetError(f"{data_dir}: {len(data)} images, fewer than the batch size {train_cfg.batch_size}")
         batches = reader_batches(data, local_bs, seed=seed, start_epoch=step, distributed=ddp)
     model.train()
     fwd, dfwd = model, disc
-    if ddp:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-        # the quantiles get no gradient in the forward (aux loss, below): find_unused_parameters
-        fwd = DDP(model, find_unused_parameters=True)
-        if gan:
-            dfwd = DDP(disc)
+    # the quantiles get no gradient in the forward (aux loss, below): find_unused_parameters
+    fwd = ddp_wrap(model, ctx, find_unused_parameters=True)
+    if gan:
+        dfwd = ddp_wrap(disc, ctx)
     t0 = time.time()
     bar = tqdm(total=train_cfg.n_steps, initial=step, desc=model_type, disable=not (progress and main_proc),
                dynamic_ncols=True)
@@ -240,5 +232,5 @@ def train(model_type: str, model_cfg: ModelConfig, train_cfg: TrainConfig, out_d
         writer.close()
     if ddp:
         dist.barrier()
-        dist.destroy_process_group()
+    ddp_cleanup(ctx)
     return final

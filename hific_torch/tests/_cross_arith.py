@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from hific.codec import decode_image, encode_image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -50,7 +51,7 @@ def sensitive_model(model):
 
 def main(argv) -> int:
     from _golden import symbols_digest
-    from hific.model import load_checkpoint
+    from hific.checkpoints import load_checkpoint
     from hific.portable import arith_config
 
     from shared_data import arith
@@ -73,14 +74,14 @@ def main(argv) -> int:
         m = model(job["model"])
         for img_path in job.get("images", []):
             name = Path(img_path).stem
-            cont, enc = m.compress(read_image(img_path), portable=not job.get("float", False))
+            cont, enc = encode_image(m, read_image(img_path), portable=not job.get("float", False))
             ctr.write(out / f"{name}.lic", cont)
-            rec, _ = m.decompress(cont)
+            rec, _ = decode_image(m, cont)
             np.savez(out / f"{name}.ref.npz", img=rec, digest=symbols_digest(enc["z_sym"], enc["y_sym"]))
         for lic in job.get("files", []):
             name = Path(lic).stem
             try:
-                rec, info = m.decompress(ctr.read(lic, codec="hific"))
+                rec, info = decode_image(m, ctr.read(lic, codec="hific"))
             except ctr.ContainerError as e:
                 (out / f"{name}.err").write_text(str(e))
                 continue

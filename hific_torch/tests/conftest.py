@@ -38,8 +38,9 @@ def kodak_files():
 @pytest.fixture(scope="session")
 def portable_model(mini_model):
     """The seeded MINI model with its integer block (hific.portable.integerize), a separate copy."""
+    from hific.checkpoints import load_codec_weights
     from hific.config import MINI
-    from hific.model import HiFiC, load_codec_weights
+    from hific.model import HiFiC
     from hific.portable import integerize
 
     m = HiFiC(MINI).eval()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hific.model import save_checkpoint
+from hific.checkpoints import save_checkpoint
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,14 +1,16 @@
 """Real bitstreams: exact latents after a round trip, odd sizes, overhead bound, bad input."""
 
 import numpy as np
-
-from hific import portable
 import pytest
 import torch
+from hific import portable
+from hific.checkpoints import load_checkpoint, save_checkpoint
+from hific.codec import decode_image, encode_image
 from hific.config import MINI
-from hific.model import HiFiC, ModelLoadError, load_checkpoint, save_checkpoint
+from hific.model import HiFiC
 
 from shared_data import container as ctr
+from shared_data.errors import ModelError
 
 
 def image(h, w, seed=0):
@@ -20,16 +22,16 @@ def image(h, w, seed=0):
 @pytest.mark.parametrize("h,w", [(64, 64), (37, 53), (70, 130), (1, 1)])
 def test_round_trip_exact_latents_any_size(mini_model, h, w):
     img = image(h, w)
-    cont, enc = mini_model.compress(img)
+    cont, enc = encode_image(mini_model, img)
     data = ctr.pack(cont)
-    rec, dec = mini_model.decompress(ctr.unpack(data, codec="hific", model_fingerprint=mini_model.fingerprint()))
+    rec, dec = decode_image(mini_model, ctr.unpack(data, codec="hific", model_fingerprint=mini_model.fingerprint()))
     assert rec.shape == img.shape and rec.dtype == np.uint8
     assert torch.equal(enc["y_sym"], dec["y_sym"]) and torch.equal(enc["z_sym"], dec["z_sym"])
 
 
 def test_real_bits_close_to_model_bits(mini_model):
     img = image(128, 192, seed=3)
-    cont, _ = mini_model.compress(img)
+    cont, _ = encode_image(mini_model, img)
     real = 8 * len(ctr.pack(cont))
     est = mini_model.estimate_bits(img)
     overhead = 8 * ctr.header_size(cont) + 3 * 32 + 8 * len(cont.sections[0])  # container + coder flush
@@ -39,15 +41,15 @@ def test_real_bits_close_to_model_bits(mini_model):
 
 def test_decode_is_deterministic_and_matches_forward(mini_model):
     img = image(64, 128, seed=5)
-    cont, _ = mini_model.compress(img)
-    a, _ = mini_model.decompress(cont)
-    b, _ = mini_model.decompress(cont)
+    cont, _ = encode_image(mini_model, img)
+    a, _ = decode_image(mini_model, cont)
+    b, _ = decode_image(mini_model, cont)
     assert np.array_equal(a, b)
 
 
 def test_wrong_model_and_corrupt_files(mini_model, tmp_path):
     img = image(64, 64)
-    cont, _ = mini_model.compress(img)
+    cont, _ = encode_image(mini_model, img)
     path = tmp_path / "a.lic"
     ctr.write(path, cont)
     torch.manual_seed(99)
@@ -56,7 +58,7 @@ def test_wrong_model_and_corrupt_files(mini_model, tmp_path):
     with pytest.raises(ctr.ContainerError, match="fingerprint mismatch"):
         ctr.read(path, codec="hific", model_fingerprint=other.fingerprint())
     with pytest.raises(ctr.ContainerError, match="fingerprint mismatch"):
-        other.decompress(ctr.read(path))
+        decode_image(other, ctr.read(path))
     data = path.read_bytes()
     with pytest.raises(ctr.ContainerError):
         ctr.unpack(data[:-7], codec="hific")
@@ -67,13 +69,13 @@ def test_wrong_model_and_corrupt_files(mini_model, tmp_path):
     # a well-formed container whose HiFiC sections are nonsense
     bad = ctr.Container("hific", mini_model.fingerprint(), 64, 64, (b"\x01\x02", b"", b""))
     with pytest.raises(ctr.ContainerError):
-        mini_model.decompress(bad)
+        decode_image(mini_model, bad)
     bad = ctr.Container("hific", mini_model.fingerprint(), 64, 64, (ctr.pack_ints([1, 64, 64]), b"abc", b""))
     with pytest.raises(ctr.ContainerError):
-        mini_model.decompress(bad)
+        decode_image(mini_model, bad)
     bad = ctr.Container("hific", mini_model.fingerprint(), 64, 64, (ctr.pack_ints([1, 128, 64]), b"", b""))
     with pytest.raises(ctr.ContainerError, match="padded size"):
-        mini_model.decompress(bad)
+        decode_image(mini_model, bad)
 
 
 def test_checkpoint_round_trip_and_bad_checkpoints(mini_model, tmp_path):
@@ -81,17 +83,17 @@ def test_checkpoint_round_trip_and_bad_checkpoints(mini_model, tmp_path):
     save_checkpoint(p, mini_model)
     m2, _ = load_checkpoint(p)
     assert m2.fingerprint() == mini_model.fingerprint()
-    with pytest.raises(ModelLoadError, match="no such checkpoint"):
+    with pytest.raises(ModelError, match="no such checkpoint"):
         load_checkpoint(tmp_path / "missing.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ModelLoadError, match="not a readable"):
+    with pytest.raises(ModelError, match="not a readable"):
         load_checkpoint(tmp_path / "junk.pt")
     torch.save({"format": "hific_torch/1", "config": MINI.to_dict(), "state_dict": {}}, tmp_path / "empty.pt")
-    with pytest.raises(ModelLoadError, match="do not match"):
+    with pytest.raises(ModelError, match="do not match"):
         load_checkpoint(tmp_path / "empty.pt")
     fresh = HiFiC(MINI)
     save_checkpoint(tmp_path / "notables.pt", fresh)
-    with pytest.raises(ModelLoadError, match="coding tables"):
+    with pytest.raises(ModelError, match="coding tables"):
         load_checkpoint(tmp_path / "notables.pt")
 
 
@@ -112,8 +114,8 @@ def test_tiled_encoder_and_generator_have_no_seams(mini_model):
 
 def test_tiled_round_trip(mini_model):
     img = image(150, 260, seed=9)
-    cont, enc = mini_model.compress(img, tile=2)
-    rec_t, dec = mini_model.decompress(cont, tile=2)
-    rec_u, _ = mini_model.decompress(cont, tile=0)
+    cont, enc = encode_image(mini_model, img, tile=2)
+    rec_t, dec = decode_image(mini_model, cont, tile=2)
+    rec_u, _ = decode_image(mini_model, cont, tile=0)
     assert torch.equal(enc["y_sym"], dec["y_sym"])
     assert np.abs(rec_t.astype(int) - rec_u.astype(int)).max() <= 1

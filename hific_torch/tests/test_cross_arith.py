@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hific.checkpoints import load_checkpoint, save_checkpoint
 from hific.config import MINI
-from hific.model import HiFiC, load_checkpoint, save_checkpoint
+from hific.model import HiFiC
 from hific.portable import integerize
 from PIL import Image
 

@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 from hific.fid import InceptionFeatures, fid_from_features, fid_kid, kid_from_features, patches
 
+from shared_data.errors import ModelError
+
 
 def test_patch_grid_counts_kodak_and_small():
     kodak = np.zeros((512, 768, 3), np.uint8)
@@ -41,5 +43,5 @@ def test_fid_formula_on_gaussians():
 
 def test_inception_weights_missing_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("HIFIC_INCEPTION_WEIGHTS", raising=False)
-    with pytest.raises(FileNotFoundError, match="weights-inception"):
+    with pytest.raises(ModelError, match="weights-inception"):
         InceptionFeatures()

@@ -6,7 +6,8 @@ import os
 import numpy as np
 import pytest
 import torch
-from hific.model import default_model_path, load_checkpoint
+from hific.checkpoints import default_model_path, load_checkpoint
+from hific.codec import decode_image, encode_image
 
 from shared_data import container as ctr
 from shared_data import fuzz
@@ -20,10 +21,10 @@ def setup():
         pytest.skip(f"no committed checkpoint at {path}")
     model, _ = load_checkpoint(path)
     img = np.random.default_rng(17).integers(0, 256, (32, 32, 3), dtype=np.uint8)
-    c, _ = model.compress(img)
+    c, _ = encode_image(model, img)
 
     def decode(data: bytes) -> np.ndarray:
-        return model.decompress(ctr.unpack(data, codec="hific"))[0]
+        return decode_image(model, ctr.unpack(data, codec="hific"))[0]
 
     return decode, ctr.pack(c)
 

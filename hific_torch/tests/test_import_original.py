@@ -13,11 +13,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hific.checkpoints import load_checkpoint
+from hific.codec import decode_image, encode_image
 from hific.import_original import import_port_checkpoint
 from hific.import_original import main as import_main
-from hific.model import ModelLoadError, load_checkpoint
 
 from shared_data import container as ctr
+from shared_data.errors import ModelError
 
 ENC, C, N, GEN, NRB = (4, 6, 8, 10, 12), 8, 6, (12, 10, 8, 6, 4), 2
 
@@ -190,8 +192,8 @@ def test_imported_quantiles_and_codec_round_trip(imported, tmp_path):
     t = math.log(2 / 2 ** -8 - 1)
     assert torch.allclose(logits[:, 0], torch.tensor([-t, 0.0, t]).expand(N, 3), atol=1e-3)
     img = np.random.default_rng(0).integers(0, 256, (70, 90, 3), dtype=np.uint8)
-    cont, enc = model.compress(img)
-    rec, dec = model.decompress(ctr.unpack(ctr.pack(cont), codec="hific", model_fingerprint=model.fingerprint()))
+    cont, enc = encode_image(model, img)
+    rec, dec = decode_image(model, ctr.unpack(ctr.pack(cont), codec="hific", model_fingerprint=model.fingerprint()))
     assert rec.shape == img.shape and torch.equal(enc["y_sym"], dec["y_sym"])
     # CLI: writes a regular hific_torch checkpoint that loads with tables and the same fingerprint
     out = tmp_path / "imported.pt"
@@ -201,8 +203,8 @@ def test_imported_quantiles_and_codec_round_trip(imported, tmp_path):
     # the port's layout (reflection pads, its transposed-conv alignment) integerizes too: a portable file
     from hific.portable import LAYOUT_PORTABLE, integerize
     m2.portable = integerize(m2)
-    cont, enc = m2.compress(img)
-    rec2, dec = m2.decompress(ctr.unpack(ctr.pack(cont)))
+    cont, enc = encode_image(m2, img)
+    rec2, dec = decode_image(m2, ctr.unpack(ctr.pack(cont)))
     assert enc["layout"] == LAYOUT_PORTABLE and torch.equal(enc["y_sym"], dec["y_sym"])
     assert np.abs(rec2.astype(int) - rec.astype(int)).mean() < 2
 
@@ -221,8 +223,8 @@ def test_lmm_layout_imports(tmp_path):
                        sd["Hyperprior.synthesis_DLMM_params.conv_out.bias"])
     assert torch.allclose(ours, ref, atol=1e-5)
     img = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    cont, enc = model.compress(img)
-    _, dec = model.decompress(cont)
+    cont, enc = encode_image(model, img)
+    _, dec = decode_image(model, cont)
     assert torch.equal(enc["y_sym"], dec["y_sym"])
 
 
@@ -243,17 +245,17 @@ def test_wrong_or_unknown_layouts_are_clear_errors(tmp_path, imported):
     }
     for name, (obj, msg) in cases.items():
         torch.save(obj, tmp_path / name)
-        with pytest.raises(ModelLoadError, match=msg):
+        with pytest.raises(ModelError, match=msg):
             import_port_checkpoint(tmp_path / name)
     (tmp_path / "evil.pt").write_bytes(b"")
     torch.save({"model_state_dict": sd, "args": {"x": NotATensor()}}, tmp_path / "evil.pt", pickle_module=pickle)
-    with pytest.raises(ModelLoadError, match="weights_only"):
+    with pytest.raises(ModelError, match="weights_only"):
         import_port_checkpoint(tmp_path / "evil.pt")
     data = imported[3].read_bytes()
     (tmp_path / "trunc.pt").write_bytes(data[: len(data) // 2])
-    with pytest.raises(ModelLoadError, match="not a readable torch checkpoint"):
+    with pytest.raises(ModelError, match="not a readable torch checkpoint"):
         import_port_checkpoint(tmp_path / "trunc.pt")
-    with pytest.raises(ModelLoadError, match="no such checkpoint"):
+    with pytest.raises(ModelError, match="no such checkpoint"):
         import_port_checkpoint(tmp_path / "absent.pt")
     # our own checkpoint is pointed to load_checkpoint
     from hific.import_original import main

@@ -2,7 +2,7 @@
 saved as each kind of file this project loads with torch is refused by every load path — model / zoo
 loading (``--model``, also the portable integer tables, which live in the checkpoint), ``import_original``,
 training ``--resume`` and ``-warmstart -ckpt``, the LPIPS AlexNet weights — with the project's error
-(:class:`hific.model.ModelLoadError` / ``LPIPSWeightsUnusable``) naming the file, one ``error:`` line at the
+(:class:`hific.model.ModelError` / ``LPIPSWeightsUnusable``) naming the file, one ``error:`` line at the
 CLIs, and the file never appears. Every torch load goes through :func:`hific.model.load_weights_only`."""
 
 import os
@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hific.model import ModelLoadError, load_checkpoint
+from hific.checkpoints import load_checkpoint
 from PIL import Image
+
+from shared_data.errors import ModelError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,7 +70,7 @@ def test_the_evil_pickle_is_real(tmp_path):
 
 def test_model_loading_and_cli(tmp_path, marker):
     p = _evil(tmp_path / "evil.pt", marker)
-    with pytest.raises(ModelLoadError, match="refused") as e:
+    with pytest.raises(ModelError, match="refused") as e:
         load_checkpoint(p)
     assert str(p) in str(e.value) and "\n" not in str(e.value)
     img = tmp_path / "x.png"
@@ -81,7 +83,7 @@ def test_model_loading_and_cli(tmp_path, marker):
 def test_import_original(tmp_path, marker):
     from hific.import_original import import_port_checkpoint
     p = _evil(tmp_path / "hific_low.pt", marker, "port")
-    with pytest.raises(ModelLoadError, match="refused"):
+    with pytest.raises(ModelError, match="refused"):
         import_port_checkpoint(p)
     r = _cli(["-m", "hific.import_original", str(p), str(tmp_path / "out.pt")])
     assert len(_one_line_error(r, p)) == 1 and not (tmp_path / "out.pt").exists()

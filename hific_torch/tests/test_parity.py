@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hific.codec import decode_image, encode_image
 from hific.config import TrainConfig
 from hific.import_original import convert_state_dict, import_port_checkpoint
 from hific.losses import compression_loss, discriminator_loss, generator_gan_loss
@@ -374,7 +375,7 @@ def test_real_file_bits(fx, port, tmp_path):
     the file adds only the container and header bytes. Decoding gives the same symbols."""
     a, model = fx["a"], port["fresh"]
     img = np.ascontiguousarray(a["input"][0].transpose(1, 2, 0))
-    cont, info = model.compress(img)
+    cont, info = encode_image(model, img)
     path = tmp_path / "parity.lic"
     size = ctr.write(path, cont)
     n = img.shape[0] * img.shape[1]
@@ -387,7 +388,7 @@ def test_real_file_bits(fx, port, tmp_path):
     header = size - len(cont.sections[2]) - len(cont.sections[3])
     MEASURED["file/bytes"], MEASURED["file/header_bytes"] = size, header
     assert header <= 64, f"{header} bytes of container and headers"
-    rec, dinfo = model.decompress(ctr.read(path, codec="hific"))
+    rec, dinfo = decode_image(model, ctr.read(path, codec="hific"))
     assert torch.equal(torch.as_tensor(dinfo["y_sym"]).to(torch.int64), torch.as_tensor(info["y_sym"]).to(torch.int64))
     assert torch.equal(torch.as_tensor(dinfo["z_sym"]).to(torch.int64), torch.as_tensor(info["z_sym"]).to(torch.int64))
     assert torch.equal(torch.as_tensor(info["z_sym"]).float(), torch.floor(_t(a["g/z"]) + 0.5))  # the port's z_hat
@@ -461,10 +462,10 @@ def test_zero_rounding_switch_codes_and_integerizes(tmp_path):
         if portable:
             m.portable = integerize(m)
             m._fingerprint = m._portable_fingerprint = None
-        cont, info = m.compress(img, portable=portable)
+        cont, info = encode_image(m, img, portable=portable)
         path = tmp_path / f"z{int(portable)}.lic"
         ctr.write(path, cont)
-        rec, dinfo = m.decompress(ctr.read(path, codec="hific"))
+        rec, dinfo = decode_image(m, ctr.read(path, codec="hific"))
         assert np.array_equal(np.asarray(dinfo["y_sym"]), np.asarray(info["y_sym"]))
         assert np.array_equal(np.asarray(dinfo["z_sym"]), np.asarray(info["z_sym"]))
     x = torch.from_numpy(m._pad(img)[0]).permute(2, 0, 1)[None].float() / 255.0
@@ -476,8 +477,8 @@ def test_zero_rounding_switch_codes_and_integerizes(tmp_path):
 
 def test_import_cli_z_rounding(fx, tmp_path, capsys):
     """``python -m hific.import_original SRC DST --z-rounding zero`` writes a model that rounds as the port."""
+    from hific.checkpoints import load_checkpoint
     from hific.import_original import main
-    from hific.model import load_checkpoint
     dst = tmp_path / "port_zero.pt"
     assert main([str(fx["ckpt"]), str(dst), "--z-rounding", "zero"]) == 0
     model, _ = load_checkpoint(dst)

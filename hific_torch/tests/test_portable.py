@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 from hific import portable as pt
+from hific.checkpoints import load_checkpoint, load_codec_weights, save_checkpoint
+from hific.codec import decode_image, encode_image, mixture_rows
 from hific.config import MINI
-from hific.model import HiFiC, load_checkpoint, load_codec_weights, save_checkpoint
+from hific.model import HiFiC
 from PIL import Image
 
 from shared_data import container as ctr
@@ -58,12 +60,12 @@ def test_rshift_round_matches_shared_exact():
 @pytest.mark.parametrize("h,w", [(64, 64), (37, 53), (1, 1)])
 def test_portable_round_trip_and_rate(portable_model, h, w):
     img = image(max(h, 64), max(w, 64), seed=2)[:h, :w]
-    cont, enc = portable_model.compress(img)
+    cont, enc = encode_image(portable_model, img)
     assert enc["layout"] == pt.LAYOUT_PORTABLE and cont.fingerprint == portable_model.portable_fingerprint()
-    rec, dec = portable_model.decompress(ctr.unpack(ctr.pack(cont)))
+    rec, dec = decode_image(portable_model, ctr.unpack(ctr.pack(cont)))
     assert rec.shape == img.shape and dec["layout"] == pt.LAYOUT_PORTABLE
     assert torch.equal(enc["y_sym"], dec["y_sym"]) and torch.equal(enc["z_sym"], dec["z_sym"])
-    fcont, _ = portable_model.compress(img, portable=False)
+    fcont, _ = encode_image(portable_model, img, portable=False)
     assert fcont.fingerprint == portable_model.fingerprint() and len(fcont.sections) == 4
     if h * w >= 64 * 64:  # same model, exact arithmetic: rate within 1 % of the float path on this image
         assert len(ctr.pack(cont)) <= 1.01 * len(ctr.pack(fcont)) + 8
@@ -71,30 +73,30 @@ def test_portable_round_trip_and_rate(portable_model, h, w):
 
 def test_layouts_models_and_messages(mini_model, portable_model, tmp_path):
     img = image(64, 64, seed=4)
-    pcont, _ = portable_model.compress(img)
+    pcont, _ = encode_image(portable_model, img)
     # a portable file for a float-only model: both formats and the conversion command are named
     with pytest.raises(ctr.ContainerError, match=r"portable integer path \(layout 3\).*float-only.*"
                                                  r"python -m hific integerize CKPT OUT"):
-        mini_model.decompress(pcont)
+        decode_image(mini_model, pcont)
     # a float-path file (layout 2) of the float model decodes with its integerized copy (same float weights)
-    fcont, enc = mini_model.compress(img)
+    fcont, enc = encode_image(mini_model, img)
     assert enc["layout"] == pt.LAYOUT_FLOAT
-    rec_a, _ = mini_model.decompress(fcont)
-    rec_b, dec = portable_model.decompress(fcont)
+    rec_a, _ = decode_image(mini_model, fcont)
+    rec_b, dec = decode_image(portable_model, fcont)
     assert np.array_equal(rec_a, rec_b) and dec["config"]["path"] == "float"
     with pytest.raises(ctr.ContainerError, match="float-only"):
-        mini_model.compress(img, portable=True)
+        encode_image(mini_model, img, portable=True)
     # unknown layout / section count
     bad = ctr.Container("hific", mini_model.fingerprint(), 64, 64, (ctr.pack_ints([7, 64, 64, 0]), b"", b"", b""))
     with pytest.raises(ctr.ContainerError, match="unknown hific section header"):
-        mini_model.decompress(bad)
+        decode_image(mini_model, bad)
     # the integerized checkpoint round-trips through save/load with both fingerprints
     p = tmp_path / "int.pt"
     save_checkpoint(p, portable_model)
     m2, _ = load_checkpoint(p)
     assert m2.is_portable() and m2.fingerprint() == mini_model.fingerprint()
     assert m2.portable_fingerprint() == portable_model.portable_fingerprint()
-    assert np.array_equal(m2.decompress(pcont)[0], portable_model.decompress(pcont)[0])
+    assert np.array_equal(decode_image(m2, pcont)[0], decode_image(portable_model, pcont)[0])
 
 
 def test_integerize_cli_and_the_2_53_bound(mini_model, tmp_path):
@@ -130,18 +132,18 @@ def test_portable_lmm_logistic_rows_and_round_trip():
     m.portable = pt.integerize(m)
     z = torch.randint(-2, 3, (1, MINI.hyper_channels, 2, 2))
     z_hat = z.float() + m.hyper_density.medians.reshape(1, -1, 1, 1)
-    (fo, fp), = list(m._mixture_rows(z, z_hat, False))
-    (io, ip), = list(m._mixture_rows(z, z_hat, True))
+    (fo, fp), = list(mixture_rows(m, z, z_hat, False))
+    (io, ip), = list(mixture_rows(m, z, z_hat, True))
     assert np.array_equal(fo, io) and fp.shape == ip.shape
     assert np.allclose(ip.sum(1), 1) and ip.min() > 0 and np.abs(fp - ip).max() < 0.02
-    (io2, ip2), = list(m._mixture_rows(z, z_hat, True))
+    (io2, ip2), = list(mixture_rows(m, z, z_hat, True))
     assert np.array_equal(io, io2) and np.array_equal(ip, ip2)
     img = image(96, 128, seed=1)
-    cont, enc = m.compress(img)
+    cont, enc = encode_image(m, img)
     assert enc["layout"] == pt.LAYOUT_PORTABLE
-    rec, dec = m.decompress(ctr.unpack(ctr.pack(cont)))
+    rec, dec = decode_image(m, ctr.unpack(ctr.pack(cont)))
     assert torch.equal(enc["y_sym"], dec["y_sym"]) and rec.shape == img.shape
-    fcont, _ = m.compress(img, portable=False)
+    fcont, _ = encode_image(m, img, portable=False)
     assert len(ctr.pack(cont)) <= 1.02 * len(ctr.pack(fcont)) + 8
 
 
@@ -178,7 +180,7 @@ def test_golden_legacy_layout1_file_still_decodes(zoo_ckpt):
     model; G is float: within 1 grey level of the committed decode."""
     model, _ = load_checkpoint(zoo_ckpt)
     cont = ctr.read(gd.need(gd.GOLDEN / "legacy_layout1.lic"), codec="hific")
-    rec, info = model.decompress(cont)
+    rec, info = decode_image(model, cont)
     ref = np.asarray(Image.open(gd.need(gd.GOLDEN / "legacy_layout1_decoded.png")))
     assert info["layout"] == pt.LAYOUT_LEGACY and rec.shape == ref.shape
     assert np.abs(rec.astype(int) - ref.astype(int)).max() <= 1
@@ -191,20 +193,20 @@ def test_golden_portable_file(zoo_ckpt):
     lic, js, png = (gd.GOLDEN / n for n in ("portable_layout3.lic", "portable_layout3.json",
                                             "portable_layout3_decoded.png"))
     if gd.UPDATE:
-        cont, enc = model.compress(gd.synthetic())
+        cont, enc = encode_image(model, gd.synthetic())
         ctr.write(lic, cont)
-        rec, _ = model.decompress(cont)
+        rec, _ = decode_image(model, cont)
         Image.fromarray(rec).save(png)
         gd.write_json(js, {"symbols_sha256": gd.symbols_digest(enc["z_sym"], enc["y_sym"]),
                            "model_portable_fingerprint": model.portable_fingerprint().hex()})
     meta = gd.read_json(js)
     cont = ctr.read(gd.need(lic), codec="hific")
-    rec, info = model.decompress(cont)
+    rec, info = decode_image(model, cont)
     assert info["layout"] == pt.LAYOUT_PORTABLE
     assert gd.symbols_digest(info["z_sym"], info["y_sym"]) == meta["symbols_sha256"]
     ref = np.asarray(Image.open(gd.need(png)))
     assert np.abs(rec.astype(int) - ref.astype(int)).max() <= 1
-    again, _ = model.compress(gd.synthetic())  # the same symbols and payload (the record is this machine's)
+    again, _ = encode_image(model, gd.synthetic())  # the same symbols and payload (the record is this machine's)
     assert ctr.unpack_ints(again.sections[0])[:3] == ctr.unpack_ints(cont.sections[0])[:3]
     assert again.sections[2:] == cont.sections[2:]
 
@@ -226,14 +228,14 @@ def test_mutated_payloads_with_recomputed_crc_are_refused(zoo_ckpt, portable):
     to a wrong image (issue 17: 19 of 60 did before the symbol CRC)."""
     model, _ = load_checkpoint(zoo_ckpt)
     img = image(80, 96, seed=11)
-    cont, _ = model.compress(img, portable=portable)
+    cont, _ = encode_image(model, img, portable=portable)
     data = ctr.pack(cont)
-    clean, _ = model.decompress(ctr.unpack(data))
+    clean, _ = decode_image(model, ctr.unpack(data))
     start = len(data) - 4 - sum(len(s) for s in cont.sections)
     out = {"refused": 0, "identical": 0, "wrong": 0}
     for f in _mutants(data, start, 300, seed=17 + portable):
         try:
-            rec, _ = model.decompress(ctr.unpack(f))
+            rec, _ = decode_image(model, ctr.unpack(f))
         except ctr.ContainerError as e:
             assert str(e)
             out["refused"] += 1
@@ -249,11 +251,11 @@ def test_shared_fuzz_harness_finds_no_bad_outcome(zoo_ckpt):
     from shared_data import fuzz
 
     model, _ = load_checkpoint(zoo_ckpt)
-    data = ctr.pack(model.compress(image(80, 96, seed=12))[0])
-    other = ctr.pack(model.compress(image(64, 64, seed=13))[0])
+    data = ctr.pack(encode_image(model, image(80, 96, seed=12))[0])
+    other = ctr.pack(encode_image(model, image(64, 64, seed=13))[0])
 
     def decode(b: bytes) -> np.ndarray:
-        return model.decompress(ctr.unpack(b, codec="hific"))[0]
+        return decode_image(model, ctr.unpack(b, codec="hific"))[0]
 
     rep = fuzz.run(decode, data, errors=(ctr.ContainerError,), n_cases=400, seed=0, time_limit=30.0,
                    others=[other], progress=False)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hific.model import load_checkpoint
+from hific.checkpoints import load_checkpoint
 from PIL import Image
 
 from shared_data.killtest import KILL_IN_CALL, driver, run, run_until_then_kill

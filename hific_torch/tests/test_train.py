@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 import train as train_cli
-from hific.model import load_checkpoint
+from hific.checkpoints import load_checkpoint
+from hific.codec import decode_image, encode_image
 from PIL import Image
 
 
@@ -47,6 +48,6 @@ def test_lmm_training_stage(tmp_path, img_dir):
     m, ck = load_checkpoint(next(tmp_path.glob("lmm_compression_*")) / "checkpoints" / "final.pt")
     assert m.cfg.use_latent_mixture_model and m.cfg.likelihood_type == "logistic" and ck["step"] == 2
     img = np.random.default_rng(2).integers(0, 256, (64, 96, 3), dtype=np.uint8)
-    cont, enc = m.compress(img)
-    _, dec = m.decompress(cont)
+    cont, enc = encode_image(m, img)
+    _, dec = decode_image(m, cont)
     assert torch.equal(enc["y_sym"], dec["y_sym"])

@@ -4,8 +4,9 @@ import hashlib
 
 import numpy as np
 import pytest
+from hific.checkpoints import load_checkpoint
+from hific.codec import decode_image, encode_image
 from hific.coding import encode_symbols
-from hific.model import load_checkpoint
 
 from shared_data import container as ctr
 from shared_eval.measures import read_measures
@@ -55,8 +56,8 @@ def test_zoo_measures_regression(zoo_ckpt):
 
     model, _ = load_checkpoint(zoo_ckpt)
     img = read_image(f)
-    cont, _ = model.compress(img)
+    cont, _ = encode_image(model, img)
     bpp = 8 * len(ctr.pack(cont)) / (img.shape[0] * img.shape[1])
-    rec, _ = model.decompress(cont)
+    rec, _ = decode_image(model, cont)
     assert bpp == pytest.approx(rows[f.name]["bpp"], rel=0.01)
     assert psnr(img, rec) == pytest.approx(rows[f.name]["psnr"], abs=0.1)

@@ -1,148 +1,184 @@
-"""``python -m rec encode IN.png OUT.lic [--model DIR] [--float]`` / ``python -m rec decode OUT.lic REC.png
-[--try-arithmetic]`` / ``python -m rec integerize MODEL_DIR OUT_DIR`` / ``python -m rec import-original CKPT OUT_DIR
---model large_level_2_vae|resnet_vae [--ema]`` (a checkpoint of the original code → a float model directory).
+"""``python -m rec encode|decode|info`` — the project's one CLI (:mod:`shared_data.cli`) over the iREC codec
+(:func:`rec.codec.load_codec`), plus ``integerize`` and ``import-original``::
 
-The default model is the committed lossy checkpoint ``zoo/mini``; a lossless (``resnet_vae``) model
-directory makes a lossless file. An integerised model (every committed one) writes the portable format 3 by
-default; ``--float`` writes the float-path format 2. Errors: exit status 1 and one line on stderr.
+    python -m rec encode IN OUT [--model DIR] [--float] [--n_beams B] [--extra_samples E] [--kl_per_partition O]
+                                [--compression_seed S] [--max-pixels N] [--threads N]
+    python -m rec decode IN OUT [--model DIR] [--try-arithmetic [--arithmetic-order NAMES]] [--max-pixels N]
+    python -m rec info FILE...
+    python -m rec integerize MODEL_DIR OUT_DIR
+    python -m rec import-original CKPT OUT_DIR --model large_level_2_vae|resnet_vae [--ema]
+
+IN may be a file, a folder or a glob (then OUT is a folder). The default model is the committed lossy
+checkpoint ``zoo/mini``; a lossless (``resnet_vae``) model directory makes lossless files. An integerised
+model (every committed one) writes the portable format 3; ``--float`` writes the float-path format 2, whose
+decoder reproduces the encoder's recorded TF thread count (``--threads`` / ``$LIC_THREADS`` win).
+``import-original`` turns a checkpoint of the original code into a float model directory. Errors: exit
+status 1 and one line on stderr.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+CODEC_ID = "irec"
+
+
+def _add_arguments(command: str, p) -> None:
+    if command == "encode":
+        p.add_argument("--kl_per_partition", type=float, default=None, help="Ω in nats")
+        p.add_argument("--n_beams", type=int, default=None, help="B")
+        p.add_argument("--extra_samples", type=float, default=None, help="1+ε")
+        p.add_argument("--compression_seed", type=int, default=None)
+        p.add_argument("--float", action="store_true", dest="float_path",
+                       help="float-path format 2 (portable only between identical TF arithmetic)")
+    elif command == "decode":
+        p.add_argument("--try-arithmetic", action="store_true",
+                       help="float-path files: retry in fresh processes under the arithmetic configurations this "
+                            "machine can set (threads, oneDNN, BLAS/ISA limits) until one passes the check value")
+        p.add_argument("--arithmetic-order", default=None, metavar="NAMES",
+                       help="comma-separated shared_data.arith emulations for --try-arithmetic "
+                            "(default: arith.RECOVERY_ORDER)")
+
+
+def _limit_threads(n: int | None, encoded: int | None = None) -> int:
+    """The one thread policy (:func:`shared_data.threads.limit`) for TF: intra-op ``n`` / ``$LIC_THREADS`` /
+    the count a float-path file recorded / min(2, cores), inter-op 1 (what the records say: ``tf_threads=k/1``)."""
+    import tensorflow as tf  # noqa: F401 - imported first, so that limit() configures its pools
+
+    from shared_data import threads
+
+    return threads.limit(n, default=2, encoded=encoded, inter=1)
+
+
+def _load(args):
+    """The codec of an encode / decode run (after the pixel-limit check, before any image is coded)."""
+    from shared_data.errors import ModelError
+
+    encoded = None
+    if args.command == "decode" and Path(args.input).is_file():  # reproduce the encoder's thread count
+        from .fileformat import read_record, recorded_threads
+
+        encoded = recorded_threads(read_record(args.input)[1])
+    _limit_threads(args.threads, encoded)
+    from .codec import IrecCodec, load_model
+
+    lm = load_model(args.model)
+    if args.command != "encode":
+        return IrecCodec(lm)
+    if not lm.portable and not args.float_path:
+        raise ModelError(f"{lm.path}: model is not integerised; convert it with `python -m rec integerize {lm.path} "
+                         "OUT` (portable files) or pass --float (float-path files)")
+    return IrecCodec(lm, portable=not args.float_path, kl_per_partition=args.kl_per_partition,
+                     n_beams=args.n_beams, extra_samples=args.extra_samples, compression_seed=args.compression_seed)
+
+
+def _before(command: str, args):
+    if command == "decode" and args.try_arithmetic:
+        return _try_arithmetic(args)
+    return None
+
+
+def _details(c) -> str:
+    """``info``: the irec stream format, kind, coding parameters and recorded TF threads of a file."""
+    from shared_data import container
+
+    from . import fileformat as ff
+
+    ints = container.unpack_ints(c.sections[0]) if c.sections else []
+    if len(ints) < 8:
+        raise ff.IrecFileError("irec header too short")
+    fmt, lossless = ff.split_kind(ints[0])
+    text = (f"{ff.FORMAT_NAMES[fmt]}, {'lossless' if lossless else 'lossy'}, padded {ints[1]}x{ints[2]}, seed "
+            f"{ints[3]}, block size {ints[4]}, N_s {ints[5]}, {ints[6]} levels")
+    if fmt != ff.FORMAT_LEGACY and len(c.sections) > 1:
+        threads = ff.recorded_threads(ff.unpack_record(c.sections[1]))
+        text += f", encoded with {threads} TF threads" if threads else ""
+    return text
+
+
+def _integerize_setup(p) -> None:
+    p.add_argument("model_dir")
+    p.add_argument("out_dir")
+
+
+def _integerize(args) -> int:
+    _limit_threads(None)
+    from .codec import integerize_model
+
+    lm = integerize_model(args.model_dir, args.out_dir)
+    print(f"{args.out_dir}: integerised (portable format 3), fingerprint {lm.fingerprint.hex()}, "
+          f"float part {lm.float_fingerprint.hex()}")
+    return 0
+
+
+def _import_setup(p) -> None:
+    p.add_argument("checkpoint", help="checkpoint prefix or directory of gergely-flamich/relative-entropy-coding")
+    p.add_argument("out_dir")
+    p.add_argument("--model", required=True, choices=("large_level_2_vae", "resnet_vae"))
+    p.add_argument("--ema", action="store_true", help="resnet_vae: the EMA shadow copies (what the original codes with)")
+
+
+def _import_original(args) -> int:
+    _limit_threads(None)
+    from .codec import save_model
+    from .import_original import import_lossless, import_lossy
+
+    if args.model == "large_level_2_vae":
+        m = import_lossy(args.checkpoint)
+        cfg = {"model": args.model, "layer_flavour": "original", "level_1_filters": m.level_1_filters,
+               "level_2_filters": m.level_2_filters}
+    else:
+        m = import_lossless(args.checkpoint, ema=args.ema)
+        cfg = {"model": args.model, "num_res_blocks": m.num_res_blocks,
+               "deterministic_filters": m.deterministic_filters, "stochastic_filters": m.stochastic_filters}
+    save_model(m, cfg, args.out_dir)
+    print(f"{args.out_dir}: {args.model} imported from {args.checkpoint} (float model; "
+          f"`python -m rec integerize` makes it portable)")
+    return 0
+
+
+COMMANDS = {
+    "integerize": ("add the integer network (portable format) to a float model directory", _integerize_setup,
+                   _integerize),
+    "import-original": ("the original code's TF checkpoint -> a float model directory", _import_setup,
+                        _import_original),
+}
+
 
 def main(argv=None) -> int:
-    from shared_data.limits import add_max_pixels_argument
-    p = argparse.ArgumentParser(prog="python -m rec", description=__doc__.split("\n\n")[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
-    e = sub.add_parser("encode", help="compress an image to an .lic file")
-    e.add_argument("input")
-    e.add_argument("output")
-    e.add_argument("--model", default=None, help="model directory (default: zoo/mini)")
-    e.add_argument("--kl_per_partition", type=float, default=None, help="Ω in nats")
-    e.add_argument("--n_beams", type=int, default=None, help="B")
-    e.add_argument("--extra_samples", type=float, default=None, help="1+ε")
-    e.add_argument("--compression_seed", type=int, default=None)
-    e.add_argument("--float", action="store_true", dest="float_path",
-                   help="float-path format 2 (portable only between identical TF arithmetic)")
-    add_max_pixels_argument(e)
-    d = sub.add_parser("decode", help="decompress an .lic file to PNG")
-    d.add_argument("input")
-    d.add_argument("output")
-    d.add_argument("--model", default=None, help="model directory (default: zoo/mini)")
-    add_max_pixels_argument(d)
-    d.add_argument("--try-arithmetic", action="store_true",
-                   help="float-path files: retry in fresh processes under the arithmetic configurations this "
-                        "machine can set (threads, oneDNN, BLAS/ISA limits) until one passes the check value")
-    d.add_argument("--arithmetic-order", default=None, metavar="NAMES",
-                   help="comma-separated shared_data.arith emulations for --try-arithmetic "
-                        "(default: arith.RECOVERY_ORDER)")
-    g = sub.add_parser("integerize", help="add the integer network (portable format) to a float model directory")
-    g.add_argument("model_dir")
-    g.add_argument("out_dir")
-    io_ = sub.add_parser("import-original", help="the original code's TF checkpoint -> a float model directory")
-    io_.add_argument("checkpoint", help="checkpoint prefix or directory of gergely-flamich/relative-entropy-coding")
-    io_.add_argument("out_dir")
-    io_.add_argument("--model", required=True, choices=("large_level_2_vae", "resnet_vae"))
-    io_.add_argument("--ema", action="store_true", help="resnet_vae: the EMA shadow copies (what the original codes with)")
-    args = p.parse_args(argv)
-    from shared_data import limits
-    try:  # the pixel limit, before any model (or TF/torch) work: one line, nothing allocated
-        limits.precheck(args.cmd, getattr(args, 'input', None), getattr(args, "max_pixels", None), "irec")
-    except limits.PixelLimitError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    from shared_data import arith
-    from shared_data.container import ContainerError
-    from shared_data.imageio import ImageReadError, read_image, write_png
+    from shared_data import cli
 
-    from .fileformat import read_record, recorded_threads
-
-    if args.cmd == "decode" and args.try_arithmetic:
-        return _try_arithmetic(args)
-    try:
-        encoded = None
-        if args.cmd == "decode":  # reproduce the encoder's thread count (LIC_THREADS still wins)
-            encoded = recorded_threads(read_record(args.input)[1])
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(arith.threads(default=2, encoded=encoded))
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-        from .codec import compress, decompress, integerize_model, load_model  # ModelError is a ValueError
-
-        if args.cmd == "import-original":
-            from .import_original import ImportError_, import_lossless, import_lossy
-
-            try:
-                if args.model == "large_level_2_vae":
-                    m = import_lossy(args.checkpoint)
-                    cfg = {"model": args.model, "layer_flavour": "original", "level_1_filters": m.level_1_filters,
-                           "level_2_filters": m.level_2_filters}
-                else:
-                    m = import_lossless(args.checkpoint, ema=args.ema)
-                    cfg = {"model": args.model, "num_res_blocks": m.num_res_blocks,
-                           "deterministic_filters": m.deterministic_filters,
-                           "stochastic_filters": m.stochastic_filters}
-            except ImportError_ as ex:
-                raise ValueError(str(ex)) from None
-            from .codec import save_model
-
-            save_model(m, cfg, args.out_dir)
-            print(f"{args.out_dir}: {args.model} imported from {args.checkpoint} (float model; "
-                  f"`python -m rec integerize` makes it portable)")
-            return 0
-        if args.cmd == "integerize":
-            lm = integerize_model(args.model_dir, args.out_dir)
-            print(f"{args.out_dir}: integerised (portable format 3), fingerprint {lm.fingerprint.hex()}, "
-                  f"float part {lm.float_fingerprint.hex()}")
-            return 0
-        lm = load_model(args.model)
-        if args.cmd == "encode":
-            img = read_image(args.input)
-            if not lm.portable and not args.float_path:
-                raise ValueError(f"{lm.path}: model is not integerised; convert it with `python -m rec "
-                                 f"integerize {lm.path} OUT` (portable files) or pass --float (float-path files)")
-            r = compress(lm, img, args.output, kl_per_partition=args.kl_per_partition, n_beams=args.n_beams,
-                         extra_samples=args.extra_samples, compression_seed=args.compression_seed,
-                         portable=not args.float_path)
-            print(f"{args.output}: {r.num_bytes} bytes, {r.bpp:.4f} bpp (ideal {r.ideal_bpp:.4f} bpp), "
-                  f"{r.enc_s:.1f} s, {'float path' if args.float_path else 'portable'}")
-        else:
-            img = decompress(lm, args.input)
-            write_png(args.output, img)
-            print(f"{args.output}: {img.shape[1]}x{img.shape[0]}")
-    except (ImageReadError, ContainerError, NotImplementedError, ValueError, OSError) as ex:
-        print(f"error: {ex}", file=sys.stderr)
-        return 1
-    return 0
+    return cli.main(argv, codec_id=CODEC_ID, load=_load, prog="python -m rec", doc=__doc__,
+                    add_arguments=_add_arguments, before=_before, commands=COMMANDS, details=_details)
 
 
 def _try_arithmetic(args) -> int:
     """``decode --try-arithmetic``: plain decodes in fresh subprocesses under shared_data.arith's recovery
     order; only exit 0 (the file's check value passed) counts."""
-    from pathlib import Path
+    from shared_data import arith, limits
+    from shared_data.errors import ConfigError
 
-    from shared_data import arith
-
+    if Path(args.input).is_dir() or not Path(args.input).exists():
+        raise ConfigError(f"{args.input}: --try-arithmetic decodes one file")
+    limits.precheck("decode", args.input, args.max_pixels, CODEC_ID)
     root = Path(__file__).resolve().parent.parent
-    model = ["--model", str(Path(args.model).resolve())] if args.model else []
+    extra = ["--model", str(Path(args.model).resolve())] if args.model else []
+    if args.max_pixels is not None:
+        extra += ["--max-pixels", str(args.max_pixels)]
     src = str(Path(args.input).resolve())
     order = arith.RECOVERY_ORDER
     if args.arithmetic_order:
         order = tuple(n.strip() for n in args.arithmetic_order.split(",") if n.strip())
         unknown = [n for n in order if n not in arith.EMULATIONS]
         if unknown:
-            print(f"error: unknown arithmetic emulation(s) {unknown}; known: {', '.join(arith.EMULATIONS)}",
-                  file=sys.stderr)
-            return 1
+            raise ConfigError(f"unknown arithmetic emulation(s) {unknown}; known: {', '.join(arith.EMULATIONS)}")
     try:
         name = arith.try_arithmetic(lambda tmp: [sys.executable, "-m", "rec", "decode", src, str(Path(tmp).resolve()),
-                                                 *model], args.output, emulations=order, cwd=root,
+                                                 "-q", *extra], args.output, emulations=order, cwd=root,
                                     in_path=args.input)
     except arith.RecoveryError as e:
         print(f"error: {e}", file=sys.stderr)

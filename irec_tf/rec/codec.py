@@ -1,8 +1,11 @@
-"""Model directories and the iREC file format (shared container, codec "irec").
+"""The iREC codec (Flamich, Havasi & Hernández-Lobato 2020): model directories, the file format (shared
+container, codec "irec") and the project's one codec interface (:class:`shared_data.codec.Codec`).
 
 A model directory holds ``config.json`` (the model's sacred config keys plus coding defaults) and
-``weights.npz`` (every variable by name). :func:`load_model` builds the model and loads the weights;
-:func:`compress` / :func:`decompress` write and read one image.
+``weights.npz`` (every variable by name). :func:`load_model` builds the model and loads the weights.
+:func:`load_codec` wraps a model directory as an :class:`IrecCodec` (``encode`` / ``decode`` on containers,
+``estimate_bits``); :func:`encode_image` / :func:`decode_container` are its implementation and
+:func:`compress` / :func:`decompress` the same on files (with the encoder's statistics).
 
 Container sections (codec "irec"):
 
@@ -31,25 +34,22 @@ import numpy as np
 import tensorflow as tf
 
 from shared_data import arith, container
-from shared_data.container import ContainerError
+from shared_data.errors import ContainerError, ImageError, LicError, ModelError
 from shared_data.imageio import check_rgb_uint8, crop_to_original, pad_to_multiple
 
 from . import fileformat as ff
 from .coding.beam_search import BeamSearchCoder
-from .coding.index_coding import IndexCodeError, decode_levels, encode_levels
+from .coding.index_coding import decode_levels, encode_levels
 from .coding.residual import decode_residual, encode_residual, ideal_bits
-from .models import build_model
+from .fileformat import IrecFileError
+from .models import MODELS, build_model
 from .portable import IntNet, PortableError, split_arrays
 
-CODEC = ff.CODEC
+CODEC = CODEC_ID = ff.CODEC
 KIND_LOSSY, KIND_LOSSLESS = 0, 1
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "zoo" / "mini"
+DEFAULT_MODEL = DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "zoo" / "mini"
 CODING_DEFAULTS = {"kl_per_partition": 3.0, "block_size": 1000, "n_beams": 10, "extra_samples": 1.0,
                    "compression_seed": 42}
-
-
-class ModelError(ValueError):
-    """A model directory is missing, incomplete or does not match the model its config describes."""
 
 
 # Sanity limits on header ints a decoder believes before allocating (block_size x n_samples candidates per
@@ -57,10 +57,6 @@ class ModelError(ValueError):
 MAX_BLOCK_SIZE = 1 << 20
 MAX_SAMPLES = 1 << 24
 MAX_BLOCK_SAMPLES = 1 << 26
-
-
-class IrecFileError(ContainerError):
-    """An .lic file whose irec payload is malformed."""
 
 
 @dataclass
@@ -243,13 +239,17 @@ def _latent_blocks(lm: LoadedModel, coder: BeamSearchCoder, ph: int, pw: int) ->
     return [-(-s // coder.block_size) for s in sizes]
 
 
-def compress(lm: LoadedModel, image: np.ndarray, out_path, progress=None, portable: bool | None = None,
-             **coding) -> CompressResult:
-    """Compress a uint8 (H, W, 3) image to ``out_path``; returns sizes, KLs and the decoder's reconstruction.
+def encode_image(lm: LoadedModel, image: np.ndarray, progress=None, portable: bool | None = None,
+                 **coding) -> tuple[container.Container, CompressResult]:
+    """Code a uint8 (H, W, 3) image: (the container, sizes / KLs / the decoder's reconstruction).
 
     ``portable`` (default: whether the model is integerised) writes format 3 through the integer network;
-    ``portable=False`` is the float path (format 2: decodes only where TF computes the model identically)."""
-    check_rgb_uint8(image)
+    ``portable=False`` is the float path (format 2: decodes only where TF computes the model identically).
+    ``coding``: the beam-search settings (:data:`CODING_DEFAULTS`; None keeps the model's)."""
+    try:
+        check_rgb_uint8(image)
+    except ValueError as e:
+        raise ImageError(str(e)) from None
     if portable is None:
         portable = lm.portable
     if portable and not lm.portable:
@@ -292,12 +292,19 @@ def compress(lm: LoadedModel, image: np.ndarray, out_path, progress=None, portab
     sections = [container.pack_ints(ints), record, index_bytes] + ([residual] if lm.lossless else [])
     fp = lm.fingerprint if portable else lm.float_fingerprint
     c = container.Container(CODEC, fp, H, W, tuple(sections))
-    size = container.write(out_path, c)
-    return CompressResult(num_bytes=size, height=H, width=W,
+    return c, CompressResult(num_bytes=len(container.pack(c)), height=H, width=W,
                           kl_nats=sum(s.kl_nats for s in stats), index_nats=sum(s.code_nats for s in stats),
                           index_bytes=len(index_bytes), residual_ideal_bits=res_ideal,
                           residual_bytes=len(residual), reconstruction=recon,
                           enc_s=time.perf_counter() - t0, levels=stats, latents=latents)
+
+
+def compress(lm: LoadedModel, image: np.ndarray, out_path, progress=None, portable: bool | None = None,
+             **coding) -> CompressResult:
+    """:func:`encode_image` written to ``out_path`` (atomically); returns the encoder's statistics."""
+    c, r = encode_image(lm, image, progress=progress, portable=portable, **coding)
+    r.num_bytes = container.write(out_path, c)
+    return r
 
 
 SIZED_CHECK = 1 << 21   # flag bit of the check value: the CRC also covers the image's H x W (files since issue 17)
@@ -333,43 +340,53 @@ def describe_here() -> dict:
 
 def decompress(lm: LoadedModel, path, return_latents: bool = False):
     """Read an .lic file written by :func:`compress` with the same model; returns the uint8 image (and, with
-    ``return_latents``, the portable path's int64 latents per level, else None)."""
+    ``return_latents``, the portable path's int64 latents per level, else None). Every refusal is a
+    :class:`~shared_data.errors.LicError` naming ``path``."""
     c = container.read(path, codec=CODEC)
+    with container.reading(path):
+        return decode_container(lm, c, return_latents=return_latents)
+
+
+def decode_container(lm: LoadedModel, c: container.Container, return_latents: bool = False):
+    """The image of an irec container (see :func:`decompress`); a file of another model, a corrupt payload or
+    latents that fail the file's check value raise :class:`IrecFileError` (a ContainerError)."""
+    if c.codec != CODEC:
+        raise ContainerError(f"a {c.codec} file, not an irec file")
     try:
         if len(c.sections) < 2:
-            raise IrecFileError(f"{path}: irec payload has {len(c.sections)} sections, expected >= 2")
+            raise IrecFileError(f"irec payload has {len(c.sections)} sections, expected >= 2")
         ints = container.unpack_ints(c.sections[0])
         if len(ints) < 8:
-            raise IrecFileError(f"{path}: irec header too short ({len(ints)} values)")
+            raise IrecFileError(f"irec header too short ({len(ints)} values)")
         kind, ph, pw, seed, block_size, n_samples, n_levels, check = ints[:8]
-        fmt, lossless = ff.split_kind(kind, path)
+        fmt, lossless = ff.split_kind(kind)
         portable = fmt == ff.FORMAT_PORTABLE
         if portable and not lm.portable:
-            raise PortableError(
-                f"{path}: the file is in the {ff.FORMAT_NAMES[fmt]} (integer network), the model {lm.path} is "
+            raise IrecFileError(
+                f"the file is in the {ff.FORMAT_NAMES[fmt]} (integer network), the model {lm.path} is "
                 f"float-only (it decodes the {ff.FORMAT_NAMES[ff.FORMAT_FLOAT]}); convert the model with "
                 f"`python -m rec integerize {lm.path} OUT` (the encoder's model, integerised)")
         want = lm.fingerprint if portable else lm.float_fingerprint
         if c.fingerprint != want:
-            raise ContainerError(f"{path}: model fingerprint mismatch: the file ({ff.FORMAT_NAMES[fmt]}) was "
+            raise ContainerError(f"model fingerprint mismatch: the file ({ff.FORMAT_NAMES[fmt]}) was "
                                  f"written by model {c.fingerprint.hex()}, the loaded model is {want.hex()}")
         record = None
         sections = list(c.sections)
         if fmt != ff.FORMAT_LEGACY:
             if len(sections) < 3:
-                raise IrecFileError(f"{path}: irec payload has {len(sections)} sections, expected >= 3")
-            record = ff.unpack_record(sections.pop(1), path)
+                raise IrecFileError(f"irec payload has {len(sections)} sections, expected >= 3")
+            record = ff.unpack_record(sections.pop(1))
         if lossless != lm.lossless:
-            raise IrecFileError(f"{path}: file is {'lossless' if lossless else 'lossy'}, the model is "
+            raise IrecFileError(f"file is {'lossless' if lossless else 'lossy'}, the model is "
                                 f"{'lossless' if lm.lossless else 'lossy'}")
         k = lm.model.downsampling
         if (ph % k or pw % k or ph < c.height or pw < c.width or ph - c.height >= k or pw - c.width >= k):
-            raise IrecFileError(f"{path}: padded size {ph}x{pw} does not fit image {c.height}x{c.width}")
+            raise IrecFileError(f"padded size {ph}x{pw} does not fit image {c.height}x{c.width}")
         if n_levels != lm.model.num_levels() or block_size < 1 or n_samples < 2:
-            raise IrecFileError(f"{path}: {n_levels} levels / block size {block_size} / {n_samples} "
+            raise IrecFileError(f"{n_levels} levels / block size {block_size} / {n_samples} "
                                 "samples do not fit this model")
         if block_size > MAX_BLOCK_SIZE or n_samples > MAX_SAMPLES or block_size * n_samples > MAX_BLOCK_SAMPLES:
-            raise IrecFileError(f"{path}: corrupt header: block size {block_size} x {n_samples} samples exceeds "
+            raise IrecFileError(f"corrupt header: block size {block_size} x {n_samples} samples exceeds "
                                 f"the limits (block size <= {MAX_BLOCK_SIZE}, samples <= {MAX_SAMPLES}, "
                                 f"product <= {MAX_BLOCK_SAMPLES})")
         coder = BeamSearchCoder(block_size=block_size, seed=seed, n_samples=n_samples)
@@ -378,14 +395,14 @@ def decompress(lm: LoadedModel, path, return_latents: bool = False):
         # the index section can hold is corrupt (and would make the decoder loop over them for nothing)
         need_bits = sum(blocks) * math.log2(n_samples)
         if 0.9 * need_bits > 8 * len(sections[1]) + 64:
-            raise IrecFileError(f"{path}: corrupt header: block size {block_size} gives {sum(blocks)} blocks "
+            raise IrecFileError(f"corrupt header: block size {block_size} gives {sum(blocks)} blocks "
                                 f"(>= {need_bits / 8:.0f} bytes of indices), the index section has "
                                 f"{len(sections[1])} bytes")
         codes = decode_levels(ints[8:], sections[1], blocks, n_samples)
         latents = None
         if lm.lossless:
             if len(sections) != 3:
-                raise IrecFileError(f"{path}: lossless file without a residual section")
+                raise IrecFileError("lossless file without a residual section")
             log_scale = float(lm.model.likelihood_log_scale.numpy())
             if portable:
                 loc_q, latents = lm.model.rec_decode_exact(codes, coder, lm.intnet, ph, pw)
@@ -404,20 +421,92 @@ def decompress(lm: LoadedModel, path, return_latents: bool = False):
             img = _to_uint8(x_hat)[: c.height, : c.width]
             ok = image_check(img) == check
         if not ok and portable:
-            raise IrecFileError(f"{path}: the {'image' if lossless else 'latents'} decoded by the integer network "
+            raise IrecFileError(f"the {'image' if lossless else 'latents'} decoded by the integer network "
                                 f"fail the file's check value: the indices or the header (seed {seed}, block size "
                                 f"{block_size}) do not belong to this file (the portable format does not depend "
                                 f"on the machine; recorded arithmetic: {arith.explain(record, describe_here())})")
         if not ok:
             why = ("not recorded (format 1 file)" if record is None
                    else arith.explain(record, describe_here()))
-            raise IrecFileError(f"{path}: the decoded image fails the file's check value: the latents rebuilt "
+            raise IrecFileError(f"the decoded image fails the file's check value: the latents rebuilt "
                                 f"from seed {seed}, block size {block_size} and the indices are not the encoder's "
                                 "(a seed/header that does not belong to this file, corrupt indices, or a "
                                 f"machine whose TF computes this float-path model's outputs differently: {why}; "
                                 "`decode --try-arithmetic` retries under other configurations)")
         return (img, latents) if return_latents else img
-    except (IndexCodeError, ValueError) as e:
-        if isinstance(e, (ContainerError, PortableError)):
-            raise
-        raise IrecFileError(f"{path}: corrupt irec payload ({e})") from None
+    except LicError:
+        raise
+    except (ValueError, IndexError, OverflowError, tf.errors.OpError) as e:  # a payload no check caught
+        raise IrecFileError(f"corrupt irec payload ({type(e).__name__}: {e})") from None
+
+
+# --- the project's codec interface (shared_data.codec.Codec) -----------------------------------------------
+def estimate_bits(lm: LoadedModel, image: np.ndarray) -> float:
+    """The model's rate for ``image`` in bits without coding: KL(q‖p) summed over the levels with every latent
+    at its posterior mean (the ideal REC code length, Flamich et al. 2020, §3), plus for the lossless model
+    −log₂ p(x|ẑ) of the pixels (the residual). Computed by the float model on the padded image."""
+    try:
+        check_rgb_uint8(image)
+    except ValueError as e:
+        raise ImageError(str(e)) from None
+    padded, _ = pad_to_multiple(image, lm.model.downsampling, mode="edge", split="end")
+    if lm.lossless:
+        _, ll, kls = lm.model(tf.constant(padded[None]), noise=[0.0] * lm.model.num_res_blocks)
+        nats = sum(float(tf.reduce_sum(kl)) for kl in kls) - float(ll[0])
+    else:
+        _, kl1, kl2 = lm.model(tf.constant(padded[None].astype(np.float32) / 255.0), noise=(0.0, 0.0))
+        nats = float(kl1 + kl2)
+    return nats / math.log(2)
+
+
+class IrecCodec:
+    """One iREC model as a :class:`shared_data.codec.Codec`: ``encode`` writes the portable format 3 when the
+    model is integerised (every committed one), else — or with ``portable=False`` — the float-path format 2;
+    ``decode`` reads formats 1-3 written by this model. ``coding`` holds the beam-search settings
+    (kl_per_partition Ω, n_beams B, extra_samples 1+ε, compression_seed, block_size; None = the model's)."""
+
+    codec_id = CODEC_ID
+
+    def __init__(self, lm: LoadedModel, portable: bool | None = None, **coding):
+        unknown = set(coding) - set(CODING_DEFAULTS)
+        if unknown:
+            raise ModelError(f"unknown irec coding option(s) {sorted(unknown)}; known: {sorted(CODING_DEFAULTS)}")
+        self.lm = lm
+        self.portable = lm.portable if portable is None else bool(portable)
+        if self.portable and not lm.portable:
+            raise PortableError(f"{lm.path}: model is not integerised, so it cannot write the portable format 3; "
+                                f"convert it with `python -m rec integerize {lm.path} OUT` or use the float path")
+        self.coding = {k: v for k, v in coding.items() if v is not None}
+        self.lossless = bool(lm.lossless)
+        self.fingerprint = lm.fingerprint if self.portable else lm.float_fingerprint
+
+    def encode(self, image: np.ndarray) -> container.Container:
+        return encode_image(self.lm, image, portable=self.portable, **self.coding)[0]
+
+    def encode_with_stats(self, image: np.ndarray) -> tuple[container.Container, CompressResult]:
+        """:meth:`encode` plus the encoder's statistics (KL, index and residual bytes, reconstruction)."""
+        return encode_image(self.lm, image, portable=self.portable, **self.coding)
+
+    def decode(self, c: container.Container) -> np.ndarray:
+        return decode_container(self.lm, c)
+
+    def estimate_bits(self, image: np.ndarray) -> float:
+        return estimate_bits(self.lm, image)
+
+
+def is_model(path) -> bool:
+    """Whether ``path`` looks like an irec model directory (config.json naming an iREC model + weights.npz);
+    reads config.json only."""
+    p = Path(path)
+    if not (p.is_dir() and (p / "config.json").is_file() and (p / "weights.npz").is_file()):
+        return False
+    try:
+        return json.loads((p / "config.json").read_text()).get("model") in MODELS
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def load_codec(path=None, portable: bool | None = None, **coding) -> IrecCodec:
+    """The model directory ``path`` (default :data:`DEFAULT_MODEL`, the lossy ``zoo/mini``) as an
+    :class:`IrecCodec`; ``ModelError`` naming the directory when it is not a usable irec model."""
+    return IrecCodec(load_model(path), portable=portable, **coding)

@@ -1,40 +1,21 @@
 """Datasets: folders of images (CLIC / Kodak / $TRAIN_DIR photos) and 32×32 crops for the lossless model.
 
 The original read CIFAR-10 / ImageNet32 through tfds and ``{base}/clic2019/{train,test}/*.png`` for lossy.
-Here every dataset is a folder of image files read with ``shared_data.imageio.read_image``; CIFAR-10 /
-ImageNet32 folders (once prepared by shared_data) are read the same way, since they are 32×32 images.
+Here every dataset is a folder of image files listed by the project's one rule
+(:func:`shared_data.imageio.list_images`: recursive, case-insensitive suffixes, hidden files skipped) and read
+with ``shared_data.imageio.read_image``; the data folders default through :mod:`shared_data.paths`
+(``$KODAK_DIR`` / ``$TRAIN_DIR``). CIFAR-10 / ImageNet32 folders (once prepared by shared_data) are read the
+same way, since they are 32×32 images.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
-from shared_data.imageio import read_image
-
-EXTS = (".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".webp", ".tif", ".tiff")
-REPO = Path(__file__).resolve().parents[2]
-
-
-def kodak_dir() -> Path:
-    return Path(os.environ.get("KODAK_DIR", REPO.parent / "shared" / "data" / "kodak"))
-
-
-def train_dir() -> Path:
-    return Path(os.environ.get("TRAIN_DIR", REPO.parent / "shared" / "data" / "train-photos"))
-
-
-def list_images(folder, limit: int | None = None) -> list[Path]:
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: image folder does not exist (set KODAK_DIR / TRAIN_DIR / "
-                                "dataset.dataset_base_path)")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in EXTS)
-    if not files:
-        raise FileNotFoundError(f"{folder}: no image files")
-    return files[:limit] if limit else files
+from shared_data.errors import DatasetError
+from shared_data.imageio import list_images, read_image
 
 
 def random_crops(files, crop: int, batch_size: int, seed: int = 0, max_images: int = 200):
@@ -49,7 +30,7 @@ def random_crops(files, crop: int, batch_size: int, seed: int = 0, max_images: i
             img = np.pad(img, [(0, ph), (0, pw), (0, 0)], mode="edge")
         images.append(img)
     if not images:
-        raise ValueError("no training images")
+        raise DatasetError("no training images (the file list is empty)")
     while True:
         batch = np.empty((batch_size, crop, crop, 3), np.uint8)
         for i in range(batch_size):
@@ -60,13 +41,6 @@ def random_crops(files, crop: int, batch_size: int, seed: int = 0, max_images: i
             if rs.rand() < 0.5:
                 batch[i] = batch[i, :, ::-1]
         yield batch
-
-
-def center_crop(img: np.ndarray, size: int) -> np.ndarray:
-    h, w = img.shape[:2]
-    s = min(size, h, w)
-    y, x = (h - s) // 2, (w - s) // 2
-    return np.ascontiguousarray(img[y:y + s, x:x + s])
 
 
 # --- CIFAR-10 / ImageNet32 (the lossless datasets) -------------------------------------------------------
@@ -85,15 +59,11 @@ _RAW_DIRS = {"cifar10": ("cifar-10-batches-py",),
              "imagenet32": ("Imagenet32_train_npz", "Imagenet32_val_npz", "Imagenet32_train", "Imagenet32_val")}
 
 
-class DatasetError(FileNotFoundError):
-    """A dataset that is missing, empty or not in a known layout (the message says what was looked for)."""
-
-
 def _reader_split(name: str, split: str) -> str:
     if name not in SMALL_SPLITS:
-        raise ValueError(f"unknown 32x32 dataset {name!r}; known: {sorted(SMALL_SPLITS)}")
+        raise DatasetError(f"unknown 32x32 dataset {name!r}; known: {sorted(SMALL_SPLITS)}")
     if split not in SMALL_SPLITS[name]:
-        raise ValueError(f"{name} has no split {split!r}; use one of {sorted(SMALL_SPLITS[name])}")
+        raise DatasetError(f"{name} has no split {split!r}; use one of {sorted(SMALL_SPLITS[name])}")
     return SMALL_SPLITS[name][split]
 
 
@@ -117,9 +87,10 @@ def small_dataset_source(name: str, base, split: str):
                 continue
     for d in (base / name / rsplit, base / rsplit):
         if d.is_dir():
-            imgs = sorted(p for p in d.rglob("*") if p.suffix.lower() in EXTS)
-            if imgs:
-                return "images", imgs
+            try:
+                return "images", list_images(d)
+            except DatasetError:
+                continue
     raise DatasetError(f"{name} split {split!r}: no {rsplit} batch files in {base / name}, {base} or "
                        f"{'/'.join(_RAW_DIRS[name])} below them, and no prepared image folder "
                        f"{base / name / rsplit}")

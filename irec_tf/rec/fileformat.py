@@ -19,10 +19,17 @@ from __future__ import annotations
 import os
 
 from shared_data import arith, container
-from shared_data.container import ContainerError
+from shared_data.errors import ContainerError
 
 CODEC = "irec"
 FORMAT_LEGACY, FORMAT_FLOAT, FORMAT_PORTABLE = 1, 2, 3
+
+
+class IrecFileError(ContainerError):
+    """An .lic file whose irec payload (header ints, index stream, residual, record) is malformed or does not
+    belong to the model decoding it; the message says which."""
+
+
 FORMAT_NAMES = {FORMAT_LEGACY: "float-path format 1 (no arithmetic record)",
                 FORMAT_FLOAT: "float-path format 2", FORMAT_PORTABLE: "portable format 3"}
 
@@ -58,8 +65,12 @@ def unpack_record(data: bytes, path=None) -> dict:
     except zlib.error:
         ok = False
     if not ok:
-        raise ContainerError(f"{path}: corrupt arithmetic-config section (not a deflated record)")
+        raise IrecFileError(f"{_where(path)}corrupt arithmetic-config section (not a deflated record)")
     return arith.unpack(text, path)
+
+
+def _where(path) -> str:
+    return f"{path}: " if path is not None else ""
 
 
 def kind_code(fmt: int, lossless: bool) -> int:
@@ -70,7 +81,7 @@ def split_kind(code: int, path=None) -> tuple[int, bool]:
     """kind code → (format, lossless); an unknown code raises ContainerError naming ``path``."""
     fmt = code // 2 + 1
     if code < 0 or fmt not in FORMAT_NAMES:
-        raise ContainerError(f"{path}: unknown irec stream format (kind code {code}); this decoder knows "
+        raise IrecFileError(f"{_where(path)}unknown irec stream format (kind code {code}); this decoder knows "
                              f"formats {sorted(FORMAT_NAMES)}")
     return fmt, bool(code % 2)
 
@@ -97,15 +108,15 @@ def read_record(path) -> tuple[int, dict | None]:
     """(format, arithmetic record or None) of an irec file, without TensorFlow; ContainerError if unreadable."""
     c = container.read(path, codec=CODEC)
     if not c.sections:
-        raise ContainerError(f"{path}: irec payload has no sections")
+        raise IrecFileError(f"{path}: irec payload has no sections")
     ints = container.unpack_ints(c.sections[0])
     if not ints:
-        raise ContainerError(f"{path}: empty irec header")
+        raise IrecFileError(f"{path}: empty irec header")
     fmt, _ = split_kind(ints[0], path)
     if fmt == FORMAT_LEGACY:
         return fmt, None
     if len(c.sections) < 2:
-        raise ContainerError(f"{path}: irec format {fmt} file without its arithmetic record")
+        raise IrecFileError(f"{path}: irec format {fmt} file without its arithmetic record")
     return fmt, unpack_record(c.sections[1], path)
 
 

@@ -16,7 +16,7 @@ form of ``irec_tf/parity/*.npz``). Variables are mapped one by one:
   (``compression_performance.py`` calls ``swap_in_ema_variables``).
 
 Every variable of the built model must be filled and every model variable of the source used (else
-:class:`ImportError_` names the first missing / unused key and the source).
+:class:`shared_data.errors.ModelError` names the first missing / unused key and the source).
 """
 
 from __future__ import annotations
@@ -26,14 +26,12 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from shared_data.errors import ModelError
+
 from .models.lossy import Large2LevelVAE
 from .models.resnet_vae import BidirectionalResNetVAE
 
 _SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
-
-
-class ImportError_(ValueError):
-    """The source does not hold the original model this importer expects."""
 
 
 def read_checkpoint(path) -> dict[str, np.ndarray]:
@@ -41,11 +39,11 @@ def read_checkpoint(path) -> dict[str, np.ndarray]:
     p = Path(path)
     prefix = tf.train.latest_checkpoint(str(p)) if p.is_dir() else str(p)
     if not prefix:
-        raise ImportError_(f"{path}: no TF checkpoint found")
+        raise ModelError(f"{path}: no TF checkpoint found")
     try:
         r = tf.train.load_checkpoint(prefix)
     except (tf.errors.OpError, ValueError) as e:
-        raise ImportError_(f"{path}: unreadable TF checkpoint ({e})") from None
+        raise ModelError(f"{path}: unreadable TF checkpoint ({e})") from None
     return {k.replace(_SUFFIX, ""): r.get_tensor(k) for k in r.get_variable_to_shape_map()
             if k.startswith("model/") and k.endswith(_SUFFIX)}
 
@@ -141,14 +139,14 @@ def lossless_map(model: BidirectionalResNetVAE, ema=False):
 def _assign(mapping, arrays, src_name, skip=()):
     for k, (var, f) in mapping.items():
         if k not in arrays:
-            raise ImportError_(f"{src_name}: the original's variable {k!r} is missing (not this model / config?)")
+            raise ModelError(f"{src_name}: the original's variable {k!r} is missing (not this model / config?)")
         a = np.asarray(f(arrays[k]), np.float32)
         if tuple(var.shape) != a.shape:
-            raise ImportError_(f"{src_name}: {k} has shape {arrays[k].shape}, this model needs {tuple(var.shape)}")
+            raise ModelError(f"{src_name}: {k} has shape {arrays[k].shape}, this model needs {tuple(var.shape)}")
         var.assign(a)
     unused = sorted(k for k in arrays if k not in mapping and not any(k.startswith(s) for s in skip))
     if unused:
-        raise ImportError_(f"{src_name}: {len(unused)} variables of the original were not used, e.g. {unused[0]!r}")
+        raise ModelError(f"{src_name}: {len(unused)} variables of the original were not used, e.g. {unused[0]!r}")
 
 
 def import_lossy(src, level_1_filters=None, level_2_filters=None) -> Large2LevelVAE:
@@ -160,7 +158,7 @@ def import_lossy(src, level_1_filters=None, level_2_filters=None) -> Large2Level
         n = level_1_filters or int(arrays["model/_level_1_posterior_loc_combiner/bias"].shape[0])
         mm = level_2_filters or int(arrays["model/_prior_base"].shape[-1])
     except KeyError as e:
-        raise ImportError_(f"{name}: not a checkpoint of the original's Large2LevelVAE (no {e})") from None
+        raise ModelError(f"{name}: not a checkpoint of the original's Large2LevelVAE (no {e})") from None
     model = Large2LevelVAE(level_1_filters=n, level_2_filters=mm, layer_flavour="original")
     model(tf.zeros((1, 128, 128, 3)))
     _assign(_lossy_map(model), arrays, name)
@@ -177,7 +175,7 @@ def import_lossless(src, num_res_blocks=None, ema=False, **kw) -> BidirectionalR
         d = int(arrays["model/_generative_base"].shape[0])
         s = int(arrays["model/residual_blocks/0/prior_loc_head/bias"].shape[0])
     except KeyError as e:
-        raise ImportError_(f"{name}: not a checkpoint of the original's BidirectionalResNetVAE (no {e})") from None
+        raise ModelError(f"{name}: not a checkpoint of the original's BidirectionalResNetVAE (no {e})") from None
     model = BidirectionalResNetVAE(num_res_blocks=nb, deterministic_filters=d, stochastic_filters=s, **kw)
     model(tf.zeros((1, 16, 16, 3), tf.uint8))  # creates the variables (the init is overwritten below)
     # the blocks' own "_initialized" flags (prior sample on the first call) have no counterpart here

@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from shared_data import exact
+from shared_data.errors import ModelError
 
 from .coding.beam_search import Z_FRAC
 
@@ -43,7 +44,7 @@ LOC_MAX = (1 << ACT_FRAC) // 2 - (1 << ACT_FRAC) // 512   # clip of the lossless
 PREFIX = "int/"
 
 
-class PortableError(ValueError):
+class PortableError(ModelError):
     """A model without (or with an unusable) integer network was asked for the portable path."""
 
 

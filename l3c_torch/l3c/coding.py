@@ -2,22 +2,27 @@
 
 Order as upstream's ``bitcoding.py``: the coarsest level z^(S) under a uniform prior, then z^(S-1), ...,
 z^(1) and finally the RGB image, each predicted from the already-(de)coded coarser levels. Within a level
-the image is processed in row strips (with a halo that covers the decoder's receptive field, so the
-strip results equal the whole-image ones up to float rounding); within a strip channels go c = 0..C-1
-(RGB: R, G, B, coupled through the actual values of the earlier channels), pixels in raster order,
-and per-symbol pmfs are built in chunks of at most ``CHUNK`` symbols. Format 3 (default) codes each
-symbol as its digits (``DMLL.stages``: the group ``x // 16`` then ``x % 16`` for RGB), so a symbol costs the mixture CDF at 15 + 15
-edges instead of 255, vectorised over the chunk and built with one intra-op thread (see ``_one_thread``). Memory is therefore bounded by a
-strip, never by all per-symbol CDFs of an image. Encoder and decoder run the *same* decoder-side code on
-the same symbols, so their pmfs are bit-identical.
+the image is processed in row strips (with a halo covering the decoder's receptive field,
+:attr:`l3c.network.MultiscaleNetwork.decoder_halo`, so the strip results equal the whole-image ones up to
+float rounding); within a strip channels go c = 0..C-1 (RGB: R, G, B, coupled through the actual values of
+the earlier channels), pixels in raster order, and per-symbol pmfs are built in chunks of at most ``chunk``
+symbols (:data:`CHUNK`; a file's chunk field is refused below :data:`MIN_CHUNK`). Formats 3 and 4 code each
+symbol as its digits (``DMLL.stages``: 8 x 8 x 4 for RGB, i.e. ``x // 32``, ``x // 4 % 8``, ``x % 4``; 5 x 5
+for the 25 levels of z), so an RGB symbol costs the mixture CDF at 7 + 7 + 3 edges instead of 255,
+vectorised over the chunk and built with one intra-op thread (see ``_one_thread``). Memory is therefore
+bounded by a strip, never by all per-symbol CDFs of an image. Encoder and decoder run the *same*
+decoder-side code on the same symbols, so their pmfs are bit-identical.
 
 Two entropy-coder backends behind one interface (:class:`Backend`): ``constriction`` (range coder fed
-float32 pmfs; default, fastest, ~0.004% overhead) and ``torchac`` (upstream's arithmetic coder family,
-PyPI 0.9.3, 16-bit CDFs; JIT-compiles a C++ extension on first use). The file records which was used.
+float32 pmfs through :mod:`shared_data.entropy`; default, fastest, ~0.004% overhead) and ``torchac``
+(upstream's arithmetic coder family, PyPI 0.9.3, 16-bit CDFs; JIT-compiles a C++ extension on first use).
+The file records which was used.
 
 File: the shared ``.lic`` container (codec "l3c") with sections
-``[header ints] + [one stream per (level, channel)]``, levels coarsest first. Header ints:
-``(format, backend id, num_levels, recursive, strip_pixels, chunk)``, format in :data:`FORMATS`.
+``[header ints] + [one stream per (level, channel)] + [arithmetic record]``, levels coarsest first. Header
+ints: ``(format, backend id, num_levels, recursive, strip_pixels, chunk, pixel CRC-32)``, format in
+:data:`FORMATS`. The readers of the older layouts (6-field headers, no arithmetic record) are in
+:mod:`l3c.legacy`.
 """
 
 from __future__ import annotations
@@ -32,29 +37,28 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from shared_data import arith
-from shared_data.container import (
-    Container,
-    ContainerError,
-    decode_varint,
-    encode_varint,
-    pack_ints,
-    unpack_ints,
-)
+from shared_data import arith, entropy
+from shared_data.container import Container, decode_varint, encode_varint, pack_ints, unpack_ints
+from shared_data.errors import ContainerError, LicError
+from shared_data.imageio import PadInfo, crop_to_original, pad_to_multiple
 
-from .network import MultiscaleNetwork, pad_input
+from . import legacy
+from .network import MultiscaleNetwork, image_to_input
 
 FORMAT = 4                   # 1: dense pmfs (DMLL.pmf); 2: windowed pmfs (DMLL.pmf_windowed); 3: factorised
 FORMATS = (1, 2, 3, 4)       # pmfs (DMLL.stages / stage_pmf: digit by digit); 4: format 3's digits from the
 FLOAT_FORMAT = 3             # integer decoder path (l3c.integer, portable). All decode; 1-3 are the float path.
 PORTABLE_FORMATS = (4,)
 CHUNK = 8192                 # symbols per coder call (one torchac stream each)
+MIN_CHUNK = 64               # smallest chunk a file may declare: each chunk costs one coder call and a few
+#                              torch ops (~0.2 ms), so a forged chunk of 1 would make a decode ~10^4x slower
+MAX_CHUNK = 1 << 20
 PMF_BATCH = 1024             # rows per pmf computation (keeps the K x edges intermediate in cache)
 STRIP_PIXELS = 512 * 768     # pixels (at a level's resolution) per strip; a Kodak image is one strip
 MAX_STRIP_PIXELS = 1 << 24
 
 
-class BackendUnavailable(RuntimeError):
+class BackendUnavailable(LicError, RuntimeError):
     """The requested entropy coder cannot be used here (not installed / cannot compile)."""
 
 
@@ -75,45 +79,33 @@ class Backend:
 
 
 class ConstrictionBackend(Backend):
-    """constriction's queue (range) coder with ``Categorical(perfect=False)`` models from float pmfs."""
+    """constriction's queue (range) coder with ``Categorical(perfect=False)`` models from float32 pmfs
+    (:class:`shared_data.entropy.Encoder` / ``Decoder``, kind ``"range"``)."""
 
     name, id = "constriction", 0
 
-    def __init__(self):
-        import constriction
-
-        self._c = constriction
-        self._model = constriction.stream.model.Categorical(perfect=False)
-
     def new_encoder(self):
-        return _CEnc(self)
+        return entropy.Encoder("range")
 
     def new_decoder(self, data: bytes):
-        if len(data) % 4:
-            raise ContainerError(f"corrupt constriction stream: {len(data)} bytes is not a multiple of 4")
-        words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
-        return _CDec(self, words)
+        return entropy.Decoder(data, "range", what="l3c constriction stream")
 
 
-class _CEnc:
-    def __init__(self, b: ConstrictionBackend):
-        self.b, self.enc = b, b._c.stream.queue.RangeEncoder()
+class NullBackend(Backend):
+    """No entropy coding: the traversal computes every pmf and the model's bits (``estimate_bits``)."""
 
-    def encode(self, sym: np.ndarray, pmf: np.ndarray):
-        self.enc.encode(np.ascontiguousarray(sym, dtype=np.int32), self.b._model,
-                        np.ascontiguousarray(pmf, dtype=np.float32))
+    name, id = "none", -1
+
+    def new_encoder(self):
+        return _NullEnc()
+
+
+class _NullEnc:
+    def encode(self, sym, pmf):
+        pass
 
     def finish(self) -> bytes:
-        return self.enc.get_compressed().astype("<u4").tobytes()
-
-
-class _CDec:
-    def __init__(self, b: ConstrictionBackend, words):
-        self.b, self.dec = b, b._c.stream.queue.RangeDecoder(words)
-
-    def decode(self, pmf: np.ndarray) -> np.ndarray:
-        return np.asarray(self.dec.decode(self.b._model, np.ascontiguousarray(pmf, dtype=np.float32)),
-                          dtype=np.int64)
+        return b""
 
 
 class TorchacBackend(Backend):
@@ -202,19 +194,6 @@ def strip_rows(width: int, strip_pixels: int) -> int:
     return max(16, (strip_pixels // max(width, 1)) // 16 * 16)
 
 
-def dec_halo(net: MultiscaleNetwork) -> int:
-    """Rows (at the output resolution) a decoder + probability head strip must see on each side:
-    (2*blocks + 2) 3x3 convs at half resolution plus the dilation-4 head, rounded up to even."""
-    h = 2 * (2 * net.cfg.dec.num_blocks + 2) + 4
-    return h + (h % 2)
-
-
-def enc_halo(net: MultiscaleNetwork) -> int:
-    """Full-resolution rows E^(1) (head 3x3, 5x5/2, body) needs on each side, even."""
-    h = 1 + 2 + 2 * (2 * net.cfg.enc.num_blocks + 1)
-    return h + (h % 2)
-
-
 @torch.no_grad()
 def run_encoders(net: MultiscaleNetwork, x: torch.Tensor, strip_pixels: int = STRIP_PIXELS) -> list[torch.Tensor]:
     """Symbols of every bottleneck level ``1..num_levels`` for a padded image ``x (1,3,H,W)``.
@@ -224,7 +203,7 @@ def run_encoders(net: MultiscaleNetwork, x: torch.Tensor, strip_pixels: int = ST
     S = strip_rows(W, strip_pixels)
     if net.baseline or S >= H:
         return [e.symbols for e in net.run_encoders(x)]
-    halo = enc_halo(net)
+    halo = net.encoder_halo
     syms, feats = [], []
     for r0 in range(0, H, S):
         r1 = min(H, r0 + S)
@@ -256,23 +235,10 @@ class _Stats:
     per_level_bits: dict = field(default_factory=dict)
 
 
-def _pmf_rows(dm, fmt: int, pi, mu, ls, buf: torch.Tensor) -> torch.Tensor:
-    """pmf rows for ``(n, K)`` parameters into ``buf[:n]`` (format 1: dense, one call, as written by the first
-    release; format 2: windowed, in batches of PMF_BATCH rows)."""
-    n = mu.shape[0]
-    if fmt == 1:
-        return dm.pmf(pi, mu, ls)
-    out = buf[:n]
-    for b0 in range(0, n, PMF_BATCH):
-        b1 = min(n, b0 + PMF_BATCH)
-        out[b0:b1] = dm.pmf_windowed(pi[b0:b1], mu[b0:b1], ls[b0:b1])
-    return out
-
-
 def _code_region(net, level, params, region_sym, coders, mode, stats, chunk, fmt=FORMAT):
-    """(De)code one strip of one level. ``region_sym (C, h, w)`` int64: read (enc) or filled (dec)."""
+    """(De)code one strip of one level on the float path (format 3; the legacy formats 1 and 2 in
+    :func:`l3c.legacy.code_dense`). ``region_sym (C, h, w)`` int64: read (enc) or filled (dec)."""
     dm = net.dmll(level)
-    buf = torch.empty(min(chunk, region_sym[0].numel()), dm.L)
     C = net.level_channels(level)
     t0 = time.perf_counter()
     pi, mu, log_s, coeffs = dm.split(params, C)
@@ -295,29 +261,11 @@ def _code_region(net, level, params, region_sym, coders, mode, stats, chunk, fmt
         ls_c = log_s[0, c].reshape(K, n).t()
         flat = region_sym[c].reshape(n)
         stats.net_s += time.perf_counter() - t0
-        if fmt == 3:
-            with _one_thread():
-                _code_factorised(dm, pi_c, mu_c, ls_c, flat, coders[c], mode, stats, chunk)
+        if fmt in legacy.DENSE_FORMATS:
+            legacy.code_dense(dm, fmt, pi_c, mu_c, ls_c, flat, coders[c], mode, stats, chunk)
             continue
-        for s0 in range(0, n, chunk):
-            s1 = min(n, s0 + chunk)
-            t0 = time.perf_counter()
-            pmf = _pmf_rows(dm, fmt, pi_c[s0:s1], mu_c[s0:s1], ls_c[s0:s1], buf).numpy()
-            t1 = time.perf_counter()
-            if mode == "enc":
-                sym = flat[s0:s1].numpy()
-                coders[c].encode(sym, pmf)
-            else:
-                sym = coders[c].decode(pmf)
-                if sym.shape[0] != s1 - s0:
-                    raise ContainerError("corrupt stream: wrong number of decoded symbols")
-                if (sym < 0).any() or (sym >= dm.L).any():
-                    raise ContainerError("corrupt stream: decoded symbol out of range")
-                flat[s0:s1] = torch.from_numpy(sym)
-            t2 = time.perf_counter()
-            stats.est_bits -= float(np.log2(np.maximum(pmf[np.arange(s1 - s0), sym], 2.0 ** -24)).sum())
-            stats.pmf_s += t1 - t0
-            stats.coding_s += t2 - t1
+        with _one_thread():
+            _code_factorised(dm, pi_c, mu_c, ls_c, flat, coders[c], mode, stats, chunk)
 
 
 def exact_model(net: MultiscaleNetwork):
@@ -380,8 +328,8 @@ def _neg_log2(pmf: np.ndarray, sym: np.ndarray) -> float:
 
 
 def _code_factorised(dm, pi_c, mu_c, ls_c, flat, coder, mode, stats, chunk, ex=None):
-    """Format 3: per chunk, code each symbol as its digits (``DMLL.stages``, e.g. the group ``x // 16`` then
-    ``x % 16`` for RGB) each under the pmf of its sub-interval given the earlier digits (``P(x) = P(d_1)
+    """Formats 3 and 4: per chunk, code each symbol as its digits (``DMLL.stages``: 8 x 8 x 4 for RGB, 5 x 5
+    for z) each under the pmf of its sub-interval given the earlier digits (``P(x) = P(d_1)
     P(d_2 | d_1) ..``, the dense pmf's distribution, but ``K*sum(m_s - 1)`` sigmoids per symbol instead of
     ``K*(L-1)``). The decoder decodes a chunk's digit before it builds the next stage's pmfs; both sides
     build every pmf with the same code from the same tensors, so they agree bit for bit."""
@@ -430,7 +378,7 @@ def _code_factorised(dm, pi_c, mu_c, ls_c, flat, coder, mode, stats, chunk, ex=N
         stats.pmf_s += time.perf_counter() - t0
 
 
-def _traverse(net: MultiscaleNetwork, H: int, W: int, syms: list[torch.Tensor], coders: list[list],
+def _traverse(net: MultiscaleNetwork, syms: list[torch.Tensor], coders: list[list],
               mode: str, strip_pixels: int, chunk: int, stats: _Stats,
               progress: Callable[[str], None] | None = None, fmt: int = FORMAT):
     """Walk levels coarse -> fine, (de)coding ``syms[level] (C,h,w)`` with ``coders[level][c]``."""
@@ -455,12 +403,12 @@ def _traverse(net: MultiscaleNetwork, H: int, W: int, syms: list[torch.Tensor], 
             stats.coding_s += time.perf_counter() - t0
     stats.est_bits += top.numel() * math.log2(L_top)
     fuse = None
-    halo = dec_halo(net)
+    halo = net.decoder_halo
     ex = exact_model(net) if fmt in PORTABLE_FORMATS else None
     for i in reversed(range(NL)):
         if progress:
             progress(f"level {i}")
-        bn = syms[i + 1][None] if ex is not None else net.symbols_to_bn(i + 1, syms[i + 1][None])
+        bn = syms[i + 1][None] if ex is not None else net.symbols_to_bn(syms[i + 1][None])
         h2, w2 = bn.shape[-2:]
         Ho, Wo = 2 * h2, 2 * w2
         S = strip_rows(Wo, strip_pixels)
@@ -506,6 +454,12 @@ class EncodeResult:
     enc_net_s: float
 
 
+def pad_info(height: int, width: int, multiple: int) -> PadInfo:
+    """Where :func:`shared_data.imageio.pad_to_multiple` put an ``height x width`` image inside its zero
+    padding to a multiple of ``multiple`` (floor(p/2) before, the rest after, as upstream's ``pad.py``)."""
+    return pad_to_multiple(np.zeros((height, width, 0), np.uint8), multiple)[1]
+
+
 def level_shapes(net: MultiscaleNetwork, Hp: int, Wp: int) -> list[tuple[int, int, int]]:
     """(C, h, w) of every level 0..num_levels for a padded image."""
     return [(net.level_channels(i), Hp >> i, Wp >> i) for i in range(net.num_levels + 1)]
@@ -542,6 +496,12 @@ def _threads(n: int | None):
             torch.set_num_threads(old)
 
 
+def portable_record() -> dict[str, str]:
+    """The arithmetic record of a format-4 file: the path and constriction's version (pinned), nothing that
+    depends on the machine, its thread count or its torch build."""
+    return {"l3c_path": "integer", "constriction": _lib_version("constriction")}
+
+
 def mismatch_note(hdr: dict) -> str:
     """What differs between the encoder's recorded arithmetic and this process (empty if nothing recorded)."""
     enc = hdr.get("arith")
@@ -561,22 +521,25 @@ def encode_array(net: MultiscaleNetwork, img: np.ndarray, fingerprint: bytes, ba
         fmt = FORMAT if getattr(net, "exact", None) is not None else FLOAT_FORMAT
     if fmt not in FORMATS:
         raise ValueError(f"unknown l3c stream format {fmt}; choose from {FORMATS}")
+    if not MIN_CHUNK <= chunk <= MAX_CHUNK:
+        raise ValueError(f"chunk {chunk}: must be {MIN_CHUNK}..{MAX_CHUNK} symbols per coder call")
+    if not 16 <= strip_pixels <= MAX_STRIP_PIXELS:
+        raise ValueError(f"strip_pixels {strip_pixels}: must be 16..{MAX_STRIP_PIXELS}")
     from shared_data.imageio import check_rgb_uint8
 
     check_rgb_uint8(img)
     if fmt in PORTABLE_FORMATS:
         fingerprint = exact_model(net).fingerprint
-    be = get_backend(backend)
+    be = backend if isinstance(backend, Backend) else get_backend(backend)
     net.eval()
     H, W = img.shape[:2]
-    x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float()[None]
-    xp, _ = pad_input(x, net.pad_multiple)
+    xp = image_to_input(pad_to_multiple(img, net.pad_multiple)[0])
     t0 = time.perf_counter()
     syms = [xp[0].long()] + [s[0] for s in run_encoders(net, xp, strip_pixels)]
     enc_net_s = time.perf_counter() - t0
     coders = [[be.new_encoder() for _ in range(net.level_channels(i))] for i in range(net.num_levels + 1)]
     stats = _Stats(net_s=enc_net_s)
-    _traverse(net, H, W, syms, coders, "enc", strip_pixels, chunk, stats, fmt=fmt)
+    _traverse(net, syms, coders, "enc", strip_pixels, chunk, stats, fmt=fmt)
     # 7th field: CRC-32 of the pixels, so a decoder whose network arithmetic differs (other CPU / thread count)
     # fails with a clear error instead of returning a wrong "lossless" image (files without it still decode)
     crc = zlib.crc32(np.ascontiguousarray(img).tobytes()) & 0xFFFFFFFF
@@ -584,26 +547,49 @@ def encode_array(net: MultiscaleNetwork, img: np.ndarray, fingerprint: bytes, ba
     sections = [header]
     for i in reversed(range(net.num_levels + 1)):
         sections += [cd.finish() for cd in coders[i]]
-    # last section: the arithmetic configuration (threads, CPU capability, versions) the network ran under,
-    # so a decoder can reproduce the thread count and name what differs (files without it still decode)
-    sections.append(arith.pack(arith_config(l3c_path="integer" if fmt in PORTABLE_FORMATS else "float")))
+    # last section: the arithmetic record. Float path: the configuration (threads, CPU capability, versions) the
+    # network ran under, so a decoder can reproduce the thread count and name what differs. Portable path: its
+    # decode depends on none of that, so only the path and the coder's version, and the bytes are the same on
+    # every machine (issue 16: golden bytes).
+    sections.append(arith.pack(arith_config(l3c_path="float") if fmt not in PORTABLE_FORMATS else portable_record()))
     return EncodeResult(Container("l3c", fingerprint, H, W, tuple(sections)), stats, enc_net_s)
 
 
+@torch.no_grad()
+def estimate_bits(net: MultiscaleNetwork, img: np.ndarray, strip_pixels: int = STRIP_PIXELS, chunk: int = CHUNK,
+                  fmt: int | None = None) -> float:
+    """The model's rate for ``img`` in bits as :func:`encode_array` would code it (the same pmfs, each
+    probability floored at 2^-24, plus the uniform top level), without running an entropy coder."""
+    if fmt is None:
+        fmt = FORMAT if getattr(net, "exact", None) is not None else FLOAT_FORMAT
+    net.eval()
+    xp = image_to_input(pad_to_multiple(img, net.pad_multiple)[0])
+    syms = [xp[0].long()] + [s[0] for s in run_encoders(net, xp, strip_pixels)]
+    null = NullBackend()
+    coders = [[null.new_encoder() for _ in range(net.level_channels(i))] for i in range(net.num_levels + 1)]
+    stats = _Stats()
+    _traverse(net, syms, coders, "enc", strip_pixels, chunk, stats, fmt=fmt)
+    return stats.est_bits
+
+
 def read_header(c: Container) -> dict:
+    """The header ints of an l3c file (``ContainerError`` naming a bad field; the 6-field headers of the
+    first releases, without the pixel CRC, through :func:`l3c.legacy.header_fields`)."""
     if not c.sections:
         raise ContainerError("l3c file without sections")
     vals = unpack_ints(c.sections[0], max_count=16)
-    if len(vals) not in (6, 7):
-        raise ContainerError(f"corrupt l3c header: {len(vals)} fields, expected 7 (or 6: no pixel CRC)")
-    fmt, bid, nl, rec, sp, ch = vals[:6]
-    crc = vals[6] if len(vals) == 7 else None
+    if len(vals) == 7:
+        fmt, bid, nl, rec, sp, ch, crc = vals
+    else:
+        fmt, bid, nl, rec, sp, ch, crc = legacy.header_fields(vals)
     if fmt not in FORMATS:
         raise ContainerError(f"unknown l3c stream format {fmt} (this decoder knows {FORMATS})")
     if bid not in BACKEND_IDS:
         raise ContainerError(f"unknown entropy-coder backend id {bid} in file")
-    if not (16 <= sp <= MAX_STRIP_PIXELS) or not (1 <= ch <= 1 << 20):
-        raise ContainerError(f"corrupt l3c header: strip {sp}, chunk {ch}")
+    if not 16 <= sp <= MAX_STRIP_PIXELS:
+        raise ContainerError(f"corrupt l3c header: strip of {sp} pixels (must be 16..{MAX_STRIP_PIXELS})")
+    if not MIN_CHUNK <= ch <= MAX_CHUNK:
+        raise ContainerError(f"corrupt l3c header: chunk of {ch} symbols (must be {MIN_CHUNK}..{MAX_CHUNK})")
     return {"format": fmt, "backend": BACKEND_IDS[bid], "num_levels": nl, "recursive": rec, "strip_pixels": sp,
             "chunk": ch, "crc": crc}
 
@@ -641,11 +627,10 @@ def check_model(net: MultiscaleNetwork, c: Container, float_fp: bytes, model_dir
 
 def recorded_arith(net: MultiscaleNetwork, c: Container) -> dict | None:
     """The arithmetic configuration stored in the file's last section (None for files written before it)."""
-    H, W, m = c.height, c.width, net.pad_multiple
-    n_streams = sum(s[0] for s in level_shapes(net, H + (-H) % m, W + (-W) % m))
-    if len(c.sections) not in (1 + n_streams, 2 + n_streams):
-        raise ContainerError(f"corrupt l3c file: {len(c.sections) - 1} streams, expected {n_streams}")
-    return arith.unpack(c.sections[-1]) if len(c.sections) == 2 + n_streams else None
+    info = pad_info(c.height, c.width, net.pad_multiple)
+    n_streams = sum(s[0] for s in level_shapes(net, c.height + info.top + info.bottom,
+                                               c.width + info.left + info.right))
+    return legacy.arith_record(c.sections, n_streams)
 
 
 @torch.no_grad()
@@ -659,8 +644,8 @@ def decode_container(net: MultiscaleNetwork, c: Container) -> tuple[np.ndarray, 
     net.eval()
     H, W = c.height, c.width
     m = net.pad_multiple
-    Hp, Wp = H + (-H) % m, W + (-W) % m
-    shapes = level_shapes(net, Hp, Wp)
+    info = pad_info(H, W, m)
+    shapes = level_shapes(net, H + info.top + info.bottom, W + info.left + info.right)
     hdr["arith"] = recorded_arith(net, c)
     enc_threads = None
     if hdr["arith"] and hdr["arith"].get("torch_threads", "").isdigit():
@@ -681,8 +666,10 @@ def decode_container(net: MultiscaleNetwork, c: Container) -> tuple[np.ndarray, 
     with _threads(threads):
         note = "" if portable else mismatch_note(hdr)
         try:
-            _traverse(net, H, W, syms, coders, "dec", hdr["strip_pixels"], hdr["chunk"], stats, fmt=hdr["format"])
-        except (ContainerError, ValueError, RuntimeError, IndexError, AssertionError) as e:
+            _traverse(net, syms, coders, "dec", hdr["strip_pixels"], hdr["chunk"], stats, fmt=hdr["format"])
+        except MemoryError:
+            raise
+        except Exception as e:
             # constriction asserts on bad data; with other float arithmetic the stream desynchronises too
             what = str(e) if isinstance(e, ContainerError) else f"corrupt l3c stream ({type(e).__name__}: {e})"
             if note and not note.startswith("encoded under the same"):
@@ -690,10 +677,8 @@ def decode_container(net: MultiscaleNetwork, c: Container) -> tuple[np.ndarray, 
                                      f"files need the encoder's arithmetic (try decode --try-arithmetic), "
                                      f"or the file is corrupt: {what}") from None
             raise ContainerError(what) from None
-    xp = syms[0].numpy().astype(np.uint8)  # (3, Hp, Wp)
-    ph, pw = Hp - H, Wp - W
-    top, left = ph // 2, pw // 2
-    img = np.ascontiguousarray(xp[:, top:top + H, left:left + W].transpose(1, 2, 0))
+    xp = syms[0].numpy().astype(np.uint8).transpose(1, 2, 0)  # (Hp, Wp, 3)
+    img = np.ascontiguousarray(crop_to_original(xp, pad_info(H, W, m)))
     if hdr["crc"] is not None and zlib.crc32(img.tobytes()) & 0xFFFFFFFF != hdr["crc"]:
         if note and not note.startswith("encoded under the same"):
             raise ContainerError(f"decoded pixels do not match the encoder's (pixel CRC mismatch): {note} "
@@ -704,5 +689,5 @@ def decode_container(net: MultiscaleNetwork, c: Container) -> tuple[np.ndarray, 
     return img, stats, hdr["backend"]
 
 
-__all__ = ["encode_array", "decode_container", "read_header", "BACKENDS", "DEFAULT_BACKEND",
+__all__ = ["encode_array", "decode_container", "estimate_bits", "read_header", "BACKENDS", "DEFAULT_BACKEND",
            "BackendUnavailable", "encode_varint"]

@@ -16,10 +16,11 @@ import torch
 from tqdm import tqdm
 
 from shared_data.container import pack, unpack
-from shared_data.imageio import atomic_write_bytes, read_image
+from shared_data.imageio import atomic_write_bytes, pad_to_multiple, read_image
+from shared_data.transforms import center_crop as _center_crop
 
 from .coding import DEFAULT_BACKEND, check_model, decode_container, encode_array
-from .network import MultiscaleNetwork, pad_input
+from .network import MultiscaleNetwork, image_to_input
 
 
 @torch.no_grad()
@@ -27,8 +28,7 @@ def theoretical_bpsp(net: MultiscaleNetwork, img: np.ndarray) -> tuple[float, li
     """Model bpsp of an image (one forward pass, hard quantization) and its per-level parts
     ``[rgb, z1, ..., uniform top]``, all over the unpadded 3*H*W sub-pixels."""
     net.eval()
-    x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float()[None]
-    xp, _ = pad_input(x, net.pad_multiple)
+    xp = image_to_input(pad_to_multiple(img, net.pad_multiple)[0])
     nlls, encs = net(xp)
     n = 3 * img.shape[0] * img.shape[1]
     parts = [float(v) / math.log(2) / n for v in nlls] + [net.uniform_bits(encs) / n]
@@ -40,9 +40,7 @@ def center_crop(img: np.ndarray, n: int | None) -> np.ndarray:
     if not n:
         return img
     h, w = img.shape[:2]
-    ch, cw = min(n, h), min(n, w)
-    y, x = (h - ch) // 2, (w - cw) // 2
-    return np.ascontiguousarray(img[y:y + ch, x:x + cw])
+    return np.ascontiguousarray(_center_crop(img, (min(n, h), min(n, w))))
 
 
 def evaluate_files(net, fp, files, backend=DEFAULT_BACKEND, write_to=None, real=True, theory=False,

@@ -44,6 +44,7 @@ from torch import nn
 
 from shared_data import exact
 from shared_data.container import fingerprint as container_fingerprint
+from shared_data.errors import ContainerError, ModelError
 
 VERSION = 1
 W_BITS = 16            # largest |weight| of a layer -> 2**16
@@ -62,8 +63,8 @@ MARGIN_BITS = 3        # activation range headroom over the calibration maximum 
 EXACT_FILE = "exact.pt"
 
 
-class ExactFormatError(ValueError):
-    """A file and a model disagree about the integer path (format 4 file, model without it, ...)."""
+class ExactFormatError(ContainerError):
+    """A file and a model disagree about the integer path (a format-4 file for a model without it, ...)."""
 
 
 def _pow2(s: torch.Tensor) -> torch.Tensor:
@@ -299,7 +300,7 @@ class ExactModel:
 
     @staticmethod
     def load(path: str | os.PathLike, net, float_fp: bytes) -> ExactModel:
-        from .model_io import ModelError, load_weights_only
+        from .model_io import load_weights_only
 
         obj = load_weights_only(path, "integer model")
         if not isinstance(obj, dict) or obj.get("version") != VERSION:
@@ -339,7 +340,9 @@ def make_tables() -> dict[str, torch.Tensor]:
 def activation_range(net, images: list[np.ndarray]) -> float:
     """Largest |activation| inside the decoders and probability heads (not their parameter outputs) over
     a float forward pass of each calibration image."""
-    from .network import AtrousProbabilityClassifier, EDSRDec, ResBlock, pad_input
+    from shared_data.imageio import pad_to_multiple
+
+    from .network import AtrousProbabilityClassifier, EDSRDec, ResBlock, image_to_input
 
     top = [0.0]
     skip = set()
@@ -353,8 +356,7 @@ def activation_range(net, images: list[np.ndarray]) -> float:
              for m in mods if not isinstance(m, AtrousProbabilityClassifier)]
     try:
         for img in images:
-            x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float()[None]
-            net(pad_input(x, net.pad_multiple)[0], hard=True)
+            net(image_to_input(pad_to_multiple(img, net.pad_multiple)[0]), hard=True)
     finally:
         for h in hooks:
             h.remove()

@@ -15,18 +15,15 @@ from pathlib import Path
 import torch
 
 from shared_data.container import fingerprint as container_fingerprint
+from shared_data.errors import ModelError
 
-from .config import Config, parse_cf
+from .config import Config, ConfigError, parse_cf
 from .network import MultiscaleNetwork
 
 CKPT_RE = re.compile(r"ckpt_(\d{10})\.pt$")
 HERE = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = HERE / "zoo" / "mini"
 EXACT_FILE = "exact.pt"
-
-
-class ModelError(ValueError):
-    """A model directory or checkpoint is missing or unusable."""
 
 
 def load_weights_only(path, what: str = "checkpoint", map_location="cpu"):
@@ -98,7 +95,10 @@ def load_run_config(run_dir: Path) -> Config:
     p = Path(run_dir) / "config_ms.cf"
     if not p.is_file():
         raise ModelError(f"{run_dir}: not a model directory (no config_ms.cf)")
-    return Config(parse_cf(p))
+    try:
+        return Config(parse_cf(p))
+    except ConfigError as e:
+        raise ModelError(f"{run_dir}: unusable config_ms.cf ({e})") from None
 
 
 def load_model(run_dir: str | os.PathLike | None = None, itr: int = -1, recursive: int | str = "auto",

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import nn
+
+from shared_data.errors import ConfigError
 
 from .config import Config
 from .dmll import DMLL
@@ -187,12 +188,12 @@ class MultiscaleNetwork(nn.Module):
         self.recursive = recursive
         C, K = cfg.q.C, cfg.prob.K
         if self.baseline and C != 3:
-            raise ValueError(f"rgb_bicubic_baseline needs q.C=3, got {C}")
+            raise ConfigError(f"rgb_bicubic_baseline needs q.C=3, got {C}")
         enc_cls = {"EDSRLikeEnc": EDSRLikeEnc, "BicubicSubsampling": BicubicSubsampling}.get(cfg.enc.cls)
         if enc_cls is None:
-            raise ValueError(f"unknown enc.cls {cfg.enc.cls!r}")
+            raise ConfigError(f"unknown enc.cls {cfg.enc.cls!r}")
         if cfg.dec.cls != "EDSRDec":
-            raise ValueError(f"unknown dec.cls {cfg.dec.cls!r}")
+            raise ConfigError(f"unknown dec.cls {cfg.dec.cls!r}")
         self.sub_rgb_mean = MeanShift(255.0, RGB_MEAN, (1.0, 1.0, 1.0))
         self.nets = nn.ModuleList([Net(cfg, enc_cls(cfg) if enc_cls is EDSRLikeEnc else enc_cls())
                                    for _ in range(self.num_scales)])
@@ -216,6 +217,20 @@ class MultiscaleNetwork(nn.Module):
     def pad_multiple(self) -> int:
         return 2 ** self.num_levels
 
+    @property
+    def decoder_halo(self) -> int:
+        """Rows (at a level's output resolution) a strip of decoder D^(s) + probability head must see on each
+        side to give the whole-image result: (2 * dec.num_blocks + 2) 3x3 convs at half resolution plus the
+        dilation-4 head, rounded up to even (used by the strip-wise coder, :mod:`l3c.coding`)."""
+        h = 2 * (2 * self.cfg.dec.num_blocks + 2) + 4
+        return h + (h % 2)
+
+    @property
+    def encoder_halo(self) -> int:
+        """Full-resolution rows E^(1) (head 3x3, 5x5 stride 2, body) needs on each side of a strip, even."""
+        h = 1 + 2 + 2 * (2 * self.cfg.enc.num_blocks + 1)
+        return h + (h % 2)
+
     def net_index(self, i: int) -> int:
         return min(i, self.num_scales - 1)
 
@@ -235,8 +250,9 @@ class MultiscaleNetwork(nn.Module):
             return sym.float()
         return self.nets[0].enc.q.to_value(sym)
 
-    def symbols_to_bn(self, level: int, sym: torch.Tensor) -> torch.Tensor:
-        """Symbols of level >= 1 to the decoder input (mean-subtracted RGB for the baselines)."""
+    def symbols_to_bn(self, sym: torch.Tensor) -> torch.Tensor:
+        """Symbols of a level >= 1 to the decoder input (level values for z; mean-subtracted RGB for the
+        baselines), the same map at every level."""
         if self.baseline:
             return sym.float() - 255.0 * torch.tensor(RGB_MEAN).view(1, 3, 1, 1)
         return self.nets[0].enc.q.to_value(sym)
@@ -306,9 +322,8 @@ def loss_from_nlls(nlls, n_subpixels: int) -> torch.Tensor:
     return sum(nlls) / (math.log(2) * n_subpixels)
 
 
-def pad_input(x: torch.Tensor, multiple: int):
-    """Zero-pad (N,C,H,W) to a multiple, split floor(p/2) / rest as upstream's ``pad.py``."""
-    H, W = x.shape[-2:]
-    ph, pw = (-H) % multiple, (-W) % multiple
-    pads = (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2)
-    return F.pad(x, pads, mode="constant", value=0.0), pads
+def image_to_input(img: np.ndarray) -> torch.Tensor:
+    """A uint8 ``(H, W, 3)`` image (padded by the caller to ``pad_multiple`` with
+    :func:`shared_data.imageio.pad_to_multiple`, zeros split floor(p/2) / rest as upstream's ``pad.py``) as
+    the network's float input ``(1, 3, H, W)`` with values 0..255."""
+    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float()[None]

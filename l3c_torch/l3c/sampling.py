@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from shared_data.imageio import write_png
+from shared_data.imageio import crop_to_original, pad_to_multiple, write_png
 
 from .dmll import DMLL
-from .network import MultiscaleNetwork, pad_input
+from .network import MultiscaleNetwork, image_to_input
 
 
 def sample_dmll(dm: DMLL, params: torch.Tensor, C: int, gen: torch.Generator) -> torch.Tensor:
@@ -48,8 +48,8 @@ def sample_image(net: MultiscaleNetwork, img: np.ndarray, out_dir: str | Path, n
         raise NotImplementedError("--sample is implemented for L3C models (bottleneck levels), not the RGB baselines")
     net.eval()
     gen = torch.Generator().manual_seed(seed)
-    x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float()[None]
-    xp, pads = pad_input(x, net.pad_multiple)
+    padded, info = pad_to_multiple(img, net.pad_multiple)
+    xp = image_to_input(padded)
     nlls, encs = net(xp)
     n = 3 * img.shape[0] * img.shape[1]
     bits = [float(v) / math.log(2) / n for v in nlls] + [net.uniform_bits(encs) / n]  # per level 0..S
@@ -69,9 +69,7 @@ def sample_image(net: MultiscaleNetwork, img: np.ndarray, out_dir: str | Path, n
             fuse = feats
         kept = sum(bits[n_sampled:])
         tag = ["gt", "rgb", "rgb+bn0", "rgb+bn0+bn1", "rgb+bn0+bn1+bn2"][n_sampled]
-        H, W = img.shape[:2]
-        left, t = pads[0], pads[2]
-        rec = vals[0][0, :, t:t + H, left:left + W].clamp(0, 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        rec = crop_to_original(vals[0][0].clamp(0, 255).round().to(torch.uint8).permute(1, 2, 0).numpy(), info)
         p = out_dir / f"{idx}_{name}_{kept:.3f}_{tag}.png"
         write_png(p, np.ascontiguousarray(rec))
         written.append(p)

@@ -12,8 +12,11 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from .config import Config, dump_cf
+from .config import Config, ConfigError, dump_cf
 from .data import resolve_glob
+from shared_data import ddp
+from shared_data.errors import ModelError
+
 from .model_io import find_run, list_ckpts, load_weights_only, save_ckpt, upgrade_state_dict
 from .network import MultiscaleNetwork, bpsp_from_nlls, loss_from_nlls
 
@@ -73,25 +76,6 @@ def _make_optim(cfg: Config, net):
     return torch.optim.RMSprop(net.parameters(), lr=cfg.lr.initial, weight_decay=cfg.weight_decay)
 
 
-def _dist_setup(device):
-    """torchrun (``WORLD_SIZE`` > 1): init the process group (NCCL on CUDA, gloo on CPU) and pick this rank's
-    device. Returns (ddp, rank, world, device)."""
-    import os
-
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return False, 0, 1, device
-    import torch.distributed as dist
-
-    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    if device.type == "cuda":
-        torch.cuda.set_device(local)
-        device = torch.device("cuda", local)
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return True, rank, world, device
-
-
 def _stop_on_signals():
     """SIGTERM and SIGINT stop training like Ctrl-C (save, then return), also in a process started in the
     background, where SIGINT is inherited as ignored (not upstream). Returns the function restoring the
@@ -132,8 +116,8 @@ def train(ms_cfg: Config, dl_cfg: Config, run_dir: Path, *, restore: tuple[Path,
     torch.manual_seed(seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    ddp, rank, world, device = _dist_setup(device)
-    main = rank == 0
+    ctx = ddp.setup(device)  # torchrun (WORLD_SIZE > 1): NCCL on CUDA, gloo on CPU; alone: disabled
+    distributed, world, device, main = ctx.enabled, ctx.world, ctx.device, ctx.main
     quiet = quiet or not main
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # as upstream
@@ -144,10 +128,10 @@ def train(ms_cfg: Config, dl_cfg: Config, run_dir: Path, *, restore: tuple[Path,
         src, ritr = restore
         ck = dict(list_ckpts(src))
         if not ck:
-            raise FileNotFoundError(f"{src}: no checkpoints to restore")
+            raise ModelError(f"{src}: no checkpoints to restore")
         ritr = max(ck) if ritr == -1 else ritr
         if ritr not in ck:
-            raise FileNotFoundError(f"{src}: no checkpoint for iteration {ritr} (have {sorted(ck)})")
+            raise ModelError(f"{src}: no checkpoint for iteration {ritr} (have {sorted(ck)})")
         state = load_weights_only(ck[ritr], map_location=device)
         upgraded = upgrade_state_dict(state["net"])
         core.load_state_dict(upgraded)
@@ -158,13 +142,8 @@ def train(ms_cfg: Config, dl_cfg: Config, run_dir: Path, *, restore: tuple[Path,
                 optim.load_state_dict(state["optim"])
         if not quiet:
             print(f"restored {ck[ritr]} ({'restart at 0' if restart else f'continue at {itr}'})")
-    net = core
-    if ddp:
-        net = torch.nn.parallel.DistributedDataParallel(
-            core, device_ids=[device.index] if device.type == "cuda" else None)
-    files = resolve_glob(str(dl_cfg.train_imgs_glob))
-    if not files:
-        raise FileNotFoundError(f"no training images for train_imgs_glob={dl_cfg.train_imgs_glob!r}")
+    net = ddp.wrap(core, ctx)
+    files = resolve_glob(str(dl_cfg.train_imgs_glob), required=True, what="train_imgs_glob")
     with warnings.catch_warnings():
         if quiet:
             warnings.simplefilter("ignore")
@@ -178,9 +157,9 @@ def train(ms_cfg: Config, dl_cfg: Config, run_dir: Path, *, restore: tuple[Path,
                                                            dl_cfg.num_val_batches * dl_cfg.batchsize_val)))
     bs = dl_cfg.batchsize_train // world
     if bs < 1:
-        raise ValueError(f"batchsize_train={dl_cfg.batchsize_train} is smaller than the {world} DDP processes")
+        raise ConfigError(f"batchsize_train={dl_cfg.batchsize_train} is smaller than the {world} DDP processes")
     epoch_len = max(1, len(ds) // (bs * world))
-    data = batches(ds, bs, num_workers=workers, seed=seed, start_epoch=itr // epoch_len, distributed=ddp)
+    data = batches(ds, bs, num_workers=workers, seed=seed, start_epoch=itr // epoch_len, distributed=distributed)
     writer = SummaryWriter(str(run_dir)) if main else None
     t_start, last = time.time(), {}
     max_steps = math.inf if max_steps is None else max_steps
@@ -202,7 +181,7 @@ def train(ms_cfg: Config, dl_cfg: Config, run_dir: Path, *, restore: tuple[Path,
         core.train()
         return tot / max(n, 1)
 
-    def save(final=False):
+    def save():
         if no_saver or not main:
             return
         save_ckpt(run_dir, itr, core, optim)
@@ -213,14 +192,14 @@ def train(ms_cfg: Config, dl_cfg: Config, run_dir: Path, *, restore: tuple[Path,
 
     def time_up() -> bool:
         up = bool(max_minutes) and time.time() - t_start > 60 * max_minutes
-        if ddp and max_minutes:  # all ranks must stop at the same step
+        if distributed and max_minutes:  # all ranks must stop at the same step
             flag = torch.tensor([float(up)], device=device)
             torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
             up = bool(flag.item())
         return up
 
     net.train()
-    restore_signals = _stop_on_signals() if not ddp else (lambda: None)
+    restore_signals = _stop_on_signals() if not distributed else (lambda: None)
     try:
         while itr < max_steps:
             batch = next(data).to(device, non_blocking=True)
@@ -269,8 +248,8 @@ def train(ms_cfg: Config, dl_cfg: Config, run_dir: Path, *, restore: tuple[Path,
         last["val_bpsp"] = validate()
         writer.add_scalar("val/bpsp", last["val_bpsp"], itr)
         writer.close()
-        save(final=True)
-    if ddp:
+        save()
+    if distributed:
         torch.distributed.barrier()
     last.update(itr=itr, wall_s=time.time() - t_start, world_size=world)
     return last

@@ -79,7 +79,7 @@ def test_integer_network_tracks_the_float_network(exact_net):
     ex = net.exact
     sym = torch.randint(0, 25, (1, 5, 8, 8), generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
-        ff = net.decode_level(1, net.symbols_to_bn(2, sym), None)
+        ff = net.decode_level(1, net.symbols_to_bn(sym), None)
     fi = ex.decode_level(1, sym, None) * 2.0 ** -ex.a_frac
     assert float((fi - ff).abs().max()) < 1e-3 * max(1.0, float(ff.abs().max()))
 

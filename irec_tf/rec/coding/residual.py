@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
+from ..fileformat import IrecFileError
 from .index_coding import decode_categorical, encode_categorical
 
 CHUNK = 65536
@@ -63,13 +64,13 @@ def decode_residual(data: bytes, loc: np.ndarray, log_scale: float, probabilitie
     out, pos = [], 0
     for s in range(0, locf.size, CHUNK):
         if pos + 4 > len(data):
-            raise ValueError("residual section is truncated")
+            raise IrecFileError("residual section is truncated")
         n = int.from_bytes(data[pos:pos + 4], "little")
         pos += 4
         if pos + n > len(data):
-            raise ValueError("residual section is truncated")
+            raise IrecFileError("residual section is truncated")
         out.append(decode_categorical(data[pos:pos + n], probabilities(locf[s:s + CHUNK])))
         pos += n
     if pos != len(data):
-        raise ValueError(f"residual section has {len(data) - pos} trailing bytes")
+        raise IrecFileError(f"residual section has {len(data) - pos} trailing bytes")
     return np.concatenate(out).astype(np.uint8).reshape(np.shape(loc))
