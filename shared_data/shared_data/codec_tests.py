@@ -32,6 +32,31 @@ from . import fuzz, golden
 from .errors import ContainerError, LicError
 
 
+class ToyLosslessCodec:
+    """A codec that stores the pixels as they are (lossless), with the fingerprint check every codec does:
+    for testing the plumbing (CLI, evaluation, sweeps) without a framework. ``factory(model)`` builds it."""
+
+    codec_id, fingerprint, lossless = "test", b"toyraw01", True
+
+    def encode(self, image):
+        h, w = image.shape[:2]
+        return cont.Container("test", self.fingerprint, h, w, (np.ascontiguousarray(image).tobytes(),))
+
+    def decode(self, c):
+        if c.fingerprint != self.fingerprint:
+            raise ContainerError("written by another model")
+        if len(c.sections) != 1 or len(c.sections[0]) != c.height * c.width * 3:
+            raise ContainerError("payload has the wrong length")
+        return np.frombuffer(c.sections[0], np.uint8).reshape(c.height, c.width, 3).copy()
+
+    def estimate_bits(self, image):
+        return 8.0 * image.size
+
+
+def toy_factory(model=None, **options):
+    return ToyLosslessCodec()
+
+
 def image(height: int = 32, width: int = 48, seed: int = 16) -> np.ndarray:
     """A smooth image with texture (gradients + noise): what every codec's protocol test encodes."""
     rng = np.random.default_rng(seed)
