@@ -104,7 +104,7 @@ test-cross: setup-tools
 # shared_data's framework readers (tf.data in cpm_tf's env, torch Dataset in l3c_torch's env); the tools env
 # has neither framework, so `test-tools` skips these two files.
 test-readers: setup-cpm setup-l3c
-	$(DIR_cpm)/.venv/bin/python -m pytest -q shared_data/tests/test_readers_tf.py
+	$(DIR_cpm)/.venv/bin/python -m pytest -q shared_data/tests/test_readers_tf.py shared_data/tests/test_tfdist.py
 	$(DIR_l3c)/.venv/bin/python -m pytest -q shared_data/tests/test_readers_torch.py
 
 # shared_eval's NumPy PSNR/MS-SSIM against tf.image (cpm_tf's env) and pytorch_msssim (hific_torch's env).

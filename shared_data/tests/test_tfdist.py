@@ -1,0 +1,87 @@
+"""shared_data.tfdist (issue 14): the --strategy flag of the TensorFlow sub-projects. Runs where TensorFlow
+is installed (``cpm_tf/.venv/bin/python -m pytest shared_data/tests/test_tfdist.py``; skipped elsewhere).
+Trainings run in fresh processes (a CPU split must precede TensorFlow's start)."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shared_data import tfdist
+from shared_data.errors import ConfigError
+
+HERE = Path(__file__).resolve().parent
+WORKER = HERE / "_tfdist_worker.py"
+
+
+def _run(args, env=None, timeout=240):
+    return subprocess.Popen([sys.executable, str(WORKER), *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, **(env or {})))
+
+
+def _result(p, timeout=240):
+    out, err = p.communicate(timeout=timeout)
+    assert p.returncode == 0, err[-3000:]
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_bad_names_and_tf_config_are_one_line():
+    with pytest.raises(ConfigError, match="--strategy 'nccl': unknown strategy; use one of default, mirrored"):
+        tfdist.check_name("nccl")
+    bad = {"": "TF_CONFIG is not set", "{": "not valid JSON", "[]": "needs a 'cluster'",
+           '{"cluster": {"worker": []}, "task": {"type": "worker", "index": 0}}': "non-empty list",
+           '{"cluster": {"worker": ["a:1"]}, "task": {"type": "ps", "index": 0}}': "task.type",
+           '{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}}': "task.index 3"}
+    for text, match in bad.items():
+        with pytest.raises(ConfigError, match=match) as e:
+            tfdist.check_tf_config(text)
+        assert "\n" not in str(e.value)
+    cfg = tfdist.check_tf_config('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}')
+    assert cfg["task"]["index"] == 1
+
+
+def test_chief_rule(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert tfdist.is_chief()
+    for task, chief in ((0, True), (1, False)):
+        monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1", "b:2"]},
+                                                    "task": {"type": "worker", "index": task}}))
+        assert tfdist.is_chief() is chief
+
+
+def test_two_replicas_equal_one_on_the_same_global_batch(tmp_path):
+    pytest.importorskip("tensorflow")
+    one = _run(["default", 1, 5, tmp_path / "one"])
+    two = _run(["mirrored", 2, 5, tmp_path / "two"])
+    a, b = _result(one), _result(two)
+    assert (a["replicas"], b["replicas"]) == (1, 2)
+    # measured ≤ 1e-7 (float32 sums in another order); 1e-5 leaves room for other CPUs
+    np.testing.assert_allclose(b["w"], a["w"], rtol=1e-5, atol=1e-6)
+    assert abs(a["b"] - b["b"]) < 1e-5
+
+
+def _free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def test_multiworker_two_local_processes_write_one_checkpoint(tmp_path):
+    pytest.importorskip("tensorflow")
+    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    procs = [_run(["multiworker", 0, 3, tmp_path / "ckpt"], env={"TF_CONFIG": json.dumps(
+        {"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}})}) for i in range(2)]
+    res = [_result(p, timeout=300) for p in procs]
+    assert [r["replicas"] for r in res] == [2, 2] and [r["chief"] for r in res] == [True, False]
+    np.testing.assert_allclose(res[0]["w"], res[1]["w"], rtol=1e-6)
+    files = sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "ckpt").rglob("*") if p.is_file())
+    assert files == ["ckpt/ckpt.data-00000-of-00001", "ckpt/ckpt.index"], files
