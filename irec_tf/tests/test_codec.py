@@ -5,7 +5,6 @@ import pytest
 import tensorflow as tf
 from rec.codec import (
     LoadedModel,
-    ModelError,
     build,
     compress,
     compute_fingerprint,
@@ -15,7 +14,7 @@ from rec.codec import (
     save_model,
 )
 
-from shared_data.container import ContainerError
+from shared_data.errors import ContainerError, ImageError, ModelError
 
 
 def _lm(cfg):
@@ -157,13 +156,13 @@ def test_seed_or_header_mismatch_is_refused(lossy, lossless, tmp_path, which):
 
 
 def test_unsupported_images_give_clear_errors(lossy, tmp_path):
-    with pytest.raises(ValueError, match="empty image"):
+    with pytest.raises(ImageError, match="empty image"):
         compress(lossy, np.zeros((0, 5, 3), np.uint8), tmp_path / "e.lic")
-    with pytest.raises(ValueError, match="uint8 array of shape"):
+    with pytest.raises(ImageError, match="uint8 array of shape"):
         compress(lossy, np.zeros((8, 8), np.uint8), tmp_path / "g.lic")
-    with pytest.raises(ValueError, match="uint8 array of shape"):
+    with pytest.raises(ImageError, match="uint8 array of shape"):
         compress(lossy, np.zeros((8, 8, 4), np.uint8), tmp_path / "a.lic")
-    with pytest.raises(ValueError, match="uint8"):
+    with pytest.raises(ImageError, match="uint8"):
         compress(lossy, np.zeros((8, 8, 3), np.float32), tmp_path / "f.lic")
     assert not any(tmp_path.iterdir())   # nothing half-written
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from rec.coding import BeamSearchCoder, aux_fractions, gaussian_kl, make_sampler, num_samples, rng
 from rec.coding.beam_search import LevelCode
-from rec.coding.index_coding import IndexCodeError, decode_levels, encode_levels
+from rec.coding.index_coding import decode_levels, encode_levels
+from rec.fileformat import IrecFileError
 
 
 def _dists(shape, seed=0, shift=0.5):
@@ -100,7 +101,7 @@ def test_index_coding_any_index_and_close_to_ideal():
     ideal_bits = 125 * math.log2(n_s) + 3 * math.log2(3)
     assert len(data) * 8 <= ideal_bits + 64  # ANS: at most ~2 words of overhead
     assert len(data) * 8 >= ideal_bits - 1
-    with pytest.raises(IndexCodeError):
+    with pytest.raises(IrecFileError):
         decode_levels(header, data, [3], n_s)
 
 

@@ -1,22 +1,27 @@
 import numpy as np
 import pytest
-from rec.data import center_crop, list_images, random_crops
+from rec.data import random_crops
 
-from shared_data.imageio import write_png
+from shared_data.errors import DatasetError
+from shared_data.imageio import list_images, write_png
 
 
 def test_folder_reader_and_crops(tmp_path):
+    """The shared listing rule (recursive, case-insensitive suffixes, hidden files skipped) feeds the crops."""
     write_png(tmp_path / "a.png", np.full((20, 50, 3), 7, np.uint8))
-    write_png(tmp_path / "b.png", np.full((40, 40, 3), 9, np.uint8))
+    write_png(tmp_path / "sub" / "b.PNG", np.full((40, 40, 3), 9, np.uint8))
+    write_png(tmp_path / ".hidden" / "c.png", np.full((40, 40, 3), 9, np.uint8))
     (tmp_path / "notes.txt").write_text("x")
     files = list_images(tmp_path)
-    assert [f.name for f in files] == ["a.png", "b.png"]
+    assert [f.relative_to(tmp_path).as_posix() for f in files] == ["a.png", "sub/b.PNG"]
     batch = next(random_crops(files, 32, 4, seed=0))
     assert batch.shape == (4, 32, 32, 3) and batch.dtype == np.uint8   # small images are edge-padded
-    assert center_crop(np.zeros((10, 30, 3), np.uint8), 32).shape == (10, 10, 3)
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    assert {int(v) for v in np.unique(batch)} <= {7, 9}
+    with pytest.raises(DatasetError, match="no training images"):
+        next(random_crops([], 32, 4))
+    with pytest.raises(DatasetError, match="no such file or folder"):
         list_images(tmp_path / "nope")
-    with pytest.raises(FileNotFoundError, match="no image files"):
+    with pytest.raises(DatasetError, match="no images"):
         (tmp_path / "empty").mkdir()
         list_images(tmp_path / "empty")
 
@@ -76,15 +81,15 @@ def test_prepared_png_folders_are_accepted(tmp_path):
 
 
 def test_small_dataset_errors_are_clear(tmp_path):
-    from rec.data import DatasetError, load_small_images, small_image_batches
+    from rec.data import load_small_images, small_image_batches
 
     with pytest.raises(DatasetError, match="does not exist"):
         load_small_images("cifar10", tmp_path / "nope", "train")
     with pytest.raises(DatasetError, match="no train batch files"):
         load_small_images("cifar10", tmp_path, "train")
-    with pytest.raises(ValueError, match="no split"):
+    with pytest.raises(DatasetError, match="no split"):
         load_small_images("cifar10", tmp_path, "validation")
-    with pytest.raises(ValueError, match="unknown"):
+    with pytest.raises(DatasetError, match="unknown"):
         load_small_images("mnist", tmp_path, "train")
     d = tmp_path / "cifar-10-batches-py"
     d.mkdir()

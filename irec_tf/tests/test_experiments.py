@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT  # noqa: E402
+from conftest import ROOT, import_experiment  # noqa: E402
 
 from shared_data.imageio import write_png
 
@@ -59,21 +59,7 @@ def test_lossy_train_then_compress_tiny(tmp_path):
 
 
 def _experiment(script):
-    """Import an experiment module in-process (no TF start-up per run); its ``datasets`` sibling module is
-    re-imported each time (lossless and lossy both have one)."""
-    import importlib.util
-
-    sys.modules.pop("datasets", None)
-    path = ROOT / script
-    sys.path.insert(0, str(path.parent))
-    try:
-        spec = importlib.util.spec_from_file_location(f"_exp_{path.stem}", path)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(str(path.parent))
-        sys.modules.pop("datasets", None)
-    return mod.ex
+    return import_experiment(script).ex
 
 
 @pytest.mark.parametrize("dataset", ["cifar10", pytest.param("imagenet32", marks=pytest.mark.slow)])

@@ -55,8 +55,10 @@ def test_pixel_probabilities_normalised_and_peaked():
 def test_layer_flavours():
     """``layer_flavour``: absent = legacy (checkpoints from before issue 18); "original" = the original's
     SignalConv (RDFT kernels, centred reflect-padded up-convolution) and zero ``prior_base``."""
-    from rec.codec import ModelError, save_model
+    from rec.codec import save_model
     from rec.models.layers import SignalConv2D, irdft_matrix
+
+    from shared_data.errors import ModelError
 
     cfg = {"model": "large_level_2_vae", "level_1_filters": 8, "level_2_filters": 4}
     legacy, orig = build(cfg), build({**cfg, "layer_flavour": "original"})

@@ -27,9 +27,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from rec.codec import compress, decompress, integerize_model, load_model, save_model
-from rec.import_original import ImportError_, import_lossless, import_lossy, lossless_map
 from rec.import_original import _lossy_map as lossy_map
+from rec.import_original import import_lossless, import_lossy, lossless_map
 from rec.train import ema_update, lossless_loss, lossy_loss
+
+from shared_data.errors import ModelError
 
 ROOT = Path(__file__).resolve().parents[1]
 PARITY = ROOT / "parity"
@@ -444,11 +446,11 @@ def test_corrupted_fixture_names_the_file(tmp_path):
 
 
 def test_import_rejects_other_model(lossy_fx, lossless_fx):
-    with pytest.raises(ImportError_, match="not a checkpoint of the original's Large2LevelVAE"):
+    with pytest.raises(ModelError, match="not a checkpoint of the original's Large2LevelVAE"):
         import_lossy(_w(lossless_fx))
     w = dict(_w(lossy_fx))
     w.pop("model/_prior_conv/_bias")
-    with pytest.raises(ImportError_, match="_prior_conv/_bias.*missing"):
+    with pytest.raises(ModelError, match="_prior_conv/_bias.*missing"):
         import_lossy(w)
 
 
