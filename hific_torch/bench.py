@@ -102,6 +102,7 @@ def main(argv=None) -> int:
     threads.limit(args.threads)
 
     from hific.checkpoints import default_model_path, load_checkpoint
+
     from shared_data import paths
     from shared_data.imageio import read_image
 

@@ -9,19 +9,19 @@ bit of the overflow is coded, and tests round-trip values of all magnitudes.
 
 One range-coder stream per latent; symbols are coded table by table (ascending table id, raster order
 inside a table), then the escapes in the same order. Everything is deterministic given the integer symbols,
-the table ids and the stored float32 tables.
+the table ids and the stored float32 tables. The coder is constriction's through the project's one wrapper,
+:mod:`shared_data.entropy` (every failure of a corrupt stream a ContainerError).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from shared_data.container import ContainerError
+from shared_data import entropy
+from shared_data.errors import ContainerError
 
-try:
-    import constriction
-except ImportError as e:  # pragma: no cover - the venv pins it
-    raise ImportError("hific needs the 'constriction' package (pinned in hific_torch/requirements.txt)") from e
+#: What a corrupt stream's ContainerError calls it.
+_WHAT = "latent stream"
 
 _NBITS_MODEL_SIZE = 64
 _CHUNK = 16
@@ -41,7 +41,7 @@ class TableSet:
     def model(self, t: int):
         m = self._models.get(t)
         if m is None:
-            m = constriction.stream.model.Categorical(self.probs[t], perfect=False)
+            m = entropy._lib().stream.model.Categorical(self.probs[t], perfect=False)
             self._models[t] = m
         return m
 
@@ -61,19 +61,16 @@ def encode_symbols(symbols: np.ndarray, table_ids: np.ndarray, tables: TableSet)
     table_ids = np.asarray(table_ids, dtype=np.int64).reshape(-1)
     if symbols.shape != table_ids.shape:
         raise ValueError("symbols and table_ids differ in size")
-    enc = constriction.stream.queue.RangeEncoder()
+    enc = entropy.Encoder("range")
     escapes: list[int] = []
     for t, pos in _groups(table_ids):
         n = tables.sizes[t]
         v = symbols[pos] - tables.offsets[t]
         esc = (v < 0) | (v >= n)
-        codes = np.where(esc, n, v).astype(np.int32)
-        enc.encode(codes, tables.model(t))
-        for val in v[esc]:
-            val = int(val)
-            escapes.append(_escape_code(val, n))
+        enc.encode_model(np.where(esc, n, v), tables.model(t))
+        escapes += [_escape_code(int(val), n) for val in v[esc]]
     _encode_escapes(enc, escapes)
-    return enc.get_compressed().astype("<u4").tobytes()
+    return enc.finish()
 
 
 def _escape_code(val: int, n: int) -> int:
@@ -85,11 +82,11 @@ def _encode_escapes(enc, escapes) -> None:
         nbits = u.bit_length()
         if nbits >= _NBITS_MODEL_SIZE:
             raise ValueError(f"latent value too large to code (overflow {u})")
-        enc.encode(np.array([nbits], dtype=np.int32), constriction.stream.model.Uniform(_NBITS_MODEL_SIZE))
+        enc.encode_uniform([nbits], _NBITS_MODEL_SIZE)
         rem, nrem = u - (1 << (nbits - 1)) if nbits else 0, max(nbits - 1, 0)
         while nrem > 0:
             c = min(nrem, _CHUNK)
-            enc.encode(np.array([rem & ((1 << c) - 1)], dtype=np.int32), constriction.stream.model.Uniform(1 << c))
+            enc.encode_uniform([rem & ((1 << c) - 1)], 1 << c)
             rem >>= c
             nrem -= c
 
@@ -102,16 +99,13 @@ def decode_symbols(data: bytes, table_ids: np.ndarray, tables: TableSet) -> np.n
     """
     shape = np.shape(table_ids)
     table_ids = np.asarray(table_ids, dtype=np.int64).reshape(-1)
-    if len(data) % 4:
-        raise ContainerError(f"corrupt latent stream: {len(data)} bytes is not a whole number of 32-bit words")
-    words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+    dec = entropy.Decoder(data, "range", what=_WHAT)  # ContainerError unless whole 32-bit words
     out = np.empty(table_ids.shape, dtype=np.int64)
     try:
-        dec = constriction.stream.queue.RangeDecoder(words)
         esc_list: list[tuple[np.ndarray, int]] = []
         for t, pos in _groups(table_ids):
             n = tables.sizes[t]
-            codes = np.asarray(dec.decode(tables.model(t), len(pos)), dtype=np.int64)
+            codes = dec.decode_model(tables.model(t), len(pos))
             out[pos] = codes + tables.offsets[t]
             esc_pos = pos[codes == n]
             for p in esc_pos:
@@ -120,64 +114,52 @@ def decode_symbols(data: bytes, table_ids: np.ndarray, tables: TableSet) -> np.n
             out[p] = _decode_escape(dec, tables.sizes[t]) + tables.offsets[t]
     except ContainerError:
         raise
-    except Exception as e:  # constriction raises on exhausted/invalid streams
-        raise ContainerError(f"corrupt latent stream: the range decoder failed ({e})") from None
+    except Exception as e:  # noqa: BLE001 - anything else a forged stream provokes is a corrupt file too
+        raise ContainerError(f"corrupt {_WHAT}: the range decoder failed ({type(e).__name__}: {e})") from None
     return out.reshape(shape)
 
 
 def _decode_escape(dec, n: int) -> int:
-    nbits = int(dec.decode(constriction.stream.model.Uniform(_NBITS_MODEL_SIZE), 1)[0])
+    nbits = int(dec.decode_uniform(_NBITS_MODEL_SIZE, 1)[0])
     u, shift, nrem = (1 << (nbits - 1)) if nbits else 0, 0, max(nbits - 1, 0)
     while nrem > 0:
         c = min(nrem, _CHUNK)
-        u += int(dec.decode(constriction.stream.model.Uniform(1 << c), 1)[0]) << shift
+        u += int(dec.decode_uniform(1 << c, 1)[0]) << shift
         shift += c
         nrem -= c
     return n + u // 2 if u % 2 == 0 else -(u // 2) - 1
-
-
-_FAMILY = None
-
-
-def _family():
-    global _FAMILY
-    if _FAMILY is None:
-        _FAMILY = constriction.stream.model.Categorical(perfect=False)
-    return _FAMILY
 
 
 def encode_rows(symbols: np.ndarray, row_chunks) -> bytes:
     """Range-code ``symbols`` (raster order) where symbol i has its own distribution: ``row_chunks`` yields
     (offsets, probs) chunks in order, ``probs`` (n, m + 1) with the escape bin last (the -LMM mixture)."""
     symbols = np.asarray(symbols, dtype=np.int64).reshape(-1)
-    enc = constriction.stream.queue.RangeEncoder()
+    enc = entropy.Encoder("range")
     escapes: list[int] = []
     s = 0
     for offsets, probs in row_chunks:
         n = probs.shape[1] - 1
         v = symbols[s:s + len(offsets)] - offsets
         esc = (v < 0) | (v >= n)
-        enc.encode(np.where(esc, n, v).astype(np.int32), _family(), np.ascontiguousarray(probs))
+        enc.encode(np.where(esc, n, v), probs, dtype=probs.dtype)  # the rows' own float type (float64)
         escapes += [_escape_code(int(val), n) for val in v[esc]]
         s += len(offsets)
     if s != len(symbols):
         raise ValueError(f"{len(symbols)} symbols but distributions for {s}")
     _encode_escapes(enc, escapes)
-    return enc.get_compressed().astype("<u4").tobytes()
+    return enc.finish()
 
 
 def decode_rows(data: bytes, row_chunks, count: int) -> np.ndarray:
     """Inverse of :func:`encode_rows` (the same ``row_chunks``); returns ``count`` int64 symbols."""
-    if len(data) % 4:
-        raise ContainerError(f"corrupt latent stream: {len(data)} bytes is not a whole number of 32-bit words")
+    dec = entropy.Decoder(data, "range", what=_WHAT)
     out = np.empty(count, dtype=np.int64)
     try:
-        dec = constriction.stream.queue.RangeDecoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))
         pending: list[tuple[int, int, int]] = []
         s = 0
         for offsets, probs in row_chunks:
             n = probs.shape[1] - 1
-            codes = np.asarray(dec.decode(_family(), np.ascontiguousarray(probs)), dtype=np.int64)
+            codes = dec.decode(probs, dtype=probs.dtype)
             out[s:s + len(offsets)] = codes + offsets
             pending += [(s + int(i), n, int(offsets[i])) for i in np.nonzero(codes == n)[0]]
             s += len(offsets)
@@ -185,8 +167,8 @@ def decode_rows(data: bytes, row_chunks, count: int) -> np.ndarray:
             out[p] = _decode_escape(dec, n) + off
     except ContainerError:
         raise
-    except Exception as e:
-        raise ContainerError(f"corrupt latent stream: the range decoder failed ({e})") from None
+    except Exception as e:  # noqa: BLE001 - as in decode_symbols
+        raise ContainerError(f"corrupt {_WHAT}: the range decoder failed ({type(e).__name__}: {e})") from None
     if s != count:
         raise ContainerError("internal shape mismatch while decoding")
     return out

@@ -1,5 +1,6 @@
-"""Per-image evaluation: real files (bpp of the packed container), PSNR, MS-SSIM, LPIPS, timings, written
-with ``shared_eval.measures`` (columns img_name,bpp,ms-ssim,psnr,enc_s,dec_s + bpp_estimated, lpips)."""
+"""Per-image evaluation through the codec protocol (:class:`hific.codec.HiFiCCodec`): real files (bpp of the
+packed container), PSNR, MS-SSIM, LPIPS, timings, written with ``shared_eval.measures`` (columns
+img_name,bpp,ms-ssim,psnr,enc_s,dec_s + bpp_estimated, lpips)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from shared_data import container as ctr
-from shared_data.imageio import read_image, write_png
+from shared_data import codec as codec_api
+from shared_data.imageio import atomic_write_bytes, read_image, write_png
 from shared_eval.measures import write_measures
 from shared_eval.metrics import ms_ssim, psnr
 
-from .codec import decode_image, encode_image
+from .codec import HiFiCCodec
 from .model import HiFiC
 
 EXTRA_COLUMNS = ("bpp_estimated", "lpips")
@@ -34,28 +35,26 @@ def evaluate_files(model: HiFiC, files, out_dir, save: bool = False, reconstruct
     ``out_dir/measures.csv``. ``save`` keeps the ``.lic`` files; ``save_reconstructions`` the PNGs."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    codec = HiFiCCodec(model)  # portable files from an integerized model, float-path files otherwise
     rows = []
     for f in tqdm(list(files), desc="images", disable=not progress):
         f = Path(f)
         img = read_image(f)
         h, w = img.shape[:2]
         row: dict = {"img_name": f.name}
-        est = model.estimate_bits(img)
+        est = codec.estimate_bits(img)
         row["bpp_estimated"] = est / (h * w)
         if reconstruct:
-            t0 = time.perf_counter()
-            cont, _ = encode_image(model, img)  # latents only; the file is not kept and not measured
-            rec, _ = decode_image(model, cont)
+            rec = codec.decode(codec.encode(img))  # the file is not kept and not measured
             row.update({"bpp": None, "enc_s": None, "dec_s": None})
         else:
             t0 = time.perf_counter()
-            cont, _ = encode_image(model, img)
-            data = ctr.pack(cont)
+            data = codec_api.compress(codec, img)
             enc_s = time.perf_counter() - t0
             if save:
-                ctr.write(out_dir / f"{f.stem}.lic", cont)
+                atomic_write_bytes(out_dir / f"{f.stem}.lic", data)
             t0 = time.perf_counter()
-            rec, _ = decode_image(model, ctr.unpack(data, codec="hific", model_fingerprint=model.fingerprint()))
+            rec = codec_api.decompress(codec, data)
             dec_s = time.perf_counter() - t0
             row.update({"bpp": 8 * len(data) / (h * w), "enc_s": enc_s, "dec_s": dec_s})
         row["psnr"] = psnr(img, rec)

@@ -4,7 +4,7 @@
 
 The port (Justin-Tan/high-fidelity-generative-compression) saves ``{'model_state_dict': Model.state_dict(),
 'args': {...}, 'steps', 'epoch', '<name>_optimizer_state_dict', ['discriminator_state_dict']}``. Its key
-names (spec Sec. 1) are mapped onto this package's modules:
+names (survey §1, docs/reference/hific.md) are mapped onto this package's modules:
 
 =====================================================  ==============================================
 port                                                   hific_torch

@@ -35,7 +35,7 @@ from .entropy import (
 from .network import Encoder, Generator, HyperAnalysis, HyperSynthesis
 from .portable import CONVERT_COMMAND, PortableHyper
 
-#: The image is padded to a multiple of 64 (y at /16, z at /64) in one step (spec Sec. 8.12).
+#: The image is padded to a multiple of 64 (y at /16, z at /64) in one step (survey §8.12, docs/reference/hific.md).
 PAD_MULTIPLE = 64
 #: Images above this many (padded) pixels run E and G tile by tile (bounded memory); see tiled().
 AUTO_TILE_PIXELS = 4_000_000
@@ -220,7 +220,7 @@ class HiFiC(nn.Module):
         return self._tables
 
     def _hyper_synthesis_cpu(self):
-        """h_s runs on CPU in float32 for coding, so a GPU encode decodes on CPU (spec Sec. 8.5).
+        """h_s runs on CPU in float32 for coding, so a GPU encode decodes on CPU (survey §8.5, docs/reference/hific.md).
         Returns (mean net, scale net), or for -LMM (parameter net, None)."""
         if self.cfg.use_latent_mixture_model:
             mods = (nn.Sequential(self.hyper_synthesis_mixture, self.mixture_head), None)

@@ -26,10 +26,13 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .checkpoints import load_checkpoint, load_codec_weights, save_checkpoint
-from shared_data.ddp import check_batch, cleanup as ddp_cleanup, setup as ddp_setup, wrap as ddp_wrap
-from shared_data.errors import DatasetError, ModelError
+from shared_data.ddp import check_batch
+from shared_data.ddp import cleanup as ddp_cleanup
+from shared_data.ddp import setup as ddp_setup
+from shared_data.ddp import wrap as ddp_wrap
+from shared_data.errors import ConfigError, DatasetError, ModelError
 
+from .checkpoints import load_checkpoint, load_codec_weights, save_checkpoint
 from .config import ModelConfig, TrainConfig
 from .data import CropDataset, infinite_batches
 from .losses import compression_loss, discriminator_loss, generator_gan_loss
@@ -53,7 +56,7 @@ def train(model_type: str, model_cfg: ModelConfig, train_cfg: TrainConfig, out_d
     ``time_budget_s`` > 0 stops early (after the step that crosses it) and still writes the final checkpoint;
     the step reached is recorded in it (for CPU mini runs on a shared machine)."""
     if model_type not in ("compression", "compression_gan"):
-        raise ValueError(f"model_type must be compression or compression_gan, got {model_type!r}")
+        raise ConfigError(f"model_type must be compression or compression_gan, got {model_type!r}")
     ctx = ddp_setup(device)  # torchrun: the process group (NCCL on CUDA, Gloo on CPU), cuda:<LOCAL_RANK>
     ddp, world, rank, main_proc = ctx.enabled, ctx.world, ctx.rank, ctx.main
     local_bs = check_batch(train_cfg.batch_size, ctx)

@@ -20,10 +20,6 @@ import numpy as np
 import torch
 from hific.codec import decode_image, encode_image
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
 
 def sensitive_model(model):
     """A float model whose σ sits on a scale-table boundary up to float rounding noise (for demonstrating
@@ -50,15 +46,15 @@ def sensitive_model(model):
 
 
 def main(argv) -> int:
-    from _golden import symbols_digest
+    from _golden import symbols_digest  # run as a script: tests/ is sys.path[0]
     from hific.checkpoints import load_checkpoint
     from hific.portable import arith_config
 
-    from shared_data import arith
     from shared_data import container as ctr
+    from shared_data import threads
     from shared_data.imageio import read_image
 
-    torch.set_num_threads(arith.threads(default=1))
+    threads.limit(default=1)
     jobs = json.loads(Path(argv[0]).read_text())
     models = {}
 

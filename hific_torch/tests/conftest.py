@@ -1,13 +1,14 @@
-import os
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from shared_data import threads
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-torch.set_num_threads(1)
+sys.path.insert(0, str(ROOT))  # the root-level scripts (train.py, reproduce.py) for the tests that drive them
+threads.limit(1)
 
 
 @pytest.fixture(scope="session")
@@ -24,15 +25,21 @@ def mini_model():
 
 @pytest.fixture(scope="session")
 def zoo_ckpt():
+    """The committed zoo model: missing, it FAILS (a deleted model must not pass as a skip)."""
     p = ROOT / "zoo" / "mini" / "hific_mini.pt"
-    if not p.is_file():
-        pytest.skip(f"no committed checkpoint at {p}")
+    assert p.is_file(), f"the committed checkpoint {p} is missing"
     return p
 
 
 def kodak_files():
-    d = Path(os.environ.get("KODAK_DIR", ROOT.parent.parent / "shared" / "data" / "kodak"))
-    return sorted(d.glob("*.png")) if d.is_dir() else []
+    """The Kodak images (shared_data.paths: $KODAK_DIR or ../shared/data/kodak); [] when absent (tests skip)."""
+    from shared_data.errors import DatasetError
+    from shared_data.paths import kodak_images
+
+    try:
+        return kodak_images()
+    except DatasetError:
+        return []
 
 
 @pytest.fixture(scope="session")

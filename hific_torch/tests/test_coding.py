@@ -5,7 +5,10 @@ import numpy as np
 import pytest
 from hific.coding import TableSet, decode_symbols, encode_symbols
 
+from shared_data import golden
 from shared_data.container import ContainerError
+
+from ._golden import GOLDEN
 
 
 def small_tables():
@@ -41,10 +44,7 @@ def test_golden_bytes():
     sym = np.array([0, 1, -1, 2, -2, 7, 0, 1, 2, 0])
     ids = np.array([0, 0, 0, 0, 0, 0, 1, 1, 1, 1])
     data = encode_symbols(sym, ids, t)
-    assert data.hex() == GOLDEN_HEX, data.hex()
-
-
-GOLDEN_HEX = "4442409aaeeb6179"
+    golden.check(GOLDEN / "coding_small_tables.bin", data, "hific")  # 8 bytes: 4442409aaeeb6179
 
 
 def test_corrupt_streams_raise_container_error():

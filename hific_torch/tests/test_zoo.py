@@ -1,7 +1,5 @@
 """The committed MINI checkpoint: size, loadability, golden bytes of a tiny file, regression on Kodak."""
 
-import hashlib
-
 import numpy as np
 import pytest
 from hific.checkpoints import load_checkpoint
@@ -9,12 +7,13 @@ from hific.codec import decode_image, encode_image
 from hific.coding import encode_symbols
 
 from shared_data import container as ctr
+from shared_data import golden
 from shared_eval.measures import read_measures
 
 from . import _golden as gd
 from .conftest import ROOT, kodak_files
 
-GOLDEN_DIGEST = gd.GOLDEN / "tiny_tables.sha256"
+GOLDEN_FILE = gd.GOLDEN / "tiny_tables.lic"
 
 
 def tiny_file(model) -> bytes:
@@ -32,14 +31,12 @@ def tiny_file(model) -> bytes:
 
 
 def test_zoo_checkpoint_and_golden_bytes(zoo_ckpt):
-    """Golden bytes (tests/golden/tiny_tables.sha256; HIFIC_UPDATE_GOLDEN=1 rewrites, a missing file fails)."""
+    """Golden bytes (tests/golden/tiny_tables.lic, shared_data.golden: a missing file fails,
+    HIFIC_UPDATE_GOLDEN=1 rewrites)."""
     assert zoo_ckpt.stat().st_size <= 7 * 1024 * 1024  # integerized: float weights + int32 block
     model, meta = load_checkpoint(zoo_ckpt)
     assert model.cfg.name == "hific-mini"
-    digest = hashlib.sha256(tiny_file(model)).hexdigest()
-    if gd.UPDATE:
-        GOLDEN_DIGEST.write_text(digest + "\n")
-    assert digest == gd.need(GOLDEN_DIGEST).read_text().strip()
+    golden.check(GOLDEN_FILE, tiny_file(model), "hific")
 
 
 def test_zoo_measures_regression(zoo_ckpt):
