@@ -39,11 +39,14 @@ from l3c.model_io import load_model
 from l3c.network import bpsp_from_nlls, loss_from_nlls
 from l3c.train_loop import _make_optim, lr_at
 
+from shared_data import parity
+from shared_data.parity import FixtureError
+
 ROOT = Path(__file__).resolve().parents[1]
 PARITY = ROOT / "parity"
 NAMES = ("cr", "cr_rgb_shared")
 EXPECTED_COMMIT = "469d43b74583976895923138145e0bf4436e5dc9"  # fab-jul/L3C-PyTorch v3, the port's reference
-REGEN = "regenerate it with tools/parity/make_l3c_fixture.py (see parity/PROVENANCE.md)"
+REGEN = "tools/parity/make_l3c_fixture.py (see parity/PROVENANCE.md)"
 RTOL = 1e-5
 # End to end (network + DMLL composed) per-sub-pixel NLL and gradients. L3C: RTOL. RGB Shared: its untrained
 # decoders see the +-128-valued subsampled image, so their DMLL log-scales span -50..50 (17 % at the -7 clamp,
@@ -62,47 +65,13 @@ MAX_FILE_BYTES = 3 * 1024 * 1024
 MEASURED: dict[str, float] = {}  # largest relative error per group, printed at the end (pytest -s)
 
 
-class FixtureError(AssertionError):
-    """The parity fixture is missing, corrupt or from another commit of the original."""
-
-
 def load_fixture(d: Path) -> dict:
-    """MANIFEST.json (commit, sha256 of every file) checked, then the arrays loaded without pickles."""
-    man_p = d / "MANIFEST.json"
-    try:
-        man = json.loads(man_p.read_text())
-        commit, files = man["original"]["commit"], man["files"]
-    except FileNotFoundError:
-        raise FixtureError(f"{man_p}: missing; {REGEN}") from None
-    except (ValueError, KeyError, TypeError) as e:
-        raise FixtureError(f"{man_p}: not a parity manifest ({type(e).__name__}: {e}); {REGEN}") from None
-    if man.get("fixture") != d.name:
-        raise FixtureError(f"{man_p}: describes fixture {man.get('fixture')!r}, not {d.name!r}; {REGEN}")
-    if commit != EXPECTED_COMMIT:
-        raise FixtureError(f"{man_p}: fixture made from original commit {commit}, this port follows "
-                           f"{EXPECTED_COMMIT}; {REGEN}")
-    for rel in (CKPT, "orig_outputs.npz", "config_ms.cf"):
-        if rel not in files:
-            raise FixtureError(f"{man_p}: does not list {rel}; {REGEN}")
-    for rel, info in files.items():
-        p = d / rel
-        if not p.is_file():
-            raise FixtureError(f"{p}: listed in MANIFEST.json but missing; {REGEN}")
-        sha = hashlib.sha256(p.read_bytes()).hexdigest()
-        if sha != info.get("sha256"):
-            raise FixtureError(f"{p}: sha256 {sha[:16]}... differs from MANIFEST.json's "
-                               f"{str(info.get('sha256'))[:16]}... (corrupt or edited fixture); {REGEN}")
-    npz_p = d / "orig_outputs.npz"
-    try:
-        with np.load(npz_p, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except Exception as e:  # zipfile / numpy format errors
-        raise FixtureError(f"{npz_p}: unreadable ({type(e).__name__}: {e}); {REGEN}") from None
-    missing = [k for k in REQUIRED if k not in arrays]
-    if missing:
-        raise FixtureError(f"{npz_p}: lacks {missing}; {REGEN}")
-    return {"dir": d, "name": d.name, "manifest": man, "a": arrays, "ckpt": d / CKPT, "config": d / "config_ms.cf",
-            "recursive": int(man.get("recursive", 0))}
+    """``d/MANIFEST.json`` checked by ``shared_data.parity.load`` (schema, fixture name, commit, sha256 of every
+    file), then the arrays loaded without pickles."""
+    fx = parity.load(d, commit=EXPECTED_COMMIT, required=(CKPT, "orig_outputs.npz", "config_ms.cf"), regen=REGEN)
+    return {"dir": d, "name": d.name, "manifest": fx.manifest, "params": fx.params,
+            "a": fx.npz("orig_outputs.npz", keys=REQUIRED), "ckpt": fx.path(CKPT), "config": fx.path("config_ms.cf"),
+            "recursive": int(fx.params.get("recursive", 0))}
 
 
 def close(name: str, ours, ref, rtol: float | None = None) -> float:
@@ -110,8 +79,8 @@ def close(name: str, ours, ref, rtol: float | None = None) -> float:
     ours = np.asarray(ours.detach() if torch.is_tensor(ours) else ours, dtype=np.float64)
     ref = np.asarray(ref, dtype=np.float64)
     assert ours.shape == ref.shape, f"{name}: shape {ours.shape}, the original's {ref.shape}"
-    scale = float(np.abs(ref).max()) if ref.size else 0.0
-    err = float(np.abs(ours - ref).max()) / scale if scale > 0 else float(np.abs(ours).max(initial=0.0))
+    # parity.rel_err; an all-zero reference: the absolute difference
+    err = parity.rel_err(ours, ref) if np.abs(ref).max(initial=0.0) > 0 else float(np.abs(ours).max(initial=0.0))
     group = name.split("/")[0]
     MEASURED[group] = max(MEASURED.get(group, 0.0), err)
     assert err <= rtol, f"{name}: max |ours - original| = {err:.3g} x max |original| (tolerance {rtol:g})"
@@ -167,7 +136,7 @@ def test_fixture_files_small_and_listed(fx):
 def test_fixture_input_is_the_named_kodak_crop(fx, kodak_dir):
     from shared_data.imageio import read_image
 
-    for n, c in enumerate(fx["manifest"]["input"]["crops"]):
+    for n, c in enumerate(fx["params"]["input"]["crops"]):
         p = kodak_dir / c["image"]
         if not p.is_file():
             pytest.skip(f"{p} missing (KODAK_DIR)")
@@ -204,10 +173,10 @@ def test_fixture_from_other_commit_fails_naming_the_manifest(tmp_path):
     man = json.loads((d / "MANIFEST.json").read_text())
     man["original"]["commit"] = "d64df6c" + "0" * 33
     (d / "MANIFEST.json").write_text(json.dumps(man))
-    with pytest.raises(FixtureError, match=r"MANIFEST\.json: fixture made from original commit d64df6c"):
+    with pytest.raises(FixtureError, match=r"MANIFEST\.json: made from original commit d64df6c"):
         load_fixture(d)
     (d / "MANIFEST.json").write_text("{not json")
-    with pytest.raises(FixtureError, match=r"MANIFEST\.json: not a parity manifest"):
+    with pytest.raises(FixtureError, match=r"MANIFEST\.json: unreadable"):
         load_fixture(d)
 
 
@@ -260,7 +229,7 @@ def test_forward_intermediates_match_original(fx, run_dir):
             fuse = feats
         nlls, encs2 = net(x)
     n = x.numel()
-    assert n == fx["manifest"]["num_subpixels"]
+    assert n == fx["params"]["num_subpixels"]
     close("cost_nats", torch.stack(nlls), a["cost_nats"])
     bpsp = bpsp_from_nlls(nlls, n) + [net.uniform_bits(encs2) / n]
     close("bpsp", bpsp, a["bpsp"])

@@ -31,8 +31,9 @@ training mode, as constructed). Each fixture holds
   ``optim.step()`` every state-dict entry as ``after/<key>``; for a recursive fixture, before the step,
   ``eval/symbols/s``, ``eval/P/i``, ``eval/nll/i``, ``eval/cost_nats`` and ``eval/bpsp``
   (``recursive_bpsps``) of the test-time pass;
-* ``config_ms.cf`` (the resolved configuration, ``key = literal`` lines), ``MANIFEST.json`` (commit,
-  config, crops, versions, sha256 of every file) and ``PROVENANCE.md``.
+* ``config_ms.cf`` (the resolved configuration, ``key = literal`` lines), ``MANIFEST.json`` (schema
+  ``lic-parity/1`` of ``shared_data.parity``: commit, sha256 of every file, versions; config and crops under
+  ``params``) and ``PROVENANCE.md``.
 
 Environment (scratch only; nothing changes ``l3c_torch/requirements*``): the original runs on torch 2.x
 with ``fjcommon==0.2.12`` and stubs for ``torchvision`` (used only for TensorBoard summaries and data
@@ -55,7 +56,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import platform
 import shutil
@@ -319,7 +319,7 @@ def _check(name: str, ref_p: Path, arrays: dict) -> bool:
 
 
 def _write_provenance(path: Path, name: str, spec: dict, manifest: dict, args_line: str):
-    m = manifest
+    m = {**manifest["params"], **manifest}  # lic-parity/1: the fixture's own settings are under "params"
     ov = " -p ".join(spec["overrides"])
     step = ("One step of the original's `MultiscaleTrainer.train_step` (iteration 0): `lr_schedule.update(0)`, "
             "`net.zero_grad()`, `blueprint.forward`, `blueprint.get_loss`, `loss_pc.backward()`, "
@@ -387,6 +387,8 @@ def write_fixture(out: Path, name: str, spec: dict, commit: str, root: Path, cro
     import PIL
     import torch
 
+    from shared_data import parity
+
     tmp = Path(tempfile.mkdtemp(prefix=".l3c-parity-", dir=out.parent))
     try:
         (tmp / "orig_ckpt").mkdir()
@@ -395,35 +397,31 @@ def write_fixture(out: Path, name: str, spec: dict, commit: str, root: Path, cro
         (tmp / "config_ms.cf").write_text(
             f"# {ORIG_REPO} @ {commit[:7]}: src/configs/ms/{spec['config']} with -p {' -p '.join(spec['overrides'])}"
             " (resolved)\n" + "".join(f"{k} = {v!r}\n" for k, v in flat.items()))
-        files = {}
-        for p in sorted(tmp.rglob("*")):
-            if p.is_file():
-                rel = p.relative_to(tmp).as_posix()
-                files[rel] = {"sha256": _sha256(p), "bytes": p.stat().st_size}
-        manifest = {
+        params = {
             "what": f"L3C parity fixture {name!r}: the original's weights, input and outputs of one training step",
-            "fixture": name,
-            "original": {"repository": ORIG_REPO, "commit": commit,
-                         "files_sha256": {f: _sha256(root / f) for f in ORIG_FILES if (root / f).is_file()}},
             "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in flat.items()},
             "config_file": spec["config"], "overrides": spec["overrides"], "recursive": spec["recursive"],
             "seed": SEED, "iteration": ITR,
             "input": {"layout": "NCHW uint8", "crops": crops},
             "num_subpixels": extra["num_subpixels"],
             "quantizer_margin_min": extra["quantizer_margin_min"],
-            "versions": {"python": platform.python_version(), "torch": extra["torch"], "numpy": np.__version__,
-                         "Pillow": PIL.__version__, "fjcommon": extra["fjcommon"],
-                         "cpu_capability": extra["cpu_capability"], "threads": extra["threads"],
-                         "platform": platform.platform()},
             "array_groups": sorted({k.rsplit("/", 1)[0] + "/*" if "/" in k else k for k in arrays}),
-            "files": files,
         }
-        (tmp / "MANIFEST.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        versions = {"python": platform.python_version(), "torch": extra["torch"], "numpy": np.__version__,
+                    "Pillow": PIL.__version__, "fjcommon": extra["fjcommon"],
+                    "cpu_capability": extra["cpu_capability"], "threads": extra["threads"],
+                    "platform": platform.platform()}
+        manifest = parity.manifest(
+            tmp, fixture=name, repository=ORIG_REPO, commit=commit, generator="tools/parity/make_l3c_fixture.py",
+            original_files={f: _sha256(root / f) for f in ORIG_FILES if (root / f).is_file()},
+            versions=versions, params=params)
+        files = manifest["files"]
         _write_provenance(tmp / "PROVENANCE.md", name, spec, manifest, cmd)
         (out / "orig_ckpt").mkdir(parents=True, exist_ok=True)
         # data files first, MANIFEST.json last: an interrupted run leaves a manifest that names the stale files
-        for rel in [*files, "PROVENANCE.md", "MANIFEST.json"]:
+        for rel in [*files, "PROVENANCE.md"]:
             os.replace(tmp / rel, out / rel)
+        parity.write_manifest(out, manifest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return sum(f["bytes"] for f in files.values())
