@@ -17,10 +17,11 @@ original's, and the real file ≤ that bound + ANS slack + the headers.
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -31,12 +32,15 @@ from rec.import_original import _lossy_map as lossy_map
 from rec.import_original import import_lossless, import_lossy, lossless_map
 from rec.train import ema_update, lossless_loss, lossy_loss
 
+from shared_data import parity
 from shared_data.errors import ModelError
+from shared_data.parity import FixtureError
 
 ROOT = Path(__file__).resolve().parents[1]
 PARITY = ROOT / "parity"
-EXPECTED_COMMIT = "a0ba55e2"  # gergely-flamich/relative-entropy-coding master HEAD (a0ba55e)
-REGEN = "regenerate it with tools/parity/make_irec_fixture.py (see parity/PROVENANCE.md)"
+EXPECTED_COMMIT = "a0ba55e2bad1827606885d53a3ed4e6dc93a1a9f"  # gergely-flamich/relative-entropy-coding master HEAD
+FIXTURE = "irec"  # the one fixture of this sub-project (parity/MANIFEST.json)
+REGEN = "tools/parity/make_irec_fixture.py (see parity/PROVENANCE.md)"
 RTOL = 1e-5
 STABLE_GRAD_RTOL = 1e-4  # ResNet VAE gradients under the default (tail-side) discretized logistic
 HEADER_BYTES = 100  # container + irec header + arithmetic record + ANS slack (README: ≈ 70 bytes measured)
@@ -46,37 +50,26 @@ REQUIRED = {"lossy": ("input", "eps/z", "eps/y", "out/x_hat", "out/kl1", "out/kl
                          "code/block0/kl", "code/block0/num_indices", "code/block0/block_kl")}
 
 
-def _manifest():
-    p = PARITY / "MANIFEST.json"
-    try:
-        return json.loads(p.read_text())
-    except (OSError, ValueError) as e:
-        pytest.fail(f"{p}: unreadable parity manifest ({e}); {REGEN}")
+def load_dir(d: Path = PARITY) -> parity.Fixture:
+    """``d/MANIFEST.json`` checked by ``shared_data.parity.load`` (schema, fixture, commit, sha256 of every file)."""
+    return parity.load(d, commit=EXPECTED_COMMIT, required=("lossy.npz", "lossless.npz"), regen=REGEN,
+                       fixture=FIXTURE)
 
 
-def load_fixture(name: str, path: Path | None = None, manifest: dict | None = None) -> dict:
+@functools.cache
+def _fixture() -> parity.Fixture:
+    return load_dir()
+
+
+def _params() -> dict:
+    """The generator's settings (``beta``, ``lamb``, ``lossy``/``lossless`` configurations and codes)."""
+    return _fixture().params
+
+
+def load_fixture(name: str, d: Path | None = None) -> dict:
     """The fixture's arrays; a missing, corrupted or other-commit fixture fails naming the file."""
-    p = path or PARITY / f"{name}.npz"
-    man = manifest or _manifest()
-    if not man.get("commit", "").startswith(EXPECTED_COMMIT):
-        pytest.fail(f"{PARITY / 'MANIFEST.json'}: fixture made from commit {man.get('commit')!r}, this test "
-                    f"expects the original at {EXPECTED_COMMIT}; {REGEN}")
-    try:
-        data = p.read_bytes()
-    except OSError as e:
-        pytest.fail(f"{p}: missing parity fixture ({e}); {REGEN}")
-    want = man.get("files", {}).get(p.name)
-    if hashlib.sha256(data).hexdigest() != want:
-        pytest.fail(f"{p}: sha256 differs from MANIFEST.json (corrupted or from another generator run); {REGEN}")
-    try:
-        with np.load(p, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except Exception as e:  # noqa: BLE001 — any unreadable archive is a fixture error
-        pytest.fail(f"{p}: unreadable parity fixture ({type(e).__name__}: {e}); {REGEN}")
-    missing = [k for k in REQUIRED[name] if k not in arrays]
-    if missing:
-        pytest.fail(f"{p}: parity fixture lacks {missing}; {REGEN}")
-    return arrays
+    fx = _fixture() if d is None else load_dir(d)
+    return fx.npz(f"{name}.npz", keys=REQUIRED[name])
 
 
 def _w(a, prefix="w/"):
@@ -118,7 +111,7 @@ def test_lossy_forward_and_loss(lossy_fx):
     for k, v in dict(qz_loc=qz_loc, qz_scale=qz_scale, pz_loc=pz_loc, pz_scale=pz_scale, py_loc=py_loc,
                      py_scale=py_scale, qy_loc=qy_loc, qy_scale=qy_scale).items():
         close(k, v, a[f"out/{k}"])
-    beta = json.loads((PARITY / "MANIFEST.json").read_text())["beta"]
+    beta = _params()["beta"]
     loss, bpp, mse, x_hat, kl1, kl2 = lossy_loss(m, x, beta, "mse", noise=(a["eps/z"], a["eps/y"]))
     for k, v in dict(x_hat=x_hat, kl1=kl1, kl2=kl2, mse=mse, bpp=bpp, loss=loss).items():
         close(k, v, a[f"out/{k}"])
@@ -216,7 +209,7 @@ def test_lossy_train_step(lossy_fx):
     a = lossy_fx
     m = import_lossy(_w(a))
     x = tf.constant(a["input"].astype(np.float32) / 255.0)
-    beta = json.loads((PARITY / "MANIFEST.json").read_text())["beta"]
+    beta = _params()["beta"]
     with tf.GradientTape() as tape:
         loss = lossy_loss(m, x, beta, "mse", noise=(a["eps/z"], a["eps/y"]))[0]
     grads = tape.gradient(loss, m.trainable_variables)
@@ -265,7 +258,7 @@ def test_lossless_forward_and_loss(lossless_fx):
     """With ``likelihood_form="original"`` (the original's σ(hi) − σ(lo)); the default form is checked below."""
     a = lossless_fx
     m = import_lossless(_w(a), likelihood_form="original")
-    lamb = json.loads((PARITY / "MANIFEST.json").read_text())["lamb"]
+    lamb = _params()["lamb"]
     m.lamb = lamb
     noise = _lossless_noise(a, m)
     loss, nll, kl, kls, recon, ll = lossless_loss(m, tf.constant(a["input"]), 1.0, noise=noise)
@@ -293,7 +286,7 @@ def test_lossless_train_step_and_ema(lossless_fx):
     """ONE Adamax(1e-3) step, then the original's EMA update (decay 0.999, no warm-up)."""
     a = lossless_fx
     m = import_lossless(_w(a), likelihood_form="original")
-    m.lamb = json.loads((PARITY / "MANIFEST.json").read_text())["lamb"]
+    m.lamb = _params()["lamb"]
     ema = [tf.Variable(v) for v in m.trainable_variables]
     with tf.GradientTape() as tape:
         loss = lossless_loss(m, tf.constant(a["input"]), 1.0, noise=_lossless_noise(a, m))[0]
@@ -318,7 +311,7 @@ def test_lossless_default_likelihood_form(lossless_fx):
     a = lossless_fx
     m = import_lossless(_w(a))
     assert m.likelihood_form == "stable"
-    m.lamb = json.loads((PARITY / "MANIFEST.json").read_text())["lamb"]
+    m.lamb = _params()["lamb"]
     with tf.GradientTape() as tape:
         loss, _, _, _, _, ll = lossless_loss(m, tf.constant(a["input"]), 1.0, noise=_lossless_noise(a, m))
     close("log p(x|z), stable form", ll, a["out/log_likelihood"])
@@ -356,8 +349,7 @@ def _per_block_check(a, prefix, omega, n_s, what):
 
 def test_lossy_coder_file_vs_original_kl(lossy_fx, tmp_path):
     a = lossy_fx
-    man = _manifest()
-    code = man["lossy"]["code"]
+    code = _params()["lossy"]["code"]
     m = import_lossy(_w(a))
     cfg = {"model": "large_level_2_vae", "layer_flavour": "original", "level_1_filters": m.level_1_filters,
            "level_2_filters": m.level_2_filters, "kl_per_partition": code["kl_per_partition"],
@@ -399,7 +391,7 @@ def test_lossy_coder_file_vs_original_kl(lossy_fx, tmp_path):
 
 def test_lossless_coder_file_vs_original_kl(lossless_fx, tmp_path):
     a = lossless_fx
-    code = _manifest()["lossless"]["code"]
+    code = _params()["lossless"]["code"]
     m = import_lossless(_w(a))
     cfg = {"model": "resnet_vae", "num_res_blocks": m.num_res_blocks,
            "deterministic_filters": m.deterministic_filters, "stochastic_filters": m.stochastic_filters,
@@ -432,17 +424,24 @@ def test_lossless_coder_file_vs_original_kl(lossless_fx, tmp_path):
 
 # --- bad fixtures fail naming the file --------------------------------------------------------------------
 def test_corrupted_fixture_names_the_file(tmp_path):
-    man = _manifest()
-    p = tmp_path / "lossy.npz"
-    data = bytearray((PARITY / "lossy.npz").read_bytes())
+    d = tmp_path / "parity"
+    shutil.copytree(PARITY, d)
+    man_text = (d / "MANIFEST.json").read_text()
+    p = d / "lossy.npz"
+    data = bytearray(p.read_bytes())
     data[len(data) // 2] ^= 0xFF
     p.write_bytes(bytes(data))
-    with pytest.raises(pytest.fail.Exception, match=r"lossy\.npz: sha256 differs"):
-        load_fixture("lossy", p, man)
-    with pytest.raises(pytest.fail.Exception, match=r"MANIFEST\.json: fixture made from commit 'deadbeef'"):
-        load_fixture("lossy", PARITY / "lossy.npz", {**man, "commit": "deadbeef"})
-    with pytest.raises(pytest.fail.Exception, match=r"missing\.npz: missing parity fixture"):
-        load_fixture("lossy", tmp_path / "missing.npz", man)
+    with pytest.raises(FixtureError, match=r"lossy\.npz: sha256 .* differs from MANIFEST\.json"):
+        load_fixture("lossy", d)
+    man = json.loads(man_text)
+    man["original"]["commit"] = "deadbeef"
+    (d / "MANIFEST.json").write_text(json.dumps(man))
+    with pytest.raises(FixtureError, match=r"MANIFEST\.json: made from original commit deadbeef"):
+        load_fixture("lossy", d)
+    (d / "MANIFEST.json").write_text(man_text)
+    p.unlink()
+    with pytest.raises(FixtureError, match=r"lossy\.npz: listed in MANIFEST\.json but missing"):
+        load_fixture("lossy", d)
 
 
 def test_import_rejects_other_model(lossy_fx, lossless_fx):

@@ -48,16 +48,14 @@ Run (scratch only)::
     KODAK_DIR=/path/to/kodak irec_tf/.venv/bin/python tools/parity/make_irec_fixture.py --original /tmp/irec-orig \\
         [--commit SHA]   # a checkout without .git (git archive) needs --commit
 
-It writes ``irec_tf/parity/{lossy,lossless}.npz``, ``MANIFEST.json`` (commit, versions, sha256 of each file)
-and ``PROVENANCE.md``. A rerun on the same machine writes identical arrays (one thread, fixed seeds).
+It writes ``irec_tf/parity/{lossy,lossless}.npz``, ``PROVENANCE.md`` and, last, ``MANIFEST.json`` (schema
+``lic-parity/1`` of ``shared_data.parity``: commit, versions, sha256 of each file; settings under ``params``). A rerun on the same machine writes identical arrays (one thread, fixed seeds).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
-import json
 import os
 import platform
 import subprocess
@@ -408,23 +406,22 @@ def main(argv=None):
     fixtures = {"lossy": make_lossy(noise, x_lossy), "lossless": make_lossless(noise, x_lossless)}
     fixtures["lossy"]["input"] = x_lossy
     fixtures["lossless"]["input"] = x_lossless
-    files = {}
     for name, arr in fixtures.items():
-        p = a.out / f"{name}.npz"
-        _save_npz(p, arr)
-        files[p.name] = hashlib.sha256(p.read_bytes()).hexdigest()
+        _save_npz(a.out / f"{name}.npz", arr)
     import tensorflow_probability as tfp
 
-    manifest = {"original": ORIG_REPO, "commit": commit, "seed": SEED, "beta": BETA, "lamb": LAMB,
-                "lossy": {**LOSSY_CFG, "crops": CROPS_LOSSY, "crop_size": 128, "input": src1, "code": CODE_LOSSY},
-                "lossless": {**LOSSLESS_CFG, "crops": CROPS_LOSSLESS, "crop_size": 16, "input": src2,
-                             "code": CODE_LOSSLESS},
-                "versions": {"python": platform.python_version(), "tensorflow": tf.__version__,
-                             "tensorflow_probability": tfp.__version__, "numpy": np.__version__},
-                "files": files}
-    tmp = a.out / "MANIFEST.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, a.out / "MANIFEST.json")
+    from shared_data import parity
+
+    params = {"seed": SEED, "beta": BETA, "lamb": LAMB,
+              "lossy": {**LOSSY_CFG, "crops": CROPS_LOSSY, "crop_size": 128, "input": src1, "code": CODE_LOSSY},
+              "lossless": {**LOSSLESS_CFG, "crops": CROPS_LOSSLESS, "crop_size": 16, "input": src2,
+                           "code": CODE_LOSSLESS}}
+    versions = {"python": platform.python_version(), "tensorflow": tf.__version__,
+                "tensorflow_probability": tfp.__version__, "numpy": np.__version__}
+    manifest = parity.manifest(a.out, fixture="irec", repository=ORIG_REPO, commit=commit,
+                               generator="tools/parity/make_irec_fixture.py", versions=versions, params=params,
+                               files=[f"{name}.npz" for name in fixtures])
+    files = {n: info["sha256"] for n, info in manifest["files"].items()}
     prov = PROVENANCE.format(repo=ORIG_REPO, commit=commit, seed=SEED, beta=BETA, lamb=LAMB,
                              lossy=LOSSY_CFG, lossless=LOSSLESS_CFG, crops1=CROPS_LOSSY, crops2=CROPS_LOSSLESS,
                              src1=src1, src2=src2, code1=CODE_LOSSY, code2=CODE_LOSSLESS,
@@ -433,6 +430,7 @@ def main(argv=None):
     tmp = a.out / "PROVENANCE.md.tmp"
     tmp.write_text(prov)
     os.replace(tmp, a.out / "PROVENANCE.md")
+    parity.write_manifest(a.out, manifest)  # last: an interrupted run leaves a manifest naming the stale files
     for name, p in files.items():
         print(f"{a.out / name}: {(a.out / name).stat().st_size} bytes sha256 {p[:16]}")
 
