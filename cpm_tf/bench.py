@@ -141,14 +141,17 @@ def main(argv=None):
         return 0
     from cpm.tfsetup import limit_threads
     limit_threads()
-    from cpm.codec import DEFAULT_MODEL, load_from_configs, load_codec
+    from cpm.codec import DEFAULT_MODEL, load_codec, load_from_configs
 
+    from shared_data import paths
+    from shared_data.errors import DatasetError
     from shared_data.imageio import read_image, sample_images
-    kodak = Path(os.environ.get("KODAK_DIR", ROOT.parent.parent / "shared/data/kodak"))
+    kodak = paths.kodak_dir()
     if a.compare:
-        files = sorted(kodak.glob("kodim*.png"))[:a.compare]
-        if not files:
-            print(f"error: no Kodak images in {kodak} (set KODAK_DIR)", file=sys.stderr)
+        try:
+            files = paths.kodak_images(a.compare)
+        except DatasetError as e:
+            print(f"error: {e}", file=sys.stderr)
             return 1
         compare(load_codec(a.model or DEFAULT_MODEL), files)
         return 0

@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from shared_data import paths
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parent
 
@@ -68,11 +70,10 @@ def main(argv=None):
     from cpm.tfsetup import limit_threads
     limit_threads()
     from cpm.codec import DEFAULT_MODEL
-    from cpm.config import ConfigError
-    from cpm.data import DatasetError
     from cpm.evaluate import EXTRA_COLUMNS
     from cpm.train_loop import train
 
+    from shared_data.errors import LicError
     from shared_eval.measures import summarize, write_measures, write_summary
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -84,7 +85,7 @@ def main(argv=None):
             if a.skip_train:
                 model_dir = DEFAULT_MODEL
             else:
-                train_dir = os.environ.get("TRAIN_DIR", str(ROOT.parent.parent / "shared/data/train-photos"))
+                train_dir = str(paths.train_dir())
                 model_dir = train(ROOT / "ae_configs/mini/low", ROOT / "pc_configs/mini/res_shallow", train_dir, None,
                                   out / "logs", max_steps=a.steps, max_minutes=a.minutes, log_save=200,
                                   log_test=-1)
@@ -108,7 +109,7 @@ def main(argv=None):
                           "imgnet_test", out / "logs", max_steps=a.max_steps, ae_overrides=a.overrides)
                 info["log_dirs"].append(str(d))
                 rows += evaluate(d, n, config_label=OPERATING_POINTS[cfg], images=a.images)
-    except (DatasetError, FileNotFoundError, ConfigError, ValueError) as e:
+    except (LicError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     write_measures(out / "measures.csv", rows, EXTRA_COLUMNS + (("config",) if a.scale == "full" else ()))

@@ -51,10 +51,9 @@ def main(argv=None):
     a = p.parse_args(argv)
     from cpm.tfsetup import limit_threads
     limit_threads(a.threads)
-    from cpm.checkpoints import CheckpointError
-    from cpm.config import ConfigError
-    from cpm.data import DatasetError
     from cpm.train_loop import train
+
+    from shared_data.errors import LicError
     try:
         d = train(a.autoencoder_config_path, a.probclass_config_path, a.dataset_train,
                   a.dataset_test if a.log_interval_test > 0 else None, a.log_dir_root, restore=a.restore,
@@ -64,7 +63,7 @@ def main(argv=None):
                   restore_skip_vars=a.restore_skip_vars, from_identity=a.from_identity,
                   log_run_metadata=a.log_run_metadata, summarize_grads=a.summarize_gradients,
                   description=a.description, dataset_codec_distance=a.dataset_codec_distance)
-    except (ConfigError, DatasetError, CheckpointError, FileNotFoundError) as e:
+    except (LicError, FileNotFoundError) as e:  # config, dataset, checkpoint
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(f"log dir: {d}")

@@ -127,13 +127,13 @@ def main(argv=None):
     from cpm.tfsetup import limit_threads
     limit_threads()
     import tensorflow as tf
-    from cpm.checkpoints import CheckpointError, restore_model_weights
-    from cpm.codec import Codec, ModelError, load_codec
+    from cpm.checkpoints import restore_model_weights
+    from cpm.codec import Codec, load_codec
     from cpm.codec_distance import CodecDistance, CodecDistanceReadException
     from cpm.evaluate import EXTRA_COLUMNS, dataset_images, evaluate_image
     from tqdm import tqdm
 
-    from shared_data.imageio import ImageReadError
+    from shared_data.errors import LicError
     from shared_eval.measures import summarize, write_measures
     try:
         root = Path(a.log_dir_root)
@@ -187,7 +187,7 @@ def main(argv=None):
                 print(f"{path} (step {itr}): {s['n_images']} images, bpp {s.get('bpp', float('nan')):.4f} "
                       f"(estimated {s['bpp_estimated']:.4f}, factorized {s['bpp_factorized']:.4f}), "
                       f"MS-SSIM {s.get('ms-ssim') or float('nan'):.4f}, PSNR {s['psnr']:.2f}")
-    except (FileNotFoundError, ModelError, ImageReadError, CheckpointError, ValueError) as e:
+    except (LicError, FileNotFoundError, ValueError) as e:  # model, checkpoint, images, dataset
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

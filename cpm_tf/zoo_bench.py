@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from shared_data import paths
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parent
 
@@ -34,7 +36,7 @@ def main(argv=None):
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--data", default=os.environ.get("TRAIN_DIR", str(ROOT.parent.parent / "shared/data/train-photos")),
+    p.add_argument("--data", default=str(paths.train_dir()),
                    help="training images, or 'random' (uniform noise batches: no input pipeline)")
     p.add_argument("--decoded", action="store_true", help="the zoo recipe's pipeline: images decoded once into "
                    "memory (cpm.data.decoded_dataset) instead of shared_data's reader (decodes every step)")
@@ -42,8 +44,9 @@ def main(argv=None):
     if a.steps < 1 or a.warmup < 1:
         p.error("--steps and --warmup must be >= 1")
     import tensorflow as tf
-    tf.config.threading.set_intra_op_parallelism_threads(a.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(a.inter if a.inter is not None else a.threads)
+
+    from shared_data import threads
+    threads.limit(a.threads, inter=a.inter)  # the project's one thread policy (TF's intra/inter-op pools)
     from cpm.config import load_ae_config, load_pc_config
     from cpm.data import make_dataset
     from cpm.model import CPM

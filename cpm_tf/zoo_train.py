@@ -52,11 +52,13 @@ CHECK_CROP = 256
 
 
 def train_dir() -> str:
-    return os.environ.get("TRAIN_DIR", str(REPO.parent / "shared/data/train-photos"))
+    from shared_data import paths
+    return str(paths.train_dir())
 
 
 def kodak_dir() -> Path:
-    return Path(os.environ.get("KODAK_DIR", REPO.parent / "shared/data/kodak"))
+    from shared_data import paths
+    return paths.kodak_dir()
 
 
 def latest_log_dir(logs: Path) -> Path | None:
@@ -176,12 +178,12 @@ def check_crops_rows(model_dir: Path, name: str) -> list[dict]:
     from cpm.evaluate import evaluate_image
 
     from shared_data.imageio import read_image
+    from shared_data.transforms import center_crop
     codec = load_codec(model_dir)
     rows = []
     for n in CHECK_IMAGES:
-        img = read_image(kodak_dir() / f"{n}.png")
-        t, left = (img.shape[0] - CHECK_CROP) // 2, (img.shape[1] - CHECK_CROP) // 2
-        r = evaluate_image(codec, img[t:t + CHECK_CROP, left:left + CHECK_CROP], f"{n}_c{CHECK_CROP}")
+        img = center_crop(read_image(kodak_dir() / f"{n}.png"), CHECK_CROP)
+        r = evaluate_image(codec, img, f"{n}_c{CHECK_CROP}")
         rows.append({k: r[k] for k in ("img_name", "bpp", "ms-ssim", "psnr", "enc_s", "dec_s")})
     return rows
 
@@ -277,13 +279,11 @@ def main(argv=None):
                 print(f"error: training failed (exit codes {dict(zip(names, rcs))})", file=sys.stderr)
                 return 1
         else:
-            from cpm.checkpoints import CheckpointError
-            from cpm.config import ConfigError
-            from cpm.data import DatasetError
+            from shared_data.errors import LicError
             for n in names:
                 try:
                     d = train_one(n, out, threads, a.steps, a.minutes, quiet=a.quiet)
-                except (ConfigError, DatasetError, CheckpointError, FileNotFoundError) as e:
+                except (LicError, FileNotFoundError) as e:  # config, dataset, checkpoint
                     print(f"error: {n}: {e}", file=sys.stderr)
                     return 1
                 print(f"{n}: log dir {d}")

@@ -78,17 +78,26 @@ def here(path: str) -> dict[str, str]:
                           constriction=getattr(constriction, "__version__", "0.5.0"))
 
 
-def reproduce(encoded: dict[str, str]) -> None:
+def _recorded(encoded: dict[str, str], key: str) -> int | None:
+    try:
+        n = int(encoded[key])
+    except (KeyError, ValueError):
+        return None
+    return n if n > 0 else None
+
+
+def decode_threads(encoded: dict[str, str]) -> int:
+    """TF's thread count for decoding a file with record ``encoded``: the shared policy with the recorded
+    count as the file's (``LIC_THREADS`` still wins; :func:`shared_data.threads.count`)."""
+    return arith.threads(encoded=_recorded(encoded, "tf_threads"))
+
+
+def reproduce(encoded: dict[str, str], n_tf: int | None = None) -> None:
     """Set what can be set in-process to the encoder's values (``LIC_THREADS`` still wins, arith.threads):
-    TF intra/inter-op threads (only before TF's runtime starts) and OpenBLAS's thread count."""
-    def count(key):
-        try:
-            return int(encoded[key])
-        except (KeyError, ValueError):
-            return None
-    n_tf = count("tf_threads")
+    TF intra/inter-op threads (``n_tf``, default :func:`decode_threads`; only before TF's runtime starts)
+    and OpenBLAS's thread count."""
     from .tfsetup import limit_threads
-    limit_threads(arith.threads(encoded=n_tf if n_tf and n_tf > 0 else None))
-    n_blas = count("blas_threads")
+    limit_threads(decode_threads(encoded) if n_tf is None else n_tf)
+    n_blas = _recorded(encoded, "blas_threads")
     if n_blas:
         set_blas_threads(arith.threads(encoded=n_blas))

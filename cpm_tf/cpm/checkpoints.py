@@ -15,11 +15,11 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from shared_data.errors import (
+    ModelError,  # a restore directory or checkpoint that does not exist / does not fit
+)
+
 _CKPT_RE = re.compile(r"^ckpt-(\d+)\.index$")
-
-
-class CheckpointError(ValueError):
-    """A restore directory or checkpoint that does not exist / does not fit."""
 
 
 def list_checkpoints(ckpt_dir: str | Path) -> list[tuple[int, str]]:
@@ -35,12 +35,12 @@ def checkpoint_at_or_before(ckpt_dir: str | Path, itr: int = -1) -> tuple[int, s
     """``itr = -1``: the latest checkpoint; else the latest one with step <= itr (``--restore_itr``)."""
     ckpts = list_checkpoints(ckpt_dir)
     if not ckpts:
-        raise CheckpointError(f"no checkpoints (ckpt-N.index) in {ckpt_dir}")
+        raise ModelError(f"no checkpoints (ckpt-N.index) in {ckpt_dir}")
     if itr == -1:
         return ckpts[-1]
     ok = [c for c in ckpts if c[0] <= itr]
     if not ok:
-        raise CheckpointError(f"no checkpoint with step <= {itr} in {ckpt_dir} (have {[s for s, _ in ckpts]})")
+        raise ModelError(f"no checkpoint with step <= {itr} in {ckpt_dir} (have {[s for s, _ in ckpts]})")
     return ok[-1]
 
 
@@ -51,7 +51,7 @@ def log_dir_of_restore_flag(flag: str | Path) -> Path:
         return p.parent
     if (p / "ckpts").is_dir():
         return p
-    raise CheckpointError(f"--restore {flag}: not a log dir with a ckpts/ folder, nor a ckpts/ folder")
+    raise ModelError(f"--restore {flag}: not a log dir with a ckpts/ folder, nor a ckpts/ folder")
 
 
 def named_state(trainer) -> dict[str, tf.Variable]:
@@ -64,7 +64,7 @@ def named_state(trainer) -> dict[str, tf.Variable]:
         opt.build(var_list)
         ov = list(opt.variables)
         if len(ov) != 1 + 2 * len(var_list):
-            raise CheckpointError(f"unexpected optimizer state layout for {label} ({len(ov)} variables)")
+            raise ModelError(f"unexpected optimizer state layout for {label} ({len(ov)} variables)")
         out[f"{label}/iterations"] = ov[0]
         for i, v in enumerate(var_list):
             name = inv[id(v)]
@@ -78,7 +78,7 @@ def _restore(ckpt: tf.train.Checkpoint, prefix: str) -> None:
         status.expect_partial()
         status.assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.OpError) as e:
-        raise CheckpointError(f"{prefix} does not fit this model: {str(e).splitlines()[0][:300]}") from None
+        raise ModelError(f"{prefix} does not fit this model: {str(e).splitlines()[0][:300]}") from None
 
 
 def restore_model_weights(model, prefix: str) -> None:

@@ -13,18 +13,17 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from shared_data.errors import DatasetError
+from shared_data.imageio import list_images
 from shared_data.readers import ReaderError, tf_data
 
 IMAGENET_TRAIN_IMAGES = 1281167  # hard-coded in the original inputpipeline.py
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG")
-
-
-class DatasetError(ValueError):
-    pass
 
 
 def resolve(name: str) -> tuple[list[str], bool]:
-    """-> (files, is_records). Names ``imgnet_train``/``imgnet_test`` use $RECORDS_ROOT/{train,val}."""
+    """-> (files, is_records). Names ``imgnet_train``/``imgnet_test`` use $RECORDS_ROOT/{train,val}; a glob
+    (``\\*`` escaped as in the original's flags) of ``.tfrecord`` files is records; anything else is listed by
+    :func:`shared_data.imageio.list_images` (the project's one listing rule)."""
     if name in ("imgnet_train", "imgnet_test"):
         root = os.environ.get("RECORDS_ROOT")
         if not root:
@@ -34,15 +33,16 @@ def resolve(name: str) -> tuple[list[str], bool]:
         if not files:
             raise DatasetError(f"no *.tfrecord files in {root}/{sub}")
         return files, True
-    p = Path(name)
-    if p.is_dir():
-        files = sorted(str(f) for f in p.iterdir() if f.suffix in IMAGE_EXTS)
-    else:
-        files = sorted(glob.glob(name.replace("\\*", "*")))
-    if not files:
-        raise DatasetError(f"dataset {name!r}: no images found (a directory of images, a glob or a records name)")
-    records = all(f.endswith(".tfrecord") for f in files)
-    return files, records
+    if not Path(name).is_dir():
+        name = name.replace("\\*", "*")
+        records = sorted(glob.glob(name))
+        if records and all(f.endswith(".tfrecord") for f in records):
+            return records, True
+    try:
+        return [str(f) for f in list_images(name)], False
+    except DatasetError as e:
+        raise DatasetError(f"dataset {name!r}: no images found ({e}; a directory of images, a glob or a records "
+                           "name)") from None
 
 
 def decoded_dataset(files: list[str], crop: int, batch_size: int, seed: int = 666) -> tf.data.Dataset:

@@ -13,13 +13,13 @@ model, not counting the cost of sending its histogram); ``overhead_pct`` = real 
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
-from shared_data.imageio import pad_to_multiple
+from shared_data import paths
+from shared_data.imageio import list_images, pad_to_multiple
 from shared_eval.metrics import ms_ssim, psnr
 
 from .codec import Codec
@@ -39,21 +39,11 @@ def factorized_bits(symbols: np.ndarray, L: int) -> float:
 
 
 def dataset_images(name: str) -> list[Path]:
+    """``kodak`` ($KODAK_DIR, :func:`shared_data.paths.kodak_images`), a folder, a file or a glob (``\\*``
+    escaped) listed by :func:`shared_data.imageio.list_images`; :class:`DatasetError` naming it if empty."""
     if name == "kodak":
-        root = Path(os.environ.get("KODAK_DIR", Path(__file__).resolve().parents[2] / ".." / "shared/data/kodak"))
-        files = sorted(root.glob("kodim*.png"))
-        if not files:
-            raise FileNotFoundError(f"no Kodak images in {root} (set KODAK_DIR)")
-        return files
-    p = Path(name)
-    if p.is_dir():
-        files = sorted(f for f in p.iterdir() if f.suffix.lower() in (".png", ".jpg", ".jpeg"))
-    else:
-        import glob
-        files = sorted(Path(f) for f in glob.glob(name.replace("\\*", "*")))
-    if not files:
-        raise FileNotFoundError(f"dataset {name!r}: no images (a directory, a glob or 'kodak')")
-    return files
+        return paths.kodak_images()
+    return list_images(name.replace("\\*", "*"))
 
 
 def evaluate_image(codec: Codec, img: np.ndarray, name: str, real_bpp: bool = True, save_dir=None) -> dict:

@@ -17,9 +17,10 @@ import argparse
 import os
 import sys
 
-
-class ImportError_(ValueError):
-    """The checkpoint lacks variables of the model or holds them with other shapes."""
+from shared_data.errors import (  # ModelError: a checkpoint lacking variables / of other shapes
+    LicError,
+    ModelError,
+)
 
 
 def convert(ckpt_prefix: str, ae_config_path, pc_config_path, out_dir) -> dict:
@@ -33,16 +34,16 @@ def convert(ckpt_prefix: str, ae_config_path, pc_config_path, out_dir) -> dict:
     try:
         reader = tf.train.load_checkpoint(ckpt_prefix)
     except (tf.errors.NotFoundError, tf.errors.DataLossError, ValueError) as e:
-        raise ImportError_(f"{ckpt_prefix}: not a readable TF checkpoint ({e})") from None
+        raise ModelError(f"{ckpt_prefix}: not a readable TF checkpoint ({e})") from None
     shapes = reader.get_variable_to_shape_map()
     missing = [k for k in model.vars if k not in shapes]
     if missing:
-        raise ImportError_(f"{ckpt_prefix}: {len(missing)} model variables missing, e.g. {missing[:3]}")
+        raise ModelError(f"{ckpt_prefix}: {len(missing)} model variables missing, e.g. {missing[:3]}")
     weights = {k: reader.get_tensor(k) for k in model.vars}
     try:
         model.load_weights(weights)
     except ValueError as e:  # shape mismatch: the checkpoint belongs to another configuration
-        raise ImportError_(f"{ckpt_prefix}: {e} (is {ae_config_path} the configuration it was trained with?)") from None
+        raise ModelError(f"{ckpt_prefix}: {e} (is {ae_config_path} the configuration it was trained with?)") from None
     unused = sorted(k for k in shapes if k not in model.vars and "Adam" not in k and k != "global_step"
                     and not k.startswith("beta1_power") and not k.startswith("beta2_power"))
     save_model(model, out_dir, short_name(ae_config_path, "ae_configs"), short_name(pc_config_path, "pc_configs"),
@@ -60,7 +61,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         info = convert(a.ckpt_prefix, a.ae_config, a.pc_config, a.out_dir)
-    except (ImportError_, ValueError) as e:
+    except (LicError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(f"{a.out_dir}: {info['converted']} variables converted; unused: {info['unused'] or 'none'}")

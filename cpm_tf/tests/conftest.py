@@ -1,17 +1,17 @@
 import os
-import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[1]  # top-level scripts (train.py, val.py ...) import via pytest.ini's pythonpath
 
 import pytest  # noqa: E402
 from cpm.tfsetup import limit_threads  # noqa: E402
 
+from shared_data import paths  # noqa: E402
+
 limit_threads()
 
-KODAK = Path(os.environ.get("KODAK_DIR", ROOT.parent.parent / "shared" / "data" / "kodak"))
+KODAK = paths.kodak_dir()
 
 
 @pytest.fixture(scope="session")
@@ -23,9 +23,8 @@ def kodak_dir():
 
 @pytest.fixture(scope="session")
 def zoo_codec():
+    """The committed zoo/mini model: a missing or broken one fails (never skips)."""
     from cpm.codec import DEFAULT_MODEL, load_codec
-    if not (DEFAULT_MODEL / "weights.npz").is_file():
-        pytest.skip("no committed zoo/mini model yet")
     return load_codec(DEFAULT_MODEL)
 
 

@@ -1,5 +1,5 @@
-"""``python -m cpm_tf encode/decode`` from the repository root (the issue's spelling) and bad inputs:
-corrupt / foreign containers, non-images, model directories with unknown config keys."""
+"""``python -m cpm encode|decode|info`` (shared_data.cli) from the repository root (the package is installed) and
+bad inputs: corrupt / foreign containers, non-images, model directories with unknown config keys."""
 
 import json
 import os
@@ -17,14 +17,14 @@ ROOT = Path(__file__).resolve().parents[1]
 REPO = ROOT.parent
 
 
-def test_python_m_cpm_tf_from_repo_root(zoo_codec, tmp_path):
+def test_python_m_cpm_from_repo_root(zoo_codec, tmp_path):
     img = sample_images(("coffee",))["coffee"][:61, :90]   # not a multiple of 8: padded to 64 x 96
     src = tmp_path / "in.png"
     write_png(src, img)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     for args in (["encode", src, tmp_path / "out.lic", "--model", ROOT / "zoo/mini"],
                  ["decode", tmp_path / "out.lic", tmp_path / "rec.png"]):
-        r = subprocess.run([sys.executable, "-m", "cpm_tf", *map(str, args)], cwd=REPO, env=env,
+        r = subprocess.run([sys.executable, "-m", "cpm", *map(str, args)], cwd=REPO, env=env,
                            capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stderr[-2000:]
     rec = read_image(tmp_path / "rec.png")
@@ -37,13 +37,8 @@ def test_python_m_cpm_tf_from_repo_root(zoo_codec, tmp_path):
 
 
 def _main(args, capsys):
-    sys.path.insert(0, str(REPO))
-    try:
-        import importlib
-        m = importlib.import_module("cpm_tf.__main__")
-    finally:
-        sys.path.remove(str(REPO))
-    rc = m.main([str(a) for a in args], prog="python -m cpm_tf")
+    from cpm.__main__ import main
+    rc = main([str(a) for a in args])
     err = capsys.readouterr().err.strip().splitlines()
     return rc, err
 
@@ -78,7 +73,6 @@ def test_bad_inputs_give_one_line_errors(zoo_codec, tmp_path, capsys):
 
 @pytest.mark.parametrize("key", ["num_chan_bm", "lr_inital"])
 def test_train_py_unknown_config_key(tmp_path, capsys, key):
-    sys.path.insert(0, str(ROOT))
     import train
     f = tmp_path / "cfg"
     f.write_text(f"use {ROOT / 'ae_configs/mini/low'}\n{key} = 3\n")

@@ -18,12 +18,9 @@ GOLDEN = Path(__file__).parent / "golden"
 
 
 @pytest.fixture(scope="module")
-def codec(request):
-    """The committed zoo/mini model when present (meaningful probabilities), else a random mini model."""
-    from cpm.codec import DEFAULT_MODEL, load_from_configs, load_codec
-    if (DEFAULT_MODEL / "weights.npz").is_file():
-        return load_codec(DEFAULT_MODEL)
-    return load_from_configs(ROOT / "ae_configs/mini/low", ROOT / "pc_configs/mini/res_shallow")
+def codec(zoo_codec):
+    """The committed zoo/mini model (meaningful probabilities; a missing one fails)."""
+    return zoo_codec
 
 
 def real_images(kodak_dir):
@@ -73,22 +70,21 @@ GOLDEN_V3 = GOLDEN / "tiny_20x27_v3.lic"      # portable format 3 (integer conte
 GOLDEN_PIN = GOLDEN / "tiny_20x27_pins.json"  # what both must decode to (symbols, reconstruction digest)
 
 
-def _update_golden() -> bool:
-    return os.environ.get("CPM_UPDATE_GOLDEN") == "1"
-
-
 def test_golden_decode(zoo_codec):
     """The committed portable file decodes to the pinned symbols and reconstruction (what must be portable;
-    the encoder's bytes are not pinned: the float encoder network may choose other symbols elsewhere).
-    CPM_UPDATE_GOLDEN=1 rewrites the file and the pins; a missing file fails."""
+    the encoder's bytes are not pinned here: the float encoder network may choose other symbols elsewhere;
+    tests/test_codec_protocol.py pins a file's bytes on this machine). CPM_UPDATE_GOLDEN=1 rewrites the file
+    and the pins (shared_data.golden); a missing file fails."""
     import json
-    if _update_golden():
+
+    from shared_data import golden
+    if golden.update_requested("cpm"):
         c, res = zoo_codec.encode_array(tiny_image())
-        cont.write(GOLDEN_V3, c)
         rec = zoo_codec.reconstruct(res.symbols)
-        GOLDEN_PIN.write_text(json.dumps({"shape": list(res.symbols.shape), "symbols": res.symbols.ravel().tolist(),
-                                          "rec_sha256": hashlib.sha256(rec.tobytes()).hexdigest(),
-                                          "rec": rec.ravel().tolist()}) + "\n")
+        golden.check(GOLDEN_V3, cont.pack(c), "cpm")
+        golden.check(GOLDEN_PIN, (json.dumps({"shape": list(res.symbols.shape), "symbols": res.symbols.ravel().tolist(),
+                                              "rec_sha256": hashlib.sha256(rec.tobytes()).hexdigest(),
+                                              "rec": rec.ravel().tolist()}) + "\n").encode(), "cpm")
     for p in (GOLDEN_V3, GOLDEN_PIN):
         if not p.exists():
             pytest.fail(f"{p} missing; run with CPM_UPDATE_GOLDEN=1 to create it")

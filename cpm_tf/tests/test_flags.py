@@ -4,7 +4,6 @@
 
 import glob
 import pickle
-import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -12,7 +11,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from cpm.checkpoints import (
-    CheckpointError,
     checkpoint_at_or_before,
     list_checkpoints,
     log_dir_of_restore_flag,
@@ -25,10 +23,10 @@ from cpm.config import load_ae_config, load_pc_config
 from cpm.model import CPM
 from cpm.train_loop import Trainer, log_dir_name, restore_suffix, unique_log_dir
 
+from shared_data.errors import ModelError
 from shared_data.imageio import sample_images, write_png
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def _configs():
@@ -59,10 +57,10 @@ def test_checkpoint_listing_and_restore_itr(trained_log_dir):
     assert checkpoint_at_or_before(d / "ckpts")[0] == 3
     assert checkpoint_at_or_before(d / "ckpts", 2)[0] == 2
     assert checkpoint_at_or_before(d / "ckpts", 99)[0] == 3
-    with pytest.raises(CheckpointError, match="step <= 0"):
+    with pytest.raises(ModelError, match="step <= 0"):
         checkpoint_at_or_before(d / "ckpts", 0)
     assert log_dir_of_restore_flag(d) == d and log_dir_of_restore_flag(d / "ckpts") == d
-    with pytest.raises(CheckpointError, match="ckpts"):
+    with pytest.raises(ModelError, match="ckpts"):
         log_dir_of_restore_flag(d.parent)
 
 
@@ -99,7 +97,7 @@ def test_restore_all_and_skip_vars(trained_log_dir):
     np.testing.assert_array_equal(state[k], snaps[3][k])
     # a checkpoint of another architecture is refused with a clear error
     other = Trainer(CPM(load_ae_config(ROOT / "ae_configs/cvpr/low"), pc), itr_per_epoch=10)
-    with pytest.raises(CheckpointError, match="does not fit"):
+    with pytest.raises(ModelError, match="does not fit"):
         restore_training_state(other, checkpoint_at_or_before(d / "ckpts")[1])
 
 

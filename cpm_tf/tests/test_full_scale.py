@@ -38,7 +38,9 @@ def records_root(tmp_path_factory):
 
 
 def test_records_pipeline(records_root, monkeypatch):
-    from cpm.data import IMAGENET_TRAIN_IMAGES, DatasetError, make_dataset
+    from cpm.data import IMAGENET_TRAIN_IMAGES, make_dataset
+
+    from shared_data.errors import DatasetError
     monkeypatch.setenv("RECORDS_ROOT", str(records_root))
     ds, n = make_dataset("imgnet_train", (64, 64), 4)
     x = next(iter(ds)).numpy()

@@ -7,8 +7,10 @@ import pytest
 import tensorflow as tf
 from cpm.codec import load_codec
 from cpm.config import load_ae_config, load_pc_config
-from cpm.import_original import ImportError_, convert
+from cpm.import_original import convert
 from cpm.model import CPM
+
+from shared_data.errors import ModelError
 
 ROOT = Path(__file__).resolve().parents[1]
 AE, PC = ROOT / "ae_configs/mini/low", ROOT / "pc_configs/mini/res_shallow"
@@ -41,5 +43,5 @@ def test_import_tf1_checkpoint(tmp_path):
 
 def test_import_missing_variable(tmp_path):
     write_tf1_checkpoint(tmp_path / "m.ckpt", drop="autoencoder/encoder/centers")
-    with pytest.raises(ImportError_, match="centers"):
+    with pytest.raises(ModelError, match="centers"):
         convert(str(tmp_path / "m.ckpt"), AE, PC, tmp_path / "out")

@@ -17,13 +17,14 @@ import pytest
 import tensorflow as tf
 from cpm.codec import load_codec
 from cpm.config import load_ae_config
-from cpm.import_original import ImportError_, convert
+from cpm.import_original import convert
 from cpm.losses import distortion_loss, rate_losses, weight_regularization
 from cpm.model import quantize
 from cpm.ms_ssim import ms_ssim
 from cpm.train_loop import Trainer
 
 from shared_data import container as cont
+from shared_data.errors import ModelError
 from shared_data.imageio import write_png
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,7 +135,7 @@ def test_checkpoint_names_and_values(fx, model_dir):
 
 
 def test_import_refuses_another_configuration(tmp_path):
-    with pytest.raises(ImportError_, match=r"model\.ckpt-0: weights do not fit this model: .* has shape"):
+    with pytest.raises(ModelError, match=r"model\.ckpt-0: weights do not fit this model: .* has shape"):
         convert(str(PARITY / CKPT), ROOT / "ae_configs/mini/low", PC_CONFIG, tmp_path / "out")
 
 

@@ -117,6 +117,8 @@ def test_integerize_cli_and_format_errors(mini_codec, zoo_codec, tmp_path):
     conversion command; errors of the CLI are one line naming the checkpoint."""
     from cpm.__main__ import main
     from cpm.codec import DEFAULT_MODEL, load_codec, save_model
+
+    from shared_data.errors import ModelError
     src = tmp_path / "float"
     save_model(mini_codec.model, src, "mini/low", "mini/res_shallow")
     assert main(["integerize", str(src), str(tmp_path / "int"), "--frac_logit", "8"]) == 0
@@ -131,8 +133,10 @@ def test_integerize_cli_and_format_errors(mini_codec, zoo_codec, tmp_path):
     c, res = conv.encode_array(img)
     with pytest.raises(cont.ContainerError, match=r"format 3.*format 2.*python -m cpm integerize"):
         flt.decode_container(c)
-    with pytest.raises(cont.ContainerError, match=r"python -m cpm integerize .*--float"):
+    with pytest.raises(ModelError, match=r"python -m cpm integerize .*--float"):
         flt.encode_array(img, portable=True)
+    with pytest.raises(ModelError, match=r"python -m cpm integerize .*--float"):
+        load_codec(src, portable=True)
     assert not flt.portable  # the library default of a float-only model (training checkpoints) is the float path
     from shared_data.imageio import write_png
     write_png(tmp_path / "in.png", img)

@@ -5,13 +5,13 @@ only: the model and coder are deterministic on one platform). CPM_UPDATE_GOLDEN=
 """
 
 import json
-import os
 
 import pytest
 from cpm.codec import DEFAULT_MODEL
 from cpm.evaluate import evaluate_image
 
-from shared_data.imageio import read_image
+from shared_data import golden
+from shared_data.imageio import atomic_write_bytes, read_image
 
 CROPS = {"kodim01_crop256": ("kodim01.png", 128, 256), "kodim07_crop256": ("kodim07.png", 100, 300)}
 
@@ -23,8 +23,8 @@ def test_zoo_mini_regression(zoo_codec, kodak_dir):
         img = read_image(kodak_dir / f)[y:y + 256, x:x + 256]
         r = evaluate_image(zoo_codec, img, name)
         rows[name] = {k: r[k] for k in ("bpp", "bpp_estimated", "bpp_factorized", "psnr", "ms-ssim")}
-    if os.environ.get("CPM_UPDATE_GOLDEN") == "1":
-        path.write_text(json.dumps(rows, indent=1) + "\n")
+    if golden.update_requested("cpm"):  # the project's golden convention (shared_data.golden)
+        atomic_write_bytes(path, (json.dumps(rows, indent=1) + "\n").encode())
     if not path.exists():
         pytest.fail(f"{path} missing; run with CPM_UPDATE_GOLDEN=1 to create it")
     ref = json.loads(path.read_text())

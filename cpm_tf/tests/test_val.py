@@ -1,6 +1,5 @@
 """val.py end to end on small real images (a saved random mini model): measures.csv columns and padding."""
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +9,6 @@ from shared_data.imageio import sample_images, write_png
 from shared_eval.measures import read_measures
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def test_val_writes_measures(tmp_path, mini_codec):

@@ -4,7 +4,6 @@ models against their regression references, and tools/device/train_zoo.sh (slow:
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 REPO = ROOT.parent
-sys.path.insert(0, str(ROOT))
 
 import zoo_train  # noqa: E402
 
@@ -31,7 +29,9 @@ def _photos(d: Path, n=3, seed=0):
 
 
 def test_decoded_dataset_crops_flips_and_is_deterministic(tmp_path):
-    from cpm.data import DatasetError, make_dataset
+    from cpm.data import make_dataset
+
+    from shared_data.errors import DatasetError
     d = _photos(tmp_path / "p")
     ds, n = make_dataset(str(d), (32, 32), 2, seed=5, cache="decoded")
     assert n == 3
