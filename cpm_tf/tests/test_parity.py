@@ -7,7 +7,6 @@ through ``cpm.import_original`` and this package's forward pass, losses, trainin
 codec are compared with those numbers.
 """
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -24,53 +23,33 @@ from cpm.ms_ssim import ms_ssim
 from cpm.train_loop import Trainer
 
 from shared_data import container as cont
+from shared_data import parity
 from shared_data.errors import ModelError
 from shared_data.imageio import write_png
+from shared_data.parity import FixtureError
 
 ROOT = Path(__file__).resolve().parents[1]
 PARITY = ROOT / "parity"
 AE_CONFIG, PC_CONFIG = PARITY / "ae_config_parity", ROOT / "pc_configs/cvpr/res_shallow"
 EXPECTED_COMMIT = "f03ce0bfa846f7ba1bf9b7ba415b082efe5c192c"  # fab-jul/imgcomp-cvpr HEAD
-FILES = ("orig_ckpt/model.ckpt-0.data-00000-of-00001", "orig_ckpt/model.ckpt-0.index", "orig_msssim.npz",
-         "orig_outputs.npz")
+FIXTURE = "cpm"  # the one fixture of this sub-project (parity/MANIFEST.json)
+REGEN = ("tools/parity/make_cpm_fixture.py at that commit (see parity/PROVENANCE.md), or update EXPECTED_COMMIT "
+         "with the new numbers reviewed")
+FILES = ("ae_config_parity", "orig_ckpt/model.ckpt-0.data-00000-of-00001", "orig_ckpt/model.ckpt-0.index",
+         "orig_msssim.npz", "orig_outputs.npz")
 CKPT = "orig_ckpt/model.ckpt-0"
 LR = {"Adam_AE": 8e-5, "Adam_PC": 1e-4}  # cvpr/base, pc_configs/base: the learning rates at step 0
 BETA1, BETA2 = 0.9, 0.999                 # tf.train.AdamOptimizer defaults (the original)
 
 
-class FixtureError(AssertionError):
-    """The parity fixture is missing, corrupted, or from another commit of the original."""
-
-
 def load_fixture(d: Path = PARITY) -> dict:
-    """MANIFEST.json (commit, sha256 of every file) checked, then the arrays; errors name the file."""
-    mpath = d / "MANIFEST.json"
-    try:
-        manifest = json.loads(mpath.read_text())
-        commit, files = manifest["original_commit"], manifest["files"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise FixtureError(f"{mpath}: unreadable parity manifest ({type(e).__name__}: {e})") from None
-    if commit != EXPECTED_COMMIT:
-        raise FixtureError(f"{mpath}: fixture made from imgcomp-cvpr {commit}, these tests pin {EXPECTED_COMMIT} "
-                           "(regenerate with tools/parity/make_cpm_fixture.py at that commit, or update "
-                           "EXPECTED_COMMIT with the new numbers reviewed)")
-    if sorted(files) != sorted(FILES):
-        raise FixtureError(f"{mpath}: lists {sorted(files)}, expected {sorted(FILES)}")
-    for name in FILES:
-        p = d / name
-        if not p.is_file():
-            raise FixtureError(f"{p}: parity fixture file missing")
-        if hashlib.sha256(p.read_bytes()).hexdigest() != files[name]:
-            raise FixtureError(f"{p}: sha256 differs from {mpath.name} (corrupted, or regenerated without "
-                               "its manifest)")
-    out = {"manifest": manifest, "dir": d}
-    for key, name in (("orig", "orig_outputs.npz"), ("msssim", "orig_msssim.npz")):
-        try:
-            with np.load(d / name, allow_pickle=False) as z:
-                out[key] = {k: z[k] for k in z.files}
-        except (OSError, ValueError) as e:
-            raise FixtureError(f"{d / name}: unreadable ({e})") from None
-    return out
+    """MANIFEST.json checked by ``shared_data.parity.load`` (schema, fixture, commit, sha256 of every file; the
+    listing must be exactly FILES), then the arrays; errors name the file."""
+    fx = parity.load(d, commit=EXPECTED_COMMIT, required=FILES, regen=REGEN, fixture=FIXTURE)
+    if sorted(fx.manifest["files"]) != sorted(FILES):
+        raise FixtureError(f"{d / 'MANIFEST.json'}: lists {sorted(fx.manifest['files'])}, expected {sorted(FILES)}")
+    return {"manifest": fx.manifest, "params": fx.params, "dir": d,
+            "orig": fx.npz("orig_outputs.npz"), "msssim": fx.npz("orig_msssim.npz")}
 
 
 @pytest.fixture(scope="module")
@@ -99,21 +78,21 @@ def rel(a, b) -> float:
 def test_fixture_manifest_errors_name_the_file(tmp_path):
     d = tmp_path / "parity"
     shutil.copytree(PARITY, d)
-    assert load_fixture(d)["manifest"]["original_commit"] == EXPECTED_COMMIT
+    assert load_fixture(d)["manifest"]["original"]["commit"] == EXPECTED_COMMIT
     p = d / "orig_outputs.npz"
     raw = bytearray(p.read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     p.write_bytes(bytes(raw))
-    with pytest.raises(FixtureError, match=r"orig_outputs\.npz: sha256 differs"):
+    with pytest.raises(FixtureError, match=r"orig_outputs\.npz: sha256 .* differs"):
         load_fixture(d)
     shutil.copy(PARITY / "orig_outputs.npz", p)
     m = json.loads((d / "MANIFEST.json").read_text())
-    (d / "MANIFEST.json").write_text(json.dumps({**m, "original_commit": "8167b72" + "0" * 33}))
-    with pytest.raises(FixtureError, match=r"MANIFEST\.json: fixture made from imgcomp-cvpr 8167b72"):
+    (d / "MANIFEST.json").write_text(json.dumps({**m, "original": {**m["original"], "commit": "8167b72" + "0" * 33}}))
+    with pytest.raises(FixtureError, match=r"MANIFEST\.json: made from original commit 8167b72"):
         load_fixture(d)
     (d / "MANIFEST.json").write_text(json.dumps(m))
     (d / "orig_msssim.npz").unlink()
-    with pytest.raises(FixtureError, match=r"orig_msssim\.npz: parity fixture file missing"):
+    with pytest.raises(FixtureError, match=r"orig_msssim\.npz: listed in MANIFEST\.json but missing"):
         load_fixture(d)
 
 
@@ -128,10 +107,10 @@ def test_checkpoint_names_and_values(fx, model_dir):
     assert np.array_equal(nchw(fx["orig"]["input_uint8"]).astype(np.float32), o["x"])
     np.testing.assert_array_equal(model.centers.numpy(), o["centers"])
     assert sum(int(np.prod(v.shape)) for v in model.ae_variables() + model.pc_variables()) == \
-        fx["manifest"]["trainable_parameters"]
+        fx["params"]["trainable_parameters"]
     # cpm's parser reads the parity config (use ../ae_configs/cvpr/low) as fjcommon read it for the original
     ours = {k: repr(v) for k, v in load_ae_config(AE_CONFIG).values().items()}
-    assert ours == fx["manifest"]["original_effective_ae_config"]
+    assert ours == fx["params"]["original_effective_ae_config"]
 
 
 def test_import_refuses_another_configuration(tmp_path):

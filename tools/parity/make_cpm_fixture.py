@@ -15,7 +15,8 @@ run on TF 2.14.1 in ``tf.compat.v1`` graph mode: the parity configuration ``cpm_
   symbols, bit costs, reconstruction); then, after ONE run of the original's train op (Adam_AE + Adam_PC,
   UPDATE_OPS), every global variable under ``after/<TF1 name>`` (weights, BN moving stats, Adam slots,
   beta powers, global_step);
-* ``MANIFEST.json`` (commit, config, input, sha256 of every file) and ``PROVENANCE.md``.
+* ``PROVENANCE.md`` and, last, ``MANIFEST.json`` (schema ``lic-parity/1`` of ``shared_data.parity``: commit,
+  sha256 of every file incl. ``ae_config_parity``, versions; config and input under ``params``).
 
 Environment (scratch only; nothing changes ``cpm_tf/requirements*``)::
 
@@ -39,7 +40,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib
-import json
 import os
 import platform
 import subprocess
@@ -52,6 +52,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
+ORIG_REPO = "https://github.com/fab-jul/imgcomp-cvpr"
 CPM_DIR = REPO / "cpm_tf"
 PARITY_CONFIG = CPM_DIR / "parity" / "ae_config_parity"
 KODAK_IMAGE = "kodim23.png"
@@ -343,7 +344,8 @@ def write_fixture(original: Path, kodak_dir: Path, out_dir: Path, commit: str) -
     npz, npz_ms = out_dir / "orig_outputs.npz", out_dir / "orig_msssim.npz"
     for path, arrays in ((npz, out), (npz_ms, info["msssim"])):
         _savez(path, arrays)
-    files = sorted([npz, npz_ms] + sorted((out_dir / "orig_ckpt").iterdir()))
+    from shared_data import parity
+
     versions = {"python": platform.python_version(), "tensorflow": tf.__version__}
     for mod in ("tf_slim", "fjcommon", "fasteners", "numpy", "skimage", "keras"):
         try:
@@ -351,24 +353,25 @@ def write_fixture(original: Path, kodak_dir: Path, out_dir: Path, commit: str) -
             versions[mod] = version({"skimage": "scikit-image"}.get(mod, mod))
         except Exception:  # noqa: BLE001 - a version we cannot read is recorded as unknown
             versions[mod] = "unknown"
-    manifest = {
-        "original_repo": "fab-jul/imgcomp-cvpr", "original_commit": commit,
+    params = {
         "ae_config": "cpm_tf/parity/ae_config_parity (use cvpr/low)", "pc_config": "pc_configs/cvpr/res_shallow",
         "msssim_cases": [f"{h}x{w}" for h, w in MSSSIM_CASES],
         "input": {"image": KODAK_IMAGE, "crops_top_left": [list(c) for c in CROPS], "crop": CROP,
                   "sha256_uint8": hashlib.sha256(out["input_uint8"].tobytes()).hexdigest()},
-        "seed": SEED, "trainable_parameters": info["trainable"], "versions": versions,
+        "seed": SEED, "trainable_parameters": info["trainable"],
         "original_effective_ae_config": {k: repr(v) for k, v in info["ae_config"].items()},
-        "files": {str(f.relative_to(out_dir)): _sha256(f) for f in files},
     }
-    mtmp = out_dir / ".MANIFEST.tmp.json"
-    mtmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    os.replace(mtmp, out_dir / "MANIFEST.json")
+    # every data file of out_dir: orig_ckpt/*, the two .npz and the parity config ae_config_parity
+    manifest = parity.manifest(out_dir, fixture="cpm", repository=ORIG_REPO, commit=commit,
+                               generator="tools/parity/make_cpm_fixture.py", versions=versions, params=params)
     _write_provenance(out_dir, manifest, out, info["msssim"])
+    parity.write_manifest(out_dir, manifest)  # last: an interrupted run leaves a manifest naming the stale files
     return manifest
 
 
-def _write_provenance(out_dir: Path, m: dict, out: dict, m_ms: dict) -> None:
+def _write_provenance(out_dir: Path, man: dict, out: dict, m_ms: dict) -> None:
+    m = {**man["params"], "original_repo": man["original"]["repository"], "original_commit": man["original"]["commit"],
+         "files": {k: f["sha256"] for k, f in man["files"].items()}, "versions": man["versions"]}
     v = m["versions"]
     lines = [
         "# Provenance of the CPM parity fixture (issue 18)", "",
@@ -432,7 +435,7 @@ def main(argv=None) -> int:
     except FixtureError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(f"{a.out}: fixture from {m['original_repo']}@{m['original_commit'][:7]}; "
+    print(f"{a.out}: fixture from {m['original']['repository']}@{m['original']['commit'][:7]}; "
           + ", ".join(f"{k} {(a.out / k).stat().st_size / 1e3:.0f} kB" for k in m["files"]))
     return 0
 
