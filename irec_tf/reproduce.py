@@ -28,8 +28,9 @@ import sys
 import time
 from pathlib import Path
 
+from shared_data.errors import ConfigError, DatasetError, LicError
+
 ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 LOSSY_CODING = dict(n_beams=10, extra_samples=1.0, kl_per_partition=3.0, compression_seed=42)
@@ -40,26 +41,28 @@ MINI_LOSSLESS = dict(model="resnet_vae", num_res_blocks=4, deterministic_filters
 
 
 def _kodak_crops(n, crop):
-    from rec.data import center_crop, kodak_dir, list_images
-
     from shared_data.imageio import read_image
+    from shared_data.paths import kodak_images
+    from shared_data.transforms import center_crop
 
-    files = list_images(kodak_dir())[:n]
-    return [(f.stem, center_crop(read_image(f), crop) if crop else read_image(f)) for f in files]
+    return [(f.stem, center_crop(read_image(f), crop) if crop else read_image(f)) for f in kodak_images(n)]
 
 
 def _lossless_crops(n, folder=None):
-    from rec.data import center_crop, list_images, train_dir
-
-    from shared_data.imageio import read_image
+    from shared_data.imageio import list_images, read_image
+    from shared_data.paths import train_dir
+    from shared_data.transforms import center_crop
 
     files = list_images(folder or train_dir())[::-1][:n]  # the last photos: not in the mini training set
     return [(f"{f.stem}_32", center_crop(read_image(f), 32)) for f in files]
 
 
 def _train_mini(out: Path):
-    from rec.data import list_images, random_crops, train_dir
+    from rec.data import random_crops
     from rec.train import train_lossless, train_lossy
+
+    from shared_data.imageio import list_images
+    from shared_data.paths import train_dir
 
     files = list_images(train_dir())
     train_lossy(MINI_LOSSY, random_crops(files, 64, 8, seed=1, max_images=len(files)), 100000, out / "mini",
@@ -82,7 +85,8 @@ FULL_LOSSY_CROP = 256   # random crops, batch 8 (the original's)
 def _clic_train_files():
     """CLIC training photos: $IREC_CLIC_DIR (a folder of images, or one holding clic2019/train as the original
     expected), else the project's $TRAIN_DIR photos."""
-    from rec.data import list_images, train_dir
+    from shared_data.imageio import list_images
+    from shared_data.paths import train_dir
 
     clic = os.environ.get("IREC_CLIC_DIR")
     if clic:
@@ -94,7 +98,7 @@ def _clic_train_files():
 def _lossless_base() -> Path:
     base = os.environ.get("IREC_DATA_DIR")
     if not base:
-        raise FileNotFoundError("SCALE=full needs $IREC_DATA_DIR: a folder holding the CIFAR-10 and ImageNet32 "
+        raise DatasetError("SCALE=full needs $IREC_DATA_DIR: a folder holding the CIFAR-10 and ImageNet32 "
                                 "batch files (cifar10/cifar-10-batches-py, imagenet32/Imagenet32_{train,val}_npz)")
     return Path(base)
 
@@ -145,13 +149,9 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    import tensorflow as tf
+    from rec.experiment import limit_threads
 
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(2)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:  # TF already initialized (main() called in-process, e.g. by the tests)
-        pass
+    limit_threads()   # intra-op min(2, cores) / $LIC_THREADS, inter-op 1 (TF started in-process keeps its pools)
     from rec.codec import load_model
     from rec.evaluate import evaluate, write_results_csv
 
@@ -173,7 +173,7 @@ def main(argv=None) -> int:
             datasets = [d for d in args.lossless_datasets.split(",") if d]
             unknown = set(datasets) - set(FULL_LOSSLESS_DATA)
             if unknown:
-                raise ValueError(f"--lossless-datasets: unknown {sorted(unknown)}; use {list(FULL_LOSSLESS_DATA)}")
+                raise ConfigError(f"--lossless-datasets: unknown {sorted(unknown)}; use {list(FULL_LOSSLESS_DATA)}")
             betas = [float(b) for b in args.betas.split(",") if b]
             kodak = _kodak_crops(args.kodak_images or 24, args.kodak_crop or 0)
             tests = {n: load_small_images(n, _lossless_base(), FULL_LOSSLESS_DATA[n], args.lossless_images or 100)
@@ -182,7 +182,7 @@ def main(argv=None) -> int:
             lossless_sets = {n: (lossless_dirs[n], tests[n]) for n in datasets}
             extra = {"steps_cap": args.steps, "betas": betas, "lossy_train_data": clic_from,
                      "lossless_data": str(os.environ.get("IREC_DATA_DIR", ""))}
-    except (FileNotFoundError, ValueError) as e:
+    except (LicError, OSError, ValueError) as e:
         print(f"reproduce: {e}", file=sys.stderr)
         return 2
 

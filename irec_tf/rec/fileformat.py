@@ -89,7 +89,9 @@ def split_kind(code: int, path=None) -> tuple[int, bool]:
 def describe(intra_threads: int | None = None, inter_threads: int | None = None) -> dict:
     """This process's arithmetic configuration: shared_data.arith.describe plus TF / scipy / constriction
     versions, TF's intra/inter-op thread counts (``tf_threads=intra/inter``) and the oneDNN switch; short keys
-    (the record costs ~120 bytes of every file)."""
+    (the record costs ~120 bytes of every file). The ``env.*`` entries are the variables the process was
+    started with (:data:`rec.START_ENV`): the ones :func:`shared_data.threads.limit` sets afterwards change
+    nothing TF computes (its pools are configured explicitly) and would cost every file ~12 bytes."""
     import importlib.metadata as md
 
     extra = {}
@@ -101,7 +103,10 @@ def describe(intra_threads: int | None = None, inter_threads: int | None = None)
     if intra_threads is not None:
         extra["tf_threads"] = f"{intra_threads}/{inter_threads}"
     extra["onednn"] = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default")
-    return arith.describe(**extra)
+    from . import START_ENV  # the variables as the process started (not the thread policy's defaults)
+
+    cfg = {k: v for k, v in arith.describe(**extra).items() if not k.startswith("env.")}
+    return {**cfg, **{f"env.{k}": v for k, v in START_ENV.items()}}
 
 
 def read_record(path) -> tuple[int, dict | None]:

@@ -3,21 +3,23 @@ protocol attributes, load_codec by path / .lic / name, round trip, determinism, 
 file (``IREC_UPDATE_GOLDEN=1`` rewrites it), estimate_bits vs the file, refusals, 300 fuzzed files.
 
 The golden pins what this machine type writes: the encoder's posterior and beam search are float, and every
-file carries the encoder's arithmetic record (ISA, versions, TF threads, the thread variables that are set),
-so the module runs with those variables unset. estimate_bits (KL at the posterior means) is 12 % below the
-file here (1995 vs 2256 bits: iREC's per-block overhead, header and record), inside the default tolerance."""
+file carries the encoder's arithmetic record (ISA, versions, TF threads, the variables the process started
+with), so the module records none of the caller's variables (rec.START_ENV). estimate_bits (KL at the
+posterior means) is 12 % below the file here (1995 vs 2256 bits: iREC's per-block overhead, header and
+record), inside the default tolerance."""
 
 import pytest
+import rec
 from conftest import ROOT
 
-from shared_data import arith, codec_tests
+from shared_data import codec_tests
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _plain_arithmetic_record():
+    """The record names no variables of the caller's shell (LIC_THREADS=1 make test writes the same bytes)."""
     with pytest.MonkeyPatch.context() as mp:
-        for k in arith.ENV_KEYS:
-            mp.delenv(k, raising=False)
+        mp.setattr(rec, "START_ENV", {})
         yield
 
 

@@ -185,11 +185,10 @@ REENCODED = {"synth.lossless.portable"}
 def test_golden_file_decodes_to_pinned_result(name, monkeypatch):
     """The committed portable files decode to their pinned latents / image (shared_data.golden convention: a
     missing file fails, ``IREC_UPDATE_GOLDEN=1`` rewrites the file and its pins); the re-encodable one is also
-    pinned byte for byte (the arithmetic record is written with the thread variables unset)."""
-    from shared_data import arith
+    pinned byte for byte (the arithmetic record names none of the caller's variables)."""
+    import rec
 
-    for k in arith.ENV_KEYS:
-        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setattr(rec, "START_ENV", {})   # the record names none of the caller's variables
     kind, shape = GOLDEN_CASES[name]
     lm = load_model(ZOO[kind])
     lic, ref = GOLDEN / f"{name}.lic", GOLDEN / f"{name}.npz"

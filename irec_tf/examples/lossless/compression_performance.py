@@ -7,17 +7,14 @@ bit-exactly; results.csv with the original's columns and measures.csv (actual vs
 """
 
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common  # noqa: E402
-from datasets import dataset_ingredient, test_images  # noqa: E402
-from sacred import Experiment  # noqa: E402
+from datasets import dataset_ingredient, test_images
+from rec.experiment import add_observer, limit_threads
+from sacred import Experiment
 
 ex = Experiment("compression_performance", ingredients=[dataset_ingredient])
-_common.add_observer(ex)
+add_observer(ex)
 
 
 @ex.config
@@ -43,7 +40,7 @@ def default_config():
 def run(mode, model, model_save_dir, num_res_blocks, kl_per_partition, block_size, sampler, n_beams,
         extra_samples, extrapolate_auxiliary_vars, compression_seed, num_test_images, output_file,
         save_reconstructions, dataset_info):
-    _common.limit_threads()
+    limit_threads()
     from rec.codec import load_model
     from rec.coding import make_sampler
     from rec.evaluate import evaluate, write_all

@@ -10,23 +10,14 @@ folders ``{dataset_base_path}/{dataset_name}/{train,test,val}`` written by ``pyt
 $TRAIN_DIR photos for training and centre crops of the last photos for testing.
 """
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import _common  # noqa: E402,F401
-import numpy as np  # noqa: E402
-from rec.data import (  # noqa: E402
-    SMALL_SPLITS,
-    list_images,
-    load_small_images,
-    random_crops,
-    small_image_batches,
-    train_dir,
-)
-from sacred import Ingredient  # noqa: E402
+from rec.data import SMALL_SPLITS, load_small_images, random_crops, small_image_batches
+from sacred import Ingredient
 
-from shared_data.imageio import read_image  # noqa: E402
+from shared_data.imageio import list_images, read_image
+from shared_data.paths import train_dir
+from shared_data.transforms import center_crop
 
 dataset_ingredient = Ingredient("dataset_info")
 
@@ -72,7 +63,5 @@ def test_images(num_images, dataset_name, dataset_base_path, split, crop_size):
     out = []
     for f in list_images(base)[::-1][:num_images or None]:
         img = read_image(f)
-        y, x = (img.shape[0] - crop_size) // 2, (img.shape[1] - crop_size) // 2
-        img = np.ascontiguousarray(img[max(0, y):max(0, y) + crop_size, max(0, x):max(0, x) + crop_size])
-        out.append((f"{f.stem}", img))
+        out.append((f"{f.stem}", center_crop(img, (min(crop_size, img.shape[0]), min(crop_size, img.shape[1])))))
     return out

@@ -5,17 +5,14 @@
     python examples/lossless/train_generative_model.py print_config
 """
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common  # noqa: E402
-from datasets import dataset_ingredient, train_batches  # noqa: E402
-from sacred import Experiment  # noqa: E402
+from datasets import dataset_ingredient, train_batches
+from rec.experiment import ROOT, add_observer, limit_threads
+from sacred import Experiment
 
 ex = Experiment("train_generative_model", ingredients=[dataset_ingredient])
-_common.add_observer(ex)
+add_observer(ex)
 
 
 @ex.config
@@ -42,7 +39,7 @@ def default_config():
     max_seconds = 0.0                 # stop (and save) after this wall time; 0 = no limit
     max_images = 500
     lossy = False
-    model_save_base_dir = str(_common.ROOT / "runs" / "models")
+    model_save_base_dir = str(ROOT / "runs" / "models")
     model_save_dir = ""  # default: {base}/{dataset}/resnet_vae//gaussian/blocks_N/beta_..._lamb_..._discretized_logistic_lossless
 
 
@@ -53,7 +50,7 @@ def train(model, optimizer, num_res_blocks, deterministic_filters, stochastic_fi
           learning_rate_drop_rate, ema_decay,
           tensorboard_log_freq, max_seconds, max_images, lossy, model_save_base_dir, model_save_dir,
           dataset_info, _seed):
-    _common.limit_threads()
+    limit_threads()
     from rec.train import train_lossless
 
     if model != "resnet_vae" or lossy:

@@ -6,17 +6,14 @@ measures.csv (actual vs ideal bpp, PSNR, MS-SSIM).
 """
 
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common  # noqa: E402
-from datasets import dataset_ingredient, get_files  # noqa: E402
-from sacred import Experiment  # noqa: E402
+from datasets import dataset_ingredient, get_files
+from rec.experiment import add_observer, limit_threads
+from sacred import Experiment
 
 ex = Experiment("compress_with_lossy_model", ingredients=[dataset_ingredient])
-_common.add_observer(ex)
+add_observer(ex)
 
 
 @ex.config
@@ -41,13 +38,13 @@ def default_config():
 def compress_images(model_dir, model, level_1_filters, level_2_filters, kl_per_partition, block_size, sampler,
                     n_beams, extra_samples, compression_seed, num_test_images, crop_size, output_file,
                     save_reconstructions, dataset):
-    _common.limit_threads()
+    limit_threads()
     from rec.codec import load_model
     from rec.coding import make_sampler
-    from rec.data import center_crop
     from rec.evaluate import evaluate, write_all
 
     from shared_data.imageio import read_image
+    from shared_data.transforms import center_crop
 
     if not model_dir:
         raise ValueError("model_dir is required (with model_dir=PATH)")
@@ -60,7 +57,7 @@ def compress_images(model_dir, model, level_1_filters, level_2_filters, kl_per_p
     images = []
     for f in files:
         img = read_image(f)
-        images.append((f.name, center_crop(img, crop_size) if crop_size else img))
+        images.append((f.name, center_crop(img, min(crop_size, *img.shape[:2])) if crop_size else img))
     out = Path(output_file).parent if output_file else Path(model_dir) / dataset["dataset_name"]
     rows, results = evaluate(lm, images, out, save_reconstructions=save_reconstructions,
                              kl_per_partition=kl_per_partition, block_size=block_size, n_beams=n_beams,

@@ -1,12 +1,11 @@
 """Sacred ingredient ``dataset`` of the lossy experiments (the original: clic2019 / kodak image folders)."""
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import _common  # noqa: E402,F401
-from rec.data import kodak_dir, list_images, train_dir  # noqa: E402
-from sacred import Ingredient  # noqa: E402
+from sacred import Ingredient
+
+from shared_data.imageio import list_images
+from shared_data.paths import kodak_dir, train_dir
 
 dataset_ingredient = Ingredient("dataset")
 
@@ -31,4 +30,4 @@ def get_files(dataset_name, dataset_base_path, split, num_images):
         folder = Path(dataset_base_path) / "clic2019" / split
     else:
         raise ValueError(f"unknown dataset {dataset_name!r}: use clic2019, kodak or train_photos")
-    return list_images(folder, num_images or None)
+    return list_images(folder)[:num_images or None]

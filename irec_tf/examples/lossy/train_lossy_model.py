@@ -4,17 +4,14 @@
     python examples/lossy/train_lossy_model.py print_config
 """
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common  # noqa: E402
-from datasets import dataset_ingredient, get_files  # noqa: E402
-from sacred import Experiment  # noqa: E402
+from datasets import dataset_ingredient, get_files
+from rec.experiment import ROOT, add_observer, limit_threads
+from sacred import Experiment
 
 ex = Experiment("train_lossy_model", ingredients=[dataset_ingredient])
-_common.add_observer(ex)
+add_observer(ex)
 
 
 @ex.config
@@ -34,7 +31,7 @@ def default_config():
     log_freq = 300
     max_seconds = 0.0           # stop (and save) after this wall time; 0 = no limit
     max_images = 500            # images kept in memory for cropping
-    model_save_base_dir = str(_common.ROOT / "runs" / "models")
+    model_save_base_dir = str(ROOT / "runs" / "models")
     init_from = ""              # a model directory to start from (fine-tuning); "" = fresh init
     model_save_dir = ""         # default: {base}/{dataset}/{model}/beta_{beta:.3f}_filters_{N}_{M}
 
@@ -43,7 +40,7 @@ def default_config():
 def train(model, level_1_filters, level_2_filters, loss_fn, beta, anneal_kl, anneal_end, optimizer,
           learning_rate, iters, batch_size, crop_size, log_freq, max_seconds, max_images,
           model_save_base_dir, model_save_dir, init_from, dataset, _seed):
-    _common.limit_threads()
+    limit_threads()
     from rec.data import random_crops
     from rec.train import train_lossy
 
