@@ -123,6 +123,8 @@ def evaluate(codec_id: str, images, out_csv, model=None, options: tuple = (), ke
 
 
 def main(argv: list[str] | None = None) -> int:
+    import os
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up chatter is not for the user
     ap = argparse.ArgumentParser(prog="python -m shared_eval.evaluate", description=__doc__.split("\n\n")[0])
     ap.add_argument("--codec", required=True, help="cpm | sga | l3c | hific | irec (installed in this environment)")
     ap.add_argument("--model", default=None, help="model directory / checkpoint (default: the codec's default)")
