@@ -24,7 +24,6 @@ largest update, and Adam fed the port's own gradients must give the port's param
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import os
 import shutil
@@ -42,11 +41,13 @@ from hific.losses import compression_loss, discriminator_loss, generator_gan_los
 from hific.train_loop import _param_groups
 
 from shared_data import container as ctr
+from shared_data import parity
+from shared_data.parity import FixtureError
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "parity" / "small"
 EXPECTED_COMMIT = "7d4e9e785932c039df7fb436159600ed8b474a83"  # Justin-Tan/high-fidelity-generative-compression HEAD
-REGEN = "regenerate it with tools/parity/make_hific_fixture.py (see its docstring)"
+REGEN = "tools/parity/make_hific_fixture.py (see its docstring)"
 CKPT, OUTPUTS = "orig_ckpt/port_model.pt", "orig_outputs.npz"
 REQUIRED = ("input", "noise/g/z", "noise/g/y", "noise/d/z", "noise/d/y", "g/y", "g/x_hat", "g/d_logits",
             "g/loss/weighted_compression_loss", "eval/mean", "eval/latent_qbpp")
@@ -60,45 +61,12 @@ LR = 1e-4
 MEASURED: dict[str, float] = {}
 
 
-class FixtureError(AssertionError):
-    """The parity fixture is missing, corrupt or from another commit of the original."""
-
-
 def load_fixture(d: Path) -> dict:
-    """MANIFEST.json (fixture name, commit, sha256 of every file) checked, then the arrays loaded (no pickles)."""
-    man_p = d / "MANIFEST.json"
-    try:
-        man = json.loads(man_p.read_text())
-        commit, files = man["original"]["commit"], man["files"]
-    except FileNotFoundError:
-        raise FixtureError(f"{man_p}: missing; {REGEN}") from None
-    except (ValueError, KeyError, TypeError) as e:
-        raise FixtureError(f"{man_p}: not a parity manifest ({type(e).__name__}: {e}); {REGEN}") from None
-    if man.get("fixture") != d.name:
-        raise FixtureError(f"{man_p}: describes fixture {man.get('fixture')!r}, not {d.name!r}; {REGEN}")
-    if commit != EXPECTED_COMMIT:
-        raise FixtureError(f"{man_p}: fixture made from original commit {commit}, this package follows "
-                           f"{EXPECTED_COMMIT}; {REGEN}")
-    for rel in (CKPT, OUTPUTS):
-        if rel not in files:
-            raise FixtureError(f"{man_p}: does not list {rel}; {REGEN}")
-    for rel, info in files.items():
-        p = d / rel
-        if not p.is_file():
-            raise FixtureError(f"{p}: listed in MANIFEST.json but missing; {REGEN}")
-        sha = hashlib.sha256(p.read_bytes()).hexdigest()
-        if sha != info.get("sha256"):
-            raise FixtureError(f"{p}: sha256 {sha[:16]}... differs from MANIFEST.json's "
-                               f"{str(info.get('sha256'))[:16]}... (corrupt or edited fixture); {REGEN}")
-    try:
-        with np.load(d / OUTPUTS, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except Exception as e:  # zipfile / numpy format errors
-        raise FixtureError(f"{d / OUTPUTS}: unreadable ({type(e).__name__}: {e}); {REGEN}") from None
-    missing = [k for k in REQUIRED if k not in arrays]
-    if missing:
-        raise FixtureError(f"{d / OUTPUTS}: lacks {missing}; {REGEN}")
-    return {"dir": d, "manifest": man, "a": arrays, "ckpt": d / CKPT}
+    """MANIFEST.json checked by ``shared_data.parity.load`` (schema, fixture name, commit, sha256 of every file),
+    then the arrays loaded (no pickles)."""
+    fx = parity.load(d, commit=EXPECTED_COMMIT, required=(CKPT, OUTPUTS), regen=REGEN)
+    return {"dir": d, "manifest": fx.manifest, "params": fx.params, "a": fx.npz(OUTPUTS, keys=REQUIRED),
+            "ckpt": fx.path(CKPT)}
 
 
 def rel_err(ours, ref) -> float:
@@ -227,7 +195,7 @@ def test_fixture_files(fx):
     total = sum((FIXTURE / rel).stat().st_size for rel in fx["manifest"]["files"])
     assert total + (FIXTURE / "MANIFEST.json").stat().st_size <= MAX_BYTES
     assert (FIXTURE / "PROVENANCE.md").is_file()
-    assert fx["manifest"]["input"]["image"] == "kodim01.png"
+    assert fx["params"]["input"]["image"] == "kodim01.png"
     raw = torch.load(fx["ckpt"], map_location="cpu", weights_only=True)  # the port's layout, no pickled code
     assert set(raw) >= {"model_state_dict", "args"}
     assert any(k.startswith("Discriminator.conv1.weight_orig") for k in raw["model_state_dict"])
@@ -421,10 +389,10 @@ def test_other_commit_fixture_names_the_file(tmp_path):
     man = json.loads((d / "MANIFEST.json").read_text())
     man["original"]["commit"] = "0" * 40
     (d / "MANIFEST.json").write_text(json.dumps(man))
-    with pytest.raises(FixtureError, match=r"MANIFEST\.json: fixture made from original commit 0{40}"):
+    with pytest.raises(FixtureError, match=r"MANIFEST\.json: made from original commit 0{40}"):
         load_fixture(d)
     (d / "MANIFEST.json").write_text("{not json")
-    with pytest.raises(FixtureError, match=r"MANIFEST\.json: not a parity manifest"):
+    with pytest.raises(FixtureError, match=r"MANIFEST\.json: unreadable"):
         load_fixture(d)
 
 

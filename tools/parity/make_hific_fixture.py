@@ -41,7 +41,8 @@ Fixture ``hific_torch/parity/small/``:
   them before its D step); ``after_g/<key>`` (the whole state dict after the generator step); the D-step
   forward ``d/...`` likewise (without ``x_hat``) and ``after_d/<key>`` (D after its step); the eval-mode forward (``model.eval()``:
   z rounded as ``floor(z + 1/2)``, no medians) ``eval/{mean,scale_raw,x_hat,latent_qbpp,hyperlatent_qbpp}``;
-* ``MANIFEST.json`` (commit, crop, versions, sha256 of every file) and ``PROVENANCE.md``.
+* ``PROVENANCE.md`` and, last, ``MANIFEST.json`` (schema ``lic-parity/1`` of ``shared_data.parity``: commit,
+  sha256 of every file, versions; crop, seeds and widths under ``params``).
 
 Environment (scratch only; nothing changes ``hific_torch/requirements*``): the original needs ``autograd``
 (``src/compression/compression_utils.py``), installed into a scratch folder::
@@ -385,7 +386,7 @@ def _check(ref_p: Path, arrays: dict) -> bool:
 
 
 def _provenance(manifest: dict, cmd: str) -> str:
-    c = manifest["input"]
+    c = manifest["params"]["input"]
     o = manifest["original"]
     lines = [
         "# HiFiC parity fixture `small`: provenance", "",
@@ -461,6 +462,9 @@ def main(argv=None) -> int:
         return 0 if ok else 1
     import autograd
     import scipy
+
+    from shared_data import parity
+
     versions = {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
                 "scipy": scipy.__version__, "autograd": getattr(autograd, "__version__", "1.9.1"),
                 "platform": platform.platform()}
@@ -471,24 +475,24 @@ def main(argv=None) -> int:
         torch.save(ckpt, buf)
         (tmp / "orig_ckpt" / "port_model.pt").write_bytes(buf.getvalue())
         _savez_deterministic(tmp / "orig_outputs.npz", arrays)
-        files = {rel: {"sha256": _sha256(tmp / rel), "bytes": (tmp / rel).stat().st_size}
-                 for rel in ("orig_ckpt/port_model.pt", "orig_outputs.npz")}
-        manifest = {"fixture": NAME, "original": {"repo": ORIG_REPO, "commit": commit,
-                                                  "files_sha256": {f: _sha256(src / f) for f in ORIG_FILES
-                                                                   if (src / f).is_file()}},
-                    "input": crop, "seeds": {"init": SEED, **FORWARD_SEEDS}, "widths": {
-                        k: {str(o): n for o, n in v.items()} for k, v in WIDTHS.items()},
-                    "latent_channels": C, "hyper_channels": N, "n_residual_blocks": NRB, "lpips": "off (stub)",
-                    "versions": versions, "files": files, **info}
+        params = {"input": crop, "seeds": {"init": SEED, **FORWARD_SEEDS}, "widths": {
+                      k: {str(o): n for o, n in v.items()} for k, v in WIDTHS.items()},
+                  "latent_channels": C, "hyper_channels": N, "n_residual_blocks": NRB, "lpips": "off (stub)",
+                  **info}
+        manifest = parity.manifest(
+            tmp, fixture=NAME, repository=ORIG_REPO, commit=commit, generator="tools/parity/make_hific_fixture.py",
+            original_files={f: _sha256(src / f) for f in ORIG_FILES if (src / f).is_file()},
+            versions=versions, params=params, files=("orig_ckpt/port_model.pt", "orig_outputs.npz"))
+        files = manifest["files"]
         cmd = ("PYTHONPATH=/path/to/hific-deps KODAK_DIR=/path/to/kodak hific_torch/.venv/bin/python "
                f"tools/parity/make_hific_fixture.py --original /path/to/high-fidelity-generative-compression"
                f"{' --commit ' + commit if a.commit else ''}")
         (tmp / "PROVENANCE.md").write_text(_provenance(manifest, cmd))
-        (tmp / "MANIFEST.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
         out.mkdir(parents=True, exist_ok=True)
         (out / "orig_ckpt").mkdir(exist_ok=True)
-        for rel in [*files, "PROVENANCE.md", "MANIFEST.json"]:  # manifest last
+        for rel in [*files, "PROVENANCE.md"]:
             os.replace(tmp / rel, out / rel)
+        parity.write_manifest(out, manifest)  # last: an interrupted run leaves a manifest naming the stale files
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     _write_index(a.out, commit, cmd)
