@@ -136,7 +136,7 @@ def portable_bench(k: int, sga_its: int) -> int:
     import tensorflow as tf
     from sga.__main__ import DEFAULT_MODEL
     from sga.checkpoints import load_model
-    from sga.coding import open_coder
+    from sga.codec import open_coder
     from sga.inference import METHODS, IterativeInference, round_latents, with_overrides
 
     from shared_data import container as lic

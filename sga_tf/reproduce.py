@@ -105,7 +105,7 @@ def main(argv=None) -> int:
 
     _setup_tf()
     from sga.checkpoints import load_model, parse_lambda
-    from sga.coding import open_coder
+    from sga.codec import open_coder
     from sga.evaluate import EXTRA_COLUMNS, run_method
     from sga.inference import METHODS, with_overrides
 

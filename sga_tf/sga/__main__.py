@@ -1,12 +1,17 @@
-"""``python -m sga encode IN.png OUT.lic [--model DIR] [--method m3|sga|map|ste|unoise|danneal|bb_sga|bb_no_sga|bb_plain]
-[--its K]``
-and ``python -m sga decode IN.lic OUT.png [--model DIR]``;
-``python -m sga import-tf1 TF1_RUN_DIR OUT_DIR [--lambda λ]`` (a released TF1/tfc 1.3 checkpoint);
-``python -m sga integerize CKPT OUT`` (the portable-file conversion: integer h_s + stored coder tables).
+"""``python -m sga encode|decode|info`` (the project's one CLI, :mod:`shared_data.cli`) for the models of Yang,
+Bamler & Mandt 2020, plus ``integerize`` and ``import-tf1``::
 
-Files are portable (bit-exact symbols on every machine) when the model is integerized — the committed zoo
-models are — unless ``encode --float`` asks for the float path. ``decode --try-arithmetic`` retries a
-float-path file that does not decode here under the other arithmetic configurations this machine can set.
+    python -m sga encode IN OUT [--model DIR] [--method m3|sga|map|ste|unoise|danneal|bb_sga|bb_no_sga|bb_plain]
+                                [--its K] [--q_its K] [--lambda λ] [--float] [--max-pixels N] [--threads N]
+    python -m sga decode IN OUT [--model DIR] [--try-arithmetic [NAMES]] [--max-pixels N] [--threads N]
+    python -m sga info IN...
+    python -m sga integerize CKPT OUT        (the portable-file conversion: integer h_s + stored coder tables)
+    python -m sga import-tf1 TF1_RUN_DIR OUT [--lambda λ]     (a released TF1/tfc 1.3 checkpoint)
+
+IN may be a folder or a glob (then OUT is a folder; a progress bar). Files are portable (bit-exact symbols on
+every machine) when the model is integerized — the committed zoo models are — unless ``encode --float`` asks
+for the float path. ``decode --try-arithmetic`` retries a float-path file that does not decode here under the
+other arithmetic configurations this machine can set.
 
 The default model is the committed small checkpoint in ``zoo/mini``; the default method is M3 (amortized
 inference, fast). ``--method sga`` runs the paper's SGA (2000 Adam iterations; ``--its`` shortens it). The
@@ -16,122 +21,119 @@ Errors print one line on stderr and exit 1.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
-ZOO = Path(__file__).resolve().parent.parent / "zoo" / "mini"
-DEFAULT_MODEL = ZOO / "mbt2018-num_filters=32-lmbda=0.01"
+from shared_data import cli
+
+from .codec import CODEC_ID, DEFAULT_MODEL  # noqa: F401 - DEFAULT_MODEL: bench.py's import
+
+METHOD_CHOICES = ("m3", "sga", "map", "ste", "unoise", "danneal", "bb_sga", "bb_no_sga", "bb_plain")
+
+
+def _add_arguments(command, p):
+    if command == "encode":
+        p.add_argument("--method", default=None, choices=METHOD_CHOICES,
+                       help="inference method (default: m3, or bb_plain for a bits-back model)")
+        p.add_argument("--lambda", dest="lmbda", type=float, default=None,
+                       help="λ of the inference objective (default: the model's training λ)")
+        p.add_argument("--its", type=int, default=None, help="iterations (default: the method's own)")
+        p.add_argument("--q_its", type=int, default=None, help="bits-back: iterations of the q(z|ŷ) fit")
+        p.add_argument("--float", dest="float_path", action="store_true",
+                       help="write a float-path file (format 3/4) even if the model is integerized")
+    elif command == "decode":
+        p.add_argument("--try-arithmetic", dest="try_arith", nargs="?", const="all", default=None, metavar="NAMES",
+                       help="float-path file that does not decode here: retry under the other arithmetic "
+                            "configurations this machine can set (threads, oneDNN, ISA), each in a fresh process; "
+                            "optionally a comma list of shared_data.arith.EMULATIONS names to try, in order")
+
+
+def _setup_tf(n: int | None = None, encoded: int | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from .arith_config import set_threads
+
+    return set_threads(n, encoded)
+
+
+def _load(args):
+    from .codec import load_codec
+
+    _setup_tf(args.threads)
+    enc = args.command == "encode"
+    return load_codec(args.model, method=getattr(args, "method", None) if enc else None,
+                      its=getattr(args, "its", None), q_its=getattr(args, "q_its", None),
+                      lmbda=getattr(args, "lmbda", None),
+                      portable=False if getattr(args, "float_path", False) else None)
+
+
+def _before(command, args):
+    if command == "decode":
+        if args.try_arith:
+            return _try_arithmetic(args)
+        if args.threads is None and not os.environ.get("LIC_THREADS") and Path(args.input).is_file():
+            from .cli import peek_threads
+
+            args.threads = peek_threads(args.input)  # the encoder's count (float-path files depend on it)
+    return None
+
+
+def _details(c) -> str:
+    from .stream import FORMAT_NAMES, file_format
+
+    fmt = file_format(c)
+    try:
+        from shared_data import container as lic
+
+        from .inference import METHOD_NAMES
+
+        method = METHOD_NAMES.get(lic.unpack_ints(c.sections[0], max_count=2 * 4096 + 11)[1], "?")
+    except (ValueError, IndexError):
+        method = "?"
+    return f"{FORMAT_NAMES.get(fmt, f'format {fmt}')}, method {method}"
+
+
+def _integerize_setup(p):
+    p.add_argument("checkpoint", help="model directory (args.json + checkpoint)")
+    p.add_argument("output", help="directory to write (may be the same: adds integer.npz in place)")
+
+
+def _integerize(args) -> int:
+    _setup_tf()
+    from .portable import integerize
+
+    rec = integerize(args.checkpoint, args.output)
+    bits = ", ".join(f"{r['layer']} {r['weight_frac_bits']} bits (bound 2^{r['bound_log2']})" for r in rec["layers"])
+    print(f"integerized {args.checkpoint} -> {args.output}: {bits}")
+    return 0
+
+
+def _import_setup(p):
+    p.add_argument("checkpoint", help="the TF1 run directory (with 'checkpoint', model.ckpt-*) or a ckpt prefix")
+    p.add_argument("output", help="run directory to write (args.json + weights), usable as --model")
+    p.add_argument("--lambda", dest="lmbda", type=float, default=None, help="default: λ from the run name")
+
+
+def _import_tf1(args) -> int:
+    _setup_tf()
+    from .tf1_import import import_tf1
+
+    _, margs = import_tf1(args.checkpoint, args.output, lmbda=args.lmbda)
+    print(f"imported {args.checkpoint} -> {args.output} (mbt2018, N={margs['num_filters']}, λ={margs['lmbda']:g})")
+    return 0
+
+
+COMMANDS = {
+    "integerize": ("convert a trained model for portable files (integer h_s, stored tables)", _integerize_setup,
+                   _integerize),
+    "import-tf1": ("import a released TF1/tfc 1.3 checkpoint (mbt2018-num_filters=N-lmbda=λ)", _import_setup,
+                   _import_tf1),
+}
 
 
 def main(argv=None) -> int:
-    from shared_data.limits import add_max_pixels_argument
-    p = argparse.ArgumentParser(prog="python -m sga", description=__doc__.split("\n\n")[0])
-    sub = p.add_subparsers(dest="command", required=True)
-    e = sub.add_parser("encode", help="compress an image to a .lic file")
-    e.add_argument("input")
-    e.add_argument("output")
-    e.add_argument("--model", default=str(DEFAULT_MODEL), help="model directory (args.json + checkpoint)")
-    e.add_argument("--method", default="m3", choices=("m3", "sga", "map", "ste", "unoise", "danneal", "bb_sga", "bb_no_sga",
-                                                        "bb_plain"))
-    e.add_argument("--lambda", dest="lmbda", type=float, default=None,
-                   help="λ of the inference objective (default: the model's training λ)")
-    e.add_argument("--its", type=int, default=None, help="iterations (default: the method's own)")
-    e.add_argument("--q_its", type=int, default=None, help="bits-back: iterations of the q(z|ŷ) fit")
-    e.add_argument("--float", dest="float_path", action="store_true",
-                   help="write a float-path file (format 3/4) even if the model is integerized")
-    add_max_pixels_argument(e)
-    d = sub.add_parser("decode", help="decode a .lic file to PNG")
-    d.add_argument("input")
-    d.add_argument("output")
-    d.add_argument("--model", default=str(DEFAULT_MODEL))
-    add_max_pixels_argument(d)
-    d.add_argument("--try-arithmetic", dest="try_arith", nargs="?", const="all", default=None, metavar="NAMES",
-                   help="float-path file that does not decode here: retry under the other arithmetic "
-                        "configurations this machine can set (threads, oneDNN, ISA), each in a fresh process; "
-                        "optionally a comma list of shared_data.arith.EMULATIONS names to try, in order")
-    ig = sub.add_parser("integerize", help="convert a trained model for portable files (integer h_s, stored tables)")
-    ig.add_argument("checkpoint", help="model directory (args.json + checkpoint)")
-    ig.add_argument("output", help="directory to write (may be the same: adds integer.npz in place)")
-    im = sub.add_parser("import-tf1", help="import a released TF1/tfc 1.3 checkpoint (mbt2018-num_filters=N-lmbda=λ)")
-    im.add_argument("checkpoint", help="the TF1 run directory (with 'checkpoint', model.ckpt-*) or a ckpt prefix")
-    im.add_argument("output", help="run directory to write (args.json + weights), usable as --model")
-    im.add_argument("--lambda", dest="lmbda", type=float, default=None, help="default: λ from the run name")
-    args = p.parse_args(argv)
-    from shared_data import limits
-    try:  # the pixel limit, before any model (or TF/torch) work: one line, nothing allocated
-        limits.precheck(args.command, getattr(args, "input", None), getattr(args, "max_pixels", None), "sga")
-    except limits.PixelLimitError as e:
-        print(f"sga: error: {e}", file=sys.stderr)
-        return 1
-    if args.command == "decode" and args.try_arith:
-        return _try_arithmetic(args)
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from .cli import _setup_tf, peek_threads
-
-    _setup_tf(peek_threads(args.input) if args.command == "decode" else None)
-    import numpy as np
-    import tensorflow as tf
-
-    from shared_data import container as lic
-    from shared_data.imageio import ImageReadError, read_image, write_png
-
-    from .checkpoints import ModelLoadError, load_model, parse_lambda
-    from .coding import open_coder
-    from .evaluate import check_model_method
-    from .inference import METHODS, IterativeInference, round_latents, with_overrides
-
-    try:
-        if args.command == "import-tf1":
-            from .tf1_import import import_tf1
-
-            model, margs = import_tf1(args.checkpoint, args.output, lmbda=args.lmbda)
-            print(f"imported {args.checkpoint} -> {args.output} (mbt2018, N={margs['num_filters']}, "
-                  f"λ={margs['lmbda']:g})")
-            return 0
-        if args.command == "integerize":
-            from .portable import integerize
-
-            rec = integerize(args.checkpoint, args.output)
-            bits = ", ".join(f"{r['layer']} {r['weight_frac_bits']} bits (bound 2^{r['bound_log2']})"
-                             for r in rec["layers"])
-            print(f"integerized {args.checkpoint} -> {args.output}: {bits}")
-            return 0
-        model, margs = load_model(args.model)
-        lmbda = parse_lambda(Path(args.model).name, getattr(args, "lmbda", None) or margs.get("lmbda"))
-        coder = open_coder(model, lmbda, portable=False if getattr(args, "float_path", False) else None)
-        t = time.perf_counter()
-        if args.command == "encode":
-            img = read_image(args.input)
-            method = with_overrides(METHODS[args.method], its=args.its)
-            check_model_method(model, method)
-            x = tf.constant(img[None].astype(np.float32) / 255.0)
-            y, z, _ = IterativeInference(model, lmbda, method).run(x, progress=sys.stderr.isatty())
-            y_hat, z_hat = round_latents(model, y, z, method.grid)
-            if method.grid == "bitsback":
-                c, _ = coder.encode(y_hat.numpy(), method.name, img.shape[0], img.shape[1], q_its=args.q_its)
-            else:
-                c = coder.encode(y_hat.numpy(), z_hat.numpy(), method.grid, method.name, img.shape[0], img.shape[1])
-            size = lic.write(args.output, c)
-            print(f"{args.input} -> {args.output}: {size} bytes, "
-                  f"{size * 8 / (img.shape[0] * img.shape[1]):.4f} bpp ({method.table_id}) "
-                  f"in {time.perf_counter() - t:.2f}s")
-        else:
-            decoded = coder.decode(coder.read(args.input, args.model), args.input)
-            rec, used = decoded[:2]
-            if len(decoded) > 2 and not decoded[2]:
-                print(f"sga: warning: {args.input}: bits-back side information not recovered exactly",
-                      file=sys.stderr)
-            write_png(args.output, rec)
-            print(f"{args.input} ({used}) -> {args.output} in {time.perf_counter() - t:.2f}s")
-        return 0
-    except (ModelLoadError, lic.ContainerError, ImageReadError, FileNotFoundError, ValueError, OSError,
-            FloatingPointError) as e:
-        print(f"sga: error: {e}", file=sys.stderr)
-        return 1
+    return cli.main(argv, codec_id=CODEC_ID, load=_load, prog="python -m sga", doc=__doc__.split("\n\n")[0],
+                    add_arguments=_add_arguments, before=_before, commands=COMMANDS, details=_details)
 
 
 def _try_arithmetic(args) -> int:
@@ -140,7 +142,8 @@ def _try_arithmetic(args) -> int:
     from shared_data import arith
 
     def argv(tmp):
-        return [sys.executable, "-m", "sga", "decode", args.input, tmp, "--model", args.model]
+        return [sys.executable, "-m", "sga", "decode", args.input, tmp] + (
+            ["--model", args.model] if args.model else [])
 
     order = arith.RECOVERY_ORDER if args.try_arith == "all" else tuple(args.try_arith.split(","))
     try:
@@ -151,7 +154,7 @@ def _try_arithmetic(args) -> int:
                                     cwd=str(Path(__file__).resolve().parent.parent),
                                     log=lambda s: print(f"sga: {s}", file=sys.stderr), in_path=args.input)
     except (arith.RecoveryError, OSError, ValueError) as e:
-        print(f"sga: error: {e}", file=sys.stderr)
+        print(f"error: {cli.error_line(e)}", file=sys.stderr)
         return 1
     print(f"{args.input} -> {args.output} (decoded under arithmetic configuration {name!r})")
     return 0

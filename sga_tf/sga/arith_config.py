@@ -43,20 +43,18 @@ def onednn_on() -> str:
     return "0" if v in ("0", "false", "off", "no") else "1"
 
 
-def set_threads(encoded: int | None = None) -> int:
-    """Apply THE thread policy (``arith.threads``: LIC_THREADS, else the file's count, else 2) to TF's intra-
-    and inter-op pools. Must run before TF executes its first op; later calls keep what was set."""
+def set_threads(n: int | None = None, encoded: int | None = None) -> int:
+    """Apply THE thread policy (:func:`shared_data.threads.limit`: ``n`` / ``--threads``, else LIC_THREADS, else
+    the file's count, else 2) to TF's intra- and inter-op pools. Must run before TF executes its first op;
+    later calls keep what was set (the count this process records in the files it writes)."""
     import tensorflow as tf
 
-    n = arith.threads(default=2, encoded=encoded)
+    from shared_data import threads
+
     if _THREADS["intra"] is None:
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(n)
-            tf.config.threading.set_inter_op_parallelism_threads(n)
-        except RuntimeError:  # TF already initialised (in-process callers, tests): report what it runs
-            pass
-        _THREADS["intra"] = tf.config.threading.get_intra_op_parallelism_threads() or n
-        _THREADS["inter"] = tf.config.threading.get_inter_op_parallelism_threads() or n
+        k = threads.limit(n, default=2, encoded=encoded)  # TF already initialised (tests): it keeps its pools
+        _THREADS["intra"] = tf.config.threading.get_intra_op_parallelism_threads() or k
+        _THREADS["inter"] = tf.config.threading.get_inter_op_parallelism_threads() or k
     return int(_THREADS["intra"])
 
 

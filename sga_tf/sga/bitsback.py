@@ -43,7 +43,7 @@ little-endian uint32[, arithmetic config]). Formats: 2 (float path, no CRC, no c
 path + the encoder's arithmetic configuration + a CRC-32 of every ŷ and k of the chain: a decoder whose float
 h_s / q fit differs fails naming both configurations instead of returning wrong images), 6 (portable: as 4, with
 μ, σ from the integer h_s of an integerized model and the stored prior densities, ``sga.portable``).
-New files' symbol CRC also covers the image H x W (flag bit 2^32, ``sga.coding.SIZED_CRC``).
+New files' symbol CRC also covers the image H x W (flag bit 2^32, ``sga.stream.SIZED_CRC``).
 
 **What is portable (format 6).** Popping k under p(z) (stored table) and ŷ under p(ŷ|k) (integer h_s; σ from
 the stored decimal exp table) is exact, so a single-image file decodes to the same ŷ on every machine. The q
@@ -61,14 +61,25 @@ import tensorflow as tf
 from shared_data import container as lic
 
 from . import arith_config
-from .coding import CODEC, SIZED_CRC, SGAArithmeticError, SGAFormatError, crc_matches, symbol_crc
 from .inference import GRID_IDS, METHOD_IDS, METHOD_NAMES, METHODS, IterativeInference
+from .stream import (
+    CODEC,
+    RANGES,
+    SIZED_CRC,
+    Z_DENSITY,
+    SGAArithmeticError,
+    SGAFormatError,
+    check_fingerprint,
+    choose_portable,
+    crc_matches,
+    model_fingerprints,
+    read_checked,
+    symbol_crc,
+)
 
 FORMAT_BB_LEGACY = 2  # float path, no CRC / config (decode only)
 FORMAT_BB = 4  # float path + arithmetic config + symbol CRC
 FORMAT_BB_PORTABLE = 6  # integer h_s + stored prior densities (sga.portable)
-Z_DENSITY = 4
-RANGES = (31, 63, 127, 255, 511, 1023, 2047, 4095)
 SEED = 1234
 Q_FIT_SEED = 20201206  # base of the stateless seeds of the q fit's per-step z samples
 
@@ -92,8 +103,6 @@ class BitsBackCoder:
     def __init__(self, model, lmbda: float = 0.0, portable: bool | None = None):
         import constriction
 
-        from .coding import choose_portable, model_fingerprints
-
         if not getattr(model, "is_bits_back", False):
             raise ValueError("bits-back coding needs the bits-back model (mbt2018_bb), not a plain mbt2018 model")
         self.model, self.lmbda = model, float(lmbda)
@@ -106,8 +115,6 @@ class BitsBackCoder:
         self._prior_tables = {}
 
     def read(self, path, model_dir=None) -> lic.Container:
-        from .coding import read_checked
-
         return read_checked(path, self.float_fingerprint, self.portable_fingerprint, model_dir)
 
     # --- pieces both sides compute identically ---------------------------------------------------------
@@ -229,8 +236,6 @@ class BitsBackCoder:
             raise SGAFormatError(f"expected {nsec[fmt]} sections for bits-back format {fmt}, found {len(c.sections)}")
         portable = fmt == FORMAT_BB_PORTABLE
         if portable and self.integer is None:
-            from .coding import check_fingerprint
-
             check_fingerprint(c, fmt, self.float_fingerprint, None, path)
         cfg = arith_config.unpack(c.sections[2], path) if fmt != FORMAT_BB_LEGACY else None
         _, mid, gid, yh, yw, zh, zw, prefix, q_its, count = head[:10]

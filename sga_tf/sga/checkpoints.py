@@ -8,10 +8,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-
-class ModelLoadError(ValueError):
-    """A model directory is missing, incomplete or does not match the requested model."""
-
+from shared_data.errors import ConfigError, ModelError
 
 _LMBDA = re.compile(r"lmbda=([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)")
 
@@ -22,7 +19,7 @@ def parse_lambda(runname: str, given: float | None = None) -> float:
         return float(given)
     m = _LMBDA.search(str(runname))
     if not m:
-        raise ValueError(f"cannot parse lambda from run name {runname!r} (expected '...-lmbda=<value>'); "
+        raise ConfigError(f"cannot parse lambda from run name {runname!r} (expected '...-lmbda=<value>'); "
                          "pass --lambda")
     return float(m.group(1))
 
@@ -32,17 +29,17 @@ def load_model(model_dir, num_filters: int | None = None, integer: bool = True) 
     checkpoint; returns (model, args). ``integer``: also attach ``integer.npz`` (portable coding) if present."""
     d = Path(model_dir)
     if not d.is_dir():
-        raise ModelLoadError(f"{d}: no such model directory")
+        raise ModelError(f"{d}: no such model directory")
     args_path = d / "args.json"
     if not args_path.is_file():
-        raise ModelLoadError(f"{d}: not a model directory (no args.json)")
+        raise ModelError(f"{d}: not a model directory (no args.json)")
     try:
         args = json.loads(args_path.read_text())
         n = int(args["num_filters"])
     except (ValueError, KeyError, TypeError) as e:
-        raise ModelLoadError(f"{args_path}: unreadable model description ({e})") from None
+        raise ModelError(f"{args_path}: unreadable model description ({e})") from None
     if num_filters is not None and num_filters > 0 and num_filters != n:
-        raise ModelLoadError(f"{d}: model has num_filters={n}, but --num_filters {num_filters} was given")
+        raise ModelError(f"{d}: model has num_filters={n}, but --num_filters {num_filters} was given")
     from .model import LEGACY_GDN, LEGACY_RDFT
     from .train import build_model
 
@@ -50,7 +47,7 @@ def load_model(model_dir, num_filters: int | None = None, integer: bool = True) 
         model = build_model(args.get("model", "mbt2018"), n, args.get("scale_semantics", "tf1"),
                             args.get("gdn", LEGACY_GDN), args.get("rdft", LEGACY_RDFT))
     except ValueError as e:
-        raise ModelLoadError(f"{args_path}: {e}") from None
+        raise ModelError(f"{args_path}: {e}") from None
     if hasattr(model, "inference_scale_bound"):  # no field: a pre-fix checkpoint (its files/goldens keep 0.11)
         model.inference_scale_bound = bool(args.get("inference_scale_bound", True))
     path = tf.train.latest_checkpoint(str(d))
@@ -58,20 +55,20 @@ def load_model(model_dir, num_filters: int | None = None, integer: bool = True) 
     if exported:
         path = str(d / "weights")
     if path is None:
-        raise ModelLoadError(f"{d}: no checkpoint found (expected 'checkpoint' or 'weights.index')")
+        raise ModelError(f"{d}: no checkpoint found (expected 'checkpoint' or 'weights.index')")
     try:
         ckpt = tf.train.Checkpoint(model=model)
         status = (ckpt.read(path) if exported else ckpt.restore(path)).expect_partial()
         status.assert_existing_objects_matched()
     except (AssertionError, tf.errors.OpError, ValueError) as e:
-        raise ModelLoadError(f"{path}: checkpoint does not fit the model ({str(e).splitlines()[0][:200]})") \
+        raise ModelError(f"{path}: checkpoint does not fit the model ({str(e).splitlines()[0][:200]})") \
             from None
     from .portable import load_integer
 
     try:
         integ = load_integer(d, model) if integer else None
     except ValueError as e:
-        raise ModelLoadError(str(e)) from None
+        raise ModelError(str(e)) from None
     model.__dict__["integer_data"] = integ  # bypass Keras attribute tracking: not a checkpointed variable
     return model, args
 

@@ -13,20 +13,21 @@ name. IMAGES is a file, a directory of PNGs or a glob.
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import sys
 import time
 from pathlib import Path
 
+from shared_data import limits
+
 
 def _setup_tf(encoded_threads: int | None = None) -> int:
-    """TF's thread pools by the project's one policy (``shared_data.arith.threads``: LIC_THREADS, else the
+    """TF's thread pools by the project's one policy (:func:`shared_data.threads.limit`: LIC_THREADS, else the
     count a file being decoded recorded, else 2)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from .arith_config import set_threads
 
-    return set_threads(encoded_threads)
+    return set_threads(encoded=encoded_threads)
 
 
 def peek_threads(path) -> int | None:
@@ -49,16 +50,11 @@ def peek_threads(path) -> int | None:
 
 
 def expand_images(spec: str) -> list[Path]:
-    p = Path(spec)
-    if p.is_dir():
-        files = sorted(q for q in p.iterdir() if q.suffix.lower() in (".png", ".jpg", ".jpeg", ".ppm", ".bmp"))
-    elif p.exists():
-        files = [p]
-    else:
-        files = [Path(f) for f in sorted(glob.glob(spec))]
-    if not files:
-        raise FileNotFoundError(f"no images found for {spec!r}")
-    return files
+    """IMAGES of ``compress``: a file, a folder or a glob, listed by the project's one rule
+    (:func:`shared_data.imageio.list_images`: the image suffixes in any case, sub-folders included)."""
+    from shared_data.imageio import list_images
+
+    return list_images(spec)
 
 
 def build_parser(script: str, method: str) -> argparse.ArgumentParser:
@@ -104,6 +100,7 @@ def build_parser(script: str, method: str) -> argparse.ArgumentParser:
     c.add_argument("--its", type=int, default=None, help="override the method's iteration count (ours)")
     c.add_argument("--annealing_rate", type=float, default=1e-3)
     c.add_argument("--t0", type=float, default=700)
+    limits.add_max_pixels_argument(c, "sga", "encode")
     if method in ("bb_sga", "bb_no_sga"):
         c.add_argument("--q_its", type=int, default=None,
                        help="override the iterations of the q(z|ŷ) fit (ours; stored in the file for the decoder)")
@@ -112,16 +109,27 @@ def build_parser(script: str, method: str) -> argparse.ArgumentParser:
         d.add_argument("runname")
         d.add_argument("input")
         d.add_argument("output", nargs="?", default=None)
+        limits.add_max_pixels_argument(d, "sga", "decode")
     return p
 
 
 def main(script: str, method: str, argv=None) -> int:
     args = build_parser(script, method).parse_args(argv)
-    _setup_tf(peek_threads(args.input) if args.command == "decompress" else None)
-    from shared_data.container import ContainerError
-    from shared_data.imageio import ImageReadError, write_png
+    from shared_data.errors import LicError
 
-    from .checkpoints import ModelLoadError, load_model, parse_lambda
+    try:  # the pixel limit of every image, before TF is imported or a model loaded (as python -m sga)
+        paths = expand_images(args.input) if args.command == "compress" else []
+        for p in paths:
+            limits.precheck("encode", str(p), args.max_pixels, "sga")
+        if args.command == "decompress":
+            limits.precheck("decode", args.input, args.max_pixels, "sga")
+    except (LicError, OSError) as e:
+        print(f"{script}: error: {e}", file=sys.stderr)
+        return 1
+    _setup_tf(peek_threads(args.input) if args.command == "decompress" else None)
+    from shared_data.imageio import write_png
+
+    from .checkpoints import load_model, parse_lambda
 
     try:
         if args.command == "train":
@@ -138,7 +146,7 @@ def main(script: str, method: str, argv=None) -> int:
         model_dir = Path(args.checkpoint_dir) / args.runname
         if args.command == "decompress":
 
-            from .coding import open_coder
+            from .codec import open_coder
 
             model, _ = load_model(model_dir, args.num_filters)
             coder = open_coder(model)
@@ -157,7 +165,6 @@ def main(script: str, method: str, argv=None) -> int:
         lmbda = parse_lambda(args.runname, args.lmbda if args.lmbda > 0 else None)
         model, _ = load_model(model_dir, args.num_filters)
         meth = with_overrides(METHODS[method], its=args.its, annealing_rate=args.annealing_rate, t0=args.t0)
-        paths = expand_images(args.input)
         rows = run_method(model, lmbda, meth, paths, args.results_dir, script=Path(script).stem,
                           runname=args.runname, progress=args.verbose, q_its=getattr(args, "q_its", None))
         if args.output and len(paths) == 1:
@@ -168,7 +175,6 @@ def main(script: str, method: str, argv=None) -> int:
             print(f"{r['img_name']}: {meth.table_id} bpp {r['bpp']:.4f} (estimated {r['bpp_estimated']:.4f}) "
                   f"PSNR {r['psnr']:.2f} dB")
         return 0
-    except (ModelLoadError, ContainerError, ImageReadError, FileNotFoundError, ValueError,
-            FloatingPointError) as e:
+    except (LicError, OSError, ValueError, FloatingPointError) as e:
         print(f"{script}: error: {e}", file=sys.stderr)
         return 1

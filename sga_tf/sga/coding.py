@@ -24,8 +24,6 @@ refused; files without the flag (older formats 3-6 files, the golden files) are 
 from __future__ import annotations
 
 import math
-import struct
-import zlib
 
 import numpy as np
 import tensorflow as tf
@@ -37,46 +35,29 @@ from shared_data import container as lic
 from . import arith_config, rangecoder
 from .inference import GRID_IDS, METHOD_IDS, METHOD_NAMES
 from .model import scale_table
+from .stream import (  # noqa: F401 - re-exported: the stream layer's names, as sga.coding had them
+    CODEC,
+    FORMAT,
+    FORMAT_LEGACY,
+    FORMAT_NAMES,
+    FORMAT_PORTABLE,
+    INTEGER_NAME,
+    PORTABLE_FORMATS,
+    SIZED_CRC,
+    SGAArithmeticError,
+    SGAFormatError,
+    check_fingerprint,
+    choose_portable,
+    crc_matches,
+    file_format,
+    model_fingerprints,
+    read_checked,
+    symbol_crc,
+)
 
-FORMAT_LEGACY = 1  # float path, 3 sections, no CRC (decode only)
-FORMAT = 3  # float path + arithmetic config + symbol CRC
-FORMAT_PORTABLE = 5  # integer h_s, stored tables (sga.portable) + arithmetic config + symbol CRC
-FORMAT_NAMES = {FORMAT_LEGACY: "float-path format 1", FORMAT: "float-path format 3",
-                FORMAT_PORTABLE: "portable format 5", 2: "float-path bits-back format 2",
-                4: "float-path bits-back format 4", 6: "portable bits-back format 6"}
-PORTABLE_FORMATS = (FORMAT_PORTABLE, 6)
 PRECISION = 16
 TAIL_MASS = 2 ** -8
 FRAC_BINS = 16  # offsets k/16, k = -8..8
-CODEC = "sga"
-
-
-class SGAFormatError(lic.ContainerError):
-    """An .lic file with codec "sga" whose payload cannot be decoded by this model."""
-
-
-class SGAArithmeticError(SGAFormatError):
-    """A float-path file decoded to other symbols than were encoded (its stored CRC does not match): the
-    decoder's floating-point arithmetic differs from the encoder's. The message names both configurations."""
-
-
-SIZED_CRC = 1 << 32  # flag bit of a stored symbol CRC that also covers the image H x W (files since issue 17)
-
-
-def symbol_crc(*arrays, size=None) -> int:
-    """CRC-32 of integer symbol arrays (as little-endian int32, in order). ``size`` = (H, W): the CRC starts
-    from the image size and carries the :data:`SIZED_CRC` flag, so a file whose container size was changed
-    (and its container CRC recomputed) is refused instead of decoding to a cropped/padded image."""
-    crc = zlib.crc32(struct.pack("<II", int(size[0]), int(size[1]))) if size is not None else 0
-    for a in arrays:
-        crc = zlib.crc32(np.ascontiguousarray(np.asarray(a, np.int64).astype("<i4")).tobytes(), crc)
-    return crc | SIZED_CRC if size is not None else crc
-
-
-def crc_matches(stored: int, height: int, width: int, *arrays) -> bool:
-    """A stored symbol CRC against the decoded symbols: sized (files since issue 17: the flag bit is set) or
-    symbols-only (older files, which keep decoding)."""
-    return stored == symbol_crc(*arrays, size=(height, width) if stored & SIZED_CRC else None)
 
 
 _Y_TABLES = None
@@ -118,56 +99,6 @@ def y_table_indexes(mu: np.ndarray, sigma: np.ndarray, grid: str):
         base = mu
         f_idx = np.full(mu.shape, FRAC_BINS // 2, np.int64)
     return (s_idx * (FRAC_BINS + 1) + f_idx).astype(np.int32), base
-
-
-def model_fingerprints(model):
-    """(float fingerprint, portable fingerprint or None): config + weights; the portable one also covers the
-    integer data and the conversion record (``sga.portable``)."""
-    weights = [v.numpy().tobytes() for v in sorted(model.variables, key=lambda v: v.name)]
-    fp = lic.fingerprint(model.config_json(), weights)
-    integ = getattr(model, "integer_data", None)
-    if integ is None:
-        return fp, None
-    from .portable import integer_fingerprint_parts
-
-    rec, parts = integer_fingerprint_parts(*integ)
-    return fp, lic.fingerprint(model.config_json() + rec, weights + parts)
-
-
-def choose_portable(model, portable):
-    """Resolve the coder's mode: default portable iff the model is integerized; portable=True on a float-only
-    model is a clear error naming the conversion command."""
-    integ = getattr(model, "integer_data", None)
-    if portable is None:
-        return integ is not None
-    if portable and integ is None:
-        from .portable import NotIntegerizedError
-
-        raise NotIntegerizedError(f"this model is float-only (no {INTEGER_NAME}); convert it with "
-                                  "'python -m sga integerize MODEL OUT' for portable files")
-    return bool(portable)
-
-
-INTEGER_NAME = "integer.npz"
-
-
-def check_fingerprint(c: lic.Container, fmt, float_fp, portable_fp, path=None, model_dir=None):
-    """Accept a float-path file by the float fingerprint and a portable file by the portable one; a portable
-    file read by a float-only model names both formats and the conversion command."""
-    where = f"{path}: " if path is not None else ""
-    model = f"model {model_dir}" if model_dir is not None else "this model"
-    if fmt in PORTABLE_FORMATS:
-        if portable_fp is None:
-            raise SGAFormatError(f"{where}{FORMAT_NAMES[fmt]} (integerized model) file, but {model} is float-only "
-                                 "(reads float-path formats 1-4); convert it with 'python -m sga integerize "
-                                 "MODEL OUT' and decode with --model OUT")
-        want = portable_fp
-    else:
-        want = float_fp
-    if c.fingerprint != want:
-        raise lic.ContainerError(f"{where}model fingerprint mismatch: file {c.fingerprint.hex()}, "
-                                 f"{model} {want.hex()} ({FORMAT_NAMES.get(fmt, f'format {fmt}')}); "
-                                 "decode with the model that wrote it")
 
 
 class Coder:
@@ -352,27 +283,3 @@ class Coder:
     def decode(self, c: lic.Container, path=None):
         y_hat, z_hat, method, grid = self.decode_latents(c, path)
         return self.reconstruct(y_hat, c.height, c.width), method
-
-
-def file_format(c: lic.Container):
-    try:
-        head = lic.unpack_ints(c.sections[0], max_count=2 * 4096 + 11) if c.sections else []
-    except ValueError:
-        return None
-    return head[0] if head else None
-
-
-def read_checked(path, float_fp, portable_fp, model_dir=None) -> lic.Container:
-    c = lic.read(path, codec=CODEC)
-    check_fingerprint(c, file_format(c), float_fp, portable_fp, path, model_dir)
-    return c
-
-
-def open_coder(model, lmbda: float = 0.0, portable: bool | None = None):
-    """The coder for a model: :class:`Coder` (mbt2018) or :class:`sga.bitsback.BitsBackCoder` (mbt2018_bb).
-    Both ``decode(container)`` to a tuple whose first two items are (image, method name)."""
-    if getattr(model, "is_bits_back", False):
-        from .bitsback import BitsBackCoder
-
-        return BitsBackCoder(model, lmbda, portable=portable)
-    return Coder(model, portable=portable)

@@ -38,6 +38,8 @@ import numpy as np
 
 from shared_data import exact
 
+from .stream import NotIntegerizedError, integer_fingerprint_parts  # noqa: F401 - re-exported
+
 INTEGER_FILE = "integer.npz"
 INTEGER_VERSION = 1
 IN_FRAC = 2  # h_s input: ẑ·4 (bits-back grid k/4)
@@ -48,10 +50,6 @@ W_FRAC_MAX, W_FRAC_MIN = 16, 8
 BOUND_LIMIT = 1 << 52  # one bit of margin under 2^53
 EXP_FRAC = 32
 RAW_MAX = 9.0  # σ ≤ e^9 on the bits-back path (its symbol range is ±4095)
-
-
-class NotIntegerizedError(ValueError):
-    """The model has no integer.npz (float-only)."""
 
 
 # ---- the integer h_s ---------------------------------------------------------------------------------------
@@ -174,7 +172,7 @@ def integerize_model(model) -> tuple[dict, dict]:
     if getattr(model, "is_bits_back", False):
         import tensorflow as tf
 
-        from .bitsback import RANGES, Z_DENSITY
+        from .stream import RANGES, Z_DENSITY
 
         r = RANGES[-1]
         k = np.arange(-r, r + 1, dtype=np.float32) / Z_DENSITY
@@ -198,7 +196,7 @@ def integerize_model(model) -> tuple[dict, dict]:
 
 def float_fingerprint(model) -> str:
     """Hex fingerprint of the float weights (what ``integer.npz`` was converted from)."""
-    from .coding import model_fingerprints
+    from .stream import model_fingerprints
 
     saved = model.__dict__.pop("integer_data", None)
     try:
@@ -206,10 +204,6 @@ def float_fingerprint(model) -> str:
     finally:
         if saved is not None:
             model.__dict__["integer_data"] = saved
-
-
-def integer_fingerprint_parts(data: dict, record: dict) -> tuple[str, list[bytes]]:
-    return json.dumps(record, sort_keys=True), [np.ascontiguousarray(data[k]).tobytes() for k in sorted(data)]
 
 
 def integerize(ckpt_dir, out_dir) -> dict:

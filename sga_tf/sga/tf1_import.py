@@ -40,7 +40,9 @@ import tensorflow as tf
 import tensorflow_compression as tfc
 from scipy import fftpack
 
-from .checkpoints import ModelLoadError, export_weights, parse_lambda
+from shared_data.errors import ModelError
+
+from .checkpoints import export_weights, parse_lambda
 from .model import MBT2018, TF1RDFTParameter
 
 SCOPES = {
@@ -122,11 +124,11 @@ def resolve_checkpoint(path) -> str:
     if p.is_dir():
         ck = tf.train.latest_checkpoint(str(p))
         if ck is None:
-            raise ModelLoadError(f"{p}: no TF1 checkpoint (no 'checkpoint' file / model.ckpt-* files)")
+            raise ModelError(f"{p}: no TF1 checkpoint (no 'checkpoint' file / model.ckpt-* files)")
         return ck
     if Path(str(p) + ".index").is_file():
         return str(p)
-    raise ModelLoadError(f"{p}: not a TF1 checkpoint (directory or model.ckpt-N prefix)")
+    raise ModelError(f"{p}: not a TF1 checkpoint (directory or model.ckpt-N prefix)")
 
 
 def import_tf1(path, out_dir=None, lmbda: float | None = None, runname: str | None = None):
@@ -139,14 +141,14 @@ def import_tf1(path, out_dir=None, lmbda: float | None = None, runname: str | No
         reader = tf.train.load_checkpoint(ck)
         shapes = reader.get_variable_to_shape_map()
     except (tf.errors.OpError, ValueError) as e:
-        raise ModelLoadError(f"{ck}: unreadable checkpoint ({str(e).splitlines()[0][:200]})") from None
+        raise ModelError(f"{ck}: unreadable checkpoint ({str(e).splitlines()[0][:200]})") from None
     names = set(shapes)
     bias0 = _find(names, SCOPES["analysis_transform"], "layer_0/bias")
     # mbt2018.py: tfc 1.3 EntropyBottleneck under "entropy_bottleneck/"; mbt2018_bb.py: learned_prior.py's
     # BMSHJ2018Prior, whose matrix_i/bias_i/factor_i sit at the top level (same shapes and raw meaning)
     bits_back = f"{PRIOR_SCOPE}/matrix_0" not in names and "matrix_0" in names
     if bias0 is None or not (bits_back or f"{PRIOR_SCOPE}/matrix_0" in names):
-        raise ModelLoadError(f"{ck}: not an mbt2018 / mbt2018_bb (TF1/tfc 1.3) checkpoint: "
+        raise ModelError(f"{ck}: not an mbt2018 / mbt2018_bb (TF1/tfc 1.3) checkpoint: "
                              f"'analysis_transform/layer_0/bias' or '{PRIOR_SCOPE}/matrix_0' missing")
     n = int(shapes[bias0][0])
     # tfc 1.3's GDN (x / sqrt(beta + sum gamma x^2)) and RDFT parameterization: the variables copy 1:1
@@ -161,10 +163,10 @@ def import_tf1(path, out_dir=None, lmbda: float | None = None, runname: str | No
 
     def get(name, shape=None):
         if name is None or name not in names:
-            raise ModelLoadError(f"{ck}: variable missing: {name}")
+            raise ModelError(f"{ck}: variable missing: {name}")
         v = reader.get_tensor(name)
         if shape is not None and tuple(v.shape) != tuple(shape):
-            raise ModelLoadError(f"{ck}: {name} has shape {tuple(v.shape)}, expected {tuple(shape)}")
+            raise ModelError(f"{ck}: {name} has shape {tuple(v.shape)}, expected {tuple(shape)}")
         used.add(name)
         return v
 

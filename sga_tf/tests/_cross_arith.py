@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     import numpy as np
     import tensorflow as tf
     from sga.checkpoints import load_model
-    from sga.coding import open_coder
+    from sga.codec import open_coder
     from sga.inference import METHODS, IterativeInference, round_latents, with_overrides
 
     from shared_data import container as lic

@@ -34,7 +34,7 @@ def _image():
 
 def _load(model_dir):
     from sga.checkpoints import load_model
-    from sga.coding import open_coder
+    from sga.codec import open_coder
 
     model, _ = load_model(model_dir)
     return model, open_coder(model, 0.01)

@@ -270,7 +270,7 @@ def test_real_file_bits_vs_original_likelihoods(fx, tmp_path):
     """M3 on the fixture crop through this project's range coder into a real .lic file: its size against the
     original's information content −log₂ p(ŷ|ẑ) − log₂ p(ẑ) (median-rounded ẑ, eval graph) and against the
     original's own range-coded strings; the file decodes to the same ŷ."""
-    from sga.coding import open_coder
+    from sga.codec import open_coder
     from sga.inference import round_latents
 
     from shared_data import container as lic

@@ -128,12 +128,12 @@ def test_integerize_cli_writes_a_loadable_model(tmp_path):
     assert load_model(tmp_path / "f")[0].integer_data is None
     assert Coder(mi).float_fingerprint == Coder(load_model(tmp_path / "f")[0]).fingerprint
     # weights trained further in place without re-running integerize: refused, naming the command
-    from sga.checkpoints import ModelLoadError
+    from shared_data.errors import ModelError
 
     v = mi.hyper_synthesis_transform.trainable_variables[-1]
     v.assign_add(tf.ones_like(v))
     export_weights(mi, args, tmp_path / "i")
-    with pytest.raises(ModelLoadError, match="converted from other weights.*python -m sga integerize"):
+    with pytest.raises(ModelError, match="converted from other weights.*python -m sga integerize"):
         load_model(tmp_path / "i")
 
 

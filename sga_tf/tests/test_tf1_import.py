@@ -6,9 +6,11 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
-from sga.checkpoints import ModelLoadError, load_model, parse_lambda
+from sga.checkpoints import load_model, parse_lambda
 from sga.model import MBT2018
 from sga.tf1_import import import_tf1, irdft_matrix, rdft_from_kernel, tf1_variable_names
+
+from shared_data.errors import ModelError
 
 
 def _tf1_values(ref: MBT2018):
@@ -105,7 +107,7 @@ def test_import_errors(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "cannot parse lambda from run name 'my_model_run'" in err
     assert main(["import-tf1", str(run), str(tmp_path / "o"), "--lambda", "0.04"]) == 0
     assert (tmp_path / "o" / "args.json").is_file()
-    with pytest.raises(ModelLoadError, match="no TF1 checkpoint"):
+    with pytest.raises(ModelError, match="no TF1 checkpoint"):
         import_tf1(tmp_path / "empty-lmbda=0.01" if (tmp_path / "empty-lmbda=0.01").mkdir() is None else None)
     with pytest.raises(ValueError, match="pass --lambda"):
         parse_lambda("mbt2018-num_filters=192")
