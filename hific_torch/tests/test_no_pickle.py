@@ -2,8 +2,8 @@
 saved as each kind of file this project loads with torch is refused by every load path — model / zoo
 loading (``--model``, also the portable integer tables, which live in the checkpoint), ``import_original``,
 training ``--resume`` and ``-warmstart -ckpt``, the LPIPS AlexNet weights — with the project's error
-(:class:`hific.model.ModelError` / ``LPIPSWeightsUnusable``) naming the file, one ``error:`` line at the
-CLIs, and the file never appears. Every torch load goes through :func:`hific.model.load_weights_only`."""
+(:class:`shared_data.errors.ModelError` / ``LPIPSWeightsUnusable``) naming the file, one ``error:`` line at the
+CLIs, and the file never appears. Every torch load goes through :func:`hific.checkpoints.load_weights_only`."""
 
 import os
 import subprocess
