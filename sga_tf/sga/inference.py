@@ -1,4 +1,4 @@
-"""Iterative inference of the latents (y, z) for one trained model (Yang et al. 2020, §3 of the spec).
+"""Iterative inference of the latents (y, z) for one trained model (Yang et al. 2020, survey §3).
 
 One loop serves every method of Table 1; a method is only its *relaxation* (how ŷ, ẑ are made
 differentiable during optimization), its *schedule* (learning rate, iterations, temperature, early stopping)
@@ -75,7 +75,7 @@ METHODS = {
                       t_ub=0.2),
     # M3: no iterative inference; latents are the amortized ones on the tfc "dequantize" (offset) grid.
     "m3": Method("m3", "M3", "none", 0.0, 0, "offset"),
-    # --- bits-back (model mbt2018_bb; spec §4). The z variable holds q's parameters (m, s) = h_a(·). ---
+    # --- bits-back (model mbt2018_bb; survey §4). The z variable holds q's parameters (m, s) = h_a(·). ---
     # M2 stage 1: SGA on y, joint with (m, s), one reparameterized z sample per step; then stage 2 (q_fit).
     "bb_sga": Method("bb_sga", "M2", "sga", 0.005, 2000, "bitsback", temperature="exp0", t_rate=1e-3, t_ub=0.5,
                      t0=700, relax_z=False, q_fit="bb_sga_q"),

@@ -1,5 +1,5 @@
-"""The mean-scale hyperprior of Minnen et al. 2018 without context model, as used by Yang et al. 2020 (§1 of
-the spec; ``II:main/nn_models.py`` and ``II:main/mbt2018.py``), on tensorflow-compression 2.14.
+"""The mean-scale hyperprior of Minnen et al. 2018 without context model, as used by Yang et al. 2020 (survey
+§1; ``II:main/nn_models.py`` and ``II:main/mbt2018.py``), on tensorflow-compression 2.14.
 
 Transforms (N = M = ``num_filters``)::
 

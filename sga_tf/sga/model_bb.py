@@ -1,4 +1,4 @@
-"""The bits-back variant of the mean-scale hyperprior (``II:main/mbt2018_bb.py`` + ``learned_prior.py``; spec
+"""The bits-back variant of the mean-scale hyperprior (``II:main/mbt2018_bb.py`` + ``learned_prior.py``; survey
 §1 "Bits-back variant").
 
 Generative model  z -> ỹ -> x  with

@@ -1,5 +1,5 @@
 """Import of the released TF1 / tfc 1.3 checkpoints (``mbt2018-num_filters=N-lmbda=λ``, ``II:main``) into
-:class:`sga.model.MBT2018` (spec §1, §2).
+:class:`sga.model.MBT2018` (survey §1, §2).
 
 TF1 layout (``tf.train.Saver``, ``model.ckpt-<step>``): Keras-layer scopes named after the classes of
 ``II:main/nn_models.py``, tfc 1.3 layer variables inside them, plus optimizer slots (ignored)::

@@ -1,4 +1,4 @@
-"""The bits-back model (mbt2018_bb) and real bits-back ANS coding (spec §1 "Bits-back variant", §4)."""
+"""The bits-back model (mbt2018_bb) and real bits-back ANS coding (survey §1 "Bits-back variant", §4)."""
 import numpy as np
 import pytest
 import tensorflow as tf

@@ -1,4 +1,4 @@
-"""The relaxations and schedules of Table 1 (spec §3) and the shared loop."""
+"""The relaxations and schedules of Table 1 (survey §3) and the shared loop."""
 import math
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Pins what a reader would otherwise have to trust: parameter counts and layer shapes (spec §1)."""
+"""Pins what a reader would otherwise have to trust: parameter counts and layer shapes (survey §1)."""
 import numpy as np
 import pytest
 import tensorflow as tf
