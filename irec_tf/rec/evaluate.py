@@ -1,4 +1,4 @@
-"""Per-image evaluation: real files, actual vs ideal code lengths (spec §5), the original's results.csv columns
+"""Per-image evaluation: real files, actual vs ideal code lengths (survey §5), the original's results.csv columns
 and the shared measures.csv.
 
 Lossy: *ideal* = KL/(#px·ln 2) with metrics of one posterior sample; *actual* = the .lic file's size with

@@ -1,6 +1,6 @@
 """Training loops shared by the sacred experiments and reproduce.py.
 
-* :func:`train_lossy` — ``large_level_2_vae``: loss = β·distortion + (KL₁+KL₂)/(H·W·ln 2) (spec §2, lossy),
+* :func:`train_lossy` — ``large_level_2_vae``: loss = β·distortion + (KL₁+KL₂)/(H·W·ln 2) (survey §2, lossy),
   distortion ``mse`` = MSE·255² or ``ms-ssim`` = (1 − MS-SSIM)·255; Adam; stops on NaN/inf.
 * :func:`train_lossless` — ``resnet_vae``: loss = −log p(x|z) + β·KL_free-bits (per-channel free bits λ);
   Adamax; the lr is multiplied by ``learning_rate_drop_rate`` every ``drop_learning_rate_after_iter`` steps

@@ -55,7 +55,7 @@ def run(mode, model, model_save_dir, num_res_blocks, kl_per_partition, block_siz
             "extrapolate_auxiliary_vars=False (auxiliary variance ratios fitted by SGD) is not part of this "
             "reproduction: the original supports it only for its GaussianCoder with the importance/rejection "
             "samplers; the beam-search coder behind the paper's numbers always uses the extrapolated power-law "
-            "ratios (spec irec.md §3.3)")
+            "ratios (survey §3 item 3)")
     make_sampler(sampler)
     if not model_save_dir:
         raise ValueError("model_save_dir is required")

@@ -20,7 +20,7 @@ def make_sampler(name: str):
         raise NotImplementedError(
             f"sampler={name!r} is not part of this reproduction: the original's {name} sampler is an "
             "alternative that the paper's published numbers do not use (its README runs both the lossless and "
-            "the lossy results with sampler=beam_search, spec irec.md §3.5-3.6); use sampler=beam_search")
+            "the lossy results with sampler=beam_search, survey §3 items 5-6); use sampler=beam_search")
     raise ValueError(f"unknown sampler {name!r}; known: {SAMPLERS}")
 
 

@@ -26,7 +26,7 @@ def build_model(config: dict):
     if name in ("large_level_1_vae", "large_level_4_vae", "large_resnet_vae"):
         raise NotImplementedError(f"model={name!r} is not part of this reproduction: it exists in the original "
                                   "but none of the paper's results use it (lossless: resnet_vae, lossy: "
-                                  f"large_level_2_vae, spec irec.md §1); use one of {MODELS}")
+                                  f"large_level_2_vae, survey §1); use one of {MODELS}")
     raise ValueError(f"unknown model {name!r}; known: {MODELS}")
 
 

@@ -1,4 +1,4 @@
-"""``large_level_2_vae``: the two-level lossy VAE of iREC (``Large2LevelVAE``; spec §1b).
+"""``large_level_2_vae``: the two-level lossy VAE of iREC (``Large2LevelVAE``; survey §1b).
 
 Shapes for an H×W input (H, W multiples of 64): y (level 1) is H/16 × W/16 × N, z (level 2) is
 H/64 × W/64 × M, with N = ``level_1_filters`` (196) and M = ``level_2_filters`` (128). Input x ∈ [0, 1].

@@ -1,4 +1,4 @@
-"""``resnet_vae``: the bidirectional ResNet VAE used by iREC for lossless coding (spec §1a; Kingma et al. 2016,
+"""``resnet_vae``: the bidirectional ResNet VAE used by iREC for lossless coding (survey §1a; Kingma et al. 2016,
 as in HiLLoC). ``num_res_blocks`` = 24 in the paper, 160 deterministic and 32 stochastic filters.
 
 Data x ∈ [−0.5, 0.5] (``(pixel + 0.5)/256 − 0.5``). For an H×W input every level is H/2 × W/2 × 32
