@@ -1,4 +1,4 @@
-"""Pins parameter counts and layer layouts of the paper-size model (spec Sec. 1.7), built on the meta device."""
+"""Pins parameter counts and layer layouts of the paper-size model (survey §1.7), built on the meta device."""
 
 import torch
 from hific.config import ModelConfig

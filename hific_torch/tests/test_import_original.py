@@ -1,8 +1,8 @@
 """Import of the PyTorch port's checkpoints (HIFIC-low/med/high layout), loaded with weights_only=True.
 
-The test writes a small checkpoint in the port's layout (its key names and tensor layouts, spec Sec. 1 and
+The test writes a small checkpoint in the port's layout (its key names and tensor layouts, survey §1 and
 the port's save_model dict), imports it, and checks every transform against an independent functional
-forward of the port's architecture written here from the spec (reflection pads, stride-2 pad right/top,
+forward of the port's architecture written here from the survey (reflection pads, stride-2 pad right/top,
 ConvTranspose2d(padding, output_padding=1), ChannelNorm, the gated last density layer).
 """
 
@@ -87,7 +87,7 @@ def write_port_checkpoint(path, sd, **args):
                 "discriminator_state_dict": {"conv1.weight_orig": sd["Discriminator.conv1.weight_orig"]}}, path)
 
 
-# ---- the port's forward, written from the spec (independent of hific.network) ---------------------------
+# ---- the port's forward, written from the survey (independent of hific.network) -------------------------
 def cn(x, sd, key):
     mu, var = x.mean(1, keepdim=True), x.var(1, keepdim=True, unbiased=True)
     return (x - mu) * torch.rsqrt(var + 1e-3) * sd[f"{key}.gamma"] + sd[f"{key}.beta"]
