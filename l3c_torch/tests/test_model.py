@@ -1,4 +1,4 @@
-"""Architecture, config, quantizer and DMLL pinned against the spec (configs/ms/cr.cf)."""
+"""Architecture, config, quantizer and DMLL pinned against the survey (docs/reference/l3c.md; configs/ms/cr.cf)."""
 import math
 
 import pytest
