@@ -15,14 +15,12 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
@@ -61,21 +59,19 @@ def bench_model(crop: int):
     import math
     import tempfile
 
-    import tensorflow as tf
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(2)
-    except RuntimeError:
-        pass
     from rec.codec import compress, decompress, load_model
     from rec.coding import num_samples
-    from rec.data import center_crop, kodak_dir, list_images
+    from rec.experiment import limit_threads
 
+    from shared_data.errors import DatasetError
     from shared_data.imageio import read_image
+    from shared_data.paths import kodak_images
+    from shared_data.transforms import center_crop
 
+    limit_threads()
     try:
-        files = list_images(kodak_dir())
-    except FileNotFoundError as e:
+        files = kodak_images()
+    except DatasetError as e:
         print(f"model benchmark skipped: {e}")
         return
     full = read_image(files[0])
@@ -101,19 +97,16 @@ def bench_portable(n_images: int, crop: int):
     """Portable (format 3) vs float path (format 2) on the same images: bits, PSNR, encode/decode seconds."""
     import tempfile
 
-    import tensorflow as tf
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(2)
-    except RuntimeError:
-        pass
     from rec.codec import compress, decompress, load_model
-    from rec.data import center_crop, kodak_dir, list_images
+    from rec.experiment import limit_threads
 
     from shared_data.imageio import read_image
+    from shared_data.paths import kodak_images
+    from shared_data.transforms import center_crop
     from shared_eval.metrics import psnr
 
-    files = list_images(kodak_dir())[:n_images]
+    limit_threads()
+    files = kodak_images(n_images)
     cases = [("zoo/mini", crop, 10, 1.0), ("zoo/mini-lossless", 32, 20, 1.2)]
     print(f"\nportable vs float path: {len(files)} Kodak images")
     print(f"{'model':<18} {'image':<8} {'path':<9} {'bytes':>6} {'bpp':>8} {'PSNR':>7} {'enc s':>7} {'dec s':>6}")

@@ -34,7 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from shared_data import arith, container
-from shared_data.errors import ContainerError, ImageError, LicError, ModelError
+from shared_data.errors import ConfigError, ContainerError, ImageError, LicError, ModelError
 from shared_data.imageio import check_rgb_uint8, crop_to_original, pad_to_multiple
 
 from . import fileformat as ff
@@ -477,6 +477,12 @@ class IrecCodec:
             raise PortableError(f"{lm.path}: model is not integerised, so it cannot write the portable format 3; "
                                 f"convert it with `python -m rec integerize {lm.path} OUT` or use the float path")
         self.coding = {k: v for k, v in coding.items() if v is not None}
+        try:  # refuse bad settings now (one line), not half-way through an encode
+            seed = make_coder(lm.config, **self.coding).seed
+            if not 0 <= seed < 1 << 64:
+                raise ValueError(f"compression_seed must be in [0, 2**64), got {seed}")
+        except ValueError as e:
+            raise ConfigError(f"irec coding options {self.coding}: {e}") from None
         self.lossless = bool(lm.lossless)
         self.fingerprint = lm.fingerprint if self.portable else lm.float_fingerprint
 

@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 ZOO = {"lossy": ROOT / "zoo" / "mini", "lossless": ROOT / "zoo" / "mini-lossless"}
@@ -34,11 +33,12 @@ def images():
     import numpy as np
 
     from shared_data.imageio import read_image
+    from shared_data.paths import kodak_dir
 
     rs = np.random.RandomState(11)
     synth = np.clip(np.cumsum(rs.randn(37, 53, 3) * 7, axis=1) + 128, 0, 255).astype(np.uint8)
     out = [("synth", "lossy", synth), ("synth", "lossless", synth[:13, :19])]
-    kodak = Path(os.environ.get("KODAK_DIR", ROOT.parent.parent / "shared" / "data" / "kodak"))
+    kodak = kodak_dir()
     if (kodak / "kodim01.png").is_file() and (kodak / "kodim15.png").is_file():
         k1, k15 = read_image(kodak / "kodim01.png"), read_image(kodak / "kodim15.png")
         out.append(("kodim01", "lossy", k1[200:267, 300:345]))
@@ -47,12 +47,9 @@ def images():
 
 
 def _threads():
-    import tensorflow as tf
+    from rec.experiment import limit_threads
 
-    from shared_data import arith
-
-    tf.config.threading.set_intra_op_parallelism_threads(arith.threads(default=2))
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    limit_threads()
 
 
 def main(argv=None) -> int:

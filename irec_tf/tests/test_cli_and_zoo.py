@@ -30,6 +30,13 @@ def test_cli_encode_decode_default_model(tmp_path):
     assert r.returncode == 0, r.stderr
     out = read_image(tmp_path / "out.png")
     assert out.shape == img.shape
+    # a folder (the shared CLI: sub-folders kept, one model load): the same bytes as one file at a time
+    write_png(tmp_path / "dir" / "sub" / "in.png", img)
+    write_png(tmp_path / "dir" / "b.png", img[:33, :20])
+    r = _run("encode", str(tmp_path / "dir"), str(tmp_path / "lics"))
+    assert r.returncode == 0 and "encoded 2 of 2 files" in r.stdout, r.stderr
+    assert (tmp_path / "lics" / "sub" / "in.png.lic").read_bytes() == (tmp_path / "a.lic").read_bytes()
+    assert (tmp_path / "lics" / "b.png.lic").is_file()
     r = _run("info", str(tmp_path / "a.lic"))
     assert r.returncode == 0 and "codec irec" in r.stdout and "portable format 3, lossy" in r.stdout, r.stderr
     # errors: one clear line, non-zero exit
@@ -40,6 +47,9 @@ def test_cli_encode_decode_default_model(tmp_path):
     assert r.returncode == 1 and "no such file" in r.stderr
     r = _run("encode", str(tmp_path / "in.png"), str(tmp_path / "x.lic"), "--model", str(tmp_path))
     assert r.returncode == 1 and "config.json" in r.stderr
+    r = _run("encode", str(tmp_path / "in.png"), str(tmp_path / "x.lic"), "--n_beams", "0")
+    assert r.returncode == 1 and "n_beams" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "x.lic").exists()
 
 
 def _first_row(path):
