@@ -9,57 +9,50 @@ temperatures and the real coded file are compared with the original's numbers.
 Tolerances (float32, different kernels/op order): tensors ≤ 1e-5 relative to the tensor's scale unless a
 test says otherwise; the documented differences (README "Differences from the original") are measured
 here and pinned by their size."""
-import hashlib
-import json
+import functools
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from shared_data import parity
+from shared_data.parity import FixtureError
+
 PARITY = Path(__file__).resolve().parent.parent / "parity"
 ORIGINAL_COMMIT = "6a97aba5b17c70847465f5865bd9e2bf58ccbe73"  # branch main of the original
+FIXTURE = "sga"  # the one fixture of this sub-project (parity/MANIFEST.json)
+REGEN = "tools/parity/make_sga_fixture.py (or update ORIGINAL_COMMIT)"
+REQUIRED = ("mbt2018/outputs.npz", "mbt2018_step/outputs.npz", "methods/outputs.npz", "bb/outputs.npz")
 REL = 1e-5
 
 
-class FixtureError(AssertionError):
-    pass
+def check_fixture(root: Path = PARITY, commit: str = ORIGINAL_COMMIT) -> parity.Fixture:
+    """MANIFEST.json checked by ``shared_data.parity.load``: schema, fixture, the expected original commit, every
+    file's sha256 as recorded; else a one-line FixtureError naming the file."""
+    return parity.load(root, commit=commit, required=REQUIRED, regen=REGEN, fixture=FIXTURE)
 
 
-def check_fixture(root: Path = PARITY, commit: str = ORIGINAL_COMMIT) -> dict:
-    """MANIFEST.json present, from the expected original commit, every file's sha256 as recorded; else a
-    one-line error naming the file."""
-    man_path = root / "MANIFEST.json"
-    if not man_path.is_file():
-        raise FixtureError(f"{man_path}: missing (regenerate with tools/parity/make_sga_fixture.py)")
-    try:
-        man = json.loads(man_path.read_text())
-    except ValueError as e:
-        raise FixtureError(f"{man_path}: unreadable ({e})") from None
-    if man.get("commit") != commit:
-        raise FixtureError(f"{man_path}: fixture is from original commit {man.get('commit')}, the tests expect "
-                           f"{commit} (regenerate the fixture or update ORIGINAL_COMMIT)")
-    for rel, digest in man["files"].items():
-        p = root / rel
-        if not p.is_file():
-            raise FixtureError(f"{p}: missing fixture file")
-        if hashlib.sha256(p.read_bytes()).hexdigest() != digest:
-            raise FixtureError(f"{p}: sha256 differs from MANIFEST.json (corrupted or edited fixture)")
-    return man
+@functools.cache
+def _fixture() -> parity.Fixture:
+    return check_fixture()
 
 
-def _rel(a, b):
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-12))
+def _npz(rel: str) -> dict:
+    """A listed ``.npz`` of the checked fixture (no pickles)."""
+    return _fixture().npz(rel)
+
+
+_rel = parity.rel_err  # max |a − b| / max(max |b|, 1e-12)
 
 
 @pytest.fixture(scope="module")
 def fx():
-    man = check_fixture()
+    man = _fixture().params
     from sga.tf1_import import import_tf1
 
     model, args = import_tf1(PARITY / "mbt2018" / "ckpt", lmbda=man["lmbda"])
-    out = dict(np.load(PARITY / "mbt2018" / "outputs.npz"))
+    out = _npz("mbt2018/outputs.npz")
     return man, model, args, out
 
 
@@ -73,9 +66,9 @@ def test_fixture_check_names_the_bad_file(tmp_path):
     b = bytearray(f.read_bytes())
     b[len(b) // 2] ^= 0xFF
     f.write_bytes(bytes(b))
-    with pytest.raises(FixtureError, match=r"methods/outputs\.npz: sha256 differs"):
+    with pytest.raises(FixtureError, match=r"methods/outputs\.npz: sha256 .* differs"):
         check_fixture(root)
-    with pytest.raises(FixtureError, match="from original commit .* the tests expect 0000"):
+    with pytest.raises(FixtureError, match="made from original commit .*, this port follows 0000"):
         check_fixture(root, commit="0000")
 
 
@@ -132,7 +125,7 @@ def test_training_loss_and_one_step_match_original(fx):
     assert abs(float(bpp) - o["train/train_bpp"]) / o["train/train_bpp"] < REL
     assert abs(float(mse) * 255 ** 2 - o["train/train_mse"]) / o["train/train_mse"] < REL
     opt.apply_gradients(zip(tape.gradient(loss, variables), variables))
-    after = dict(np.load(PARITY / "mbt2018_step" / "outputs.npz"))
+    after = _npz("mbt2018_step/outputs.npz")
     got = _tf1_layout(model)
     # Adam's first step moves each parameter by ≈ ±lr (m/√v = sign g); compare the steps in units of lr.
     # Elements with |g| ≲ 1e5·ε (float32 gradient noise) move by a slightly different fraction of lr.
@@ -195,7 +188,7 @@ def _gumbel(sample, logits, temperature):
 
 @pytest.fixture(scope="module")
 def methods():
-    return dict(np.load(PARITY / "methods" / "outputs.npz"))
+    return _npz("methods/outputs.npz")
 
 
 @pytest.mark.parametrize("name", ["sga", "map", "ste", "unoise", "danneal"])
@@ -300,8 +293,8 @@ def test_bits_back_model_matches_original():
     from sga.model_bb import log_normal_pdf
     from sga.tf1_import import import_tf1
 
-    man = check_fixture()
-    o = dict(np.load(PARITY / "bb" / "outputs.npz"))
+    man = _fixture().params
+    o = _npz("bb/outputs.npz")
     model, args = import_tf1(PARITY / "bb" / "ckpt", lmbda=man["lmbda"])
     assert args["model"] == "mbt2018_bb" and model.gdn == "original"
     x = tf.constant(o["input"])

@@ -23,7 +23,8 @@ link to tfc 2.14.1's library, which registers the v1.3 range-coding ops with the
   uniform noise); for SGA also the samples/logits of the same graph at T = 0.5, 0.05, 0.005;
 * ``bb/``: ``mbt2018_bb.py``'s training graph: weights (``ckpt/``), q(z|x) = (m, log-variance), the Gaussian
   ε it drew, z̃, log q, p(z̃), p(ỹ|z̃), the bpp terms (y, z, back) and the loss;
-* ``MANIFEST.json`` (commit, config, input, sha256 of every file) and ``PROVENANCE.md``.
+* ``PROVENANCE.md`` and, last, ``MANIFEST.json`` (schema ``lic-parity/1`` of ``shared_data.parity``: commit,
+  branch, sha256 of every file, versions; config and input under ``params``).
 
 Environment (scratch only; nothing in ``sga_tf/requirements*`` changes)::
 
@@ -58,6 +59,8 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
+ORIG_NAME = "mandt-lab/improving-inference-for-neural-image-compression"
+ORIG_REPO = "https://github.com/" + ORIG_NAME
 OUT = REPO / "sga_tf" / "parity"
 KODAK_IMAGE = "kodim23.png"
 CROP_TOP, CROP_LEFT, CROP = 160, 288, 192
@@ -298,7 +301,9 @@ def bb_part(tf, x_np, out: Path) -> dict:
     return res
 
 
-def write_provenance(out: Path, man: dict, m: dict, meth: dict, bb: dict):
+def write_provenance(out: Path, manifest: dict, m: dict, meth: dict, bb: dict):
+    man = {**manifest["params"], "original": ORIG_NAME, "commit": manifest["original"]["commit"],
+           "versions": manifest["versions"], "files": {k: f["sha256"] for k, f in manifest["files"].items()}}
     v = man["versions"]
     key = [f"- eval graph (M3): y bits {float(m['eval/y_bits']):.4f}, z bits {float(m['eval/z_bits']):.4f} "
            f"(median-rounded ẑ), range-coded strings {m['eval/string'].size} + {m['eval/side_string'].size} bytes",
@@ -394,15 +399,17 @@ def main(argv=None) -> int:
     versions = {"python": platform.python_version(), "tensorflow": tf.__version__,
                 "tensorflow_compression": f"v1.3 Python package ({tfc.__file__}) + tfc 2.14.1 ops library",
                 "tensorflow_probability": tfp.__version__, "numpy": np.__version__}
-    files = sorted(p for p in out.rglob("*") if p.is_file() and p.name not in ("MANIFEST.json", "PROVENANCE.md"))
-    manifest = {"original": "mandt-lab/improving-inference-for-neural-image-compression", "branch": "main",
-                "commit": commit, "num_filters": NUM_FILTERS, "lmbda": LMBDA, "seed": SEED, "runname": RUNNAME,
-                "input": {"image": KODAK_IMAGE, "top": CROP_TOP, "left": CROP_LEFT, "size": CROP,
-                          "uint8_sha256": hashlib.sha256((x_np * 255).round().astype(np.uint8).tobytes()).hexdigest()},
-                "sga_temperatures": list(SGA_TEMPERATURES), "versions": versions,
-                "files": {str(p.relative_to(out)): sha256(p) for p in files}}
-    (out / "MANIFEST.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    from shared_data import parity
+
+    params = {"num_filters": NUM_FILTERS, "lmbda": LMBDA, "seed": SEED, "runname": RUNNAME,
+              "input": {"image": KODAK_IMAGE, "top": CROP_TOP, "left": CROP_LEFT, "size": CROP,
+                        "uint8_sha256": hashlib.sha256((x_np * 255).round().astype(np.uint8).tobytes()).hexdigest()},
+              "sga_temperatures": list(SGA_TEMPERATURES)}
+    # every data file under out (the checkpoints and outputs.npz of bb/, mbt2018/, mbt2018_step/, methods/)
+    manifest = parity.manifest(out, fixture="sga", repository=ORIG_REPO, commit=commit, branch="main",
+                               generator="tools/parity/make_sga_fixture.py", versions=versions, params=params)
     write_provenance(out, manifest, m, meth, bb)
+    parity.write_manifest(out, manifest)  # last: an interrupted run leaves a manifest naming the stale files
     print(json.dumps({k: float(v) for k, v in m.items() if np.ndim(v) == 0}, indent=1))
     print(f"wrote {out}")
     return 0
