@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def expected_shapes(C, B=5, n=128, L=6, k=24):
-    """Every variable of the original (slim names) and its shape, written out from the paper/spec."""
+    """Every variable of the original (slim names) and its shape, written out from the paper / survey §2, §5."""
     out = {}
 
     def conv(scope, kh, cin, cout, transpose=False):
