@@ -17,14 +17,14 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
+from shared_data import paths
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-KODAK_DIR = Path(os.environ.get("KODAK_DIR", HERE.parent.parent / "shared" / "data" / "kodak"))
+KODAK_DIR = paths.kodak_dir()
 
 
 def main(argv=None) -> int:

@@ -26,16 +26,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
+from shared_data import paths
+
 HERE = Path(__file__).resolve().parent
-KODAK_DIR = Path(os.environ.get("KODAK_DIR", HERE.parent.parent / "shared" / "data" / "kodak"))
+KODAK_DIR = paths.kodak_dir()
 MINI_IMAGES = ("kodim01.png", "kodim05.png", "kodim15.png", "kodim23.png")
-CLIC_DIR = Path(os.environ.get("CLIC_DIR", HERE.parent.parent / "shared" / "data" / "clic"))
-TRAIN_DIR = Path(os.environ.get("TRAIN_DIR", HERE.parent.parent / "shared" / "data" / "train-photos"))
+CLIC_DIR = paths.data_dir("CLIC_DIR", paths.SHARED_DIR / "data" / "clic")
+TRAIN_DIR = paths.train_dir()
 METHOD_ORDER = ("m3", "sga", "map", "ste", "unoise", "danneal")
 BB_METHOD_ORDER = ("bb_sga", "bb_no_sga", "bb_plain")
 #: the INFERRED 7-point λ set of the paper (spec §2); N = 256 for the two largest (II:main/README.md)
@@ -61,10 +62,22 @@ def clic_sources():
     return found
 
 
+def _kodak_images():
+    """kodim*.png of $KODAK_DIR (the project's listing rule, top level only)."""
+    from shared_data.errors import DatasetError
+    from shared_data.imageio import list_images
+
+    try:
+        return [p for p in list_images(KODAK_DIR, recursive=False) if p.name.startswith("kodim")]
+    except DatasetError:
+        return []
+
+
 def kodak_crops(names, size):
     import numpy as np
 
     from shared_data.imageio import read_image
+    from shared_data.transforms import center_crop
 
     out = []
     for n in names:
@@ -72,10 +85,8 @@ def kodak_crops(names, size):
         img = read_image(p)
         if img.shape[0] > img.shape[1]:
             img = np.ascontiguousarray(np.rot90(img))  # landscape, as SN's kodak_landscape
-        h, w = img.shape[:2]
         if size:
-            top, left = (h - size) // 2, (w - size) // 2
-            img = np.ascontiguousarray(img[top:top + size, left:left + size])
+            img = np.ascontiguousarray(center_crop(img, size))
         out.append((n, img))
     return out
 
@@ -100,7 +111,6 @@ def main(argv=None) -> int:
     ap.add_argument("--no_train", action="store_true", help="(full) evaluate the run directories present only")
     ap.add_argument("--progress", action="store_true")
     args = ap.parse_args(argv)
-    sys.path.insert(0, str(HERE))
     from sga.cli import _setup_tf
 
     _setup_tf()
@@ -136,7 +146,7 @@ def main(argv=None) -> int:
         ckdir = Path(args.checkpoint_dir or "checkpoints")
         its = args.its
         crop = args.crop
-        images = kodak_crops(sorted(p.name for p in KODAK_DIR.glob("kodim*.png")), args.crop)
+        images = kodak_crops(sorted(p.name for p in _kodak_images()), args.crop)
         if not images:
             print(f"reproduce: error: no kodim*.png in {KODAK_DIR}", file=sys.stderr)
             return 1

@@ -24,11 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
+from shared_data import paths
+
 HERE = Path(__file__).resolve().parent
 ZOO_DIR = HERE / "zoo" / "ms"
 REFERENCE = HERE.parent / "ci" / "references" / "sga-zoo-ms.csv"
-DEFAULT_TRAIN = os.environ.get("TRAIN_DIR", str(HERE.parent.parent / "shared" / "data" / "train-photos"))
-DEFAULT_KODAK = os.environ.get("KODAK_DIR", str(HERE.parent.parent / "shared" / "data" / "kodak"))
+DEFAULT_TRAIN = str(paths.train_dir())
+DEFAULT_KODAK = str(paths.kodak_dir())
 
 # The zoo recipe (documented in zoo/ms/TRAINING.md).
 # ``steps``: what this session's runs reached by their deadline (started with 2000 and lr_decay_at 0.8, i.e. a
@@ -502,10 +504,11 @@ def _deadline(spec: str | None) -> float | None:
 
 
 def _set_threads(n: int):
-    import tensorflow as tf
+    import tensorflow as tf  # noqa: F401 - imported first, so that threads.limit configures it
 
-    tf.config.threading.set_intra_op_parallelism_threads(n)
-    tf.config.threading.set_inter_op_parallelism_threads(n)
+    from shared_data import threads
+
+    threads.limit(n)
 
 
 def main(argv=None) -> int:
@@ -546,7 +549,6 @@ def main(argv=None) -> int:
     recipe = dict(RECIPE, **json.loads(a.recipe or "{}"))
     if a.minutes is not None and a.command in ("train", "all"):
         a.stop_at = time.strftime("%H:%M:%S", time.localtime(time.time() + 60 * a.minutes))
-    sys.path.insert(0, str(HERE))
     if a.command == "train":
         return cmd_train(a, recipe)
     if a.command == "train-one":

@@ -37,14 +37,14 @@ def one(args) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(args.intra)
-    tf.config.threading.set_inter_op_parallelism_threads(args.inter)
-    sys.path.insert(0, str(HERE))
-    import zoo
+    from shared_data import paths, threads
+
+    threads.limit(args.intra, inter=args.inter)
+    import zoo  # the script's own folder is on sys.path (python zoo_speed.py)
     from sga.model import MBT2018
 
     tf.random.set_seed(0)
-    glob = os.environ.get("TRAIN_DIR", str(HERE.parent.parent / "shared" / "data" / "train-photos"))
+    glob = str(paths.train_dir())
     t0 = time.perf_counter()
     if args.pipeline == "files":
         from sga.train import make_dataset

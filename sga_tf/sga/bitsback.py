@@ -59,6 +59,7 @@ import numpy as np
 import tensorflow as tf
 
 from shared_data import container as lic
+from shared_data import entropy
 
 from . import arith_config
 from .inference import GRID_IDS, METHOD_IDS, METHOD_NAMES, METHODS, IterativeInference
@@ -101,7 +102,8 @@ class BitsBackCoder:
     """Bits-back ANS coder for one :class:`sga.model_bb.MBT2018BB`."""
 
     def __init__(self, model, lmbda: float = 0.0, portable: bool | None = None):
-        import constriction
+        import constriction  # the ANS stack itself: bits-back pops and pushes on one stack (seeded, unsealed),
+        # a pattern shared_data.entropy's Encoder/Decoder pair does not cover; its models and word I/O are used
 
         if not getattr(model, "is_bits_back", False):
             raise ValueError("bits-back coding needs the bits-back model (mbt2018_bb), not a plain mbt2018 model")
@@ -204,7 +206,7 @@ class BitsBackCoder:
             mu, sigma = self._side(k, y_hat.shape, self.portable)
             ymodel = self.cs.model.QuantizedGaussian(-RANGES[ry], RANGES[ry])
             ans.encode_reverse(y_hat.astype(np.int32).ravel(), ymodel, mu.ravel(), sigma.ravel())  # 3. ŷ|z
-            ans.encode_reverse((k + RANGES[rz]).astype(np.int32).ravel(), self.cs.model.Categorical(perfect=False),
+            ans.encode_reverse((k + RANGES[rz]).astype(np.int32).ravel(), entropy.categorical(),
                                self._prior_probs(rz, k.shape, self.portable))  # 4. z
             b2 = ans.num_bits()
             ranges += [ry, rz]
@@ -217,7 +219,7 @@ class BitsBackCoder:
         prefix = int(diff[0]) if diff.size else lim
         head = lic.pack_ints([FORMAT_BB_PORTABLE if self.portable else FORMAT_BB, METHOD_IDS[method], GRID_IDS["bitsback"], shape[1], shape[2], zh, zw,
                               prefix, q_its, len(y_hats), symbol_crc(*syms, size=(height, width))] + ranges)
-        payload = words[prefix:].astype("<u4").tobytes()
+        payload = entropy.to_bytes(words[prefix:])
         infos[0]["startup_bits"] = 8 * len(payload) - sum(i["net_bits"] for i in infos)
         cfg = arith_config.pack(arith_config.describe())
         return lic.Container(CODEC, self.fingerprint, int(height), int(width), (head, payload, cfg)), infos
@@ -254,7 +256,7 @@ class BitsBackCoder:
         seed = seed_words(10 + zh * zw * n)
         if prefix > len(seed):
             raise SGAFormatError(f"side-information prefix {prefix} longer than the seed ({len(seed)} words)")
-        words = np.concatenate([seed[:prefix], np.frombuffer(c.sections[1], "<u4").astype(np.uint32)])
+        words = np.concatenate([seed[:prefix], entropy.to_words(c.sections[1], "bits-back ANS payload", SGAFormatError)])
         if len(words) == 0 or words[-1] == 0:
             raise SGAFormatError("corrupt ANS payload (empty or unsealed stack)")
         y_hats, zs, ks = [], [], []
@@ -262,7 +264,7 @@ class BitsBackCoder:
             ans = self.cs.stack.AnsCoder(words, seal=False)
             for i in reversed(range(count)):
                 ry, rz = ranges[2 * i], ranges[2 * i + 1]
-                k = (ans.decode(self.cs.model.Categorical(perfect=False),
+                k = (ans.decode(entropy.categorical(),
                                 self._prior_probs(rz, (1, zh, zw, n), portable))
                      .astype(np.int32) - RANGES[rz]).reshape(1, zh, zw, n)
                 mu, sigma = self._side(k, (1, yh, yw, n), portable)

@@ -146,12 +146,16 @@ def main(script: str, method: str, argv=None) -> int:
         model_dir = Path(args.checkpoint_dir) / args.runname
         if args.command == "decompress":
 
-            from .codec import open_coder
+            from shared_data import container as lic
 
-            model, _ = load_model(model_dir, args.num_filters)
-            coder = open_coder(model)
+            from .codec import SGACodec
+
+            model, margs = load_model(model_dir, args.num_filters)
+            codec = SGACodec(model, model_dir, margs, lmbda=margs.get("lmbda") or 1.0)  # λ unused by decoding
             t = time.perf_counter()
-            rec, used = coder.decode(coder.read(args.input, model_dir), args.input)[:2]
+            c = lic.read(args.input, codec="sga")
+            with lic.reading(args.input):
+                rec, used = codec.decode_with_method(c)
             out = args.output or str(Path(args.input).with_suffix(".png"))
             write_png(out, rec)
             print(f"{args.input} ({used}) -> {out} in {time.perf_counter() - t:.2f}s")

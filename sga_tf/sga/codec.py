@@ -81,7 +81,7 @@ class SGACodec:
         self.method = with_overrides(METHODS[name], its=its)
         try:
             check_model_method(model, self.method)
-        except ValueError as e:
+        except LicError as e:
             raise ModelError(f"{self.model_dir}: {e}") from None
         self.lmbda = parse_lambda(self.model_dir.name, lmbda or margs.get("lmbda"))
         self.q_its = q_its
@@ -122,6 +122,10 @@ class SGACodec:
     def decode(self, container: cont.Container) -> np.ndarray:
         """A container of this model -> ``uint8 (H, W, 3)``; any other model's file or a payload that does not
         decode is a :class:`ContainerError` (the symbol CRC refuses a desynchronised decoder)."""
+        return self.decode_with_method(container)[0]
+
+    def decode_with_method(self, container: cont.Container) -> tuple[np.ndarray, str]:
+        """:meth:`decode` and the inference method the file records."""
         import tensorflow as tf
 
         c = container
@@ -139,7 +143,7 @@ class SGACodec:
         if len(out) > 2 and not out[2]:
             print("sga: warning: bits-back side information not recovered exactly (the image is decoded)",
                   file=sys.stderr)
-        return out[0]
+        return out[0], out[1]
 
     def estimate_bits(self, image: np.ndarray) -> float:
         """The model's rate of the method's final latents in bits, −log₂ p(ŷ|ẑ) − log₂ p(ẑ) (bits-back:

@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from shared_data import container as lic
+from shared_data.errors import ConfigError
 from shared_data.imageio import read_image
 from shared_eval import metrics
 
@@ -38,10 +39,10 @@ def check_model_method(model, method):
     """The bits-back methods need the bits-back model and vice versa (clear error otherwise)."""
     bb_model = getattr(model, "is_bits_back", False)
     if bb_model and method.grid != "bitsback":
-        raise ValueError(f"{method.name} ({method.table_id}) needs an mbt2018 model; this is a bits-back "
+        raise ConfigError(f"{method.name} ({method.table_id}) needs an mbt2018 model; this is a bits-back "
                          "(mbt2018_bb) model: use bb_sga.py, bb_no_sga.py or bb_plain.py")
     if method.grid == "bitsback" and not bb_model:
-        raise ValueError(f"{method.name} ({method.table_id}) needs a bits-back model trained with mbt2018_bb.py "
+        raise ConfigError(f"{method.name} ({method.table_id}) needs a bits-back model trained with mbt2018_bb.py "
                          "(run name mbt2018_bb-num_filters=N-lmbda=λ), not an mbt2018 model")
 
 

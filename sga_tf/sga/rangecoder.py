@@ -21,11 +21,13 @@ from bisect import bisect_left
 
 import numpy as np
 
+from shared_data.errors import ContainerError
+
 M32 = 0xFFFFFFFF
 MAX_GAMMA_PREFIX = 30  # tfc's encoder: gamma < 2^31, so at most 30 leading zero bits
 
 
-class RangeDecodeError(ValueError):
+class RangeDecodeError(ContainerError):
     """A range-coded string that is not one tfc's encoder can have written (bounded decoder)."""
 
 

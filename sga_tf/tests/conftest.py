@@ -9,10 +9,11 @@ sys.path.insert(0, str(ROOT))
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-tf.config.threading.set_intra_op_parallelism_threads(2)
-tf.config.threading.set_inter_op_parallelism_threads(2)
+from shared_data import paths, threads  # noqa: E402
 
-KODAK_DIR = Path(os.environ.get("KODAK_DIR", ROOT.parent.parent / "shared" / "data" / "kodak"))
+threads.limit(2)
+
+KODAK_DIR = paths.kodak_dir()
 ZOO_MODEL = ROOT / "zoo" / "mini" / "mbt2018-num_filters=32-lmbda=0.01"
 ZOO_BB_MODEL = ROOT / "zoo" / "mini" / "mbt2018_bb-num_filters=32-lmbda=0.01"
 

@@ -1,10 +1,10 @@
 """Golden files (issue 15 item 5): committed portable files of the zoo models must decode to the pinned symbols
 (sha256 of ẑ/k and ŷ) and to the committed reconstruction within 1 grey level (g_s stays float). Only the
 portable path is pinned; the float path is checked by in-process round trips (test_coding, test_arith_config).
-A missing golden file FAILS; ``SGA_UPDATE_GOLDEN=1`` rewrites them (from the synthetic image below)."""
+A missing golden file FAILS; ``SGA_UPDATE_GOLDEN=1`` rewrites them (from the synthetic image below), both
+through :mod:`shared_data.golden`. The bytes of a fresh file are pinned by test_codec_protocol.py."""
 import hashlib
 import json
-import os
 
 import numpy as np
 import pytest
@@ -12,6 +12,7 @@ import tensorflow as tf
 from conftest import ROOT, ZOO_BB_MODEL, ZOO_MODEL
 
 from shared_data import container as lic
+from shared_data import golden
 
 GOLDEN = ROOT / "tests" / "golden"
 CASES = {"sga-zoo.m3": ("m3", ZOO_MODEL), "sga-zoo.sga": ("sga", ZOO_MODEL),
@@ -65,24 +66,31 @@ def _update():
 
 
 @pytest.fixture(scope="module")
-def golden():
-    if os.environ.get("SGA_UPDATE_GOLDEN") == "1":
+def pinned():
+    """The committed table (golden.json) after checking it through the project's golden convention
+    (shared_data.golden: a missing file FAILS; SGA_UPDATE_GOLDEN=1 re-encodes the .lic files and rewrites it):
+    the table is recomputed from the committed .lic files and must equal the committed bytes."""
+    if golden.update_requested("sga"):
         _update()
-    missing = [f"{n}{ext}" for n in CASES for ext in (".lic", ".rec.npy") if not (GOLDEN / f"{n}{ext}").is_file()]
-    if not (GOLDEN / "golden.json").is_file():
-        missing.append("golden.json")
-    if missing:
-        pytest.fail(f"golden files missing in {GOLDEN}: {missing}; regenerate with SGA_UPDATE_GOLDEN=1")
+    table = {}
+    for name, (_method, model_dir) in CASES.items():
+        for ext in (".lic", ".rec.npy"):
+            if not (GOLDEN / f"{name}{ext}").is_file():
+                pytest.fail(f"golden file {GOLDEN / (name + ext)} is missing; regenerate with SGA_UPDATE_GOLDEN=1")
+        _, coder = _load(model_dir)
+        y, z, method, _ = coder.decode_latents(coder.read(GOLDEN / f"{name}.lic"), name)
+        table[name] = {"method": method, "model": model_dir.name, "symbols_sha256": symbols_sha256(z, y)}
+    golden.check(GOLDEN / "golden.json", (json.dumps(table, indent=1, sort_keys=True) + "\n").encode(), "sga")
     return json.loads((GOLDEN / "golden.json").read_text())
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_golden_file_decodes_to_pinned_symbols(golden, name):
+def test_golden_file_decodes_to_pinned_symbols(pinned, name):
     _, coder = _load(CASES[name][1])
     c = coder.read(GOLDEN / f"{name}.lic")
     assert lic.unpack_ints(c.sections[0])[0] in (5, 6)  # portable formats only
     y, z, method, _ = coder.decode_latents(c, name)
-    assert method == golden[name]["method"]
-    assert symbols_sha256(z, y) == golden[name]["symbols_sha256"]
+    assert method == pinned[name]["method"] == CASES[name][0]
+    assert symbols_sha256(z, y) == pinned[name]["symbols_sha256"]
     rec = coder.reconstruct(y, c.height, c.width)
     assert np.abs(rec.astype(int) - np.load(GOLDEN / f"{name}.rec.npy").astype(int)).max() <= 1

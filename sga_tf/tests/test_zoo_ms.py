@@ -13,10 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import zoo  # noqa: E402 - a root script: conftest puts ROOT on sys.path
 from conftest import KODAK_DIR, ROOT
-
-sys.path.insert(0, str(ROOT))
-import zoo  # noqa: E402
 
 
 def _models():
