@@ -201,8 +201,8 @@ def _per_level(A: dict, prefix: str, out, losses) -> None:
             A[f"{prefix}nll/{i}"] = _np(loss(target.detach().clone(), P.detach().clone(), i))
 
 
-def run_original(orig: dict, src: Path, spec: dict, x_u8: np.ndarray) -> tuple[dict, dict, dict, dict]:
-    """One training step of the original (and its test-time pass when ``spec['recursive']``) on ``x_u8``.
+def run_original(orig: dict, src: Path, fdef: dict, x_u8: np.ndarray) -> tuple[dict, dict, dict, dict]:
+    """One training step of the original (and its test-time pass when ``fdef['recursive']``) on ``x_u8``.
 
     Returns (ckpt, arrays, flat config, extra facts)."""
     import torch
@@ -210,9 +210,9 @@ def run_original(orig: dict, src: Path, spec: dict, x_u8: np.ndarray) -> tuple[d
     pe, global_config = orig["pe"], orig["global_config"]
     torch.set_num_threads(1)
     pe.set_device(False)
-    config_ms, _ = orig["config_parser"].parse(str(src / "configs" / "ms" / spec["config"]))
+    config_ms, _ = orig["config_parser"].parse(str(src / "configs" / "ms" / fdef["config"]))
     global_config.reset()
-    global_config.add_from_flag(spec["overrides"])
+    global_config.add_from_flag(fdef["overrides"])
     global_config.update_config(config_ms)  # as MultiscaleTrainer.__init__
     flat = dict(config_ms.all_params_and_values())
 
@@ -225,10 +225,10 @@ def run_original(orig: dict, src: Path, spec: dict, x_u8: np.ndarray) -> tuple[d
     x = torch.from_numpy(x_u8).float()
     A: dict[str, np.ndarray] = {"input": x_u8}
 
-    if spec["recursive"]:  # multiscale_tester.test: eval mode, no grad, forward(x, recursive), get_loss
+    if fdef["recursive"]:  # multiscale_tester.test: eval mode, no grad, forward(x, recursive), get_loss
         blueprint.set_eval()
         with torch.no_grad():
-            out = blueprint.forward(x, spec["recursive"])
+            out = blueprint.forward(x, fdef["recursive"])
             loss_out = blueprint.get_loss(out)
         _per_level(A, "eval/", out, losses)
         costs, _, _ = losses.get(out)
@@ -318,16 +318,16 @@ def _check(name: str, ref_p: Path, arrays: dict) -> bool:
     return True
 
 
-def _write_provenance(path: Path, name: str, spec: dict, manifest: dict, args_line: str):
+def _write_provenance(path: Path, name: str, fdef: dict, manifest: dict, args_line: str):
     m = {**manifest["params"], **manifest}  # lic-parity/1: the fixture's own settings are under "params"
-    ov = " -p ".join(spec["overrides"])
+    ov = " -p ".join(fdef["overrides"])
     step = ("One step of the original's `MultiscaleTrainer.train_step` (iteration 0): `lr_schedule.update(0)`, "
             "`net.zero_grad()`, `blueprint.forward`, `blueprint.get_loss`, `loss_pc.backward()`, "
             f"`RMSprop(net.parameters(), {m['config']['lr.initial']}, weight_decay={m['config']['weight_decay']})"
             ".step()`.")
-    if spec["recursive"]:
-        step = (f"Before it, the test-time pass of the original's `multiscale_tester` with `--recursive={spec['recursive']}` "
-                f"(`blueprint.set_eval()`, no grad, `blueprint.forward(x, {spec['recursive']})`, `get_loss`: "
+    if fdef["recursive"]:
+        step = (f"Before it, the test-time pass of the original's `multiscale_tester` with `--recursive={fdef['recursive']}` "
+                f"(`blueprint.set_eval()`, no grad, `blueprint.forward(x, {fdef['recursive']})`, `get_loss`: "
                 "`eval/*`). Then o" + step[1:])
     margin = m["quantizer_margin_min"]
     lines = [
@@ -337,7 +337,7 @@ def _write_provenance(path: Path, name: str, spec: dict, manifest: dict, args_li
         "",
         f"- Original: {m['original']['repository']}, commit `{m['original']['commit']}`, imported from a local "
         "checkout (never copied into this repository).",
-        f"- Configuration: the original's `src/configs/ms/{spec['config']}` with `-p {ov}` through the "
+        f"- Configuration: the original's `src/configs/ms/{fdef['config']}` with `-p {ov}` through the "
         "original's `helpers.global_config` (resolved in `config_ms.cf`); `torch.manual_seed("
         f"{SEED})`; `MultiscaleBlueprint(config)` in training mode; CPU, {m['versions']['threads']} thread.",
         "- Input: " + "; ".join(f"`{c['image']}` rows {c['top']}..{c['top'] + c['height'] - 1}, columns "
@@ -381,7 +381,7 @@ def _savez_deterministic(path: Path, arrays: dict) -> None:
             zf.writestr(info, buf.getvalue())
 
 
-def write_fixture(out: Path, name: str, spec: dict, commit: str, root: Path, crops: list, ckpt: dict,
+def write_fixture(out: Path, name: str, fdef: dict, commit: str, root: Path, crops: list, ckpt: dict,
                   arrays: dict, flat: dict, extra: dict, cmd: str) -> int:
     """Write one fixture folder atomically per file (MANIFEST.json last). Returns its size in bytes."""
     import PIL
@@ -395,12 +395,12 @@ def write_fixture(out: Path, name: str, spec: dict, commit: str, root: Path, cro
         torch.save(ckpt, tmp / "orig_ckpt" / "ckpt_0000000000.pt")
         _savez_deterministic(tmp / "orig_outputs.npz", arrays)
         (tmp / "config_ms.cf").write_text(
-            f"# {ORIG_REPO} @ {commit[:7]}: src/configs/ms/{spec['config']} with -p {' -p '.join(spec['overrides'])}"
+            f"# {ORIG_REPO} @ {commit[:7]}: src/configs/ms/{fdef['config']} with -p {' -p '.join(fdef['overrides'])}"
             " (resolved)\n" + "".join(f"{k} = {v!r}\n" for k, v in flat.items()))
         params = {
             "what": f"L3C parity fixture {name!r}: the original's weights, input and outputs of one training step",
             "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in flat.items()},
-            "config_file": spec["config"], "overrides": spec["overrides"], "recursive": spec["recursive"],
+            "config_file": fdef["config"], "overrides": fdef["overrides"], "recursive": fdef["recursive"],
             "seed": SEED, "iteration": ITR,
             "input": {"layout": "NCHW uint8", "crops": crops},
             "num_subpixels": extra["num_subpixels"],
@@ -416,7 +416,7 @@ def write_fixture(out: Path, name: str, spec: dict, commit: str, root: Path, cro
             original_files={f: _sha256(root / f) for f in ORIG_FILES if (root / f).is_file()},
             versions=versions, params=params)
         files = manifest["files"]
-        _write_provenance(tmp / "PROVENANCE.md", name, spec, manifest, cmd)
+        _write_provenance(tmp / "PROVENANCE.md", name, fdef, manifest, cmd)
         (out / "orig_ckpt").mkdir(parents=True, exist_ok=True)
         # data files first, MANIFEST.json last: an interrupted run leaves a manifest that names the stale files
         for rel in [*files, "PROVENANCE.md"]:
@@ -446,13 +446,13 @@ def main(argv=None) -> int:
            + (f" --commit {commit}" if a.commit else ""))
     ok = True
     for name in a.fixture or sorted(FIXTURES):
-        spec = FIXTURES[name]
-        x_u8, crops = _load_crops(a.kodak, spec["crop"])
-        ckpt, arrays, flat, extra = run_original(orig, src, spec, x_u8)
+        fdef = FIXTURES[name]
+        x_u8, crops = _load_crops(a.kodak, fdef["crop"])
+        ckpt, arrays, flat, extra = run_original(orig, src, fdef, x_u8)
         if a.check:
             ok &= _check(name, a.out / name / "orig_outputs.npz", arrays)
             continue
-        size = write_fixture(a.out / name, name, spec, commit, root, crops, ckpt, arrays, flat, extra, cmd)
+        size = write_fixture(a.out / name, name, fdef, commit, root, crops, ckpt, arrays, flat, extra, cmd)
         print(f"wrote {a.out / name} ({size} bytes; loss {float(arrays['loss']):.6f}, "
               f"bpsp {arrays['bpsp'].round(6).tolist()})")
     if not a.check:
