@@ -25,18 +25,18 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 
 
 def make_case(case: str):
     import numpy as np
     from l3c.data import default_dir, resolve_glob
 
+    from shared_data.errors import DatasetError
     from shared_data.imageio import read_image
 
     files = resolve_glob(str(default_dir("KODAK_DIR")))
     if not files:
-        raise FileNotFoundError("no Kodak images (set KODAK_DIR)")
+        raise DatasetError(f"{default_dir('KODAK_DIR')}: no Kodak images (set KODAK_DIR)")
     if case == "kodak":
         return files[0].name, read_image(files[0])
     if case == "4k":
@@ -65,12 +65,12 @@ def _net(model: str | None, config: str | None):
 
 def run_one(case: str, backend: str, model: str | None, config: str | None = None, threads: int = 2) -> dict:
     import numpy as np
-    import torch
     from l3c.coding import check_model, decode_container, encode_array, get_backend
 
+    from shared_data import threads as thread_policy
     from shared_data.container import pack, unpack
 
-    torch.set_num_threads(threads)
+    thread_policy.limit(threads)
     get_backend(backend)  # torchac compiles here, outside the timings
     name, img = make_case(case)
     net, fp = _net(model, config)
@@ -103,20 +103,21 @@ def portable_cost(model: str | None, n_images: int, crop: int, threads: int) -> 
     ``n_images`` Kodak images (centre ``crop`` x ``crop``; 0 = whole): real file bytes, bits, PSNR is inf
     (lossless), and encode / decode seconds of each path on the same images, in one process."""
     import numpy as np
-    import torch
     from l3c.coding import check_model, decode_container, encode_array
     from l3c.data import default_dir, resolve_glob
 
+    from shared_data import threads as thread_policy
     from shared_data.container import pack, unpack
+    from shared_data.errors import DatasetError
     from shared_data.imageio import read_image
 
-    torch.set_num_threads(threads)
+    thread_policy.limit(threads)
     net, fp = _net(model, None)
     if net.exact is None:
         raise SystemExit("the model has no integer decoder: python -m l3c integerize RUN RUN")
     files = resolve_glob(str(default_dir("KODAK_DIR")))[:n_images]
     if not files:
-        raise FileNotFoundError("no Kodak images (set KODAK_DIR)")
+        raise DatasetError(f"{default_dir('KODAK_DIR')}: no Kodak images (set KODAK_DIR)")
     tot = {f: {"bytes": 0, "est_bits": 0.0, "enc_s": 0.0, "dec_s": 0.0, "enc_network_s": 0.0,
                "dec_network_s": 0.0, "enc_pmf_s": 0.0, "dec_pmf_s": 0.0} for f in (3, 4)}
     n_sub = 0

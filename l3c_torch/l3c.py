@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Lossless compression with a trained run (upstream ``src/l3c.py``):
+"""Lossless compression with a trained run (upstream ``src/l3c.py``), through the codec API
+(:func:`l3c.codec.load_codec`, the same as ``python -m l3c encode|decode``):
 
     l3c.py LOG_DIR ID [-i ITR] [--backend B] enc IMG OUT [-f]
     l3c.py LOG_DIR ID [-i ITR] dec IN OUT.png [-f]
@@ -13,8 +14,6 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -24,31 +23,30 @@ def main(argv=None):
     p.add_argument("--device", default="cpu", choices=["auto", "cpu"],
                    help="only cpu: coding needs bit-identical probabilities on both sides")
     p.add_argument("--backend", default="constriction", choices=["constriction", "torchac"])
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: $LIC_THREADS, else min(2, cores))")
     sub = p.add_subparsers(dest="mode", required=True)
-    e = sub.add_parser("enc")
-    e.add_argument("img_p")
-    e.add_argument("out_p")
-    e.add_argument("-f", "--overwrite", action="store_true")
-    d = sub.add_parser("dec")
-    d.add_argument("img_p")
-    d.add_argument("out_p")
-    d.add_argument("-f", "--overwrite", action="store_true")
+    for mode in ("enc", "dec"):
+        s = sub.add_parser(mode)
+        s.add_argument("img_p")
+        s.add_argument("out_p")
+        s.add_argument("-f", "--overwrite", action="store_true")
     a = p.parse_args(argv)
+    from shared_data import cli, threads
+    from shared_data.errors import LicError
+
     try:
-        import torch
-        from l3c.__main__ import decode_file, encode_file
+        if Path(a.out_p).exists() and not a.overwrite:
+            raise FileExistsError(17, "exists (use -f to overwrite)", a.out_p)
+        threads.limit(a.threads)
+        from l3c.codec import load_codec
         from l3c.model_io import find_run
 
-        torch.set_num_threads(2)
-        if Path(a.out_p).exists() and not a.overwrite:
-            raise ValueError(f"{a.out_p} exists (use -f to overwrite)")
-        run = find_run(a.log_dir, a.log_date)
-        if a.mode == "enc":
-            encode_file(a.img_p, a.out_p, run, a.backend, a.restore_itr)
-        else:
-            decode_file(a.img_p, a.out_p, run, a.restore_itr)
-    except (ValueError, OSError, RuntimeError) as ex:
-        print(f"l3c.py: error: {ex}", file=sys.stderr)
+        codec = load_codec(find_run(a.log_dir, a.log_date), backend=a.backend, itr=a.restore_itr)
+        one = cli.encode_one if a.mode == "enc" else cli.decode_one
+        r = one(codec, Path(a.img_p), Path(a.out_p), None)
+        print(cli._report("encode" if a.mode == "enc" else "decode", Path(a.out_p), r, True))
+    except (LicError, OSError) as ex:
+        print(f"l3c.py: error: {cli.error_line(ex)}", file=sys.stderr)
         return 1
     return 0
 

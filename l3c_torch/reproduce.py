@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 
 LOSSLESS = ("png", "webp-lossless", "jpeg2000-lossless", "jpegxl-lossless")
 
@@ -291,9 +290,10 @@ def main(argv=None):
     from l3c.evaluate import evaluate_files
     from l3c.model_io import DEFAULT_MODEL, load_model
 
+    from shared_data import threads
     from shared_eval.measures import summarize, write_measures, write_summary
 
-    torch.set_num_threads(2)
+    threads.limit(2)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     if a.scale == "full":

@@ -18,8 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 
 class TestCache:
     """Theoretical results per (testset, itr, crop, model) in ``LOG_DIR_test/<run>/cache.json`` (upstream
@@ -73,18 +71,19 @@ def main(argv=None):
     p.add_argument("--backend", default="constriction", choices=["constriction", "torchac"])
     p.add_argument("--measures", default=None, help="(not upstream) per-image measures.csv path")
     p.add_argument("-s", "--sort_output", default="testset", choices=["testset", "exp", "itr", "res"])
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: $LIC_THREADS, else min(2, cores))")
     a = p.parse_args(argv)
 
-    import torch
     from l3c.data import resolve_glob
     from l3c.evaluate import evaluate_files
     from l3c.model_io import find_run, load_model
 
+    from shared_data import threads
+    from shared_data.errors import DatasetError
     from shared_data.imageio import read_image
     from shared_eval.measures import write_measures
 
-    torch.set_num_threads(a.threads)
+    threads.limit(a.threads)
     if a.crop is not None and a.crop < 1:
         raise ValueError(f"--crop {a.crop}: must be a positive size")
     ids = [s for s in re.split(r"[,|]", a.log_dates) if s]
@@ -100,7 +99,7 @@ def main(argv=None):
             idx = np.linspace(0, len(files) - 1, a.max_imgs_per_folder).round().astype(int)
             files = [files[i] for i in sorted(set(idx))]
         if not files:
-            raise FileNotFoundError(f"no images in {folder}")
+            raise DatasetError(f"{folder}: no images")
         testset = f"{Path(folder.rstrip('/')).name}_{len(files)}"
         for rid, name in zip(ids, names):
             run = find_run(a.log_dir, rid)

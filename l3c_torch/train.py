@@ -13,8 +13,6 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -39,7 +37,8 @@ def main(argv=None):
     p.add_argument("--debug", action="store_true", help="tiny run: 5 steps, logging every step")
     p.add_argument("--max_steps", type=int, default=None, help="(not upstream) stop after N iterations")
     p.add_argument("--max_minutes", type=float, default=None, help="(not upstream) stop after M minutes")
-    p.add_argument("--threads", type=int, default=2, help="(not upstream) torch CPU threads")
+    p.add_argument("--threads", type=int, default=None,
+                   help="(not upstream) CPU threads (default: $LIC_THREADS, else min(2, cores); shared_data.threads)")
     p.add_argument("--cache_images", action="store_true",
                    help="(not upstream) keep the decoded training images in memory (same crops, faster on CPU)")
     p.add_argument("--bf16", action="store_true",
@@ -56,27 +55,23 @@ def main(argv=None):
     from l3c.model_io import find_run
     from l3c.train_loop import new_run_dir, train, write_run_configs
 
-    torch.set_num_threads(a.threads)
+    from shared_data import ddp, threads
+
+    threads.limit(a.threads)
     restore = None
     if a.restore:
         src = Path(a.restore) if Path(a.restore).is_dir() else find_run(root, a.restore)
         restore = (src, a.restore_itr)
-    from l3c.train_loop import _dist_setup
-
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    ddp, rank, _, _ = _dist_setup(device)  # under torchrun: one run directory, chosen by rank 0
-    run_dir = None
-    if rank == 0:
+    ctx = ddp.setup("cuda" if torch.cuda.is_available() else "cpu")  # under torchrun: one run directory,
+    run_dir = None                                                     # chosen by rank 0
+    if ctx.main:
         if restore and a.restore_continue:
             run_dir = restore[0]
         else:
             run_dir = new_run_dir(root, ms_path, dl_path, applied, a.temporary)
         write_run_configs(run_dir, ms_flat, dl_flat, ms_path, dl_path)
         print(f"run directory: {run_dir}", flush=True)
-    if ddp:
-        box = [str(run_dir) if run_dir else None]
-        torch.distributed.broadcast_object_list(box, src=0)
-        run_dir = Path(box[0])
+    run_dir = Path(ddp.broadcast(str(run_dir) if run_dir else None, ctx))
     if a.debug:
         a.max_steps, a.log_train, a.log_val = 5, 1, 5
     res = train(Config(ms_flat), Config(dl_flat), run_dir, restore=restore, restart=a.restore_restart,
@@ -84,11 +79,10 @@ def main(argv=None):
                 save_every=a.saver_interval, keep_every=a.saver_keep_every, keep_tmp=a.saver_keep_tmp,
                 no_saver=a.no_saver, workers=a.num_workers, max_steps=a.max_steps, max_minutes=a.max_minutes,
                 cache_images=a.cache_images, bf16=a.bf16)
-    if rank == 0:
+    if ctx.main:
         print(f"done: itr {res['itr']}, val bpsp {res.get('val_bpsp', float('nan')):.4f}, {res['wall_s']:.0f} s"
-              + (f", {res['world_size']} DDP processes" if ddp else ""))
-    if ddp:
-        torch.distributed.destroy_process_group()
+              + (f", {res['world_size']} DDP processes" if ctx.enabled else ""))
+    ddp.cleanup(ctx)
     return 0
 
 

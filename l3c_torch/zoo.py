@@ -29,7 +29,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-sys.path.insert(0, str(HERE))
 
 
 # ----------------------------------------------------------------------------------------------- speed
@@ -43,9 +42,10 @@ def _speed_case(ms_cfg, files, *, crop, batch, threads, bf16=False, channels_las
     from l3c.network import MultiscaleNetwork, loss_from_nlls
     from l3c.train_loop import _make_optim
 
+    from shared_data import threads as thread_policy
     from shared_data.readers.torch_data import ImageDataset, batches
 
-    torch.set_num_threads(threads)
+    thread_policy.limit(threads)
     torch.manual_seed(0)
     net = MultiscaleNetwork(ms_cfg)
     if channels_last:
@@ -328,7 +328,9 @@ def cmd_eval(a) -> int:
         return 2
     work = Path(a.out) / a.name / "eval"
     work.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(1)
+    from shared_data import threads
+
+    threads.limit(1)  # --jobs processes of one thread each share the images
     if a.worker:  # one of --jobs processes
         _eval_worker(model, files, work, a.verify_every)
         return 0

@@ -1,61 +1,60 @@
-"""``python -m l3c encode IN.png OUT.lic [--model DIR] [--backend constriction|torchac] [--float]``,
-``python -m l3c decode IN.lic OUT.png [--model DIR] [--try-arithmetic]`` and
-``python -m l3c integerize CKPT OUT``: lossless coding with a trained L3C model (default: the committed
-``zoo/mini``; portable integer decoder path, stream format 4, unless ``--float``). Errors exit non-zero with
-one line on stderr."""
+"""Lossless coding with a trained L3C model (default: the committed ``zoo/mini``; the portable integer path,
+stream format 4, unless ``--float``)::
+
+    python -m l3c encode IN OUT [--model RUN_DIR] [-i ITR] [--backend constriction|torchac] [--float]
+    python -m l3c decode IN.lic OUT.png [--model RUN_DIR] [-i ITR] [--try-arithmetic]
+    python -m l3c info FILE.lic ...
+    python -m l3c integerize RUN_DIR|RUN_DIR/ckpts/ckpt_N.pt OUT_DIR
+
+IN may be a folder or a quoted glob (then OUT is a folder; a progress bar). Every command also takes
+``--max-pixels`` and ``--threads`` (:mod:`shared_data.cli`); errors print one line and exit 1.
+"""
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
+
+from shared_data import cli
 
 
-def encode_file(in_path, out_path, model=None, backend=None, itr=-1, verbose=True, float_path=False):
-    """Encode with the portable integer path (format 4) when the model is converted (the zoo is), else, or
-    with ``float_path``, the float format 3 (decodes only under the encoder's arithmetic)."""
-    from shared_data.container import write
-    from shared_data.imageio import read_image
-
-    from .coding import DEFAULT_BACKEND, FLOAT_FORMAT, encode_array
-    from .model_io import load_model
-
-    img = read_image(in_path)
-    net, fp, _ = load_model(model, itr, float_only=float_path)
-    if net.exact is None and not float_path:
-        print(f"l3c: note: model {model or 'zoo/mini'} has no integer decoder (python -m l3c integerize); writing "
-              "a float-path file (format 3), which decodes only under the encoder's arithmetic", file=sys.stderr)
-    t0 = time.perf_counter()
-    res = encode_array(net, img, fp, backend or DEFAULT_BACKEND, fmt=FLOAT_FORMAT if float_path else None)
-    size = write(out_path, res.container)
-    dt = time.perf_counter() - t0
-    h, w = img.shape[:2]
-    if verbose:
-        print(f"{out_path}: {size} bytes, {8 * size / (3 * h * w):.4f} bpsp (estimate "
-              f"{res.stats.est_bits / (3 * h * w):.4f}), {h}x{w}, {dt:.2f} s")
-    return size
+def _add_arguments(command: str, p) -> None:
+    if command in ("encode", "decode"):
+        p.add_argument("-i", "--restore_itr", type=int, default=-1, help="checkpoint iteration (default: the last)")
+    if command == "encode":
+        p.add_argument("--backend", default=None, choices=["constriction", "torchac"])
+        p.add_argument("--float", dest="float_path", action="store_true",
+                       help="float network path (stream format 3; decodes only under the encoder's arithmetic)")
+    if command == "decode":
+        p.add_argument("--try-arithmetic", action="store_true",
+                       help="float-path file that does not decode here: retry under every arithmetic configuration "
+                            "this machine can set, each in a fresh process, and report which one worked")
 
 
-def decode_file(in_path, out_path, model=None, itr=-1, verbose=True, reexec_argv=None):
-    from shared_data.container import read, reading
-    from shared_data.imageio import write_png
+def _load(args):
+    """The codec of ``args`` (cached on ``args`` when ``before`` already loaded it)."""
+    codec = getattr(args, "_codec", None)
+    if codec is not None:
+        return codec
+    from .codec import load_codec
 
-    from .coding import check_model, decode_container
-    from .model_io import load_model
+    if args.command == "encode":
+        codec = load_codec(args.model, backend=args.backend or "constriction", float_path=args.float_path,
+                           itr=args.restore_itr)
+        if codec.net.exact is None and not args.float_path:
+            print(f"l3c: note: model {codec.model_dir} has no integer decoder (python -m l3c integerize); writing "
+                  "a float-path file (format 3), which decodes only under the encoder's arithmetic", file=sys.stderr)
+    else:
+        codec = load_codec(args.model, itr=args.restore_itr)
+    args._codec = codec
+    return codec
 
-    net, fp, _ = load_model(model, itr)
-    c = read(in_path, codec="l3c")
-    with reading(in_path):
-        check_model(net, c, fp, model)
-        rc = _reexec_for_capability(net, c, reexec_argv) if reexec_argv is not None else None
-        if rc is not None:
-            return rc  # the fresh process printed its own result or error
-        t0 = time.perf_counter()
-        img, _, backend = decode_container(net, c)
-    write_png(out_path, img)
-    if verbose:
-        print(f"{out_path}: {img.shape[0]}x{img.shape[1]} ({backend}), {time.perf_counter() - t0:.2f} s")
-    return 0
+
+def _details(c) -> str:
+    from .coding import read_header
+
+    h = read_header(c)
+    return (f"l3c stream format {h['format']} ({'portable' if h['format'] == 4 else 'float path'}), {h['backend']}, "
+            f"{h['num_levels']} levels, strip {h['strip_pixels']} px, chunk {h['chunk']}")
 
 
 def recovery_order(recorded: dict | None) -> list[str]:
@@ -79,6 +78,10 @@ def try_arithmetic_decode(in_path, out_path, model=None, itr=-1) -> str:
     from pathlib import Path
 
     from shared_data import arith
+    from shared_data.container import read
+
+    from .coding import recorded_arith
+    from .model_io import load_model
 
     here = Path(__file__).resolve().parent.parent
 
@@ -87,11 +90,6 @@ def try_arithmetic_decode(in_path, out_path, model=None, itr=-1) -> str:
         if model is not None:
             cmd += ["--model", str(Path(model).resolve())]
         return cmd + ["-i", str(itr)]
-
-    from shared_data.container import read
-
-    from .coding import recorded_arith
-    from .model_io import load_model
 
     net, _, _ = load_model(model, itr)
     try:
@@ -108,7 +106,7 @@ _CAPS = ("DEFAULT", "AVX2", "AVX512")
 _REEXEC = "L3C_REEXEC_CAPABILITY"
 
 
-def _reexec_for_capability(net, c, argv):
+def _reexec_for_capability(codec, c, argv):
     """torch's vector kernels (``ATEN_CPU_CAPABILITY``) are fixed at process start, so a float-path file whose
     recorded capability differs from this process's is decoded by re-running this command in a fresh process
     with the encoder's capability, when this CPU supports it (returns its exit status; None: not needed)."""
@@ -119,9 +117,10 @@ def _reexec_for_capability(net, c, argv):
 
     from shared_data import arith
 
-    from .coding import read_header, recorded_arith
+    from .coding import check_model, recorded_arith
 
-    rec = (recorded_arith(net, c) or {}) if read_header(c)["format"] <= 3 else {}
+    check_model(codec.net, c, codec.float_fingerprint, codec.model_dir)
+    rec = recorded_arith(codec.net, c) or {}
     want, here = rec.get("torch_capability"), torch.backends.cpu.get_cpu_capability()
     if not want or want == here or want not in _CAPS or os.environ.get(_REEXEC):
         return None
@@ -134,62 +133,60 @@ def _reexec_for_capability(net, c, argv):
     return subprocess.run([sys.executable, "-m", "l3c", *argv], env=env).returncode
 
 
-def main(argv=None) -> int:
-    from shared_data.limits import add_max_pixels_argument
-    p = argparse.ArgumentParser(prog="python -m l3c", description=__doc__)
-    sub = p.add_subparsers(dest="cmd", required=True)
-    e = sub.add_parser("encode", help="PNG (any Pillow image) -> .lic")
-    e.add_argument("input")
-    e.add_argument("output")
-    e.add_argument("--model", default=None, help="run directory (default: zoo/mini)")
-    add_max_pixels_argument(e, "l3c", "encode")
-    e.add_argument("--backend", default=None, choices=["constriction", "torchac"])
-    e.add_argument("-i", "--restore_itr", type=int, default=-1)
-    e.add_argument("--float", dest="float_path", action="store_true",
-                   help="float network path (stream format 3; decodes only under the encoder's arithmetic)")
-    d = sub.add_parser("decode", help=".lic -> PNG")
-    d.add_argument("input")
-    d.add_argument("output")
-    d.add_argument("--model", default=None)
-    add_max_pixels_argument(d, "l3c", "decode")
-    d.add_argument("-i", "--restore_itr", type=int, default=-1)
-    d.add_argument("--try-arithmetic", action="store_true",
-                   help="float-path file that does not decode here: retry under every arithmetic configuration "
-                        "this machine can set, each in a fresh process, and report which one worked")
-    g = sub.add_parser("integerize", help="convert a float checkpoint to the portable integer path (format 4)")
-    g.add_argument("ckpt", help="run directory or RUN/ckpts/ckpt_N.pt")
-    g.add_argument("out", help="run directory to write exact.pt into (may be the same)")
-    g.add_argument("-i", "--restore_itr", type=int, default=-1)
-    g.add_argument("--max_images", type=int, default=6)
-    g.add_argument("--crop", type=int, default=128)
-    a = p.parse_args(argv)
-    from shared_data import limits
-    try:  # the pixel limit, before any model (or TF/torch) work: one line, nothing allocated
-        limits.precheck(a.cmd, getattr(a, 'input', None), getattr(a, "max_pixels", None), "l3c")
-    except limits.PixelLimitError as e:
-        print(f"l3c: error: {e}", file=sys.stderr)
-        return 1
+def _before(argv):
+    def before(command, args):
+        if command != "decode":
+            return None
+        if args.try_arithmetic:
+            try_arithmetic_decode(args.input, args.output, args.model, args.restore_itr)
+            return 0
+        if cli._is_many(args.input):
+            return None
+        from shared_data import container as cont
+        from shared_data import limits
+
+        from .coding import FLOAT_FORMAT, read_header
+
+        limits.precheck("decode", args.input, args.max_pixels, "l3c")
+        c = cont.read(args.input, codec="l3c")
+        with cont.reading(args.input):
+            if read_header(c)["format"] > FLOAT_FORMAT:
+                return None  # the portable path decodes under any kernels
+            return _reexec_for_capability(_load(args), c, argv)
+    return before
+
+
+def _integerize_setup(p) -> None:
+    p.add_argument("ckpt", help="run directory or RUN/ckpts/ckpt_N.pt")
+    p.add_argument("out", help="run directory to write exact.pt into (may be the same)")
+    p.add_argument("-i", "--restore_itr", type=int, default=-1)
+    p.add_argument("--max_images", type=int, default=6)
+    p.add_argument("--crop", type=int, default=128)
+    p.add_argument("--threads", type=int, default=None, metavar="N")
+
+
+def _integerize(args) -> int:
+    from shared_data import exact, threads
+    from shared_data.errors import ModelError
+
+    threads.limit(args.threads)
+    from .model_io import integerize_run
+
     try:
-        import torch
-
-        from shared_data import arith
-
-        torch.set_num_threads(arith.threads(default=min(2, torch.get_num_threads())))
-        if a.cmd == "encode":
-            encode_file(a.input, a.output, a.model, a.backend, a.restore_itr, float_path=a.float_path)
-        elif a.cmd == "integerize":
-            from .model_io import integerize_run
-
-            integerize_run(a.ckpt, a.out, a.restore_itr, a.max_images, a.crop)
-        elif a.try_arithmetic:
-            try_arithmetic_decode(a.input, a.output, a.model, a.restore_itr)
-        else:
-            return decode_file(a.input, a.output, a.model, a.restore_itr,
-                               reexec_argv=list(sys.argv[1:] if argv is None else argv))
-    except (ValueError, OSError, RuntimeError) as ex:  # ContainerError, ImageReadError, ModelError, ...
-        print(f"l3c: error: {ex}", file=sys.stderr)
-        return 1
+        integerize_run(args.ckpt, args.out, args.restore_itr, args.max_images, args.crop)
+    except exact.IntegerizeError as e:  # shared_data's conversion error is a plain ValueError
+        raise ModelError(f"{args.ckpt}: cannot convert to the integer path: {e}") from None
     return 0
+
+
+COMMANDS = {"integerize": ("convert a float checkpoint to the portable integer path (format 4)", _integerize_setup,
+                           _integerize)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return cli.main(argv, codec_id="l3c", load=_load, doc=__doc__, add_arguments=_add_arguments,
+                    before=_before(argv), commands=COMMANDS, details=_details)
 
 
 if __name__ == "__main__":

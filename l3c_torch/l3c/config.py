@@ -13,9 +13,7 @@ import json
 import os
 from pathlib import Path
 
-
-class ConfigError(ValueError):
-    """A config file or override is malformed."""
+from shared_data.errors import ConfigError
 
 
 def _parse_value(text: str, where: str):

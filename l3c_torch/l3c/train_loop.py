@@ -12,11 +12,11 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from .config import Config, ConfigError, dump_cf
-from .data import resolve_glob
 from shared_data import ddp
 from shared_data.errors import ModelError
 
+from .config import Config, ConfigError, dump_cf
+from .data import resolve_glob
 from .model_io import find_run, list_ckpts, load_weights_only, save_ckpt, upgrade_state_dict
 from .network import MultiscaleNetwork, bpsp_from_nlls, loss_from_nlls
 

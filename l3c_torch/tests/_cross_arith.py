@@ -11,13 +11,10 @@ The originals are saved beside the files (.npy), so the decoder compares pixels 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE))
+HERE = Path(__file__).resolve().parent  # on sys.path as the script's folder: conftest imports from here
 
 CROPS = (("kodim05.png", 61, 93), ("kodim19.png", 37, 45))  # odd sizes
 
@@ -29,7 +26,9 @@ def images() -> list[tuple[str, object]]:
     from shared_data.imageio import read_image
 
     out = [("synthetic_40x56", smooth_image(40, 56, seed=3))]
-    kodak = Path(os.environ.get("KODAK_DIR") or HERE.parent.parent.parent / "shared" / "data" / "kodak")
+    from shared_data.paths import kodak_dir
+
+    kodak = kodak_dir()
     for name, h, w in CROPS:
         if (kodak / name).is_file():
             im = read_image(kodak / name)
@@ -44,10 +43,10 @@ def main(argv: list[str]) -> int:
     from l3c.coding import check_model, decode_container, encode_array
     from l3c.model_io import load_model
 
-    from shared_data import arith
+    from shared_data import arith, threads
     from shared_data.container import pack, unpack
 
-    torch.set_num_threads(arith.threads(default=2))
+    threads.limit(default=2)
     net, fp, _ = load_model()
     report = {}
     if argv[0] == "encode":
@@ -62,7 +61,7 @@ def main(argv: list[str]) -> int:
     else:
         dirs = [Path(d) for d in argv[1:]]
     files = [(f, f.parent / (f.name.split(".")[0] + ".npy")) for d in dirs for f in sorted(d.glob("*.lic"))]
-    files.append((HERE / "golden_5x6_f4.lic", None))
+    files.append((HERE / "golden" / "5x6_f4.lic", None))
     for f, ref in files:
         key = f"{f.parent.name}/{f.name}"
         try:

@@ -6,8 +6,11 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-torch.set_num_threads(2)
+sys.path.insert(0, str(ROOT))  # the root scripts (train.py, test.py, zoo.py, ...) import from here
+
+from shared_data import threads  # noqa: E402
+
+threads.limit(2)
 
 from l3c.config import load_config  # noqa: E402
 from l3c.model_io import model_fingerprint  # noqa: E402

@@ -177,29 +177,6 @@ def test_float_formats_roundtrip(fmt):
     assert data[:4] == b"LIC\x89" and data[5] == 3  # container magic, codec id of l3c
 
 
-_LEGACY = ("golden_5x6.lic", "golden_5x6_f2.lic", "golden_5x6_f3.lic", "legacy_5x6_f3_nocrc.lic")
-
-
-def test_legacy_float_files_decode():
-    """The committed float-path files of formats 1-3 (written before the arithmetic record, with torch's
-    AVX2 kernels and 2 threads) still decode exactly, in a fresh process under those kernels
-    (``ATEN_CPU_CAPABILITY=avx2``: on an AVX-512 CPU the default kernels give other last bits)."""
-    from shared_data import arith
-
-    if arith.isa() not in ("avx2", "avx512"):
-        pytest.skip(f"the legacy files need torch's AVX2 kernels; this CPU is {arith.isa()}")
-    script = ("import sys, numpy as np; sys.path.insert(0, 'tests'); from conftest import make_net, smooth_image;"
-              "from l3c.coding import decode_container, read_header; from shared_data.container import unpack;"
-              "net, fp = make_net('cr_mini', seed=0); img = smooth_image(5, 6, seed=42)\n"
-              f"for name in {_LEGACY!r}:\n"
-              "    c = unpack(open('tests/' + name, 'rb').read(), 'l3c', fp); out, _, _ = decode_container(net, c)\n"
-              "    assert np.array_equal(out, img), name; print(name, read_header(c)['format'], read_header(c)['crc'])")
-    r = arith.run([sys.executable, "-c", script], {"ATEN_CPU_CAPABILITY": "avx2", "LIC_THREADS": "2"}, cwd=ROOT)
-    assert r.returncode == 0, r.stderr
-    lines = r.stdout.split("\n")
-    assert [ln.split()[1] for ln in lines[:4]] == ["1", "2", "3", "3"] and lines[3].endswith("None"), r.stdout
-
-
 def test_pixel_crc_refuses_a_desynchronised_decoder():
     """A decoder whose network computes differently (simulated: nudged weights, same fingerprint) must not
     return a wrong image: either the stream breaks or the pixel CRC refuses it."""

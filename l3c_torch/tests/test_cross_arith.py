@@ -28,14 +28,14 @@ def test_cross_arithmetic_pairs(tmp_path):
     encs = sorted({e for e, _ in arith.CROSS_PAIRS})
     for e in encs:  # (each run also decodes the committed golden file: sse-cpu-1thread, avx2-cpu, ... all)
         rep = _driver(["encode", str(tmp_path / e)] + (["--float"] if e in FLOAT_DEMO else []), e)
-        assert rep["tests/golden_5x6_f4.lic"] == "ok", f"golden under {e}"
+        assert rep["golden/5x6_f4.lic"] == "ok", f"golden under {e}"
     decs: dict[str, list[str]] = {}
     for e, d in arith.CROSS_PAIRS:
         decs.setdefault(d, []).append(e)
     float_fail = []
     for d, es in decs.items():
         rep = _driver(["decode"] + [str(tmp_path / e) for e in es], d)
-        assert rep.pop("tests/golden_5x6_f4.lic") == "ok", f"golden under {d}"
+        assert rep.pop("golden/5x6_f4.lic") == "ok", f"golden under {d}"
         rep.pop("_arith")
         for e in es:
             for n in names:

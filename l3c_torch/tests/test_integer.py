@@ -1,6 +1,5 @@
 """The portable integer decoder path (stream format 4, ``l3c.integer``): conversion, exactness, round trips,
 format/model mismatches, the committed golden file."""
-import os
 
 import numpy as np
 import pytest
@@ -12,7 +11,7 @@ from l3c.coding import check_model, decode_container, encode_array, read_header
 from shared_data import exact
 from shared_data.container import ContainerError, pack, unpack
 
-GOLDEN = ROOT / "tests" / "golden_5x6_f4.lic"
+GOLDEN = ROOT / "tests" / "golden" / "5x6_f4.lic"
 
 
 @pytest.fixture(scope="module")
@@ -132,16 +131,16 @@ def test_exact_model_save_load(exact_net, tmp_path):
 
 
 def test_golden_format4_file_decodes():
-    """The committed format-4 file (zoo/mini, portable path) decodes to the exact image on every machine
-    (also checked under emulated other CPUs by test_cross_arith). Missing file: FAIL; L3C_UPDATE_GOLDEN=1
-    rewrites it."""
+    """The committed format-4 file (zoo/mini, portable path) pins the bytes the encoder writes on every machine
+    (shared_data.golden: missing file FAILS, L3C_UPDATE_GOLDEN=1 rewrites it) and decodes to the exact image
+    (also checked under emulated other CPUs by test_cross_arith)."""
     from l3c.model_io import load_model
+
+    from shared_data import golden
 
     net, fp, _ = load_model()
     img = smooth_image(5, 6, seed=42)
-    if os.environ.get("L3C_UPDATE_GOLDEN"):
-        GOLDEN.write_bytes(pack(encode_array(net, img, fp).container))
-    assert GOLDEN.is_file(), f"{GOLDEN} missing: run with L3C_UPDATE_GOLDEN=1 to write it"
+    golden.check(GOLDEN, pack(encode_array(net, img, fp).container), "l3c")
     c = unpack(GOLDEN.read_bytes(), "l3c")
     assert read_header(c)["format"] == 4
     check_model(net, c, fp)

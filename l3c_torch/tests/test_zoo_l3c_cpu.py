@@ -2,12 +2,12 @@
 committed zoo/l3c_cpu model (float32 weights, integer decoder, its pinned Kodak-crop file size)."""
 import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import zoo  # noqa: E402
 from conftest import ROOT, smooth_image
 from l3c.config import Config, apply_overrides, parse_cf
 from l3c.model_io import list_ckpts, load_model, save_ckpt
@@ -15,9 +15,6 @@ from l3c.network import MultiscaleNetwork
 from l3c.train_loop import train
 
 from shared_data.imageio import read_image, write_png
-
-sys.path.insert(0, str(ROOT))
-import zoo  # noqa: E402
 
 MODEL = ROOT / "zoo" / "l3c_cpu"
 KODAK = Path(os.environ.get("KODAK_DIR") or ROOT.parent.parent / "shared" / "data" / "kodak")
