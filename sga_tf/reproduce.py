@@ -39,9 +39,9 @@ CLIC_DIR = paths.data_dir("CLIC_DIR", paths.SHARED_DIR / "data" / "clic")
 TRAIN_DIR = paths.train_dir()
 METHOD_ORDER = ("m3", "sga", "map", "ste", "unoise", "danneal")
 BB_METHOD_ORDER = ("bb_sga", "bb_no_sga", "bb_plain")
-#: the INFERRED 7-point λ set of the paper (spec §2); N = 256 for the two largest (II:main/README.md)
+#: the INFERRED 7-point λ set of the paper (survey §2); N = 256 for the two largest (II:main/README.md)
 FULL_LAMBDAS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08)
-#: CLIC-2018 splits the original trained on (spec §2), as folders under $CLIC_DIR
+#: CLIC-2018 splits the original trained on (survey §2), as folders under $CLIC_DIR
 CLIC_TRAIN_SPLITS = ("professional_train", "professional_valid", "professional_test", "mobile_valid", "mobile_test")
 
 

@@ -1,4 +1,4 @@
-"""Bits-back coding of (ŷ, z) with a real ANS stack (constriction) into the shared container (spec §4).
+"""Bits-back coding of (ŷ, z) with a real ANS stack (constriction) into the shared container (survey §4).
 
 The hyper-latent z is not transmitted for free: it is *decoded* from the ANS stack under the posterior
 q(z|ŷ) (consuming bits that are already there), then ŷ and z are *encoded* under the priors; the decoder pops

@@ -1,6 +1,6 @@
 """Compress images with one inference method, write real ``.lic`` files, decode them, and measure.
 
-Protocol (``II:main/tf_boilerplate.py`` / spec §5): x in [0,1]; images of equal size are processed together
+Protocol (``II:main/tf_boilerplate.py`` / survey §5): x in [0,1]; images of equal size are processed together
 in batches of round(1e7/#pixels); x̂ is clipped to [0,1] and rounded to 0..255 before PSNR/MS-SSIM against
 the original. ``bpp`` is the real file size of the decoded ``.lic``; ``bpp_estimated`` (and its y/z parts)
 is the information content −log₂ p of the final latents ÷ #pixels, the quantity the paper reports.
@@ -74,7 +74,7 @@ def _bits_back_batch(model, coder, method, batch, y_hat, shape, results_dir, q_i
             raise AssertionError(f"{out}: image {i} did not decode to the encoded latents")
         m, s = info["q"]
         yb, zb, back, _ = model.bits(y_hat[i:i + 1], tf.constant(np.concatenate([m, s], -1), tf.float32),
-                                     seed=tf.constant([3, 3], tf.int64))  # one fresh z sample (spec §4)
+                                     seed=tf.constant([3, 3], tf.int64))  # one fresh z sample (survey §4)
         bb = {"est_bpp_back": float(back[0]) / npx, "bpp_back_real": info["borrowed_bits"] / npx,
               "bits_recovered": int(recovered), "bpp_net": (info["net_bits"] + header_bits / len(batch)) / npx,
               "bpp_file": 8 * size / len(batch) / npx}
@@ -138,7 +138,7 @@ def run_method(model, lmbda, method, paths, results_dir, script="sga", runname="
                 est_y, est_z = y_bits_i / npx, z_bits_i / npx
                 real_bpp = bb.pop("bpp_net") if bits_back else metrics.bpp(size, shape[0], shape[1])
                 msssim = metrics.ms_ssim(img, rec) if min(shape[:2]) >= 176 else None
-                est = est_y + est_z - bb.get("est_bpp_back", 0.0)  # bits-back: y + z − bits back (spec §4)
+                est = est_y + est_z - bb.get("est_bpp_back", 0.0)  # bits-back: y + z − bits back (survey §4)
                 row = {"img_name": path.name, "bpp": real_bpp, "ms-ssim": msssim, "psnr": metrics.psnr(img, rec),
                        "enc_s": enc_s, "dec_s": dec_s, "method": method.name, "table_id": method.table_id,
                        "lambda": lmbda, "bpp_estimated": est, "est_y_bpp": est_y, "est_z_bpp": est_z,
