@@ -37,7 +37,7 @@ def import_checkpoint(ckpt: str | Path, ms_config: str | Path, out_dir: str | Pa
         digits = "".join(ch for ch in ckpt.stem if ch.isdigit())
         itr = int(digits) if digits else 0
     (out_dir / "ckpts").mkdir(parents=True, exist_ok=True)
-    (out_dir / "config_ms.cf").write_text(f"# imported with {ckpt}\n" + dump_cf(flat))
+    (out_dir / "config_ms.cf").write_text(dump_cf(flat, note=f"imported with {ckpt}"))
     out = out_dir / "ckpts" / f"ckpt_{itr:010d}.pt"
     torch.save({"net": net.state_dict()}, out)
     load_model(out_dir)  # round-trip check

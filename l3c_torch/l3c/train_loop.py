@@ -271,8 +271,8 @@ def new_run_dir(log_dir_root: Path, ms_path: Path, dl_path: Path, overrides: lis
 
 def write_run_configs(run_dir: Path, ms_flat: dict, dl_flat: dict, ms_src: Path, dl_src: Path):
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config_ms.cf").write_text(f"# resolved from {ms_src}\n" + dump_cf(ms_flat))
-    (run_dir / "config_dl.cf").write_text(f"# resolved from {dl_src}\n" + dump_cf(dl_flat))
+    (run_dir / "config_ms.cf").write_text(dump_cf(ms_flat, note=f"resolved from {ms_src}"))
+    (run_dir / "config_dl.cf").write_text(dump_cf(dl_flat, note=f"resolved from {dl_src}"))
 
 
 __all__ = ["train", "lr_at", "new_run_dir", "write_run_configs", "find_run"]

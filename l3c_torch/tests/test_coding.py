@@ -279,3 +279,24 @@ def test_recorded_thread_count_is_reproduced(tmp_path):
                   cwd=ROOT)
     if r.returncode != 0:  # the float network's last bits differ between 1 and 2 threads on this machine
         assert "torch_threads=1" in r.stderr and "torch_threads=2" in r.stderr, r.stderr
+
+
+def test_chunk_field_is_bounded(mini_net):
+    """Issue 17: a header's chunk field below MIN_CHUNK (1 would make a decode ~10^4x slower: one coder call and a
+    dozen torch ops per symbol) or above MAX_CHUNK is refused up front; the encoder refuses to write one."""
+    import dataclasses
+
+    from l3c.coding import MAX_CHUNK, MIN_CHUNK
+
+    from shared_data.container import pack_ints, unpack_ints
+    net, fp = mini_net
+    img = smooth_image(6, 7, seed=5)
+    c = encode_array(net, img, fp, chunk=MIN_CHUNK).container
+    assert np.array_equal(decode_container(net, c)[0], img)
+    vals = unpack_ints(c.sections[0])
+    for bad in (0, 1, MIN_CHUNK - 1, MAX_CHUNK + 1):
+        forged = dataclasses.replace(c, sections=(pack_ints(vals[:5] + [bad] + vals[6:]),) + c.sections[1:])
+        with pytest.raises(ContainerError, match=f"chunk of {bad} symbols"):
+            decode_container(net, forged)
+        with pytest.raises(ValueError, match="chunk"):
+            encode_array(net, img, fp, chunk=bad)
