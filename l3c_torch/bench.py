@@ -124,9 +124,9 @@ def portable_cost(model: str | None, n_images: int, crop: int, threads: int) -> 
     for f in files:
         img = read_image(f)
         if crop:
-            h, w = img.shape[:2]
-            y, x = max(0, (h - crop) // 2), max(0, (w - crop) // 2)
-            img = np.ascontiguousarray(img[y:y + crop, x:x + crop])
+            from l3c.evaluate import center_crop
+
+            img = center_crop(img, crop)
         n_sub += img.size
         for fmt in (3, 4):
             t0 = time.perf_counter()

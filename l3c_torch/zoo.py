@@ -266,13 +266,14 @@ def _eval_worker(model: Path, files: list[Path], work: Path, verify_every: int) 
     ``work/claims`` (so several workers share the list) and each row is written atomically to ``work/rows``
     as soon as it is done (so an interrupted evaluation resumes where it stopped)."""
     import numpy as np
-    from l3c.coding import check_model, decode_container, encode_array
-    from l3c.model_io import load_model
+    from l3c.codec import load_codec
 
-    from shared_data.container import pack, unpack
+    from shared_data.codec import decompress
+    from shared_data.container import pack
     from shared_data.imageio import atomic_write_bytes, read_image
 
-    net, fp, _ = load_model(model)
+    codec = load_codec(model)  # the codec protocol; portable format 4
+    net, fp = codec.net, codec.float_fingerprint
     if net.exact is None:
         raise AssertionError(f"{model}: no exact.pt (python -m l3c integerize {model} {model})")
     rows_dir = work / f"rows_{fp.hex()}"
@@ -289,7 +290,7 @@ def _eval_worker(model: Path, files: list[Path], work: Path, verify_every: int) 
         img = read_image(f)
         h, w = img.shape[:2]
         t0 = time.perf_counter()
-        res = encode_array(net, img, fp, "constriction")
+        res = codec.encode_with_stats(img)
         data = pack(res.container)
         enc_s = time.perf_counter() - t0
         atomic_write_bytes(work / "files" / f"{f.stem}.lic", data)
@@ -298,9 +299,7 @@ def _eval_worker(model: Path, files: list[Path], work: Path, verify_every: int) 
                "bpsp_estimated": res.stats.est_bits / (3 * h * w), "enc_s": enc_s, "backend": "constriction"}
         if idx % verify_every == 0:
             t0 = time.perf_counter()
-            c = unpack(data, "l3c")
-            check_model(net, c, fp)
-            rec, _, _ = decode_container(net, c)
+            rec = decompress(codec, data)
             row["dec_s"] = time.perf_counter() - t0
             if not np.array_equal(rec, img):
                 raise AssertionError(f"{f}: decoded image differs from the input (not lossless)")

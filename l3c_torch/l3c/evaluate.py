@@ -15,11 +15,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from shared_data.container import pack, unpack
+from shared_data.container import pack
 from shared_data.imageio import atomic_write_bytes, pad_to_multiple, read_image
 from shared_data.transforms import center_crop as _center_crop
 
-from .coding import DEFAULT_BACKEND, check_model, decode_container, encode_array
+from .coding import DEFAULT_BACKEND
 from .network import MultiscaleNetwork, image_to_input
 
 
@@ -47,6 +47,11 @@ def evaluate_files(net, fp, files, backend=DEFAULT_BACKEND, write_to=None, real=
                    progress=True, crop: int | None = None) -> list[dict]:
     """Rows for shared_eval.measures: real-file bpsp (encode, decode, assert lossless) and estimates.
     ``crop``: evaluate the center N x N crop of every image (``img_name`` gets a ``_cN`` suffix)."""
+    from shared_data.codec import decompress
+
+    from .codec import L3CCodec
+
+    codec = L3CCodec(net, fp, None, -1, backend) if real else None  # the codec protocol (l3c.codec)
     rows = []
     for f in tqdm(files, desc="images", disable=not progress):
         img = center_crop(read_image(f), crop)
@@ -60,15 +65,13 @@ def evaluate_files(net, fp, files, backend=DEFAULT_BACKEND, write_to=None, real=
                 row[f"bpsp_level{i}" if i < len(parts) - 1 else "bpsp_uniform_top"] = p
         if real:
             t0 = time.perf_counter()
-            res = encode_array(net, img, fp, backend)
+            res = codec.encode_with_stats(img)
             data = pack(res.container)
             enc_s = time.perf_counter() - t0
             if write_to is not None:
                 atomic_write_bytes(Path(write_to) / (Path(name).stem + ".lic"), data)
             t0 = time.perf_counter()
-            c = unpack(data, "l3c")
-            check_model(net, c, fp)
-            rec, _, _ = decode_container(net, c)
+            rec = decompress(codec, data)
             dec_s = time.perf_counter() - t0
             if not np.array_equal(rec, img):
                 raise AssertionError(f"{f}: decoded image differs from the input (not lossless)")

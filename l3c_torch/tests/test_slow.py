@@ -1,18 +1,16 @@
 """Slow checks (make test-slow-l3c): every Kodak image round-trips bit-exactly with both backends."""
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT
 from l3c.coding import check_model, decode_container, encode_array
 from l3c.model_io import load_model
 
 from shared_data.container import pack, unpack
-from shared_data.imageio import read_image
+from shared_data.imageio import list_images, read_image
+from shared_data.paths import kodak_dir
 
-KODAK = Path(os.environ.get("KODAK_DIR") or ROOT.parent.parent / "shared" / "data" / "kodak")
-FILES = sorted(KODAK.glob("kodim*.png")) if KODAK.is_dir() else []
+KODAK = kodak_dir()
+FILES = [p for p in list_images(KODAK, recursive=False) if p.name.startswith("kodim")] if KODAK.is_dir() else []
 
 
 @pytest.mark.slow

@@ -2,7 +2,6 @@
 committed zoo/l3c_cpu model (float32 weights, integer decoder, its pinned Kodak-crop file size)."""
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,9 +14,10 @@ from l3c.network import MultiscaleNetwork
 from l3c.train_loop import train
 
 from shared_data.imageio import read_image, write_png
+from shared_data.paths import kodak_dir
 
 MODEL = ROOT / "zoo" / "l3c_cpu"
-KODAK = Path(os.environ.get("KODAK_DIR") or ROOT.parent.parent / "shared" / "data" / "kodak")
+KODAK = kodak_dir()
 
 
 def test_train_cmd_starts_from_init_then_resumes(tmp_path):
