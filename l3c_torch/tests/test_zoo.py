@@ -33,6 +33,9 @@ def test_cli_roundtrip(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert np.array_equal(read_image(tmp_path / "out.png"), img)
+    r = subprocess.run([py, "-m", "l3c", "info", str(tmp_path / "x.lic")], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300)  # the shared CLI's info command + l3c's details (no model load)
+    assert r.returncode == 0 and "codec l3c" in r.stdout and "l3c stream format 4 (portable)" in r.stdout, r.stderr
     # errors: one line on stderr, non-zero exit
     (tmp_path / "bad.lic").write_bytes((tmp_path / "x.lic").read_bytes()[:-3])
     r = subprocess.run([py, "-m", "l3c", "decode", str(tmp_path / "bad.lic"), str(tmp_path / "o.png")], cwd=ROOT,
