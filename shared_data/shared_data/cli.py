@@ -50,8 +50,12 @@ def error_line(e: BaseException) -> str:
     return " ".join(str(e).split()) or type(e).__name__
 
 
-def _is_many(src: str) -> bool:
+def is_many(src: str) -> bool:
+    """Whether a command's INPUT means a folder run (a folder, or a glob pattern that is not a file)."""
     return Path(src).is_dir() or (not Path(src).exists() and bool(set("*?[") & set(src)))
+
+
+_is_many = is_many  # the name the sub-projects' hooks used first
 
 
 def _common_root(src: str, paths: list[Path]) -> Path:
@@ -162,7 +166,7 @@ def _code(command: str, args, codec_id: str, load: Callable, threads_default: in
                 bad += 1
         return 1 if bad else 0
     one = encode_one if command == "encode" else decode_one
-    if not _is_many(args.input):
+    if not is_many(args.input):
         limits.precheck(command, args.input, args.max_pixels, codec_id)
         if command == "decode":
             cont.read(args.input, codec=codec_id)  # a bad file is refused before the model loads
