@@ -21,11 +21,12 @@ import tensorflow as tf
 from PIL import Image
 from tqdm import tqdm
 
+from shared_data import container
 from shared_data.imageio import atomic_write_bytes, pad_to_multiple, write_png
 from shared_eval.measures import write_measures
 from shared_eval.metrics import ms_ssim, psnr
 
-from .codec import compress, decompress
+from .codec import IrecCodec
 from .coding.residual import ideal_bits
 from .models.resnet_vae import to_model_range
 
@@ -79,14 +80,20 @@ def evaluate(lm, images, out_dir, save_reconstructions=True, check_decode=True, 
     rec_dir = out_dir / "reconstructions"
     rec_dir.mkdir(parents=True, exist_ok=True)
     rows, results = [], []
+    codec = IrecCodec(lm, **coding)   # the project's codec interface (the model's default format)
     for name, img in tqdm(list(images), desc="compress", mininterval=5):
         stem = Path(name).stem
         path = rec_dir / f"{stem}.lic"
         h, w = img.shape[:2]
         npx = h * w
-        r = compress(lm, img, path, **coding)
+        c, r = codec.encode_with_stats(img)
+        r.num_bytes = container.write(path, c)
         t0 = time.perf_counter()
-        dec = decompress(lm, path) if check_decode else r.reconstruction
+        if check_decode:
+            with container.reading(path):
+                dec = codec.decode(container.read(path, codec=codec.codec_id))
+        else:
+            dec = r.reconstruction
         dec_s = time.perf_counter() - t0
         if check_decode and not np.array_equal(dec, r.reconstruction):
             raise AssertionError(f"{name}: decoded image differs from the encoder's reconstruction")
