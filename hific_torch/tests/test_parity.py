@@ -41,7 +41,7 @@ from hific.losses import compression_loss, discriminator_loss, generator_gan_los
 from hific.train_loop import _param_groups
 
 from shared_data import container as ctr
-from shared_data import parity
+from shared_data import parity, threads
 from shared_data.parity import FixtureError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -187,7 +187,7 @@ def fx():
 
 @pytest.fixture(scope="module")
 def port(fx):
-    torch.set_num_threads(1)
+    threads.limit(1)
     return run_port_order(fx, PORT_EXACT, PORT_SCHEDULE)
 
 
