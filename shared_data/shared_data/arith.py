@@ -118,8 +118,9 @@ def describe(**extra: object) -> dict[str, str]:
 
     cfg = {"isa": isa(), "machine": platform.machine() or "unknown", "numpy": numpy.__version__,
            "python": platform.python_version()}
+    from .threads import user_env
     for k in ENV_KEYS:
-        v = os.environ.get(k)
+        v = user_env(k)  # as the user set it, not the thread policy's fill-ins
         if v is not None and v != "":
             cfg["env." + k] = v
     for k, v in extra.items():

@@ -14,6 +14,18 @@ import os
 import sys
 
 ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
+_SET_BY_LIMIT = (*ENV_VARS, "TF_NUM_INTEROP_THREADS")
+#: the values those variables had before the first :func:`limit` (None: not yet called)
+_USER_ENV: dict[str, str | None] | None = None
+
+
+def user_env(name: str) -> str | None:
+    """``$name`` as the user set it: for a variable :func:`limit` fills in, its value before the first call
+    (so a file's arithmetic record, :func:`shared_data.arith.describe`, names what the user chose, not the
+    policy's defaults; the thread count itself is recorded separately by each codec)."""
+    if _USER_ENV is not None and name in _USER_ENV:
+        return _USER_ENV[name]
+    return os.environ.get(name)
 
 
 def count(n: int | None = None, default: int = 2, encoded: int | None = None) -> int:
@@ -41,8 +53,11 @@ def count(n: int | None = None, default: int = 2, encoded: int | None = None) ->
 def limit(n: int | None = None, default: int = 2, encoded: int | None = None, inter: int | None = None) -> int:
     """Apply :func:`count` to this process and return it. TensorFlow's inter-op pool gets ``inter`` (default:
     the same count); a TensorFlow runtime that has already started keeps its pools (TF cannot change them)."""
+    global _USER_ENV
     k = count(n, default, encoded)
     inter = k if inter is None else inter
+    if _USER_ENV is None:
+        _USER_ENV = {v: os.environ.get(v) for v in _SET_BY_LIMIT}
     for var in ENV_VARS:
         if n is not None or not os.environ.get(var):
             os.environ[var] = str(k)

@@ -146,3 +146,13 @@ def test_report_lists_every_file(tmp_path, img, capsys):
     rows = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()]
     assert rc == 1 and [Path(r["input"]).name for r in rows] == ["a.png", "b.png"]
     assert rows[0]["bytes"] == (tmp_path / "enc/a.png.lic").stat().st_size and "error" in rows[1]
+
+
+def test_thread_policy_does_not_change_the_arithmetic_record(monkeypatch):
+    from shared_data import arith
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "_USER_ENV", None)
+    before = arith.describe()
+    threads.limit(1)
+    import os
+    assert os.environ["OMP_NUM_THREADS"] == "1" and arith.describe() == before
