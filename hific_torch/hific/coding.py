@@ -41,7 +41,7 @@ class TableSet:
     def model(self, t: int):
         m = self._models.get(t)
         if m is None:
-            m = entropy._lib().stream.model.Categorical(self.probs[t], perfect=False)
+            m = entropy.table(self.probs[t])
             self._models[t] = m
         return m
 

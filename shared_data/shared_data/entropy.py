@@ -50,6 +50,12 @@ def uniform(size: int):
     return _lib().stream.model.Uniform(int(size))
 
 
+def table(probs):
+    """A fixed categorical model (one probability vector, float64, ``perfect=False``) for
+    :meth:`Encoder.encode_model` / :meth:`Decoder.decode_model` (e.g. HiFiC's scale tables)."""
+    return _lib().stream.model.Categorical(np.asarray(probs, dtype=np.float64), perfect=False)
+
+
 def to_bytes(words: np.ndarray) -> bytes:
     """Compressed words -> bytes (little-endian uint32)."""
     return np.asarray(words, dtype="<u4").tobytes()
@@ -137,4 +143,4 @@ class Decoder:
         return bool(self._c.maybe_exhausted() if self.kind == "range" else self._c.is_empty())
 
 
-__all__ = ["Encoder", "Decoder", "categorical", "uniform", "to_bytes", "to_words", "KINDS"]
+__all__ = ["Encoder", "Decoder", "categorical", "uniform", "table", "to_bytes", "to_words", "KINDS"]
