@@ -190,7 +190,7 @@ def get_backend(name: str) -> Backend:
 # Strip geometry
 # ---------------------------------------------------------------------------------------------------------
 def strip_rows(width: int, strip_pixels: int) -> int:
-    """Output rows per strip at a level of the given width (multiple of 2, at least 16)."""
+    """Output rows per strip at a level of the given width (a multiple of 16, at least 16)."""
     return max(16, (strip_pixels // max(width, 1)) // 16 * 16)
 
 
@@ -678,7 +678,7 @@ def decode_container(net: MultiscaleNetwork, c: Container) -> tuple[np.ndarray, 
                                      f"or the file is corrupt: {what}") from None
             raise ContainerError(what) from None
     xp = syms[0].numpy().astype(np.uint8).transpose(1, 2, 0)  # (Hp, Wp, 3)
-    img = np.ascontiguousarray(crop_to_original(xp, pad_info(H, W, m)))
+    img = np.ascontiguousarray(crop_to_original(xp, info))
     if hdr["crc"] is not None and zlib.crc32(img.tobytes()) & 0xFFFFFFFF != hdr["crc"]:
         if note and not note.startswith("encoded under the same"):
             raise ContainerError(f"decoded pixels do not match the encoder's (pixel CRC mismatch): {note} "
