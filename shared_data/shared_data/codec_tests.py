@@ -10,7 +10,12 @@ What they check, on a fixed 32×48 image (``image()``):
   path alone, from a ``.lic`` file and by codec name;
 * ``encode`` -> container of this codec, model and size; ``decode`` gives ``uint8 (H, W, 3)`` of the original
   size (equal to the input when lossless); encoding twice gives the same bytes;
-* the golden file: the bytes are the committed ones (:mod:`shared_data.golden`; missing golden fails);
+* the golden file (:mod:`shared_data.golden`; a missing golden fails; ``<CODEC>_UPDATE_GOLDEN=1`` rewrites
+  it): the committed ``.lic`` decodes on this machine to the reconstruction its writer pinned
+  (``<golden>.decoded.rgb``: exactly for a lossless codec, within ``decode_tolerance`` grey levels for a lossy
+  one, whose synthesis is float), and — on a machine of the writer's ISA (``<golden>.json``), where the float
+  encoder takes the same decisions — encoding writes exactly its bytes (elsewhere that check is skipped with
+  the reason: encoders are float by design; what must be portable is decoding);
 * ``estimate_bits`` agrees with the real payload within ``bits_rtol`` (plus 64 bits of coder overhead per
   section);
 * refusals are :class:`LicError`: a non-uint8 or 2-D array, a container with another model's fingerprint,
@@ -57,6 +62,15 @@ def toy_factory(model=None, **options):
     return ToyLosslessCodec()
 
 
+_KERNEL_VARS = ("ATEN_CPU_CAPABILITY", "TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS",
+                "OPENBLAS_CORETYPE")
+
+
+def _kernel_env() -> dict:
+    """The set variables that select float kernels (an emulated CPU; :mod:`shared_data.arith`)."""
+    return {k: os.environ[k] for k in _KERNEL_VARS if os.environ.get(k)}
+
+
 def image(height: int = 32, width: int = 48, seed: int = 16) -> np.ndarray:
     """A smooth image with texture (gradients + noise): what every codec's protocol test encodes."""
     rng = np.random.default_rng(seed)
@@ -67,10 +81,13 @@ def image(height: int = 32, width: int = 48, seed: int = 16) -> np.ndarray:
 
 def make(codec_id: str, golden_path: str | os.PathLike, model: str | os.PathLike | None = None,
          options: dict | None = None, bits_rtol: float = 0.25, n_fuzz: int = 300, fuzz_time_limit: float = 30.0,
-         size: tuple[int, int] = (32, 48)) -> dict:
+         size: tuple[int, int] = (32, 48), decode_tolerance: int = 2) -> dict:
     """Fixtures and tests for ``codec_id``'s model ``model`` (None: its default), to be put in a test
     module's globals. ``options`` go to ``load_codec``."""
     options = options or {}
+    golden_path = Path(golden_path)
+    decoded_path = golden_path.with_name(golden_path.stem + ".decoded.rgb")
+    meta_path = golden_path.with_name(golden_path.stem + ".json")
 
     @pytest.fixture(scope="module")
     def protocol_codec():
@@ -106,7 +123,48 @@ def make(codec_id: str, golden_path: str | os.PathLike, model: str | os.PathLike
             np.testing.assert_array_equal(out, img)
         assert codec_api.compress(protocol_codec, img) == data, "encoding is not deterministic"
 
+    def _write_golden(codec, data):
+        import json
+
+        from . import arith
+        from .imageio import atomic_write_bytes
+        img = codec_api.decompress(codec, data)
+        atomic_write_bytes(golden_path, data)
+        atomic_write_bytes(decoded_path, np.ascontiguousarray(img).tobytes())
+        atomic_write_bytes(meta_path, (json.dumps({"isa": arith.isa(), "kernels": _kernel_env(), "height": img.shape[0],
+                                                   "width": img.shape[1]}, sort_keys=True) + "\n").encode())
+
+    def test_golden_file_decodes(protocol_codec, protocol_encoded):
+        import json
+        if golden.update_requested(codec_id):
+            _write_golden(protocol_codec, protocol_encoded[2])
+        for p in (golden_path, decoded_path, meta_path):
+            if not p.is_file():
+                raise AssertionError(f"golden file {p} is missing (rerun with {codec_id.upper()}_UPDATE_GOLDEN=1 "
+                                     "to write it, and commit it)")
+        meta = json.loads(meta_path.read_text())
+        got = codec_api.decompress(protocol_codec, golden_path.read_bytes(), path=golden_path)
+        want = np.frombuffer(decoded_path.read_bytes(), np.uint8).reshape(meta["height"], meta["width"], 3)
+        assert got.shape == want.shape
+        if protocol_codec.lossless:
+            np.testing.assert_array_equal(got, want)
+        else:
+            diff = int(np.abs(got.astype(np.int16) - want).max())
+            assert diff <= decode_tolerance, f"{golden_path} decodes {diff} grey levels away from its pinned image"
+
     def test_golden_bytes(protocol_encoded):
+        import json
+
+        from . import arith
+        if golden.update_requested(codec_id):
+            return  # written by test_golden_file_decodes
+        if meta_path.is_file():
+            meta = json.loads(meta_path.read_text())
+            here = (arith.isa(), _kernel_env())
+            if (meta.get("isa"), meta.get("kernels", {})) != here:
+                pytest.skip(f"{golden_path.name} was encoded on a {meta.get('isa')} CPU with kernel settings "
+                            f"{meta.get('kernels', {})}, this process has {here[0]} / {here[1]}: the float encoder may "
+                            "choose other symbols (decoding is checked by test_golden_file_decodes)")
         golden.check(golden_path, protocol_encoded[2], codec_id)
 
     def test_estimate_bits_matches_the_file(protocol_codec, protocol_encoded):
