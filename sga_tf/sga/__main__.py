@@ -79,14 +79,12 @@ def _before(command, args):
 
 
 def _details(c) -> str:
-    from .stream import FORMAT_NAMES, file_format
+    from shared_data import container as lic
+
+    from .stream import FORMAT_NAMES, METHOD_NAMES, file_format
 
     fmt = file_format(c)
     try:
-        from shared_data import container as lic
-
-        from .inference import METHOD_NAMES
-
         method = METHOD_NAMES.get(lic.unpack_ints(c.sections[0], max_count=2 * 4096 + 11)[1], "?")
     except (ValueError, IndexError):
         method = "?"

@@ -137,7 +137,7 @@ class SGACodec:
             out = self.coder.decode(c)
         except LicError:
             raise
-        except (ValueError, ArithmeticError, IndexError, tf.errors.OpError) as e:
+        except (ValueError, ArithmeticError, IndexError, TypeError, RuntimeError, tf.errors.OpError) as e:
             raise SGAFormatError(f"undecodable sga payload ({type(e).__name__}: {str(e).splitlines()[0][:200]})") \
                 from None
         if len(out) > 2 and not out[2]:

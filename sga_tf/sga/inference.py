@@ -37,6 +37,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from tqdm import tqdm
 
+from .stream import GRID_IDS, METHOD_IDS, METHOD_NAMES  # noqa: F401 - re-exported: the ids written into files
+
 
 @dataclasses.dataclass(frozen=True)
 class Method:
@@ -91,11 +93,6 @@ METHODS = {
     "bb_plain_q": Method("bb_plain_q", "A6", "none", 0.0, 0, "bitsback", optimize_y=False, relax_z=False),
 }
 BITS_BACK_METHODS = ("bb_sga", "bb_no_sga", "bb_plain")
-#: method ids written into the container (stable forever)
-METHOD_IDS = {"m3": 0, "sga": 1, "map": 2, "ste": 3, "unoise": 4, "danneal": 5, "bb_sga": 6, "bb_no_sga": 7,
-              "bb_plain": 8}
-METHOD_NAMES = {v: k for k, v in METHOD_IDS.items()}
-GRID_IDS = {"integer": 0, "offset": 1, "bitsback": 2}
 
 
 def with_overrides(method: Method, its=None, lr=None, annealing_rate=None, t0=None,

@@ -16,6 +16,11 @@ from shared_data import container as lic
 from shared_data.errors import ContainerError, ModelError
 
 CODEC = "sga"
+#: method and grid ids written into the container (stable forever)
+METHOD_IDS = {"m3": 0, "sga": 1, "map": 2, "ste": 3, "unoise": 4, "danneal": 5, "bb_sga": 6, "bb_no_sga": 7,
+              "bb_plain": 8}
+METHOD_NAMES = {v: k for k, v in METHOD_IDS.items()}
+GRID_IDS = {"integer": 0, "offset": 1, "bitsback": 2}
 FORMAT_LEGACY = 1  # float path, 3 sections, no CRC (decode only)
 FORMAT = 3  # float path + arithmetic config + symbol CRC
 FORMAT_PORTABLE = 5  # integer h_s, stored tables (sga.portable) + arithmetic config + symbol CRC

@@ -128,3 +128,10 @@ def test_bits_back_scripts_and_demo(small_png, tmp_path, run):
     assert r.returncode == 1 and "bits-back" in r.stderr
     r = run("bb_plain.py", "--checkpoint_dir", str(ZOO_MODEL.parent), "compress", ZOO_MODEL.name, str(p))
     assert r.returncode == 1 and "needs a bits-back model" in r.stderr
+
+
+def test_info_names_format_and_method(run):
+    """``python -m sga info`` (shared_data.cli) reads the header only and names the sga stream format and method."""
+    r = run("-m", "sga", "info", str(ROOT / "tests/golden/sga-zoo.m3.lic"), str(ROOT / "tests/golden/sga-zoo.bb_plain.lic"))
+    assert r.returncode == 0, r.stderr
+    assert "portable format 5, method m3" in r.stdout and "portable bits-back format 6, method bb_plain" in r.stdout
