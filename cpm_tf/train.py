@@ -4,6 +4,12 @@ Example: ``python train.py ae_configs/cvpr/low pc_configs/cvpr/res_shallow -dtra
 The original trains forever; ``--max_steps`` / ``--max_minutes`` (new) stop it. ``--restore LOG_DIR``
 restores (the latest, or ``--restore_itr``) into a new ``... RESTORE@...`` log dir, or continues in LOG_DIR
 with ``--restore_continue``.
+
+(new, issue 14) ``--strategy mirrored`` trains on every local GPU (``MirroredStrategy``), ``--strategy
+multiworker`` on the workers of ``$TF_CONFIG`` (``MultiWorkerMirroredStrategy``; the chief — worker 0 —
+writes the log dir). The config's ``batch_size`` stays the global batch, split over the replicas.
+``--cpu_replicas N`` (a testing aid for CPU-only machines, with ``--strategy mirrored``) splits the CPU
+into N logical devices, one replica each.
 """
 
 import argparse
@@ -48,13 +54,28 @@ def main(argv=None):
     p.add_argument("--max_steps", type=int, default=None, help="(new) stop after this many steps")
     p.add_argument("--max_minutes", type=float, default=None, help="(new) stop after this many minutes")
     p.add_argument("--threads", type=int, default=2, help="(new) TF intra/inter-op threads")
+    from shared_data import tfdist
+    tfdist.add_strategy_argument(p)
+    p.add_argument("--cpu_replicas", type=int, default=None, metavar="N",
+                   help="(new, testing aid) with --strategy mirrored: split the CPU into N logical devices, "
+                        "one replica each (how the tests check distributed training without GPUs)")
     a = p.parse_args(argv)
+    from shared_data.errors import ConfigError, LicError
+    try:  # bad --strategy / $TF_CONFIG: one line, before TensorFlow starts and before anything is written
+        tfdist.check_name(a.strategy)
+        if a.cpu_replicas is not None and (a.strategy != "mirrored" or a.cpu_replicas < 1):
+            raise ConfigError(f"--cpu_replicas {a.cpu_replicas}: needs --strategy mirrored and N >= 1")
+        if a.strategy == "multiworker":
+            tfdist.check_tf_config()
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     from cpm.tfsetup import limit_threads
     limit_threads(a.threads)
     from cpm.train_loop import train
 
-    from shared_data.errors import LicError
     try:
+        strategy = tfdist.make_strategy(a.strategy, cpu_replicas=a.cpu_replicas)
         d = train(a.autoencoder_config_path, a.probclass_config_path, a.dataset_train,
                   a.dataset_test if a.log_interval_test > 0 else None, a.log_dir_root, restore=a.restore,
                   max_steps=a.max_steps, max_minutes=a.max_minutes, log_train=a.log_interval_train,
@@ -62,11 +83,12 @@ def main(argv=None):
                   temporary=a.temporary, restore_itr=a.restore_itr, restore_continue=a.restore_continue,
                   restore_skip_vars=a.restore_skip_vars, from_identity=a.from_identity,
                   log_run_metadata=a.log_run_metadata, summarize_grads=a.summarize_gradients,
-                  description=a.description, dataset_codec_distance=a.dataset_codec_distance)
+                  description=a.description, dataset_codec_distance=a.dataset_codec_distance,
+                  strategy=strategy)
     except (LicError, FileNotFoundError) as e:  # config, dataset, checkpoint
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(f"log dir: {d}")
+    print(f"log dir: {d}" if d is not None else "not the chief worker: the chief writes the log dir")
     return 0
 
 

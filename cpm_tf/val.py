@@ -11,6 +11,12 @@ rewritten, so it ends up holding the last checkpoint, and TensorBoard scalars
 curves) are logged at the checkpoint's step in that folder. Real bitstreams are written and decoded for every
 image (``--real_bpp``, now the default; the original's estimate is always reported as ``bpp_estimated``);
 ``--estimate_only`` skips the coder.
+
+(new, issue 14) ``--scheduler`` (shared_eval.sweep's flags: ``in-process``, ``local:N`` a Dask LocalCluster,
+a scheduler address, ``slurm``) evaluates each checkpoint's images as one task per image
+(:func:`cpm.evaluate.val_task`) and writes the same measures.csv rows (sorted by image name; timings aside)
+as the default in-process loop; every finished image is recorded in ``OUT/.measures.csv.work/``, so a rerun
+after a killed driver or worker recomputes only unfinished images of a checkpoint not yet validated.
 """
 
 import argparse
@@ -118,7 +124,17 @@ def main(argv=None):
     p.add_argument("--real_bpp", action="store_true", help="(default) code real bitstreams")
     p.add_argument("--estimate_only", action="store_true", help="skip the entropy coder (bpp left empty)")
     p.add_argument("--out_dir", default=None, help="(new) write measures here instead of LOG_DIR_ROOT/...")
+    from shared_eval.sweep import add_scheduler_arguments
+    add_scheduler_arguments(p)
     a = p.parse_args(argv)
+    if a.job_script:  # --scheduler slurm: show the job script, submit nothing
+        from shared_eval.sweep import SweepError, slurm_job_script
+        try:
+            print(slurm_job_script(a))
+        except SweepError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        return 0
     if a.ckpt_step == 0:
         print("error: --ckpt_step must not be 0 (1: all, -1: only the last)", file=sys.stderr)
         return 1
@@ -135,7 +151,16 @@ def main(argv=None):
 
     from shared_data.errors import LicError
     from shared_eval.measures import summarize, write_measures
+    sched = None
     try:
+        if a.scheduler is not None:  # opened first: a bad one fails in one line before anything is written
+            from shared_data.pipeline import PrepareError, open_scheduler
+            from shared_eval.sweep import SweepError, scheduler_kwargs
+            kw = scheduler_kwargs(a)
+            try:
+                sched = open_scheduler(a.scheduler, kw["connect_timeout"], kw["slurm"], kw["jobs"], kw["job_wait"])
+            except PrepareError as e:
+                raise SweepError(str(e)) from None
         root = Path(a.log_dir_root)
         images = ImageCache(dataset_images(a.images)[: a.how_many], a.image_cache_max)
         dataset = "kodak" if a.images == "kodak" else Path(a.images.rstrip("/")).name
@@ -165,10 +190,15 @@ def main(argv=None):
                     restore_model_weights(base.model, ckpt)
                     codec = Codec(base.model)  # rebuilt: fingerprint and NumPy context model of these weights
                 last = itr == todo[-1][0]
-                rows = []
-                for f, img in tqdm(images, total=len(images.paths), desc=f"val {mdir.name.split(' ')[0]} @{itr}"):
-                    rows.append(evaluate_image(codec, img, f.name, real_bpp=not a.estimate_only,
-                                               save_dir=(out / "imgs") if (a.save_ours and last) else None))
+                save_dir = (out / "imgs") if (a.save_ours and last) else None
+                desc = f"val {mdir.name.split(' ')[0]} @{itr}"
+                if sched is not None:
+                    rows = _sweep(a, sched, mdir, ckpt, itr, codec, images.paths, out, save_dir, desc)
+                else:
+                    rows = []
+                    for f, img in tqdm(images, total=len(images.paths), desc=desc):
+                        rows.append(evaluate_image(codec, img, f.name, real_bpp=not a.estimate_only,
+                                                   save_dir=save_dir))
                 path = write_measures(out / "measures.csv", rows, EXTRA_COLUMNS)
                 s = summarize(rows)
                 avg_bpp = s["bpp"] if "bpp" in s else s["bpp_estimated"]
@@ -187,10 +217,41 @@ def main(argv=None):
                 print(f"{path} (step {itr}): {s['n_images']} images, bpp {s.get('bpp', float('nan')):.4f} "
                       f"(estimated {s['bpp_estimated']:.4f}, factorized {s['bpp_factorized']:.4f}), "
                       f"MS-SSIM {s.get('ms-ssim') or float('nan'):.4f}, PSNR {s['psnr']:.2f}")
-    except (LicError, FileNotFoundError, ValueError) as e:  # model, checkpoint, images, dataset
+    except (LicError, FileNotFoundError, ValueError) as e:  # model, checkpoint, images, dataset, scheduler
         print(f"error: {e}", file=sys.stderr)
         return 1
+    finally:
+        if sched is not None:
+            sched.close()
     return 0
+
+
+def _sweep(a, sched, mdir, ckpt, itr, codec, paths, out, save_dir, desc) -> list[dict]:
+    """One checkpoint's images as shared_eval.sweep tasks (:func:`cpm.evaluate.val_task`) on ``sched``; the
+    records in ``OUT/.measures.csv.work`` are keyed by step and image and fingerprinted by the weights."""
+    from cpm.evaluate import driver_arith, prime_val_codec, val_task
+
+    from shared_eval.sweep import SweepError, SweepTask, default_work, run_sweep
+    from shared_eval.sweep import failure_message as sweep_failure
+
+    prime_val_codec(mdir, ckpt, codec)  # the in-process executor reuses this model
+    arith = driver_arith()  # the workers run under this process's arithmetic (cpm.evaluate.apply_arith)
+    tasks = []
+    for f in paths:
+        st = Path(f).stat()
+        tasks.append(SweepTask(f"{itr}|{Path(f).name}", (str(mdir), ckpt, str(f), not a.estimate_only,
+                                                         None if save_dir is None else str(save_dir),
+                                                         arith, a.image_cache_max),
+                               f"{Path(f).resolve()}:{st.st_size}:{st.st_mtime_ns}"))
+    config = {"fingerprint": codec.fingerprint.hex(), "step": int(itr), "real_bpp": not a.estimate_only,
+              "arith": arith}
+    work = default_work(out / "measures.csv")
+    res = run_sweep(val_task, tasks, work, config, sched.client, progress=not a.no_progress, desc=desc,
+                    sort_by=("img_name",))
+    print(f"{desc}: {res.line()}")
+    if res.failed:
+        raise SweepError(sweep_failure(res, work))
+    return res.rows
 
 
 if __name__ == "__main__":

@@ -78,3 +78,78 @@ def evaluate_image(codec: Codec, img: np.ndarray, name: str, real_bpp: bool = Tr
         from shared_data.imageio import write_png
         write_png(Path(save_dir) / f"{Path(name).stem}.png", rec)
     return row
+
+
+# --- val.py on Dask (issue 14): one picklable task per image ---------------------------------------------
+
+_VAL_CODECS: dict = {}   # (model dir, checkpoint prefix) -> Codec; one per process (the driver primes its own)
+_IMAGES: dict = {}       # image path -> uint8 array, within the task's cache budget
+
+
+def prime_val_codec(model_dir, ckpt: str | None, codec: Codec) -> None:
+    """Make ``codec`` the one :func:`val_task` uses in this process for (``model_dir``, ``ckpt``): an
+    in-process sweep reuses the driver's model instead of loading it again."""
+    _VAL_CODECS.clear()
+    _VAL_CODECS[(str(model_dir), ckpt)] = codec
+
+
+def driver_arith() -> dict:
+    """This process's arithmetic settings that a worker can take over (:func:`apply_arith`): the variables of
+    ``shared_data.arith.ENV_KEYS`` as the user set them, TF's and OpenBLAS's thread counts."""
+    from shared_data.arith import ENV_KEYS
+    from shared_data.threads import user_env
+
+    from .arithcfg import blas_threads, tf_threads
+    return {"env": {k: user_env(k) for k in ENV_KEYS}, "tf_threads": tf_threads() or None,
+            "blas_threads": blas_threads()}
+
+
+def apply_arith(cfg: dict | None) -> None:
+    """Run this (worker) process under the driver's :func:`driver_arith`: a float-path file records the
+    encoder's arithmetic (cpm.arithcfg), and Dask workers start with other variables (``OMP_NUM_THREADS=1``
+    ...), so without this a worker's files — and their bpp — would differ from the driver's. Call before the
+    first :func:`shared_data.threads.limit` of the process (TF's thread pools are fixed once it runs)."""
+    if not cfg:
+        return
+    import os
+
+    from .arithcfg import set_blas_threads
+    from .tfsetup import limit_threads
+    for k, v in cfg["env"].items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    limit_threads(cfg["tf_threads"])
+    if cfg.get("blas_threads"):
+        set_blas_threads(int(cfg["blas_threads"]))
+
+
+def val_codec(model_dir, ckpt: str | None, arith: dict | None = None) -> Codec:
+    """The codec val.py validates: ``model_dir``'s model with ``ckpt``'s weights restored (``None``: its
+    ``weights.npz``), loaded once per worker process under the driver's arithmetic (:func:`apply_arith`)."""
+    key = (str(model_dir), ckpt)
+    if key not in _VAL_CODECS:
+        from .checkpoints import restore_model_weights
+        from .codec import load_codec
+        apply_arith(arith)
+        codec = load_codec(model_dir)
+        if ckpt is not None:
+            restore_model_weights(codec.model, ckpt)
+            codec = Codec(codec.model)  # fingerprint and NumPy context model of these weights (as val.py)
+        prime_val_codec(model_dir, ckpt, codec)
+    return _VAL_CODECS[key]
+
+
+def val_task(model_dir: str, ckpt: str | None, image: str, real_bpp: bool, save_dir: str | None,
+             arith: dict | None, cache_mb: int) -> dict:
+    """One image of val.py (module-level, so Dask workers import it by name): its :func:`evaluate_image` row.
+    Images are kept in memory across checkpoints while they fit in ``cache_mb`` (val.py's ``-cache``)."""
+    from shared_data.imageio import read_image
+    img = _IMAGES.get(image)
+    if img is None:
+        img = read_image(image)
+        if sum(a.nbytes for a in _IMAGES.values()) + img.nbytes <= cache_mb * 1000 * 1000:
+            _IMAGES[image] = img
+    return evaluate_image(val_codec(model_dir, ckpt, arith), img, Path(image).name, real_bpp=real_bpp,
+                          save_dir=save_dir)

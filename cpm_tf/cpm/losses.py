@@ -8,26 +8,28 @@ import tensorflow as tf
 from .ms_ssim import ms_ssim
 
 
-def rate_losses(bc, heatmap, beta, H_target):
+def rate_losses(bc, heatmap, beta, H_target, mean=tf.reduce_mean):
     """bc: bits per symbol (N,C,h,w); heatmap: (N,h,w,C). Returns H_real, H_mask, H_soft, pc_loss.
 
     H_soft = (H_mask + H_real)/2 with H_mask = mean(bc·m) (Eq. 10); pc_loss = β·max(H_soft − H_target, 0).
+    ``mean``: the batch mean (tf.distribute training passes the global batch's, cpm.train_loop.global_mean).
     """
     m = tf.transpose(heatmap, [0, 3, 1, 2])
-    H_real = tf.reduce_mean(bc)
-    H_mask = tf.reduce_mean(bc * m)
+    H_real = mean(bc)
+    H_mask = mean(bc * m)
     H_soft = 0.5 * (H_mask + H_real)
     pc_loss = beta * tf.maximum(H_soft - H_target, 0.0)
     return H_real, H_mask, H_soft, pc_loss
 
 
-def distortion_loss(x, x_out, config):
-    """5000·(1 − MS-SSIM) on the float (clipped, unrounded) output, batch-level MS-SSIM; or mse/psnr."""
+def distortion_loss(x, x_out, config, mean=tf.reduce_mean):
+    """5000·(1 − MS-SSIM) on the float (clipped, unrounded) output, batch-level MS-SSIM; or mse/psnr.
+    ``mean``: as in :func:`rate_losses`."""
     kind = config.distortion_to_minimize
     if kind == "ms_ssim":
-        v = ms_ssim(x, x_out)
+        v = ms_ssim(x, x_out, mean=mean)
         return config.K_ms_ssim * (1.0 - v), v
-    mse = tf.reduce_mean(tf.square(x - x_out))
+    mse = mean(tf.square(x - x_out))
     if kind == "mse":
         return mse, None
     if kind == "psnr":

@@ -79,13 +79,20 @@ class CPM(tf.Module):
         rng = np.random.RandomState(seed)
         self.vars: OrderedDict[str, tf.Variable] = OrderedDict()
         self._trainable: dict[str, bool] = {}
+        #: training-mode BN moments: None = this batch's (tf.nn.moments); tf.distribute training sets a function
+        #: x -> (mean, var, count) over the global batch (cpm.train_loop.sync_moments)
+        self.batch_moments = None
         self._build(rng)
         self.first_mask = tf.constant(first_mask(self.K)[..., None, None])
         self.other_mask = tf.constant(other_mask(self.K)[..., None, None])
 
     # --- variables ---------------------------------------------------------------------------------
     def _var(self, name, value, trainable=True):
-        v = tf.Variable(value, name=name.replace("/", "__"), trainable=trainable)
+        # BN moving statistics are assigned inside the (replica-context) train step: under tf.distribute every
+        # replica computes the same cross-replica moments, so the first replica's update is the update
+        # (ignored without a strategy)
+        agg = tf.VariableAggregation.NONE if trainable else tf.VariableAggregation.ONLY_FIRST_REPLICA
+        v = tf.Variable(value, name=name.replace("/", "__"), trainable=trainable, aggregation=agg)
         self.vars[name] = v
         self._trainable[name] = trainable
         return v
@@ -161,7 +168,12 @@ class CPM(tf.Module):
         """slim.batch_norm(decay 0.9, eps 1e-5, scale=True); batch moments in training, moving ones else."""
         g, b = self.vars[f"{scope}/BatchNorm/gamma"], self.vars[f"{scope}/BatchNorm/beta"]
         mm, mv = self.vars[f"{scope}/BatchNorm/moving_mean"], self.vars[f"{scope}/BatchNorm/moving_variance"]
-        if training:
+        if training and self.batch_moments is not None:  # tf.distribute: moments of the global batch
+            mean, var, cnt = self.batch_moments(x)
+            var_unbiased = var * cnt / tf.maximum(cnt - 1.0, 1.0)
+            mm.assign(mm * BN_DECAY + mean * (1 - BN_DECAY))
+            mv.assign(mv * BN_DECAY + var_unbiased * (1 - BN_DECAY))
+        elif training:
             mean, var = tf.nn.moments(x, axes=[0, 1, 2])
             # slim's fused batch norm updates the moving variance with the unbiased (Bessel) estimate
             cnt = tf.cast(tf.reduce_prod(tf.shape(x)[:3]), tf.float32)

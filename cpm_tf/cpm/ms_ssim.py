@@ -50,7 +50,7 @@ def gaussian_blur(x, sigma: float, size: int):
     return _separable(x, g)
 
 
-def _ssim(img1, img2, max_val, filter_size, filter_sigma, k1=0.01, k2=0.03):
+def _ssim(img1, img2, max_val, filter_size, filter_sigma, k1=0.01, k2=0.03, mean=tf.reduce_mean):
     h, w = int(img1.shape[1]), int(img1.shape[2])
     size = min(filter_size, h, w)
     sigma = size * filter_sigma / filter_size if filter_size else 0
@@ -66,8 +66,8 @@ def _ssim(img1, img2, max_val, filter_size, filter_sigma, k1=0.01, k2=0.03):
     s11, s22, s12 = s11 - mu11, s22 - mu22, s12 - mu12
     c1, c2 = (k1 * max_val) ** 2, (k2 * max_val) ** 2
     v1, v2 = 2.0 * s12 + c2, s11 + s22 + c2
-    ssim = tf.reduce_mean(((2.0 * mu12 + c1) * v1) / ((mu11 + mu22 + c1) * v2))
-    cs = tf.reduce_mean(v1 / v2)
+    ssim = mean(((2.0 * mu12 + c1) * v1) / ((mu11 + mu22 + c1) * v2))
+    cs = mean(v1 / v2)
     return ssim, cs
 
 
@@ -77,13 +77,14 @@ def _downsample(x):
     return _separable(x, np.full(2, 0.5, np.float32))[:, ::2, ::2, :]
 
 
-def ms_ssim(img1, img2, max_val=255.0, filter_size=11, filter_sigma=1.5):
-    """Batch-level MS-SSIM of two NHWC float batches in 0..max_val (static H, W, C), as the original."""
+def ms_ssim(img1, img2, max_val=255.0, filter_size=11, filter_sigma=1.5, mean=tf.reduce_mean):
+    """Batch-level MS-SSIM of two NHWC float batches in 0..max_val (static H, W, C), as the original.
+    ``mean``: the batch mean of each scale's SSIM / cs map (tf.distribute training: the global batch's)."""
     if img1.shape.rank != 4 or None in img1.shape[1:] or img1.shape[1:] != img2.shape[1:]:
         raise ValueError(f"MS-SSIM needs two NHWC batches of one static H, W, C, got {img1.shape} and {img2.shape}")
     mcs, ssim = [], None
     for level in range(len(WEIGHTS)):
-        ssim, cs = _ssim(img1, img2, max_val, filter_size, filter_sigma)
+        ssim, cs = _ssim(img1, img2, max_val, filter_size, filter_sigma, mean=mean)
         mcs.append(cs)
         if level < len(WEIGHTS) - 1:
             img1, img2 = _downsample(img1), _downsample(img2)

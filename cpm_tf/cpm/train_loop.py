@@ -1,5 +1,18 @@
 """Training (the original's ``train.py``): two Adam optimisers on one total loss, staircase LR decay,
-TensorBoard summaries, resumable checkpoints, progress bar."""
+TensorBoard summaries, resumable checkpoints, progress bar; optionally under a ``tf.distribute`` strategy
+(:mod:`shared_data.tfdist`, issue 14).
+
+Distributed training keeps the config's ``batch_size`` as the **global** batch (each of R replicas gets
+``batch_size / R`` crops of the same global batch a one-device run would see), so the recipe — learning rate,
+schedule, ``itr_per_epoch`` — does not change with the replica count and a one-device run is untouched.
+CPM's loss is not a mean of per-example losses: BatchNorm uses batch moments, MS-SSIM is one batch-level value
+(every mean over the whole batch, survey §5 / the original's ``MultiScaleSSIM``) and the rate term is a hinge
+β·max(H_soft − H_target, 0) of batch means. So every batch mean in the train step is the mean over the
+*global* batch: per-example means → :func:`shared_data.tfdist.average` (``tf.nn.compute_average_loss``,
+Σ over this replica / global batch) → all-reduced (SUM) across replicas (:func:`global_mean`), and BN moments
+likewise (:func:`sync_moments`, synchronised BatchNorm). Every replica then holds the one-device loss L; it
+minimises L / R (all-reduce's gradient is an all-reduce, so the summed gradients are exactly ∂L/∂θ).
+"""
 
 from __future__ import annotations
 
@@ -19,6 +32,29 @@ from .config import Config, short_name
 from .data import make_dataset
 from .losses import distortion_loss, rate_losses, weight_regularization
 from .model import CPM
+
+SUM = tf.distribute.ReduceOp.SUM
+
+
+def global_mean(global_batch: int):
+    """``mean(t)`` over the global batch of a per-example tensor ``t`` (N_replica, ...), in replica context:
+    per-example means, :func:`shared_data.tfdist.average` over ``global_batch``, summed across replicas."""
+    from shared_data import tfdist
+
+    def mean(t):
+        per_example = tf.reduce_mean(tf.reshape(t, [tf.shape(t)[0], -1]), axis=1)
+        return tf.distribute.get_replica_context().all_reduce(SUM, tfdist.average(per_example, global_batch))
+    return mean
+
+
+def sync_moments(x):
+    """BatchNorm moments over the global batch (replica context; equal per-replica batches): like
+    ``tf.nn.moments(x, [0, 1, 2])`` of the concatenated batch. Returns (mean, var, element count)."""
+    ctx = tf.distribute.get_replica_context()
+    n = tf.cast(tf.reduce_prod(tf.shape(x)[:3]) * ctx.num_replicas_in_sync, tf.float32)
+    mean = ctx.all_reduce(SUM, tf.reduce_sum(x, axis=[0, 1, 2])) / n
+    sq = tf.reduce_sum(tf.math.squared_difference(x, tf.stop_gradient(mean)), axis=[0, 1, 2])
+    return mean, ctx.all_reduce(SUM, sq) / n, n
 
 
 def _esc(s: str) -> str:
@@ -84,8 +120,13 @@ def make_optimizer(cfg: Config, itr_per_epoch: int):
 
 
 class Trainer:
-    def __init__(self, model: CPM, itr_per_epoch: int, summarize_grads: bool = False, jit: bool = False):
+    """``strategy``: a ``tf.distribute`` strategy whose scope the model was built in (None: one device, the
+    original step); then ``dist_step`` runs one step on a distributed global batch of ``global_batch``."""
+
+    def __init__(self, model: CPM, itr_per_epoch: int, summarize_grads: bool = False, jit: bool = False,
+                 strategy=None, global_batch: int | None = None):
         self.model = model
+        self.strategy = strategy
         ae, pc = model.ae_config, model.pc_config
         self.opt_ae = make_optimizer(ae, itr_per_epoch)   # Adam_AE: all non-PC variables incl. centers
         self.opt_pc = make_optimizer(pc, itr_per_epoch)   # Adam_PC: probclass3d variables
@@ -95,22 +136,34 @@ class Trainer:
         # jit: XLA-compiled step (measured slower on the AVX2 CPU, see zoo/*/TRAINING.md; for GPUs)
         self.train_step = tf.function(self._train_step, reduce_retracing=True, jit_compile=bool(jit) or None)
         self.test_step = tf.function(self._test_step, reduce_retracing=True)
+        if strategy is not None:
+            if jit:
+                raise NotImplementedError("jit (XLA) with a tf.distribute strategy is not implemented")
+            self.global_batch = int(global_batch)
+            model.batch_moments = sync_moments
+            self.dist_step = tf.function(self._dist_step, reduce_retracing=True)
 
-    def _losses(self, x, training):
+    def _losses(self, x, training, mean=None):
         m, cfg = self.model, self.model.ae_config
         enc = m.encode(x, training=training)
         q = enc.qbar if training else enc.qhard
         x_out = m.decode(q, training=training)
         # stop_gradient: the encoder receives rate gradients only through the heatmap (H_mask)
         bc = m.bitcost(tf.stop_gradient(q), enc.symbols)
-        H_real, H_mask, H_soft, pc_loss = rate_losses(bc, enc.heatmap, cfg.beta,
-                                                      cfg.H_target if cfg.H_target is not None else 0.0)
-        d_loss, msssim = distortion_loss(x, x_out, cfg)
+        H_target = cfg.H_target if cfg.H_target is not None else 0.0
+        hw = tf.cast(tf.shape(x)[1] * tf.shape(x)[2], tf.float32)
+        if mean is None:  # one device: the original's batch means
+            H_real, H_mask, H_soft, pc_loss = rate_losses(bc, enc.heatmap, cfg.beta, H_target)
+            d_loss, msssim = distortion_loss(x, x_out, cfg)
+            bpp = tf.reduce_sum(bc) / tf.cast(tf.shape(x)[0], tf.float32) / hw  # logged bpp, not masked
+            heatmap_sum = tf.reduce_mean(tf.reduce_sum(enc.heatmap, axis=-1))
+        else:  # tf.distribute: the same means over the global batch
+            H_real, H_mask, H_soft, pc_loss = rate_losses(bc, enc.heatmap, cfg.beta, H_target, mean=mean)
+            d_loss, msssim = distortion_loss(x, x_out, cfg, mean=mean)
+            bpp = mean(tf.reduce_sum(bc, axis=[1, 2, 3])) / hw
+            heatmap_sum = mean(tf.reduce_sum(enc.heatmap, axis=-1))
         reg = weight_regularization(m)
         total = d_loss + pc_loss + reg
-        hw = tf.cast(tf.shape(x)[1] * tf.shape(x)[2], tf.float32)
-        bpp = tf.reduce_sum(bc) / tf.cast(tf.shape(x)[0], tf.float32) / hw  # logged bpp, not masked
-        heatmap_sum = tf.reduce_mean(tf.reduce_sum(enc.heatmap, axis=-1))
         out = dict(total=total, d_loss=d_loss, pc_loss=pc_loss, reg=reg, H_real=H_real, H_mask=H_mask,
                    H_soft=H_soft, bpp=bpp, heatmap_sum=heatmap_sum)
         if msssim is not None:
@@ -129,6 +182,29 @@ class Trainer:
         if self.summarize_grads:  # -lgrads: gradients go to TensorBoard at the train log interval
             return out, (g_ae, g_pc)
         return out, ()
+
+    def _replica_step(self, x):
+        """One replica's share of a distributed step (see the module docstring): the global loss L, L / R
+        differentiated, gradients all-reduced (SUM) and applied by each replica's optimiser copy."""
+        ctx = tf.distribute.get_replica_context()
+        with tf.GradientTape() as tape:
+            out, _, _ = self._losses(x, training=True, mean=global_mean(self.global_batch))
+            loss = out["total"] / tf.cast(ctx.num_replicas_in_sync, tf.float32)
+        vs = self.ae_vars + self.pc_vars
+        grads = [tf.zeros_like(v) if g is None else g for v, g in zip(vs, tape.gradient(loss, vs))]
+        grads = ctx.all_reduce(SUM, grads)
+        g_ae, g_pc = grads[:len(self.ae_vars)], grads[len(self.ae_vars):]
+        self.opt_ae.apply_gradients(zip(g_ae, self.ae_vars), skip_gradients_aggregation=True)
+        self.opt_pc.apply_gradients(zip(g_pc, self.pc_vars), skip_gradients_aggregation=True)
+        return out, ((g_ae, g_pc) if self.summarize_grads else ())
+
+    def _dist_step(self, x):
+        out, grads = self.strategy.run(self._replica_step, args=(x,))
+        self.step.assign_add(1)
+
+        def first(v):  # every replica holds the same global values
+            return self.strategy.experimental_local_results(v)[0]
+        return tf.nest.map_structure(first, out), tf.nest.map_structure(first, grads)
 
     def _test_step(self, x):
         out, x_out, enc = self._losses(x, training=False)
@@ -186,7 +262,7 @@ def train(ae_path, pc_path, dataset_train, dataset_test, log_dir_root, restore=N
           seed=1234, quiet=False, restore_itr=-1, restore_continue=False, restore_skip_vars=None,
           from_identity=None, log_run_metadata=False, summarize_grads=False, description=None,
           dataset_codec_distance=None, data_cache=None, jit=False, csv_log=False, init_weights=None,
-          ae_overrides=()):
+          ae_overrides=(), strategy=None):
     """Train until ``max_steps``/``max_minutes`` (the original runs forever). Returns the log dir.
 
     Restoring follows the original ``RestoreManager``: ``restore`` (a log dir or its ``ckpts/``) restores
@@ -202,23 +278,58 @@ def train(ae_path, pc_path, dataset_train, dataset_test, log_dir_root, restore=N
     of the same architecture, e.g. zoo/mini) whose weights initialise a fresh run (step 0, fresh Adam; not
     used when restoring a checkpoint). ``ae_overrides``: ``KEY=VALUE`` strings applied to the autoencoder
     config after its file (:func:`cpm.config.parse`; ``reproduce.py --set``).
+    ``strategy``: a ``tf.distribute`` strategy (:func:`shared_data.tfdist.make_strategy`; None or the default
+    strategy: one device, unchanged). ``batch_size`` stays the global batch (see the module docstring);
+    under ``MultiWorkerMirroredStrategy`` only the chief writes the log dir; the other workers write their
+    (required) checkpoint copies to :func:`shared_data.tfdist.write_dir` and discard them, and return None.
     """
+    import contextlib
+    import shutil
+
+    from shared_data import tfdist
+    from shared_data.errors import ConfigError
+
     from .config import load_ae_config, load_pc_config
+    if strategy is not None and strategy is tf.distribute.get_strategy():
+        strategy = None  # the default strategy: the one-device code path, bit for bit
+    multiworker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+    chief = not multiworker or tfdist.is_chief()
     tf.random.set_seed(seed)
     ae, pc = load_ae_config(ae_path, ae_overrides), load_pc_config(pc_path)
+    replicas = tfdist.replicas(strategy) if strategy is not None else 1
+    if ae.batch_size % replicas:
+        raise ConfigError(f"{ae_path}: batch_size {ae.batch_size} (the global batch) is not a multiple of the "
+                          f"{replicas} replicas of --strategy")
+    per_replica = ae.batch_size // replicas
     ae_name, pc_name = short_name(ae_path, "ae_configs"), short_name(pc_path, "pc_configs")
     if temporary:  # the original appends _TMP to LOG_DIR_ROOT
         log_dir_root = str(log_dir_root).rstrip("/") + "_TMP"
     if from_identity:
         restore, restore_skip_vars = from_identity, "global_step,Adam"
-    model = CPM(ae, pc, seed=seed)
+    def scope():
+        return strategy.scope() if strategy is not None else contextlib.nullcontext()
+    with scope():
+        model = CPM(ae, pc, seed=seed)
     ds_train, n_images = make_dataset(dataset_train, ae.crop_size, ae.batch_size, seed=666, cache=data_cache)
     itr_per_epoch = max(1, (n_images or 1) // ae.batch_size)
-    trainer = Trainer(model, itr_per_epoch, summarize_grads=summarize_grads, jit=jit)
+    if strategy is not None:
+        # every worker runs the same pipeline and keeps its replicas' share of each global batch, so the
+        # global batches are the one-device run's
+        opts = tf.data.Options()
+        opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        ds_train = strategy.experimental_distribute_dataset(ds_train.with_options(opts))
+    with scope():
+        trainer = Trainer(model, itr_per_epoch, summarize_grads=summarize_grads, jit=jit, strategy=strategy,
+                          global_batch=tfdist.global_batch(per_replica, strategy) if strategy else None)
     restore_from = None
     if restore:
         rdir = log_dir_of_restore_flag(restore)
         restore_from = checkpoint_at_or_before(rdir / "ckpts", restore_itr)
+    if not chief:  # a private folder for this worker's checkpoint copies, removed at the end
+        log_dir = Path(tfdist.write_dir(rdir if restore and restore_continue else log_dir_root))
+        shutil.rmtree(log_dir, ignore_errors=True)
+        log_dir.mkdir(parents=True)
+    elif restore:
         log_dir = rdir if restore_continue else unique_log_dir(log_dir_root, ae_name, pc_name, restore_suffix(rdir))
     else:
         log_dir = unique_log_dir(log_dir_root, ae_name, pc_name)
@@ -230,21 +341,26 @@ def train(ae_path, pc_path, dataset_train, dataset_test, log_dir_root, restore=N
         if not quiet:
             print(f"initialised from {init_weights}/weights.npz")
     if restore_from:
-        n_ok, n_skip = restore_training_state(
-            trainer, restore_from[1], restore_skip_vars,
-            make_trainer=lambda: Trainer(CPM(ae, pc, seed=seed), itr_per_epoch))
+        with scope():  # any replica count: the checkpoint holds one copy of each variable
+            n_ok, n_skip = restore_training_state(
+                trainer, restore_from[1], restore_skip_vars,
+                make_trainer=lambda: Trainer(CPM(ae, pc, seed=seed), itr_per_epoch))
         if not quiet:
             print(f"restored {restore_from[1]} (step {restore_from[0]}): {n_ok} variables"
                   + (f", {n_skip} skipped (matching {restore_skip_vars})" if n_skip else "")
                   + f"; now at step {int(trainer.step.numpy())}")
     manager = tf.train.CheckpointManager(ckpt, str(log_dir / "ckpts"), max_to_keep=1,
                                          keep_checkpoint_every_n_hours=ckpt_interval)
-    if description and not temporary:
+    if description and not temporary and chief:
         _write_description(log_dir, ae_name, pc_name, description, log_dir_root, restore_continue)
-    writer = tf.summary.create_file_writer(str(log_dir / "train"))
-    test_writer = tf.summary.create_file_writer(str(log_dir / "test"))
+    if chief:
+        writer = tf.summary.create_file_writer(str(log_dir / "train"))
+        test_writer = tf.summary.create_file_writer(str(log_dir / "test"))
+    else:
+        writer = test_writer = tf.summary.create_noop_writer()
+    csv_log = csv_log and chief
     ds_test = None
-    if dataset_test and log_test > 0:
+    if dataset_test and log_test > 0 and chief:
         ds_test = iter(make_dataset(dataset_test, ae.crop_size, ae.batch_size, seed=1)[0])
     bpg_distance = None
     if dataset_codec_distance and ds_test is not None:
@@ -255,21 +371,25 @@ def train(ae_path, pc_path, dataset_train, dataset_test, log_dir_root, restore=N
                 print(f"Cannot compute CodecDistance: {e}")
     meta = {"ae_config_path": str(ae_path), "pc_config_path": str(pc_path), "dataset_train": dataset_train,
             "itr_per_epoch": itr_per_epoch}
+    if strategy is not None:
+        meta["strategy"] = {"type": type(strategy).__name__, "replicas": replicas, "global_batch": ae.batch_size,
+                            "per_replica_batch": per_replica}
     if restore_from:
         meta["restored_from"] = restore_from[1]
     if init_weights:
         meta["init_weights"] = str(init_weights)
 
     def save():
-        manager.save(checkpoint_number=int(trainer.step.numpy()))
-        codec_mod.save_model(model, log_dir, ae_name, pc_name,
-                             extra={"train": {**meta, "step": int(trainer.step.numpy())}})
+        manager.save(checkpoint_number=int(trainer.step.numpy()))  # every worker (a collective save)
+        if chief:
+            codec_mod.save_model(model, log_dir, ae_name, pc_name,
+                                 extra={"train": {**meta, "step": int(trainer.step.numpy())}})
 
     names = {id(v): k for k, v in model.vars.items()}
     t0 = time.time()
     start = int(trainer.step.numpy())
     total = max_steps - start if max_steps else None
-    bar = tqdm(total=total, desc="train", disable=quiet, dynamic_ncols=True)
+    bar = tqdm(total=total, desc="train", disable=quiet or not chief, dynamic_ncols=True)
     it = iter(ds_train)
     traced = False
     while True:
@@ -279,7 +399,7 @@ def train(ae_path, pc_path, dataset_train, dataset_test, log_dir_root, restore=N
         x = next(it)
         if log_run_metadata and not traced:  # -lmeta: graph + profile of the first step, once
             tf.summary.trace_on(graph=True, profiler=True)
-        out, grads = trainer.train_step(x)
+        out, grads = trainer.train_step(x) if strategy is None else trainer.dist_step(x)
         step += 1
         if log_run_metadata and not traced:
             with writer.as_default():
@@ -325,6 +445,9 @@ def train(ae_path, pc_path, dataset_train, dataset_test, log_dir_root, restore=N
     save()
     writer.flush()
     test_writer.flush()
+    if not chief:
+        tfdist.discard_write_dir(log_dir)
+        return None
     (log_dir / "train_info.json").write_text(json.dumps(
         {**meta, "steps": int(trainer.step.numpy()), "wall_s_this_run": round(time.time() - t0, 1)}, indent=1))
     return log_dir
