@@ -42,9 +42,12 @@ def main(argv=None):
         from l3c.model_io import find_run
 
         codec = load_codec(find_run(a.log_dir, a.log_date), backend=a.backend, itr=a.restore_itr)
-        one = cli.encode_one if a.mode == "enc" else cli.decode_one
-        r = one(codec, Path(a.img_p), Path(a.out_p), None)
-        print(cli._report("encode" if a.mode == "enc" else "decode", Path(a.out_p), r, True))
+        if a.mode == "enc":
+            r = cli.encode_one(codec, Path(a.img_p), Path(a.out_p), None)
+            print(f"{a.out_p}: {r['bytes']} bytes, {r['bpsp']:.4f} bpsp, {r['height']}x{r['width']}, {r['seconds']:.2f} s")
+        else:
+            r = cli.decode_one(codec, Path(a.img_p), Path(a.out_p), None)
+            print(f"{a.out_p}: {r['height']}x{r['width']}, {r['seconds']:.2f} s")
     except (LicError, OSError) as ex:
         print(f"l3c.py: error: {cli.error_line(ex)}", file=sys.stderr)
         return 1

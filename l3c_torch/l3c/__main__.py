@@ -140,7 +140,7 @@ def _before(argv):
         if args.try_arithmetic:
             try_arithmetic_decode(args.input, args.output, args.model, args.restore_itr)
             return 0
-        if cli._is_many(args.input):
+        if cli.is_many(args.input):
             return None
         from shared_data import container as cont
         from shared_data import limits
