@@ -69,7 +69,7 @@ def main(argv=None):
             tfdist.check_tf_config()
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return 1
     from cpm.tfsetup import limit_threads
     limit_threads(a.threads)
     from cpm.train_loop import train
