@@ -26,10 +26,12 @@ import math
 
 import numpy as np
 
+from .errors import ModelError
+
 MAX_EXACT = 1 << 53
 
 
-class IntegerizeError(ValueError):
+class IntegerizeError(ModelError):
     """A checkpoint cannot be converted to the exact form (a layer's accumulator could exceed 2**53)."""
 
 
