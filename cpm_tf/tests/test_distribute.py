@@ -71,6 +71,7 @@ def _max_diff(a, b):
     return max(float(np.max(np.abs(a[k] - b[k]))) for k in a)
 
 
+@pytest.mark.slow  # ~90 s of CPU (two TF trainings); the generic 2-replica check runs in make test-readers
 def test_two_cpu_replicas_equal_one_device(setup):
     tmp, args = setup
     steps = ["--max_steps", str(STEPS)]
