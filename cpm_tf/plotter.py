@@ -35,7 +35,7 @@ def main(argv=None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from shared_eval.measures import MeasuresError, read_measures, summarize
+    from shared_eval.measures_csv import MeasuresError, read_measures, summarize
 
     root = Path(a.log_dir_root)
     jobs = [j for j in a.job_ids.split(",") if j]

@@ -74,7 +74,7 @@ def main(argv=None):
     from cpm.train_loop import train
 
     from shared_data.errors import LicError
-    from shared_eval.measures import summarize, write_measures, write_summary
+    from shared_eval.measures_csv import summarize, write_measures, write_summary
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()

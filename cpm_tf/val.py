@@ -150,7 +150,7 @@ def main(argv=None):
     from tqdm import tqdm
 
     from shared_data.errors import LicError
-    from shared_eval.measures import summarize, write_measures
+    from shared_eval.measures_csv import summarize, write_measures
     sched = None
     try:
         if a.scheduler is not None:  # opened first: a bad one fails in one line before anything is written

@@ -193,7 +193,7 @@ def export_and_evaluate(name: str, log_dir: Path, export: Path, n_images: int, r
     from cpm.train_loop import read_train_log
 
     from shared_data.imageio import atomic_write_bytes
-    from shared_eval.measures import summarize, write_measures, write_summary
+    from shared_eval.measures_csv import summarize, write_measures, write_summary
     rows_log = read_train_log(log_dir / "train_log.csv") if (log_dir / "train_log.csv").is_file() else []
     if rows_log and not math.isfinite(rows_log[-1]["total"]):
         raise RuntimeError(f"{log_dir}: training diverged (loss {rows_log[-1]['total']} at step "

@@ -28,7 +28,7 @@ from hific.perceptual import LPIPS, LPIPSWeightsMissing
 from shared_data import paths, threads
 from shared_data.errors import DatasetError
 from shared_data.imageio import list_images
-from shared_eval.measures import summarize, write_measures, write_summary
+from shared_eval.measures_csv import summarize, write_measures, write_summary
 
 SCALES = {
     # MINI: bs 8, 128 crops, lr 5e-4 (x5 the paper's, so that minutes of CPU training move the model),
@@ -128,7 +128,7 @@ def main(argv=None) -> int:
     summary["eval_s"] = time.time() - t2
     write_summary(out / "summary.json", summary)
     try:  # rate-distortion plot of both stages against the official Lo/Mi/Hi Kodak points
-        from shared_eval.plots import main as plot_main
+        from shared_eval.plot import main as plot_main
         plot_main(["--measures", str(out / "measures_gan.csv"), f"stage1={out / 'measures_stage1.csv'}",
                    "--paper", "hific", "--dataset", "kodak", "--out", str(out / "rd.png")])
     except Exception as e:  # noqa: BLE001 - the measures are written; the plot is a convenience

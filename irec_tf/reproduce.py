@@ -155,7 +155,7 @@ def main(argv=None) -> int:
     from rec.codec import load_model
     from rec.evaluate import evaluate, write_results_csv
 
-    from shared_eval.measures import summarize, write_measures, write_summary
+    from shared_eval.measures_csv import summarize, write_measures, write_summary
 
     t0 = time.time()
     extra = {}

@@ -42,7 +42,7 @@ def classical_rows(files, crop: int | None = None, work: Path | None = None) -> 
 
     from shared_data.imageio import read_image, write_png
     from shared_eval import baselines
-    from shared_eval.measures import read_measures
+    from shared_eval.measures_csv import read_measures
 
     rows, notes = [], []
     imgs = {(Path(f).name if not crop else f"{Path(f).stem}_c{crop}{Path(f).suffix}"): center_crop(read_image(f), crop)
@@ -194,7 +194,7 @@ def run_full(a, out: Path) -> int:
     from l3c.evaluate import evaluate_files
     from l3c.model_io import load_model
 
-    from shared_eval.measures import summarize, write_measures, write_summary
+    from shared_eval.measures_csv import summarize, write_measures, write_summary
 
     cuda = torch.cuda.is_available()
     if not cuda and not a.allow_cpu:
@@ -291,7 +291,7 @@ def main(argv=None):
     from l3c.model_io import DEFAULT_MODEL, load_model
 
     from shared_data import threads
-    from shared_eval.measures import summarize, write_measures, write_summary
+    from shared_eval.measures_csv import summarize, write_measures, write_summary
 
     threads.limit(2)
     out = Path(a.out)

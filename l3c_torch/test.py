@@ -6,7 +6,7 @@ IDS: comma/``|``-separated run ids (``MMDD_HHMM``) under LOG_DIR; IMAGES: comma-
 Prints upstream's ``Testset | Experiment | Itr | Result`` table with the theoretical bpsp (including the
 uniform coarsest level). With ``--write_to_files`` every image is really encoded (``DIR/<name>.lic``),
 decoded and checked bit-exact, and the real-file bpsp is reported too. ``--measures CSV`` (not upstream)
-writes per-image rows through ``shared_eval.measures`` (default: ``DIR/measures.csv`` when writing files).
+writes per-image rows through ``shared_eval.measures_csv`` (default: ``DIR/measures.csv`` when writing files).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def main(argv=None):
     from shared_data import threads
     from shared_data.errors import DatasetError
     from shared_data.imageio import read_image
-    from shared_eval.measures import write_measures
+    from shared_eval.measures_csv import write_measures
 
     threads.limit(a.threads)
     if a.crop is not None and a.crop < 1:

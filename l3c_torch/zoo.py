@@ -318,7 +318,7 @@ def cmd_eval(a) -> int:
     from reproduce import classical_rows
 
     from shared_eval.check import run_check, update_mini_reference
-    from shared_eval.measures import summarize, write_measures, write_summary
+    from shared_eval.measures_csv import summarize, write_measures, write_summary
 
     model = HERE / "zoo" / a.name if a.model is None else Path(a.model)
     files = resolve_glob(str(default_dir("KODAK_DIR")))[: a.max_images or None]

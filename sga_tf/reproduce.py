@@ -119,7 +119,7 @@ def main(argv=None) -> int:
     from sga.evaluate import EXTRA_COLUMNS, run_method
     from sga.inference import METHODS, with_overrides
 
-    from shared_eval.measures import summarize, write_measures, write_summary
+    from shared_eval.measures_csv import summarize, write_measures, write_summary
 
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -223,7 +223,7 @@ def main(argv=None) -> int:
     summary.update({k: v for k, v in summarize(rows).items() if k == "n_images"})
     write_summary(out / "summary.json", summary)
     try:  # R-D plot of every method (real file bpp) against the published Kodak curves
-        from shared_eval.plots import published_series, rd_plot, series_from_measures
+        from shared_eval.plot import published_series, rd_plot, series_from_measures
 
         series = series_from_measures(out / "measures.csv")
         try:

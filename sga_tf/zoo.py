@@ -339,7 +339,7 @@ def _mean(rows, key):
 
 def jpeg_curve(path: Path):
     """Image-mean (bpp, PSNR) per quality of ``ci/baselines/kodak/jpeg/measures.csv`` (Pillow, whole files)."""
-    from shared_eval.measures import read_measures
+    from shared_eval.measures_csv import read_measures
 
     by_q = {}
     for r in read_measures(path):
@@ -423,7 +423,7 @@ def cmd_evaluate(a, recipe: dict) -> int:
 
     from shared_data.imageio import read_image
     from shared_data.transforms import center_crop
-    from shared_eval.measures import write_measures
+    from shared_eval.measures_csv import write_measures
 
     paths = expand_images(a.kodak)[:a.n_images]
     sga_names = None if a.sga_images == "all" else a.sga_images.split(",")
@@ -476,7 +476,7 @@ def cmd_summarize(a, recipe: dict) -> int:
     the zoo regression reference (``ci/references/sga-zoo-ms.csv``)."""
     from sga.evaluate import EXTRA_COLUMNS
 
-    from shared_eval.measures import read_measures, write_measures
+    from shared_eval.measures_csv import read_measures, write_measures
 
     rows, ref = [], []
     for lm in recipe["lambdas"]:

@@ -24,7 +24,7 @@ import numpy as np
 
 from shared_data.imageio import read_image, write_png
 from shared_eval import baselines as bl
-from shared_eval.measures import read_measures
+from shared_eval.measures_csv import read_measures
 from shared_eval.sweep import TIMING_COLUMNS
 
 HERE = Path(__file__).resolve().parent

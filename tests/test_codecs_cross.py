@@ -22,7 +22,7 @@ import pytest
 from shared_data.imageio import read_image, sample_images, write_png
 from shared_eval import demo
 from shared_eval.check import run_check
-from shared_eval.measures import read_measures
+from shared_eval.measures_csv import read_measures
 
 AVAILABLE = [c for c in demo.CODECS if demo.availability(c) is None]
 ALL = {c.name: c for c in demo.CODECS}

@@ -155,7 +155,7 @@ def test_multiworker_two_local_processes_one_checkpoint_then_resume(setup):
 # --- val.py --scheduler ------------------------------------------------------------------------------------
 
 def _rows(path):
-    from shared_eval.measures import read_measures
+    from shared_eval.measures_csv import read_measures
     from shared_eval.sweep import TIMING_COLUMNS
     return sorted(({k: v for k, v in r.items() if k not in TIMING_COLUMNS} for r in read_measures(path)),
                   key=lambda r: r["img_name"])

@@ -6,7 +6,7 @@ import numpy as np
 from cpm.codec import load_codec, save_model
 
 from shared_data.imageio import sample_images, write_png
-from shared_eval.measures import read_measures
+from shared_eval.measures_csv import read_measures
 
 ROOT = Path(__file__).resolve().parents[1]
 

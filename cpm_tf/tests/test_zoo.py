@@ -88,7 +88,7 @@ def test_committed_zoo_model_has_not_regressed(name, kodak_dir, tmp_path):
     """The committed zoo model on the Kodak check crops vs ci/references/cpm-zoo-<name>.csv ([cpm.zoo]
     tolerances of shared_eval.check); real files, decoded symbols checked by evaluate_image."""
     from shared_eval.check import run_check
-    from shared_eval.measures import write_measures
+    from shared_eval.measures_csv import write_measures
     ref = REPO / "ci" / "references" / f"cpm-zoo-{name}.csv"
     assert ref.is_file(), f"{ref} missing: make zoo-cpm CPM_ZOO_ARGS=--no_train writes it"
     rows = zoo_train.check_crops_rows(ROOT / "zoo" / name, name)

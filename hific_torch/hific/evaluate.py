@@ -1,5 +1,5 @@
 """Per-image evaluation through the codec protocol (:class:`hific.codec.HiFiCCodec`): real files (bpp of the
-packed container), PSNR, MS-SSIM, LPIPS, timings, written with ``shared_eval.measures`` (columns
+packed container), PSNR, MS-SSIM, LPIPS, timings, written with ``shared_eval.measures_csv`` (columns
 img_name,bpp,ms-ssim,psnr,enc_s,dec_s + bpp_estimated, lpips)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from shared_data import codec as codec_api
 from shared_data.imageio import atomic_write_bytes, read_image, write_png
-from shared_eval.measures import write_measures
+from shared_eval.measures_csv import write_measures
 from shared_eval.metrics import ms_ssim, psnr
 
 from .codec import HiFiCCodec

@@ -117,7 +117,7 @@ def test_compress_py_pixel_limit_up_front_and_measures(tmp_path, ckpt, capsys):
     assert not (tmp_path / "o").exists()
     rc = compress.main(["-i", str(d), "-ckpt", str(ckpt), "-o", str(tmp_path / "o"), "--lpips", "off", "--save"])
     assert rc == 0, capsys.readouterr().err
-    from shared_eval.measures import read_measures
+    from shared_eval.measures_csv import read_measures
     rows = read_measures(tmp_path / "o" / "measures.csv")
     assert [r["img_name"] for r in rows] == ["0.png", "1.png"]
     assert rows[0]["bpp"] == pytest.approx(8 * (tmp_path / "o" / "0.lic").stat().st_size / (40 * 56), rel=1e-6)

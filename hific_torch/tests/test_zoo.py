@@ -8,7 +8,7 @@ from hific.coding import encode_symbols
 
 from shared_data import container as ctr
 from shared_data import golden
-from shared_eval.measures import read_measures
+from shared_eval.measures_csv import read_measures
 
 from . import _golden as gd
 from .conftest import ROOT, kodak_files

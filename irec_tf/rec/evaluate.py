@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from shared_data import container
 from shared_data.imageio import atomic_write_bytes, pad_to_multiple, write_png
-from shared_eval.measures import write_measures
+from shared_eval.measures_csv import write_measures
 from shared_eval.metrics import ms_ssim, psnr
 
 from .codec import IrecCodec

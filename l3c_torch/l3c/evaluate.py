@@ -45,7 +45,7 @@ def center_crop(img: np.ndarray, n: int | None) -> np.ndarray:
 
 def evaluate_files(net, fp, files, backend=DEFAULT_BACKEND, write_to=None, real=True, theory=False,
                    progress=True, crop: int | None = None) -> list[dict]:
-    """Rows for shared_eval.measures: real-file bpsp (encode, decode, assert lossless) and estimates.
+    """Rows for shared_eval.measures_csv: real-file bpsp (encode, decode, assert lossless) and estimates.
     ``crop``: evaluate the center N x N crop of every image (``img_name`` gets a ``_cN`` suffix)."""
     from shared_data.codec import decompress
 

@@ -32,7 +32,7 @@ def _run(tmp_path, *extra):
 
 
 def _check(out, nproc):
-    from shared_eval.measures import read_measures
+    from shared_eval.measures_csv import read_measures
 
     rows = read_measures(out / "measures.csv")
     assert sorted(r["img_name"] for r in rows) == ["v0.png", "v1.png"]

@@ -95,7 +95,7 @@ def test_test_py_crop_cache_compare(tmp_path, capsys):
     assert "real=" in o and "a_c24.png: real" in o
     assert sorted(p.name for p in out.glob("*.lic")) == ["a_c24.lic", "b_c24.lic"]
     assert len(rep.read_text().splitlines()) == 2
-    from shared_eval.measures import read_measures
+    from shared_eval.measures_csv import read_measures
 
     rows = read_measures(out / "measures.csv")
     assert {(r["img_name"], int(float(r["height"])), int(float(r["width"]))) for r in rows} == {

@@ -161,7 +161,7 @@ def main(script: str, method: str, argv=None) -> int:
             print(f"{args.input} ({used}) -> {out} in {time.perf_counter() - t:.2f}s")
             return 0
         # compress
-        from shared_eval.measures import write_measures
+        from shared_eval.measures_csv import write_measures
 
         from .evaluate import EXTRA_COLUMNS, run_method
         from .inference import METHODS, with_overrides

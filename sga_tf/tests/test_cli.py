@@ -89,7 +89,7 @@ def test_sga_script_cli(small_png, tmp_path, zoo_model, run):
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "in.sga.lic").is_file()
     assert (tmp_path / f"rd-sga-lmbda=0.01+{ZOO_MODEL.name}-input=in.png.npz").is_file()
-    from shared_eval.measures import read_measures
+    from shared_eval.measures_csv import read_measures
 
     rows = read_measures(next(tmp_path.glob("measures-sga-*.csv")))
     assert rows[0]["method"] == "sga" and rows[0]["bpp"] == pytest.approx(
@@ -109,7 +109,7 @@ def test_bits_back_scripts_and_demo(small_png, tmp_path, run):
     r = run("bb_sga.py", "--num_filters", "32", "--checkpoint_dir", str(ck), "compress", ZOO_BB_MODEL.name, str(p),
             "--results_dir", str(tmp_path), "--its", "8", "--q_its", "5")
     assert r.returncode == 0, r.stderr
-    from shared_eval.measures import read_measures
+    from shared_eval.measures_csv import read_measures
 
     row = read_measures(next(tmp_path.glob("measures-bb_sga-*.csv")))[0]
     assert row["method"] == "bb_sga" and row["table_id"] == "M2" and row["bits_recovered"] == 1

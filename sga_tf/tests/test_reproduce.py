@@ -6,7 +6,7 @@ import sys
 import pytest
 from conftest import KODAK_DIR, ROOT, ZOO_MODEL
 
-from shared_eval.measures import read_measures
+from shared_eval.measures_csv import read_measures
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT
 
 from shared_data.imageio import write_png
-from shared_eval.measures import read_measures
+from shared_eval.measures_csv import read_measures
 
 
 @pytest.mark.slow  # ~2 min: two trainings and four compiled inference loops are traced

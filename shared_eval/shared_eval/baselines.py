@@ -7,7 +7,7 @@ JPEG 2000), quality sweeps and matched-bpp search.
 
 Every rate is ``8·len(bitstream) / (H·W)`` of the complete encoded file (all headers included, unlike CPM's
 header-stripped JPEG/BPG numbers). Writes ``OUT/<codec>/measures.csv`` (columns of
-:mod:`shared_eval.measures` plus ``codec, quality`` [``target_bpp``], ``bpsp`` for lossless codecs) and
+:mod:`shared_eval.measures_csv` plus ``codec, quality`` [``target_bpp``], ``bpsp`` for lossless codecs) and
 ``OUT/<codec>/settings.json`` (library versions and encoder settings). FLIF (used by the L3C and iREC
 tables) is not installable here; ``jpegxl-lossless`` is its successor, and no FLIF numbers are produced.
 
@@ -34,7 +34,7 @@ from PIL import Image, features
 from shared_data.errors import LicError
 from shared_data.imageio import ImageReadError, atomic_write_bytes, check_rgb_uint8, read_image
 
-from .measures import write_measures
+from .measures_csv import write_measures
 from .metrics import bpp as bpp_of
 from .metrics import bpsp as bpsp_of
 from .metrics import ms_ssim, psnr
@@ -420,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     except SweepError as e:  # a scheduler that cannot be opened (2), or failed sweep points (1)
         print(f"baselines: error: {e}", file=sys.stderr)
         return 1 if "tasks failed" in str(e) else 2
-    from .measures import read_measures, summarize
+    from .measures_csv import read_measures, summarize
     for c, p in written.items():
         rows = read_measures(p)
         key = "target_bpp" if rows and rows[0].get("target_bpp") is not None else "quality"

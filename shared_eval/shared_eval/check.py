@@ -33,7 +33,7 @@ from shared_data.errors import DatasetError
 from shared_data.imageio import atomic_write_bytes
 
 from .bdrate import BDError, bd_rate
-from .measures import MeasuresError, read_measures
+from .measures_csv import MeasuresError, read_measures
 from .references import PAPERS, ReferenceFileError, curves, load_reference, reference_path, repo_root
 
 EXIT_OK, EXIT_REGRESSION, EXIT_INPUT, EXIT_NO_MINI_REFERENCE, EXIT_NOTHING_COMPARED = 0, 1, 2, 3, 4

@@ -31,7 +31,7 @@ from shared_data.codec import PACKAGES
 from shared_data.imageio import read_image, sample_images, write_png
 from shared_data.paths import kodak_dir
 from shared_data.transforms import center_crop
-from shared_eval.measures import summarize, write_measures, write_summary
+from shared_eval.measures_csv import summarize, write_measures, write_summary
 from shared_eval.metrics import bpp as bpp_of
 from shared_eval.metrics import ms_ssim, psnr
 
@@ -182,8 +182,8 @@ def _table(rows: list[dict]) -> str:
 
 
 def _plot(rows: list[dict], path: Path) -> None:
-    """Mean (bpp, PSNR) and (bpp, MS-SSIM dB) per codec, drawn by shared_eval.plots like every R-D figure."""
-    from shared_eval.plots import Series, rd_plot
+    """Mean (bpp, PSNR) and (bpp, MS-SSIM dB) per codec, drawn by shared_eval.plot like every R-D figure."""
+    from shared_eval.plot import Series, rd_plot
 
     by: dict[str, list[dict]] = {}
     for r in rows:

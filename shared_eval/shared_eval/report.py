@@ -20,7 +20,7 @@ from pathlib import Path
 from shared_data.imageio import atomic_write_bytes
 
 from .bdrate import BDError, bd_rate, rate_gap_at_quality
-from .plots import PlotError, Series, series_from_measures
+from .plot import PlotError, Series, series_from_measures
 from .references import PAPERS, ReferenceFileError, curves, load_reference, reference_path, repo_root
 
 BASELINE_ORDER = ("jpeg", "webp", "jpeg2000", "avif", "jpegxl")

@@ -39,7 +39,7 @@ from shared_data.errors import LicError
 from shared_data.imageio import atomic_write_bytes
 from shared_data.pipeline import Executor, PrepareError, Scheduler, open_scheduler
 
-from .measures import write_measures
+from .measures_csv import write_measures
 
 #: columns that are wall times: they differ between runs and executors (everything else is identical)
 TIMING_COLUMNS = ("enc_s", "dec_s")

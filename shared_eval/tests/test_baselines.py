@@ -7,7 +7,7 @@ import pytest
 
 from shared_data.imageio import sample_images, write_png
 from shared_eval import baselines as bl
-from shared_eval.measures import read_measures
+from shared_eval.measures_csv import read_measures
 from shared_eval.metrics import bpp, psnr
 
 LOSSY = ["jpeg", "webp", "jpeg2000", "avif", "jpegxl"]

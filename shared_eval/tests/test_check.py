@@ -15,7 +15,7 @@ from shared_eval.check import (
     main,
     run_check,
 )
-from shared_eval.measures import write_measures
+from shared_eval.measures_csv import write_measures
 from shared_eval.references import curves, load_reference, reference_path
 
 IMGS = [f"kodim{i:02d}.png" for i in range(1, 4)]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from shared_eval.check import EXIT_INPUT, EXIT_OK, EXIT_REGRESSION, main
-from shared_eval.measures import MeasuresError, read_measures, write_measures
+from shared_eval.measures_csv import MeasuresError, read_measures, write_measures
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAD = "img_name,bpp,ms-ssim,psnr,enc_s,dec_s\n"

@@ -5,7 +5,7 @@ import pytest
 from shared_data.codec_tests import image
 from shared_data.imageio import write_png
 from shared_eval import evaluate
-from shared_eval.measures import read_measures
+from shared_eval.measures_csv import read_measures
 
 TOY = "factory:shared_data.codec_tests:toy_factory"
 

@@ -3,7 +3,7 @@
 import pytest
 
 from shared_eval.bdrate import BDError, rate_gap_at_quality
-from shared_eval.measures import write_measures
+from shared_eval.measures_csv import write_measures
 from shared_eval.references import curves, load_reference, reference_path
 from shared_eval.report import build_report, main
 
@@ -41,8 +41,8 @@ def test_committed_kodak_baselines_are_sane():
     """The committed anchors: 24 Kodak images per quality, and the known codec ordering on PSNR (AVIF < WebP <
     JPEG, JPEG 2000 < JPEG: a JPEG 2000 without its colour transform would fail this)."""
     from shared_eval.bdrate import bd_rate
-    from shared_eval.measures import read_measures
-    from shared_eval.plots import series_from_measures
+    from shared_eval.measures_csv import read_measures
+    from shared_eval.plot import series_from_measures
     from shared_eval.references import repo_root
 
     root = repo_root() / "ci" / "baselines" / "kodak"
@@ -59,7 +59,7 @@ def test_committed_kodak_baselines_are_sane():
 
 def test_committed_lossless_baselines_match_the_irec_table():
     """Our lossless WebP on Kodak reproduces the iREC README's WebP number (3.20 bpd) within 1 %."""
-    from shared_eval.measures import read_measures, summarize
+    from shared_eval.measures_csv import read_measures, summarize
     from shared_eval.references import repo_root
 
     root = repo_root() / "ci" / "baselines" / "kodak"

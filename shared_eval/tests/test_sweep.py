@@ -14,7 +14,7 @@ from _sweep_helpers import killing_baseline_task, logged_task
 
 from shared_data.imageio import read_image, sample_images, write_png
 from shared_eval import baselines as bl
-from shared_eval.measures import read_measures
+from shared_eval.measures_csv import read_measures
 from shared_eval.sweep import (
     TIMING_COLUMNS,
     SweepError,

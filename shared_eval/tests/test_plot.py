@@ -2,8 +2,8 @@
 
 import pytest
 
-from shared_eval import plots
-from shared_eval.measures import write_measures
+from shared_eval import plot
+from shared_eval.measures_csv import write_measures
 
 
 def _measures(tmp_path):
@@ -16,14 +16,14 @@ def _measures(tmp_path):
 
 
 def test_series_from_measures_means_per_point(tmp_path):
-    s = plots.series_from_measures(_measures(tmp_path))
+    s = plot.series_from_measures(_measures(tmp_path))
     assert [x.label for x in s] == ["jpeg", "webp"]
     assert s[1].bpp == [0.3, 0.6, 1.2] and s[1].psnr == [28.0, 31.0, 34.0]
 
 
 def test_cli_writes_png_and_pdf(tmp_path):
     out = tmp_path / "rd.png"
-    code = plots.main(["--measures", f"ours={_measures(tmp_path)}", "--paper", "cpm", "--paper", "irec",
+    code = plot.main(["--measures", f"ours={_measures(tmp_path)}", "--paper", "cpm", "--paper", "irec",
                        "--curves", "cvpr_fig1,lossy_mse_actual", "--out", str(out)])
     assert code == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
@@ -31,13 +31,13 @@ def test_cli_writes_png_and_pdf(tmp_path):
 
 
 def test_published_only_and_errors(tmp_path, capsys):
-    s = plots.published_series("hific", "kodak")
+    s = plot.published_series("hific", "kodak")
     assert len(s) == 2 and s[0].bpp == [0.183, 0.351, 0.538]
-    assert plots.main(["--paper", "cpm", "--curves", "nope", "--out", str(tmp_path / "x.png")]) == 2
+    assert plot.main(["--paper", "cpm", "--curves", "nope", "--out", str(tmp_path / "x.png")]) == 2
     assert "nope" in capsys.readouterr().err
-    assert plots.main(["--out", str(tmp_path / "x.png")]) == 2
-    with pytest.raises(plots.PlotError, match="nothing to draw"):
-        plots.rd_plot(plots.published_series("l3c", "openimages"), tmp_path / "y.png")
+    assert plot.main(["--out", str(tmp_path / "x.png")]) == 2
+    with pytest.raises(plot.PlotError, match="nothing to draw"):
+        plot.rd_plot(plot.published_series("l3c", "openimages"), tmp_path / "y.png")
 
 
 def test_demo_plot_skips_lossless_only(tmp_path, capsys):

@@ -1,6 +1,6 @@
 import pytest
 
-from shared_eval.measures import MeasuresError, read_measures, summarize, write_measures, write_summary
+from shared_eval.measures_csv import MeasuresError, read_measures, summarize, write_measures, write_summary
 
 
 def test_round_trip_and_summary(tmp_path):
