@@ -26,6 +26,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .errors import LicError
+
 KODAK_URL = "https://r0k.us/graphics/kodak/kodak/"
 
 #: file name -> (bytes, sha256) as published for r0k.us's kodimNN.png.
@@ -89,7 +91,7 @@ CLIC_FILES: dict[str, dict[str, tuple[str, int | None, str | None]]] = {
 USER_AGENT = "shared_data-downloader/0.1 (+python urllib)"
 
 
-class DownloadError(RuntimeError):
+class DownloadError(LicError, RuntimeError):
     """A download failed for good (HTTP error, too many retries, size or checksum mismatch)."""
 
 

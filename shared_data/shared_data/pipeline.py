@@ -33,6 +33,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from .errors import LicError
 from .imageio import atomic_write_bytes
 from .loading import SkipInput
 
@@ -40,7 +41,7 @@ MANIFEST = "manifest.jsonl"
 CONFIG = "prepare.json"
 
 
-class PrepareError(RuntimeError):
+class PrepareError(LicError, RuntimeError):
     """A whole run cannot go on (bad --src, conflicting --out, unknown scheduler); the message says why."""
 
 

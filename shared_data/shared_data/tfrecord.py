@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .container import encode_varint  # protobuf varints are unsigned LEB128, as in the container
+from .errors import DatasetError
 from .imageio import atomic_write_bytes
 
 _POLY = 0x82F63B78
@@ -73,7 +74,7 @@ def masked_crc32c(data: bytes) -> int:
     return ((((c >> 15) | (c << 17)) & 0xFFFFFFFF) + _MASK_DELTA) & 0xFFFFFFFF
 
 
-class TFRecordError(ValueError):
+class TFRecordError(DatasetError):
     """A TFRecord file is truncated or fails a CRC check; the message names the file and the record."""
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ..errors import DatasetError
 from ..imageio import MAX_PIXELS
 from ..transforms import center_crop, hific_rescale_crop, random_crop
 
@@ -19,7 +20,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".webp", ".tif", ".ti
 RECORD_SUFFIXES = (".tfrecord", ".tfrecords")
 
 
-class ReaderError(ValueError):
+class ReaderError(DatasetError):
     """A reader cannot be built from what it was given (no files, a bad preset or option, ...)."""
 
 
