@@ -114,14 +114,21 @@ class TorchacBackend(Backend):
     name, id = "torchac", 1
 
     def __init__(self):
-        try:
-            import torchac
-        except Exception as e:  # compile failures surface as ImportError/RuntimeError/OSError/CalledProcess
-            raise BackendUnavailable(
-                "torchac could not be imported/compiled: it JIT-compiles a C++ extension on first import "
-                "and needs a C++ compiler (g++ >= 5) and ninja (pip install ninja; apt install g++). "
-                f"Use --backend constriction instead. Cause: {type(e).__name__}: {e}") from None
-        self._t = torchac
+        self._lib = None  # imported on first use: torchac JIT-compiles a C++ extension (a minute, once), so a
+        # file whose torchac stream header is corrupt is refused before that (tests/test_codec_protocol fuzz)
+
+    @property
+    def _t(self):
+        if self._lib is None:
+            try:
+                import torchac
+            except Exception as e:  # compile failures surface as ImportError/RuntimeError/OSError/CalledProcess
+                raise BackendUnavailable(
+                    "torchac could not be imported/compiled: it JIT-compiles a C++ extension on first import "
+                    "and needs a C++ compiler (g++ >= 5) and ninja (pip install ninja; apt install g++). "
+                    f"Use --backend constriction instead. Cause: {type(e).__name__}: {e}") from None
+            self._lib = torchac
+        return self._lib
 
     @staticmethod
     def _cdf(pmf: np.ndarray) -> torch.Tensor:
@@ -132,10 +139,11 @@ class TorchacBackend(Backend):
         return cdf
 
     def new_encoder(self):
+        self._t  # noqa: B018 - an encoder always needs torchac: fail before any work
         return _TEnc(self)
 
     def new_decoder(self, data: bytes):
-        return _TDec(self, data)
+        return _TDec(self, data)  # checks the stream's own header first; torchac loads at the first symbol
 
 
 class _TEnc:

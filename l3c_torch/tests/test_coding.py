@@ -237,7 +237,7 @@ def test_torchac_missing_compiler_message(monkeypatch):
     from l3c.coding import BackendUnavailable
 
     with pytest.raises(BackendUnavailable, match="C\\+\\+ compiler.*ninja"):
-        BACKENDS["torchac"]()
+        BACKENDS["torchac"]().new_encoder()
 
 
 def test_cli_errors(tmp_path):
