@@ -7,28 +7,14 @@ import pytest
 
 from shared_data import cli, golden, threads
 from shared_data import codec as codec_api
-from shared_data import container as cont
+from shared_data.codec_tests import ToyLosslessCodec
 from shared_data.errors import ContainerError, ImageError, LicError
 from shared_data.imageio import read_image, write_png
 
 
-class Raw:
-    """Stores the pixels as they are: lossless, with the fingerprint check every codec does."""
-    codec_id, fingerprint, lossless = "test", b"rawraw01", True
-
-    def encode(self, image):
-        h, w = image.shape[:2]
-        return cont.Container("test", self.fingerprint, h, w, (image.tobytes(),))
-
-    def decode(self, c):
-        if c.fingerprint != self.fingerprint:
-            raise ContainerError("written by another model")
-        if len(c.sections) != 1 or len(c.sections[0]) != c.height * c.width * 3:
-            raise ContainerError("payload has the wrong length")
-        return np.frombuffer(c.sections[0], np.uint8).reshape(c.height, c.width, 3).copy()
-
-    def estimate_bits(self, image):
-        return 8.0 * image.size
+class Raw(ToyLosslessCodec):
+    """The shared toy codec (stores the pixels; checks the fingerprint) under this test's fingerprint."""
+    fingerprint = b"rawraw01"
 
 
 def run(argv, capsys):
