@@ -14,7 +14,10 @@ importable from framework-free code)::
 * ``mirrored``: ``MirroredStrategy`` over the local GPUs (or, for tests on a CPU-only machine, over logical
   CPU devices made by :func:`split_cpu` before TensorFlow starts).
 * ``multiworker``: ``MultiWorkerMirroredStrategy`` configured from ``TF_CONFIG`` (checked first: valid JSON with
-  ``cluster.worker`` addresses and a ``task`` of type ``worker``/``chief`` whose index exists).
+  ``cluster.worker`` addresses and a ``task`` of type ``worker``/``chief`` whose index exists). Inside a SLURM job
+  step (``srun``) with no ``TF_CONFIG``, it is derived from the step's variables by TensorFlow's
+  ``SlurmClusterResolver`` (:func:`tf_config_from_slurm`; one worker per task, ports from
+  ``$LIC_TF_PORT_BASE``, default 8888; GPUs are left as SLURM binds them, e.g. ``--gpus-per-task``).
 
 Global batch = per-replica batch × replicas; the loss is summed per replica and divided by the global batch
 (``tf.nn.compute_average_loss``), so a 2-replica step equals a 1-replica step on the same global batch.
@@ -48,7 +51,7 @@ def check_tf_config(text: str | None = None) -> dict:
     """Parse and check ``$TF_CONFIG`` (or ``text``); :class:`ConfigError` naming the variable and the problem."""
     raw = os.environ.get("TF_CONFIG", "") if text is None else text
     if not raw.strip():
-        raise ConfigError(f"TF_CONFIG is not set: {FLAG} multiworker needs it, e.g. "
+        raise ConfigError(f"TF_CONFIG is not set (and this is not a SLURM job step): {FLAG} multiworker needs it, e.g. "
                           '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}')
     try:
         cfg = json.loads(raw)
@@ -70,6 +73,34 @@ def check_tf_config(text: str | None = None) -> dict:
     return cfg
 
 
+SLURM_STEP_VARS = ("SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "SLURM_STEP_NODELIST", "SLURM_STEP_TASKS_PER_NODE")
+
+
+def tf_config_from_slurm() -> dict | None:
+    """``TF_CONFIG`` of this task of a SLURM job step, or None outside one (not all of :data:`SLURM_STEP_VARS`
+    set). One ``worker`` per task, in the order of TensorFlow's ``SlurmClusterResolver`` (hosts sorted, tasks of a
+    host on consecutive ports from ``$LIC_TF_PORT_BASE``, default 8888); task index = ``SLURM_PROCID``. GPU
+    placement is not changed (SLURM's ``--gpus-per-task`` / ``--gpu-bind`` decide what each task sees)."""
+    if not all(os.environ.get(v) for v in SLURM_STEP_VARS):
+        return None
+    try:
+        port = int(os.environ.get("LIC_TF_PORT_BASE", "8888"))
+    except ValueError:
+        raise ConfigError(f"LIC_TF_PORT_BASE={os.environ['LIC_TF_PORT_BASE']!r} is not a port number") from None
+    import tensorflow as tf
+    from tensorflow.python.distribute.cluster_resolver.slurm_cluster_resolver import expand_tasks_per_node
+
+    try:
+        most = max(expand_tasks_per_node(os.environ["SLURM_STEP_TASKS_PER_NODE"]))
+        # gpus_per_node/task only steer CUDA_VISIBLE_DEVICES, which auto_set_gpu=False leaves alone; they must
+        # just not cap the tasks per host (the resolver pairs each task with a GPU slot)
+        res = tf.distribute.cluster_resolver.SlurmClusterResolver(port_base=port, auto_set_gpu=False, gpus_per_node=most, gpus_per_task=1)
+        spec = res.cluster_spec().as_dict()
+    except (RuntimeError, ValueError) as e:
+        raise ConfigError(f"SLURM job step variables do not describe a cluster ({e})") from None
+    return {"cluster": {"worker": list(spec["worker"])}, "task": {"type": "worker", "index": int(res.task_id)}}
+
+
 def split_cpu(n: int) -> None:
     """Split the CPU into ``n`` logical devices (call before TensorFlow runs anything): MirroredStrategy then
     has ``n`` replicas on a CPU-only machine — how the tests check distributed training here."""
@@ -87,6 +118,10 @@ def make_strategy(name: str = "default", cpu_replicas: int | None = None):
     devices (:func:`split_cpu`)."""
     check_name(name)
     if name == "multiworker":
+        if not os.environ.get("TF_CONFIG", "").strip():
+            cfg = tf_config_from_slurm()
+            if cfg is not None:  # set for TensorFlow and for is_chief / write_dir
+                os.environ["TF_CONFIG"] = json.dumps(cfg)
         check_tf_config()
     import tensorflow as tf
 

@@ -54,6 +54,35 @@ def test_chief_rule(monkeypatch):
         assert tfdist.is_chief() is chief
 
 
+SLURM_STEP = {"SLURM_PROCID": "3", "SLURM_STEP_NUM_TASKS": "4", "SLURM_STEP_NODELIST": "gpu[07-08]",
+              "SLURM_STEP_TASKS_PER_NODE": "2(x2)"}
+
+
+def test_tf_config_from_a_slurm_job_step(monkeypatch):
+    """``srun -N 2 --ntasks-per-node 2 python train.py --strategy multiworker``: each task derives its TF_CONFIG
+    from the step's variables (4 workers, hosts sorted, consecutive ports), task 3 is worker 3 (not the chief)."""
+    pytest.importorskip("tensorflow")
+    for v in tfdist.SLURM_STEP_VARS:
+        monkeypatch.delenv(v, raising=False)
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert tfdist.tf_config_from_slurm() is None  # not a job step
+    for k, v in SLURM_STEP.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("LIC_TF_PORT_BASE", "23456")
+    cfg = tfdist.tf_config_from_slurm()
+    assert cfg == {"cluster": {"worker": ["gpu07:23456", "gpu07:23457", "gpu08:23456", "gpu08:23457"]},
+                   "task": {"type": "worker", "index": 3}}
+    tfdist.check_tf_config(json.dumps(cfg))
+    monkeypatch.setenv("TF_CONFIG", json.dumps(cfg))
+    assert not tfdist.is_chief()
+    monkeypatch.setenv("SLURM_STEP_NUM_TASKS", "5")  # inconsistent step: one line, names the source
+    with pytest.raises(ConfigError, match="SLURM job step variables do not describe a cluster"):
+        tfdist.tf_config_from_slurm()
+    monkeypatch.setenv("LIC_TF_PORT_BASE", "http")
+    with pytest.raises(ConfigError, match="LIC_TF_PORT_BASE='http' is not a port number"):
+        tfdist.tf_config_from_slurm()
+
+
 def test_two_replicas_equal_one_on_the_same_global_batch(tmp_path):
     pytest.importorskip("tensorflow")
     one = _run(["default", 1, 5, tmp_path / "one"])
