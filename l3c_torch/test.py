@@ -7,6 +7,13 @@ Prints upstream's ``Testset | Experiment | Itr | Result`` table with the theoret
 uniform coarsest level). With ``--write_to_files`` every image is really encoded (``DIR/<name>.lic``),
 decoded and checked bit-exact, and the real-file bpsp is reported too. ``--measures CSV`` (not upstream)
 writes per-image rows through ``shared_eval.measures_csv`` (default: ``DIR/measures.csv`` when writing files).
+
+(not upstream, issue 14) ``--scheduler`` (shared_eval.sweep's flags: ``in-process``, ``local:N`` a Dask
+LocalCluster, a scheduler address, ``slurm``) evaluates each run/iteration's images as one task per image
+(:func:`l3c.evaluate.image_task`, the model loaded once per worker) and gives the same rows (sorted by image
+name; timings aside) as the default loop; every finished image is recorded in the work folder
+(``.measures.csv.work`` beside the measures file, else ``LOG_DIR_test/.test.py.work``), so a rerun after a
+killed driver or worker recomputes only unfinished images.
 """
 
 from __future__ import annotations
@@ -72,7 +79,67 @@ def main(argv=None):
     p.add_argument("--measures", default=None, help="(not upstream) per-image measures.csv path")
     p.add_argument("-s", "--sort_output", default="testset", choices=["testset", "exp", "itr", "res"])
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: $LIC_THREADS, else min(2, cores))")
+    from shared_eval.sweep import add_scheduler_arguments
+
+    add_scheduler_arguments(p)
     a = p.parse_args(argv)
+    if a.job_script:  # --scheduler slurm: show the job script, submit nothing
+        from shared_eval.sweep import slurm_job_script
+
+        print(slurm_job_script(a))
+        return 0
+    sched = _open_scheduler(a)  # first: a bad one fails in one line before anything is loaded or written
+    try:
+        return _main(a, sched)
+    finally:
+        if sched is not None:
+            sched.close()
+
+
+def _open_scheduler(a):
+    if a.scheduler is None:
+        return None
+    from shared_data.pipeline import PrepareError, open_scheduler
+    from shared_eval.sweep import SweepError, scheduler_kwargs
+
+    kw = scheduler_kwargs(a)
+    try:
+        return open_scheduler(a.scheduler, kw["connect_timeout"], kw["slurm"], kw["jobs"], kw["job_wait"])
+    except PrepareError as e:
+        raise SweepError(str(e)) from None
+
+
+def _sweep(a, sched, run, itr, net, fp, files, out, testset, work) -> list[dict]:
+    """One run/iteration's images as shared_eval.sweep tasks (:func:`l3c.evaluate.image_task`) on ``sched``;
+    records keyed by testset, run, iteration and image, fingerprinted by the model and the settings."""
+    from l3c.evaluate import image_task, prime_task_model
+
+    from shared_data import threads
+    from shared_eval.sweep import SweepError, SweepTask, failure_message, run_sweep
+
+    rec = _recursive(a.recursive)
+    prime_task_model(run, itr, rec, (net, fp, itr))  # the in-process executor reuses this model
+    n_threads = threads.count(a.threads)
+    real = out is not None
+    tasks = []
+    for f in files:
+        st = Path(f).stat()
+        tasks.append(SweepTask(f"{testset}|{run.name}|{itr}|{Path(f)}",
+                               (str(run), itr, rec, str(f), a.backend, None if out is None else str(out), real,
+                                True, a.crop, n_threads),
+                               f"{Path(f).resolve()}:{st.st_size}:{st.st_mtime_ns}"))
+    config = {"fingerprint": fp.hex(), "recursive": net.recursive, "backend": a.backend, "real": real,
+              "crop": a.crop, "threads": n_threads}
+    desc = f"test {run.name.split(' ')[0]} @{itr}"
+    res = run_sweep(image_task, tasks, work, config, sched.client, progress=not a.no_progress, desc=desc,
+                    sort_by=("img_name",))
+    print(f"{desc}: {res.line()}")
+    if res.failed:
+        raise SweepError(failure_message(res, work))
+    return res.rows
+
+
+def _main(a, sched):
 
     from l3c.data import resolve_glob
     from l3c.evaluate import evaluate_files
@@ -82,6 +149,7 @@ def main(argv=None):
     from shared_data.errors import DatasetError
     from shared_data.imageio import read_image
     from shared_eval.measures_csv import write_measures
+    from shared_eval.sweep import default_work
 
     threads.limit(a.threads)
     if a.crop is not None and a.crop < 1:
@@ -89,6 +157,8 @@ def main(argv=None):
     ids = [s for s in re.split(r"[,|]", a.log_dates) if s]
     names = a.names.split(",") if a.names else ids
     itrs = [int(i) for i in a.restore_itr.split(",")]
+    mpath = a.measures or (Path(a.write_to_files) / "measures.csv" if a.write_to_files else None)
+    work = default_work(mpath) if mpath else Path(str(Path(a.log_dir)) + "_test") / ".test.py.work"
     table = []
     all_rows = []
     for folder in a.images.split(","):
@@ -118,8 +188,11 @@ def main(argv=None):
                 if rows is None:
                     if out is not None:
                         out.mkdir(parents=True, exist_ok=True)
-                    rows = evaluate_files(net, fp, files, a.backend, write_to=out, real=out is not None,
-                                          theory=True, crop=a.crop)
+                    if sched is not None:
+                        rows = _sweep(a, sched, run, itr_, net, fp, files, out, testset, work)
+                    else:
+                        rows = evaluate_files(net, fp, files, a.backend, write_to=out, real=out is not None,
+                                              theory=True, crop=a.crop)
                     if out is None:
                         cache.put(key, rows)
                 else:
@@ -146,7 +219,6 @@ def main(argv=None):
     print("  ".join(h.ljust(w[i]) for i, h in enumerate(("Testset", "Experiment", "Itr", "Result"))))
     for t in table:
         print("  ".join(str(v).ljust(w[i]) for i, v in enumerate(t)))
-    mpath = a.measures or (Path(a.write_to_files) / "measures.csv" if a.write_to_files else None)
     if mpath:
         write_measures(mpath, all_rows)
         print(f"wrote {mpath}")
@@ -154,8 +226,10 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    from shared_data.errors import LicError
+
     try:
         sys.exit(main())
-    except (ValueError, FileNotFoundError, NotImplementedError) as e:
+    except (ValueError, FileNotFoundError, NotImplementedError, LicError) as e:
         print(f"test.py: error: {e}", file=sys.stderr)
         sys.exit(1)

@@ -80,3 +80,40 @@ def evaluate_files(net, fp, files, backend=DEFAULT_BACKEND, write_to=None, real=
                         "enc_s": enc_s, "dec_s": dec_s, "backend": backend, "lossless": 1})
         rows.append(row)
     return rows
+
+
+# --- test.py on Dask (issue 14): one picklable task per image --------------------------------------------
+
+_TASK_MODELS: dict = {}  # (run dir, itr, recursive) -> (net, fingerprint, itr); loaded once per process
+
+
+def prime_task_model(run_dir, itr: int, recursive, loaded: tuple) -> None:
+    """Make ``loaded`` (:func:`l3c.model_io.load_model`'s result) the model :func:`image_task` uses in this
+    process for (``run_dir``, ``itr``, ``recursive``): an in-process sweep reuses the driver's model."""
+    if len(_TASK_MODELS) >= 4:
+        _TASK_MODELS.clear()
+    _TASK_MODELS[(str(run_dir), int(itr), str(recursive))] = loaded
+
+
+def task_model(run_dir: str, itr: int, recursive, threads_n: int | None = None) -> tuple:
+    """``(net, fingerprint, itr)`` of ``run_dir``, loaded once per worker process, under the driver's thread
+    count ``threads_n`` (Dask workers start with one thread; the coded bytes never depend on it, the float
+    theoretical bpsp could in its last bits)."""
+    key = (str(run_dir), int(itr), str(recursive))
+    if key not in _TASK_MODELS:
+        from shared_data import threads
+
+        from .model_io import load_model
+
+        threads.limit(threads_n)
+        prime_task_model(run_dir, itr, recursive, load_model(run_dir, itr, recursive))
+    return _TASK_MODELS[key]
+
+
+def image_task(run_dir: str, itr: int, recursive, image: str, backend: str, write_to: str | None, real: bool,
+               theory: bool, crop: int | None, threads_n: int | None) -> dict:
+    """One image of ``test.py`` (module-level, so Dask workers import it by name): its
+    :func:`evaluate_files` row, with the model of ``run_dir`` at iteration ``itr`` (:func:`task_model`)."""
+    net, fp, _ = task_model(run_dir, itr, recursive, threads_n)
+    return evaluate_files(net, fp, [image], backend, write_to=write_to, real=real, theory=theory,
+                          progress=False, crop=crop)[0]
