@@ -46,6 +46,40 @@ PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = PACKAGE_ROOT / "zoo" / "mini"
 
 
+#: Tiling (issue 17, bounded memory): an image of more than TILE_ABOVE padded pixels (2^22, 2048x2048) runs
+#: through the analysis and synthesis transforms in tiles of TILE x TILE symbols (8·TILE pixels a side) plus a
+#: margin of at least the receptive field on each side, cropped after the network: up to float rounding in
+#: the convolutions the symbols and the reconstruction are the untiled ones. Smaller images (the goldens,
+#: Kodak, the zoo references) take the untiled path unchanged. The context model needs no tiles: it keeps
+#: only a few steps of activations (cpm.coding.RING), and the file format does not depend on the tiling.
+TILE_ABOVE = 1 << 22
+TILE = 128
+
+
+def encoder_margin(B: int) -> int:
+    """Symbols of context each side of an analysis tile: the one-sided receptive field in pixels, bounded by
+    Σ (k − 1) · stride-product over h1 (5×5/2), h2 (5×5/2), the 2(3B+1) 3×3 convs of the residual blocks
+    and to_bn (5×5/2), rounded up to symbols, plus one."""
+    px = 4 * 1 + 4 * 2 + 2 * (3 * B + 1) * 2 * 4 + 4 * 4
+    return -(-px // SUBSAMPLING) + 1
+
+
+def decoder_margin(B: int) -> int:
+    """Symbols of context each side of a synthesis tile: from_bn (3×3 transposed, ±1.5 symbols), the
+    2(3B+1) 3×3 convs at 1/4 scale (±1/2 symbol each), h12 / h13 (5×5 transposed, ±1 and ±1/2), plus two."""
+    return 3 + (3 * B + 1) + 2
+
+
+def tiles(h: int, w: int, tile: int, margin: int):
+    """((y0, y1, x0, x1) core, (a0, a1, b0, b1) window) of each tile of an h × w symbol grid, row-major;
+    the window is the core grown by ``margin`` each side, clipped to the grid."""
+    for y0 in range(0, h, tile):
+        for x0 in range(0, w, tile):
+            y1, x1 = min(h, y0 + tile), min(w, x0 + tile)
+            yield (y0, y1, x0, x1), (max(0, y0 - margin), min(h, y1 + margin), max(0, x0 - margin),
+                                     min(w, x1 + margin))
+
+
 SIZED_CRC = 1 << 32  # flag of the header's CRC value: the CRC also covers the image's H x W (files since issue 17)
 
 
@@ -173,6 +207,8 @@ class Codec:
                              f"{FORMATS[3]}; convert it with `python -m cpm integerize {where} OUT` (or encode the "
                              f"float {FORMATS[2]} with --float)")
         self.portable = ipc is not None if portable is None else bool(portable)
+        self.tile_above, self.tile = TILE_ABOVE, TILE
+        self.enc_margin, self.dec_margin = encoder_margin(model.B), decoder_margin(model.B)
         self._enc = tf.function(lambda x: self.model.encode(x, training=False).symbols, reduce_retracing=True)
         self._dec = tf.function(lambda q: self.model.decode(q, training=False), reduce_retracing=True)
 
@@ -200,15 +236,36 @@ class Codec:
 
     # --- network halves ---------------------------------------------------------------------------
     def symbols_of(self, padded: np.ndarray) -> np.ndarray:
-        """uint8 (H,W,3), H,W multiples of 8 -> int (C, H/8, W/8) symbols."""
-        s = self._enc(tf.constant(padded[None].astype(np.float32)))[0].numpy()
-        return np.ascontiguousarray(s.transpose(2, 0, 1))
+        """uint8 (H,W,3), H,W multiples of 8 -> int (C, H/8, W/8) symbols; above :attr:`tile_above` padded
+        pixels the analysis transform runs on overlapping tiles (:func:`tiles`, margin :attr:`enc_margin`)."""
+        H, W = padded.shape[:2]
+        if H * W <= self.tile_above:
+            s = self._enc(tf.constant(padded[None].astype(np.float32)))[0].numpy()
+            return np.ascontiguousarray(s.transpose(2, 0, 1))
+        out = np.empty((self.model.C, H // SUBSAMPLING, W // SUBSAMPLING), np.int64)
+        for core, win in tiles(H // SUBSAMPLING, W // SUBSAMPLING, self.tile, self.enc_margin):
+            (y0, y1, x0, x1), (a0, a1, b0, b1) = core, win
+            x = padded[a0 * SUBSAMPLING:a1 * SUBSAMPLING, b0 * SUBSAMPLING:b1 * SUBSAMPLING]
+            s = self._enc(tf.constant(x[None].astype(np.float32)))[0].numpy()
+            out[:, y0:y1, x0:x1] = s[y0 - a0:y1 - a0, x0 - b0:x1 - b0].transpose(2, 0, 1)
+        return out
 
     def reconstruct(self, symbols: np.ndarray) -> np.ndarray:
-        """(C,h,w) symbols -> uint8 (8h, 8w, 3); float output truncated by a cast, as the original val.py."""
-        q = self.model.centers.numpy()[symbols.transpose(1, 2, 0)][None]
-        x = self._dec(tf.constant(q)).numpy()[0]
-        return x.astype(np.uint8)
+        """(C,h,w) symbols -> uint8 (8h, 8w, 3); float output truncated by a cast, as the original val.py.
+        Above :attr:`tile_above` pixels the synthesis transform runs on overlapping tiles (margin
+        :attr:`dec_margin`)."""
+        C, h, w = symbols.shape
+        centers = self.model.centers.numpy()
+        if h * w * SUBSAMPLING ** 2 <= self.tile_above:
+            x = self._dec(tf.constant(centers[symbols.transpose(1, 2, 0)][None])).numpy()[0]
+            return x.astype(np.uint8)
+        out = np.empty((h * SUBSAMPLING, w * SUBSAMPLING, 3), np.uint8)
+        S = SUBSAMPLING
+        for (y0, y1, x0, x1), (a0, a1, b0, b1) in tiles(h, w, self.tile, self.dec_margin):
+            q = centers[symbols[:, a0:a1, b0:b1].transpose(1, 2, 0)][None]
+            x = self._dec(tf.constant(q)).numpy()[0]
+            out[y0 * S:y1 * S, x0 * S:x1 * S] = x[(y0 - a0) * S:(y1 - a0) * S, (x0 - b0) * S:(x1 - b0) * S]
+        return out
 
     def bits_of_symbols(self, symbols: np.ndarray) -> float:
         """Cross-entropy estimate Σ bitcost from the TF full-volume pass (the original's bpp)."""

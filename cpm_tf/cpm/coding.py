@@ -33,6 +33,7 @@ from .model import CPM, PC_SCOPE, first_mask, other_mask
 
 _LAYERS = ("conv3d_conv0_mask", "res1/conv3d_conv1_mask", "res1/conv3d_conv2_mask", "conv3d_conv2_mask")
 PAD = 4  # context_size // 2 for kernel_size 3 and 4 layers
+RING = 8  # steps of activations kept: the current one and the 7 a tap can reach back
 
 
 class CodingError(ContainerError):
@@ -69,30 +70,35 @@ class ContextModelNumpy:
         self.k = self.weights[0][0].shape[1]
 
     def _plan(self, C, h, w):
+        """Per layer, the (d, y) rows of its anchor region sorted by ``4d + 2y`` (so the anchors of one time
+        step t, whose x = t − 4d − 2y lies in the region, are one contiguous slice), plus the step count and
+        the largest number of layer-1 anchors in one step (the ring buffer's block size)."""
         Dp, Hp, Wp = C + PAD, h + 2 * PAD, w + 2 * PAD
-        layers = []
+        layers, plans = [], []
         for li, (taps, (W, b)) in enumerate(zip(self.taps, self.weights), start=1):
             # tap (kd, ky, kx) of an anchor a reads the previous layer at a + (kd-1, ky-1, kx-1)
             offs = ((taps[:, 0] - 1) * Hp + (taps[:, 1] - 1)) * Wp + (taps[:, 2] - 1)
             layers.append(_Layer(W, b, offs.astype(np.int64), relu=li in (1, 2, 4),
                                  residual_from=1 if li == 3 else None))
-        groups = []
-        for li in range(1, 5):
-            d, y, x = np.meshgrid(np.arange(li, Dp), np.arange(li, Hp - li), np.arange(li, Wp - li),
-                                  indexing="ij")
-            t = 4 * d + 2 * y + x
-            flat = ((d * Hp + y) * Wp + x).ravel()
-            t = t.ravel()
-            order = np.argsort(t, kind="stable")
-            groups.append((t[order], flat[order]))
-        t_all = np.unique(np.concatenate([g[0] for g in groups]))
-        per_t = []
-        for tv, fl in groups:
-            lo = np.searchsorted(tv, t_all, "left")
-            hi = np.searchsorted(tv, t_all, "right")
-            per_t.append([fl[a:b] for a, b in zip(lo, hi)])
-        # map frame anchors of layer 4 (= symbol positions) to symbol flat indices (c, y, x order)
-        return (Dp, Hp, Wp), layers, per_t, len(t_all)
+            d, y = np.meshgrid(np.arange(li, Dp), np.arange(li, Hp - li), indexing="ij")
+            base = (4 * d + 2 * y).ravel()
+            order = np.argsort(base, kind="stable")
+            plans.append((li, base[order], order.astype(np.int64), ((d * Hp + y) * Wp).ravel(), base))
+        t_min = 7                                          # layer 1's first anchor (1, 1, 1)
+        t_max = 4 * (Dp - 1) + 2 * (Hp - 2) + (Wp - 2)    # layer 1's last anchor: every t between occurs
+        li, bs = plans[0][:2]
+        t = np.arange(t_min, t_max + 1)
+        per_step = np.searchsorted(bs, t - li, "right") - np.searchsorted(bs, t - (Wp - li), "right")
+        return (Dp, Hp, Wp), layers, plans, (t_min, len(t), int(per_step.max()))
+
+    @staticmethod
+    def _anchors(plan, t, Wp):
+        """Frame indices of one layer's anchors with time t, in increasing frame order (as a stable argsort
+        of t over the whole frame would list them)."""
+        li, bs, order, rowflat, base = plan
+        lo, hi = np.searchsorted(bs, [t - (Wp - li), t - li], "right")
+        sel = np.sort(order[lo:hi])
+        return rowflat[sel] + (t - base[sel])
 
     # --- numerics (float32 here; ContextModelInt overrides them with exact integer arithmetic) -------
     dtype = np.float32
@@ -118,27 +124,45 @@ class ContextModelNumpy:
 
     def run(self, C, h, w, symbols=None, decoder=None, encoder=None, keep_logits=False):
         """Evaluate the context model step by step. With ``symbols`` (C,h,w): return the (C,h,w,L) probs
-        in coding order and (if ``encoder``) encode; with ``decoder``: decode and return the symbols."""
-        (Dp, Hp, Wp), layers, per_t, nsteps = self._plan(C, h, w)
+        in coding order and (if ``encoder``) encode; with ``decoder``: decode and return the symbols.
+
+        Memory (issue 17): the frame holds only the symbols (int16, ~2 bytes per position); the k-channel
+        activations of layers 1–3 live in a ring of :data:`RING` steps (a tap reaches at most 7 steps
+        back: t(−1, −1, −1) = −7), addressed through a per-position row index. The gathered inputs, the
+        matrix products and their shapes are those of a full-frame evaluation, so the probabilities are too."""
+        (Dp, Hp, Wp), layers, plans, (t_min, nsteps, block) = self._plan(C, h, w)
         N = Dp * Hp * Wp
-        A = [np.full((N, 1), self.pad_value, self.dtype)] + [np.zeros((N, self.k), self.dtype) for _ in range(3)]
-        sym_frame = np.zeros(N, np.int32)
+        if self.L >= np.iinfo(np.int16).max:
+            raise NotImplementedError(f"{self.L} centers: the coder keeps symbols as int16")
+        # symbol L stands for the padding value (centers[0] or 0), so the frame needs no float copy
+        values = np.append(np.asarray(self._symbol_values(np.arange(self.L)), self.dtype),
+                           self.dtype(self.pad_value)).astype(self.dtype)
+        sym_frame = np.full(N, self.L, np.int16)
         if symbols is not None:
-            A[0].reshape(Dp, Hp, Wp)[PAD:, PAD:-PAD, PAD:-PAD] = self._symbol_values(symbols)
             sym_frame.reshape(Dp, Hp, Wp)[PAD:, PAD:-PAD, PAD:-PAD] = symbols
+        zero_row = RING * block
+        row_of = np.full(N, zero_row, np.int32)  # ring row of each layer-1 anchor (zero_row: never computed)
+        ring = [None] + [np.zeros((zero_row + 1, self.k), self.dtype) for _ in range(3)]
         cost = 0.0
         all_logits = np.zeros((N, self.L), self.dtype) if keep_logits else None
         for s in range(nsteps):
+            t = t_min + s
+            blk = (s % RING) * block
             out = None
             for li, layer in enumerate(layers):
-                idx = per_t[li][s]
+                idx = self._anchors(plans[li], t, Wp)
                 if idx.size == 0:
                     continue
-                X = np.take(A[li], (idx[:, None] + layer.offs[None, :]).ravel(), axis=0).reshape(idx.size, -1)
-                out = self._layer(li, layer, X, A, idx)
+                if li == 0:
+                    row_of[idx] = np.arange(blk, blk + idx.size, dtype=np.int32)
+                    for r in ring[1:]:
+                        r[blk:blk + block] = 0
+                    X = values[sym_frame[(idx[:, None] + layer.offs[None, :]).ravel()]].reshape(idx.size, -1)
+                else:
+                    X = ring[li][row_of[(idx[:, None] + layer.offs[None, :]).ravel()]].reshape(idx.size, -1)
+                out = self._layer(li, layer, X, ring, row_of[idx])
                 if li < 3:
-                    A[li + 1][idx] = out
-            idx = per_t[3][s]
+                    ring[li + 1][row_of[idx]] = out
             if idx.size == 0:
                 continue
             if keep_logits:
@@ -147,13 +171,12 @@ class ContextModelNumpy:
             if decoder is not None:  # shared_data.entropy.Decoder: ContainerError on exhausted/invalid data
                 syms = decoder.decode(p, dtype=p.dtype).astype(np.int32)
                 sym_frame[idx] = syms
-                A[0][idx, 0] = self._symbol_values(syms)
             else:
-                syms = sym_frame[idx]
+                syms = sym_frame[idx].astype(np.int64)
                 cost -= float(log2p[np.arange(idx.size), syms].sum())
                 if encoder is not None:
-                    encoder.encode(syms, p, dtype=p.dtype)
-        out_syms = sym_frame.reshape(Dp, Hp, Wp)[PAD:, PAD:-PAD, PAD:-PAD].copy()
+                    encoder.encode(syms.astype(np.int32), p, dtype=p.dtype)
+        out_syms = sym_frame.reshape(Dp, Hp, Wp)[PAD:, PAD:-PAD, PAD:-PAD].astype(np.int32)
         if keep_logits:
             return out_syms, cost, all_logits.reshape(Dp, Hp, Wp, self.L)[PAD:, PAD:-PAD, PAD:-PAD]
         return out_syms, cost
