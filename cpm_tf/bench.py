@@ -6,6 +6,11 @@ weights: network timings do not depend on the weights; integerised in memory) an
 zoo/mini model, each on the portable path (format 3, integer context model) and the float path (format 2).
 Prints network and entropy-coder times separately, real bits vs the cross-entropy estimate, peak RSS.
 
+``--rss [--rss_size WxH]`` (issue 17): peak RSS and wall time of ``python -m cpm encode`` and ``decode`` of
+kodim01 upscaled (bicubic) to 3840×2160 (a constant grey image if Kodak is absent), each in a fresh child
+process (``getrusage(RUSAGE_CHILDREN).ru_maxrss``); above 2^22 pixels the networks run in tiles (README,
+"Memory on huge images").
+
 ``--compare N`` (issue 15): the cost of the portable path on the first N Kodak images with zoo/mini — file
 bytes, PSNR and encode/decode wall time of format 3 vs format 2 (same encoder, hence the same symbols).
 """
@@ -134,10 +139,14 @@ def main(argv=None):
     p.add_argument("--rss", action="store_true",
                    help="peak RSS of encode and decode of a 4K image (Kodak upscaled), each in a child process")
     p.add_argument("--rss_image", default=None, help="--rss: this image instead")
+    p.add_argument("--rss_size", default="3840x2160", metavar="WxH",
+                   help="--rss: kodim01 upscaled to this size (default 4K); above ~8 M pixels set LIC_MAX_MEMORY "
+                        "(e.g. 1T) to pass the CLI's linear memory estimate")
     a = p.parse_args(argv)
     if a.rss:
         from shared_data.limits import rss_bench
-        rss_bench("cpm", Path(__file__).resolve().parent, a.rss_image)
+        w, h = (int(v) for v in a.rss_size.lower().split("x"))
+        rss_bench("cpm", Path(__file__).resolve().parent, a.rss_image, height=h, width=w)
         return 0
     from cpm.tfsetup import limit_threads
     limit_threads()
