@@ -7,12 +7,17 @@
     python -m rec info FILE...
     python -m rec integerize MODEL_DIR OUT_DIR
     python -m rec import-original CKPT OUT_DIR --model large_level_2_vae|resnet_vae [--ema]
+    python -m rec evaluate IMAGES OUT_DIR [--model DIR] [--crop N] [--max-images N] [coding options]
+                                [--scheduler in-process|local:N|ADDRESS|slurm]
 
 IN may be a file, a folder or a glob (then OUT is a folder). The default model is the committed lossy
 checkpoint ``zoo/mini``; a lossless (``resnet_vae``) model directory makes lossless files. An integerised
 model (every committed one) writes the portable format 3; ``--float`` writes the float-path format 2, whose
 decoder reproduces the encoder's recorded TF thread count (``--threads`` / ``$LIC_THREADS`` win).
-``import-original`` turns a checkpoint of the original code into a float model directory. Errors: exit
+``import-original`` turns a checkpoint of the original code into a float model directory. ``evaluate`` encodes
+and decodes a dataset (a folder, a glob, a file or ``kodak`` = $KODAK_DIR) into OUT_DIR/measures.csv +
+results.csv (:func:`rec.evaluate.evaluate_files`), one task per image through shared_eval.sweep: in-process by
+default, on Dask with ``--scheduler``; a rerun recomputes only unfinished images. Errors: exit
 status 1 and one line on stderr.
 """
 
@@ -141,11 +146,64 @@ def _import_original(args) -> int:
     return 0
 
 
+def _evaluate_setup(p) -> None:
+    from shared_eval.sweep import add_scheduler_arguments
+
+    p.add_argument("images", help="folder, glob or file of images; 'kodak' = $KODAK_DIR")
+    p.add_argument("out_dir", help="writes measures.csv, results.csv and reconstructions/ (.lic + PNG)")
+    p.add_argument("--model", default=None, help="model directory (default zoo/mini)")
+    p.add_argument("--crop", type=int, default=0, help="centre crops of this side (0: whole images)")
+    p.add_argument("--max-images", type=int, default=None, help="only the first N images (sorted)")
+    p.add_argument("--no-reconstructions", action="store_true", help="lossy: do not write the PNG reconstructions")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="TF intra-op threads of the driver and every worker (default: $LIC_THREADS, else min(2, cores))")
+    _add_arguments("encode", p)
+    add_scheduler_arguments(p)
+
+
+def _evaluate(args) -> int:
+    from shared_data.errors import ConfigError
+    from shared_eval.sweep import scheduler_kwargs, slurm_job_script
+
+    if args.job_script:
+        print(slurm_job_script(args))
+        return 0
+    if args.scheduler is not None:  # a scheduler that does not answer: one line before TF starts or anything is written
+        from shared_data.pipeline import PrepareError, open_scheduler
+
+        kw = scheduler_kwargs(args)
+        try:
+            open_scheduler(args.scheduler, kw["connect_timeout"], kw["slurm"], kw["jobs"], kw["job_wait"]).close()
+        except PrepareError as e:
+            raise ConfigError(str(e)) from None
+    from shared_data.imageio import list_images
+    from shared_data.paths import kodak_images
+
+    files = kodak_images() if args.images == "kodak" else list_images(args.images)
+    files = files[:args.max_images] if args.max_images else files
+    if not files:
+        raise ConfigError(f"{args.images}: no images")
+    _limit_threads(args.threads)
+    from .evaluate import evaluate_files
+
+    coding = {k: getattr(args, k) for k in ("kl_per_partition", "n_beams", "extra_samples", "compression_seed")
+              if getattr(args, k) is not None}
+    if args.float_path:
+        coding["portable"] = False
+    res = evaluate_files(args.model or str(Path(__file__).resolve().parent.parent / "zoo" / "mini"), files,
+                         args.out_dir, crop=args.crop, save_reconstructions=not args.no_reconstructions,
+                         **coding, **scheduler_kwargs(args))
+    print(f"{Path(args.out_dir) / 'measures.csv'}: {len(res.rows)} images; {res.line()}")
+    return 0
+
+
 COMMANDS = {
     "integerize": ("add the integer network (portable format) to a float model directory", _integerize_setup,
                    _integerize),
     "import-original": ("the original code's TF checkpoint -> a float model directory", _import_setup,
                         _import_original),
+    "evaluate": ("encode + decode a dataset into measures.csv (in-process or on Dask: --scheduler)",
+                 _evaluate_setup, _evaluate),
 }
 
 

@@ -14,6 +14,7 @@ import csv
 import io
 import math
 import time
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +72,7 @@ def _ideal_lossless(lm, img):
     return kl, ideal_bits(img, loc, float(m.likelihood_log_scale.numpy()))
 
 
-def evaluate(lm, images, out_dir, save_reconstructions=True, check_decode=True, **coding):
+def evaluate(lm, images, out_dir, save_reconstructions=True, check_decode=True, progress=True, **coding):
     """Compress each (name, uint8 image) to ``out_dir/reconstructions/<name>.lic``; return (rows, results).
 
     ``rows`` are measures.csv rows; ``results`` the original's results.csv rows.
@@ -81,7 +82,7 @@ def evaluate(lm, images, out_dir, save_reconstructions=True, check_decode=True, 
     rec_dir.mkdir(parents=True, exist_ok=True)
     rows, results = [], []
     codec = IrecCodec(lm, **coding)   # the project's codec interface (the model's default format)
-    for name, img in tqdm(list(images), desc="compress", mininterval=5):
+    for name, img in tqdm(list(images), desc="compress", mininterval=5, disable=not progress):
         stem = Path(name).stem
         path = rec_dir / f"{stem}.lic"
         h, w = img.shape[:2]
@@ -148,3 +149,111 @@ def write_all(out_dir, rows, results):
     out_dir = Path(out_dir)
     write_measures(out_dir / "measures.csv", rows)
     write_results_csv(out_dir / "results.csv", results)
+
+
+# --- a dataset as shared_eval.sweep tasks: in-process or on Dask (issue 14) ---------------------------------
+
+#: marks the results.csv row that travels with each image's measures.csv row through the sweep records
+RESULTS_KEY = "_results_row"
+
+
+def driver_arith() -> dict:
+    """This process's arithmetic settings for the workers (:func:`_worker_model`): the variables of
+    ``shared_data.arith.ENV_KEYS`` as this process started (:data:`rec.START_ENV`, what a file records) and
+    TF's intra-op thread count."""
+    from shared_data import threads as th
+    from shared_data.arith import ENV_KEYS
+
+    from . import START_ENV
+
+    return {"env": {k: START_ENV.get(k) for k in ENV_KEYS},
+            "tf_threads": int(tf.config.threading.get_intra_op_parallelism_threads() or th.limit(None, default=2, inter=1))}
+
+
+@lru_cache(maxsize=2)
+def _worker_model(model_dir: str, arith_items: tuple):
+    """The model, loaded once per worker process under the driver's arithmetic (:func:`driver_arith`): every
+    file records the encoder's arithmetic (thread counts, BLAS/ISA variables) and Dask workers start with others
+    (``OMP_NUM_THREADS=1`` …), so without this a worker's files — their bytes and bpp — would differ; the
+    ideal-sample numbers are float TF, computed under the driver's thread count too."""
+    import os
+
+    from . import START_ENV
+    from .codec import load_model
+    from .experiment import limit_threads
+
+    arith = dict(arith_items)
+    for k, v in arith["env"]:
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    START_ENV.clear()
+    START_ENV.update({k: v for k, v in arith["env"] if v})
+    limit_threads(arith["tf_threads"])
+    return load_model(model_dir)
+
+
+def image_task(model_dir: str, image: str, crop: int, out_dir: str, coding: tuple, save_reconstructions: bool,
+               check_decode: bool, arith: tuple) -> list[dict]:
+    """One image (a task of :func:`evaluate_files`, runs on a worker): :func:`evaluate` on the image (centre crop
+    ``crop``, 0 = whole) → its measures.csv row and its results.csv row. Every number depends on this image alone:
+    the coder's candidates come from the file's ``compression_seed`` (Philox keyed by seed, level, step), the
+    ideal posterior sample from ``tf.random.set_seed(0)`` set anew per image — not on the worker or the order."""
+    from shared_data.imageio import read_image
+    from shared_data.transforms import center_crop
+
+    lm = _worker_model(model_dir, arith)
+    img = read_image(image)
+    if crop:
+        img = center_crop(img, min(crop, *img.shape[:2]))
+    rows, results = evaluate(lm, [(Path(image).name, img)], out_dir, save_reconstructions=save_reconstructions,
+                             check_decode=check_decode, progress=False, **dict(coding))
+    return [rows[0], {"img_name": rows[0]["img_name"], RESULTS_KEY: 1, **results[0]}]
+
+
+def evaluate_files(model_dir, files, out_dir, crop: int = 0, save_reconstructions: bool = True,
+                   check_decode: bool = True, scheduler=None, desc: str = "irec encode", **kw):
+    """Encode (and decode) every image file with the model of ``model_dir`` as one :mod:`shared_eval.sweep`
+    task each — in-process (``scheduler`` None), on a Dask ``local:N`` cluster, a scheduler address or
+    ``slurm`` — and write ``out_dir/measures.csv`` and ``results.csv`` (rows sorted by image name, identical
+    whatever the scheduler except the timing columns) plus the ``.lic`` files / reconstructions under
+    ``out_dir/reconstructions``. Finished images are recorded in ``out_dir/.measures.csv.work`` and never
+    recomputed by a rerun (a killed driver or worker). ``kw``: coding options (``n_beams`` …) and
+    :func:`shared_eval.sweep.run_sweep` keywords (``connect_timeout``, ``progress``, ``slurm`` …).
+    Returns the :class:`shared_eval.sweep.SweepResult`."""
+    from shared_eval.sweep import SweepError, SweepTask, default_work, failure_message, run_sweep
+
+    coding_keys = ("kl_per_partition", "block_size", "n_beams", "extra_samples", "compression_seed", "portable")
+    coding = tuple(sorted((k, kw.pop(k)) for k in coding_keys if k in kw))
+    out_dir = Path(out_dir).resolve()
+    files = [Path(f) for f in files]
+    stems = [f.stem for f in files]
+    if len(set(stems)) != len(stems):
+        dup = sorted({s for s in stems if stems.count(s) > 1})[:3]
+        raise ValueError(f"image names must be unique (they name the rows): repeated {', '.join(dup)}")
+    from .codec import load_model
+
+    lm = load_model(model_dir)  # checked (and fingerprinted) before any task runs
+    a = driver_arith()
+    arith = (("env", tuple(sorted(a["env"].items()))), ("tf_threads", a["tf_threads"]))
+    model_dir = str(Path(model_dir).resolve())
+    config = {"fingerprint": lm.fingerprint.hex(), "coding": list(coding), "crop": int(crop), "arith": a,
+              "check_decode": bool(check_decode), "save_reconstructions": bool(save_reconstructions)}
+    tasks = []
+    for f in files:
+        st = f.stat()
+        tasks.append(SweepTask(f.stem, (model_dir, str(f.resolve()), int(crop), str(out_dir), coding,
+                                        bool(save_reconstructions), bool(check_decode), arith),
+                               f"{f.resolve()}:{st.st_size}:{st.st_mtime_ns}"))
+    csv_path = out_dir / "measures.csv"
+    work = default_work(csv_path)
+    res = run_sweep(image_task, tasks, work, config, scheduler, desc=desc, **kw)
+    if res.failed:
+        raise SweepError(failure_message(res, work))
+    rows = [r for r in res.rows if RESULTS_KEY not in r]
+    results = [{k: v for k, v in r.items() if k not in (RESULTS_KEY, "img_name")} for r in res.rows if RESULTS_KEY in r]
+    res.rows = rows
+    write_measures(csv_path, rows)
+    write_results_csv(out_dir / "results.csv", results)
+    return res

@@ -27,3 +27,31 @@ def limit_threads(n: int | None = None) -> int:
     from shared_data import threads
 
     return threads.limit(n, default=2, inter=1)
+
+
+def add_strategy_hook(ex) -> None:
+    """(issue 14) The training experiments' config entries ``strategy`` (default | mirrored | multiworker) and
+    ``cpu_replicas`` are checked when the config is made — before the observer creates its run folder and before
+    TensorFlow starts: a bad name, ``cpu_replicas`` without ``strategy=mirrored`` or a malformed ``$TF_CONFIG``
+    exits with status 1 and one line. A non-chief worker of a multi-worker run keeps no FileStorageObserver
+    (the chief's run folder is the run's record)."""
+    import sys
+
+    @ex.config_hook
+    def _check_strategy(config, command_name, logger):
+        from shared_data import tfdist
+        from shared_data.errors import ConfigError
+
+        from .distribute import check
+
+        name = config.get("strategy", "default")
+        try:
+            check(name, config.get("cpu_replicas") or None, what="strategy")
+        except ConfigError as e:
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(1)
+        if name == "multiworker" and not tfdist.is_chief():
+            from sacred.observers import FileStorageObserver
+
+            ex.observers[:] = [o for o in ex.observers if not isinstance(o, FileStorageObserver)]
+        return {}

@@ -8,11 +8,12 @@
 from pathlib import Path
 
 from datasets import dataset_ingredient, train_batches
-from rec.experiment import ROOT, add_observer, limit_threads
+from rec.experiment import ROOT, add_observer, add_strategy_hook, limit_threads
 from sacred import Experiment
 
 ex = Experiment("train_generative_model", ingredients=[dataset_ingredient])
 add_observer(ex)
+add_strategy_hook(ex)  # strategy / cpu_replicas checked before anything is written
 
 
 @ex.config
@@ -41,6 +42,8 @@ def default_config():
     lossy = False
     model_save_base_dir = str(ROOT / "runs" / "models")
     model_save_dir = ""  # default: {base}/{dataset}/resnet_vae//gaussian/blocks_N/beta_..._lamb_..._discretized_logistic_lossless
+    strategy = "default"        # (new) default (one device) | mirrored (local GPUs) | multiworker ($TF_CONFIG)
+    cpu_replicas = 0            # (new, testing aid) with strategy=mirrored: N logical CPU devices, one replica each
 
 
 @ex.automain
@@ -49,8 +52,11 @@ def train(model, optimizer, num_res_blocks, deterministic_filters, stochastic_fi
           anneal, annealing_end, iters, shuffle_buffer_size, batch_size, drop_learning_rate_after_iter,
           learning_rate_drop_rate, ema_decay,
           tensorboard_log_freq, max_seconds, max_images, lossy, model_save_base_dir, model_save_dir,
-          dataset_info, _seed):
+          dataset_info, strategy, cpu_replicas, _seed):
     limit_threads()
+    from rec.distribute import make
+
+    dist = make(strategy, cpu_replicas)  # before any TF op (a CPU split must precede TF's start)
     from rec.train import train_lossless
 
     if model != "resnet_vae" or lossy:
@@ -70,7 +76,7 @@ def train(model, optimizer, num_res_blocks, deterministic_filters, stochastic_fi
                              learning_rate_drop_rate=learning_rate_drop_rate, log_freq=tensorboard_log_freq,
                              ema_decay=ema_decay, optimizer=optimizer, anneal=anneal,
                              annealing_end=annealing_end,
-                             max_seconds=max_seconds or None)
+                             max_seconds=max_seconds or None, strategy=dist, noise_seed=_seed % (2 ** 31))
     last = hist[-1] if hist else {}  # empty: resumed at iters already (nothing left to train)
     print(f"saved {save_dir} after {len(hist)} iterations; last: {last}")
     return {"save_dir": str(save_dir), "iterations": len(hist), **last}

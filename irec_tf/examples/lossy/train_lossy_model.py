@@ -7,11 +7,12 @@
 from pathlib import Path
 
 from datasets import dataset_ingredient, get_files
-from rec.experiment import ROOT, add_observer, limit_threads
+from rec.experiment import ROOT, add_observer, add_strategy_hook, limit_threads
 from sacred import Experiment
 
 ex = Experiment("train_lossy_model", ingredients=[dataset_ingredient])
 add_observer(ex)
+add_strategy_hook(ex)  # strategy / cpu_replicas checked before anything is written
 
 
 @ex.config
@@ -34,13 +35,18 @@ def default_config():
     model_save_base_dir = str(ROOT / "runs" / "models")
     init_from = ""              # a model directory to start from (fine-tuning); "" = fresh init
     model_save_dir = ""         # default: {base}/{dataset}/{model}/beta_{beta:.3f}_filters_{N}_{M}
+    strategy = "default"        # (new) default (one device) | mirrored (local GPUs) | multiworker ($TF_CONFIG)
+    cpu_replicas = 0            # (new, testing aid) with strategy=mirrored: N logical CPU devices, one replica each
 
 
 @ex.automain
 def train(model, level_1_filters, level_2_filters, loss_fn, beta, anneal_kl, anneal_end, optimizer,
           learning_rate, iters, batch_size, crop_size, log_freq, max_seconds, max_images,
-          model_save_base_dir, model_save_dir, init_from, dataset, _seed):
+          model_save_base_dir, model_save_dir, init_from, dataset, strategy, cpu_replicas, _seed):
     limit_threads()
+    from rec.distribute import make
+
+    dist = make(strategy, cpu_replicas)  # before any TF op (a CPU split must precede TF's start)
     from rec.data import random_crops
     from rec.train import train_lossy
 
@@ -56,7 +62,7 @@ def train(model, level_1_filters, level_2_filters, loss_fn, beta, anneal_kl, ann
     _, hist = train_lossy(config, batches, iters, save_dir, log_dir=save_dir / "logs" / "train", beta=beta,
                           loss_fn=loss_fn, learning_rate=learning_rate, log_freq=log_freq,
                           anneal_kl=anneal_kl, anneal_end=anneal_end, max_seconds=max_seconds or None,
-                          init_from=init_from or None)
+                          init_from=init_from or None, strategy=dist, noise_seed=_seed % (2 ** 31))
     last = hist[-1] if hist else {}  # empty: resumed at iters already (nothing left to train)
     print(f"saved {save_dir} after {len(hist)} iterations; last: {last}")
     return {"save_dir": str(save_dir), "iterations": len(hist), **last}

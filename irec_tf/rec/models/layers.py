@@ -22,6 +22,14 @@ _OFFSET = 2.0 ** -18
 _PEDESTAL = _OFFSET ** 2
 
 
+def sample_noise(noise, i, shape):
+    """The i-th reparameterisation's standard normals: ``tf.random.normal`` (``noise`` None, the default),
+    ``noise[i]`` (given arrays: the parity tests) or ``noise(i, shape)`` (a function: distributed training)."""
+    if noise is None:
+        return tf.random.normal(shape)
+    return noise(i, shape) if callable(noise) else noise[i]
+
+
 class WNConv2D(tf.keras.layers.Layer):
     """Weight-normalized (transposed) convolution with data-dependent initialization."""
 

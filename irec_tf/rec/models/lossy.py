@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from .layers import GDN, SignalConv2D
+from .layers import sample_noise as _eps
 
 SCALE_EPS = 1e-7
 
@@ -113,15 +114,16 @@ class Large2LevelVAE(tf.keras.Model):
     # --- training / ideal pass ------------------------------------------------------------------------
     def call(self, x, training=False, noise=None):
         """``noise``: optional (ε_z, ε_y) standard normals for the two reparameterised samples (the
-        parity test feeds the original's)."""
+        parity test feeds the original's), or a function ``noise(i, shape)`` giving the i-th of them
+        (distributed training: :func:`rec.distribute.replica_noise`)."""
         loc_x, logscale_x = self.infer_y_stats(x)
         qz_loc, qz_scale = self.posterior_z(loc_x)
         b, hz, wz = tf.shape(qz_loc)[0], tf.shape(qz_loc)[1], tf.shape(qz_loc)[2]
         pz_loc, pz_scale = self.prior_z(b, hz, wz)
-        z = qz_loc + qz_scale * (tf.random.normal(tf.shape(qz_loc)) if noise is None else noise[0])
+        z = qz_loc + qz_scale * _eps(noise, 0, tf.shape(qz_loc))
         loc_p, logscale_p, scale_p = self.prior_y(z)
         qy_loc, qy_scale = self.posterior_y(loc_x, logscale_x, loc_p, logscale_p)
-        y = qy_loc + qy_scale * (tf.random.normal(tf.shape(qy_loc)) if noise is None else noise[1])
+        y = qy_loc + qy_scale * _eps(noise, 1, tf.shape(qy_loc))
         x_hat = self.synthesize(y)
         kl1 = tf.reduce_mean(tf.reduce_sum(gaussian_kl(qy_loc, qy_scale, loc_p, scale_p), [1, 2, 3]))
         kl2 = tf.reduce_mean(tf.reduce_sum(gaussian_kl(qz_loc, qz_scale, pz_loc, pz_scale), [1, 2, 3]))

@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from .layers import WNConv2D
+from .layers import sample_noise as _eps
 
 BIN = 1.0 / 256.0
 
@@ -131,7 +132,8 @@ class BidirectionalResNetVAE(tf.keras.Model):
 
     def call(self, pixels, training=False, noise=None):
         """``noise``: optional list of per-block standard normals for the posterior samples (the parity
-        test feeds the original's)."""
+        test feeds the original's), or a function ``noise(i, shape)`` giving block i's (distributed
+        training: :func:`rec.distribute.replica_noise`)."""
         x = to_model_range(pixels)
         stats = self.inference_pass(x)
         b, hh, ww = tf.shape(stats[0][0])[0], tf.shape(stats[0][0])[1], tf.shape(stats[0][0])[2]
@@ -142,7 +144,7 @@ class BidirectionalResNetVAE(tf.keras.Model):
             init = tf.executing_eagerly() and (not block.prior_loc.built
                                                or float(block.prior_loc.initialized.numpy()) == 0.0)
             t, (pl, ps), (ql, qs) = block.distributions(h, q_stats)
-            eps = tf.random.normal(tf.shape(ql)) if noise is None else noise[i]
+            eps = _eps(noise, i, tf.shape(ql))
             z = pl + ps * eps if init else ql + qs * eps
             if training:  # single-sample empirical KL for training
                 kl = (-tf.math.log(qs) - 0.5 * tf.square((z - ql) / qs)
@@ -155,11 +157,12 @@ class BidirectionalResNetVAE(tf.keras.Model):
         ll = discretized_logistic_log_likelihood(x, loc, self.likelihood_log_scale, self.likelihood_form)
         return loc + 0.5, ll, kls
 
-    def free_bits_kl(self, kls):
-        """Per block: sum over H, W; mean over batch; per-channel max(KL_c, λ); sum over channels."""
+    def free_bits_kl(self, kls, batch_mean=None):
+        """Per block: sum over H, W; mean over batch; per-channel max(KL_c, λ); sum over channels.
+        ``batch_mean``: the batch mean of the (b, C) per-example sums (distributed training: the global batch's)."""
         total = 0.0
         for kl in kls:
-            kc = tf.reduce_mean(tf.reduce_sum(kl, [1, 2]), 0)
+            kc = tf.reduce_mean(tf.reduce_sum(kl, [1, 2]), 0) if batch_mean is None else batch_mean(tf.reduce_sum(kl, [1, 2]))
             total += tf.reduce_sum(tf.maximum(kc, self.lamb))
         return total
 
