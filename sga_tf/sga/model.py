@@ -37,6 +37,21 @@ Scale semantics (``scale_semantics``):
   exp(linspace(log .11, log 256, 64)) that is >= sigma (tfc 1.3 behaviour).
 * ``"tf2"`` (``II:tf2``): exp(raw) is a continuous *index* into that table: sigma = scale_fn(clip(exp(raw),
   0, 63)), scale_fn(i) = exp(log .11 + i (log 256 - log .11)/63).
+
+ẑ grid of the hard quantization (``z_grid``, a model attribute, not saved; issue 18, README difference 15):
+
+* ``"integer"`` (default; what every coded file and golden uses): ẑ = round(z).
+* ``"median"`` (the originals' M3): ẑ = round(z − m) + m, μ, σ then taken from that ẑ. ``II:main`` (tfc 1.3
+  ``EntropyBottleneck`` "dequantize") uses the learned medians m = ``quantiles[:, 0, 1]`` (set ``z_medians``
+  from the TF1 checkpoint); with ``z_medians`` None m is tfc 2's ``quantization_offset`` of the prior
+  (``II:tf2``'s ``ContinuousBatchedEntropyModel``: the density's median, shifted into [−½, ½]). Model-side
+  only: this project's z coder tables are on the integers, so files are written with the integer grid.
+
+Likelihoods of :meth:`MBT2018.rd_terms` (``likelihoods``, a model attribute, not saved): ``"tfc1"`` (default,
+``II:main``): P(ỹ|z̃) and P(z̃) in the linear domain, lower-bounded at 1e-9 (tfc 1.3); ``"tfc2"``
+(``II:tf2``, set by ``sga.tf2_import``): ``log_prob`` of tfc 2's ``NoisyNormal`` / the noisy prior, no bound. They
+differ only where a probability is below 1e-9 (issue 18: 1.8 % of the y bits of the tf2 parity fixture's
+training pass, whose σ ≈ 0.12 at initialization).
 """
 
 from __future__ import annotations
@@ -220,7 +235,10 @@ class MBT2018(tf.keras.Model):
     coding and iterative inference share."""
 
     def __init__(self, num_filters: int, scale_semantics: str = "tf1", gdn: str = "original",
-                 rdft: str = "tfc1"):
+                 rdft: str = "tfc1", prior_filters=(3, 3, 3)):
+        """``prior_filters``: the factorized prior's hidden widths (tfc 1.3 ``EntropyBottleneck``: (3, 3, 3);
+        ``II:tf2`` uses tfc 2's default (3, 3), ``sga.tf2_import``); not in ``args.json``, so only the default
+        can be saved and reloaded."""
         super().__init__(name="mbt2018")
         if scale_semantics not in ("tf1", "tf2"):
             raise ValueError(f"scale_semantics must be 'tf1' or 'tf2', got {scale_semantics!r}")
@@ -231,12 +249,15 @@ class MBT2018(tf.keras.Model):
         # the iterative-inference objective's sigma bound (sga/inference.py): False = the original's scripts
         # (no 0.11 bound); checkpoints without "inference_scale_bound" in args.json load with True (pre-fix)
         self.inference_scale_bound = False
+        self.z_grid = "integer"  # "median": the originals' M3 ẑ grid (module docstring, quantize_z)
+        self.z_medians = None  # II:main's EntropyBottleneck medians (quantiles[:, 0, 1]); None: tfc 2's offsets
+        self.likelihoods = "tfc1"  # rd_terms' likelihoods; "tfc2": II:tf2's (module docstring)
         n = self.num_filters
         self.analysis_transform = AnalysisTransform(n, gdn, rdft)
         self.synthesis_transform = SynthesisTransform(n, gdn, rdft)
         self.hyper_analysis_transform = HyperAnalysisTransform(n, rdft=rdft)
         self.hyper_synthesis_transform = MBT2018HyperSynthesisTransform(n)
-        self.hyperprior = tfc.NoisyDeepFactorized(batch_shape=(n,), num_filters=(3, 3, 3), init_scale=10.0)
+        self.hyperprior = tfc.NoisyDeepFactorized(batch_shape=(n,), num_filters=tuple(prior_filters), init_scale=10.0)
         self._prior_vars = list(self.hyperprior.trainable_variables)
         self.build_all()
 
@@ -272,6 +293,21 @@ class MBT2018(tf.keras.Model):
         mu, raw = tf.split(out, 2, axis=-1)
         return mu, self.scale(raw, bound)
 
+    def z_offsets(self):
+        """The m of ẑ = round(z − m) + m on the ``"median"`` grid (module docstring), shape (N,)."""
+        if self.z_medians is not None:
+            return tf.constant(self.z_medians, tf.float32)
+        return tf.stop_gradient(tfc.quantization_offset(self.hyperprior))
+
+    def quantize_z(self, z):
+        """M3's hard ẑ on the model's ``z_grid``: round(z) (``"integer"``, the default) or round(z − m) + m."""
+        if self.z_grid == "integer":
+            return tf.round(z)
+        if self.z_grid != "median":
+            raise ValueError(f"z_grid must be 'integer' or 'median', got {self.z_grid!r}")
+        m = self.z_offsets()
+        return tf.round(z - m) + m
+
     def z_likelihood(self, z):
         """Unit-bin probability of z under the factorized hyperprior, bounded below at 1e-9."""
         return tfc.lower_bound(self.hyperprior.prob(z), LIKELIHOOD_BOUND)
@@ -283,8 +319,12 @@ class MBT2018(tf.keras.Model):
         ``scale_bound=False``: sigma without the 0.11 lower bound (the original's inference objective).
         """
         mu, sigma = self.side_params(z, tf.shape(y), scale_bound)
-        y_bits = tf.reduce_sum(-tf.math.log(gaussian_conditional_likelihood(y, mu, sigma)), axis=(1, 2, 3))
-        z_bits = tf.reduce_sum(-tf.math.log(self.z_likelihood(z)), axis=(1, 2, 3))
+        if self.likelihoods == "tfc2":  # II:tf2: tfc 2's entropy models, log domain, no lower bound
+            y_bits = -tf.reduce_sum(tfc.NoisyNormal(loc=mu, scale=sigma).log_prob(y), axis=(1, 2, 3))
+            z_bits = -tf.reduce_sum(self.hyperprior.log_prob(z), axis=(1, 2, 3))
+        else:
+            y_bits = tf.reduce_sum(-tf.math.log(gaussian_conditional_likelihood(y, mu, sigma)), axis=(1, 2, 3))
+            z_bits = tf.reduce_sum(-tf.math.log(self.z_likelihood(z)), axis=(1, 2, 3))
         ln2 = tf.constant(math.log(2.0), y.dtype)
         x_hat = self.synthesis_transform(y)[:, :tf.shape(x)[1], :tf.shape(x)[2], :]
         mse = tf.reduce_mean(tf.math.squared_difference(x, x_hat))
