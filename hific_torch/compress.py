@@ -1,7 +1,7 @@
 """Compress a folder of images with a trained HiFiC checkpoint and write measures.csv (port's compress.py).
 
   python compress.py -i DIR -ckpt CKPT [-o OUT] [--reconstruct] [--save] [--lpips auto|alex|off|rand]
-                     [--max-pixels N] [--threads N]
+                     [--max-pixels N] [--threads N] [--device cpu|cuda|cuda:N] [--scheduler ...]
 
 Default: every image is really encoded to a .lic container and decoded; bpp is the packed file's size.
 ``--reconstruct``: rate is only estimated (bpp column empty, bpp_estimated filled). ``--save`` keeps the
@@ -37,6 +37,9 @@ def main(argv=None) -> int:
                    help="auto: LPIPS column if the AlexNet weights are on disk; alex: require them")
     p.add_argument("--limit", type=int, default=0, help="only the first N images")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu",
+                   help="(new) where E and G run: cpu (default) or cuda[:N]; the hyperprior and the coder always "
+                        "run on the CPU (hific.codec)")
     limits.add_max_pixels_argument(p, "hific", "encode")
     from shared_eval.sweep import add_scheduler_arguments
 
@@ -96,20 +99,35 @@ def _sweep(args, sched, files, model, lpips_mode, lpips_fn):
     from shared_eval.sweep import SweepTask, sweep_to_measures
 
     codec = HiFiCCodec(model)
-    prime_task_model(args.ckpt, lpips_mode, codec, lpips_fn)  # the in-process executor reuses this model
+    if sched.client is None:  # the in-process executor reuses this model
+        prime_task_model(args.ckpt, lpips_mode, codec, lpips_fn, args.device)
     arith = driver_arith(threads.count(args.threads))
     tasks = []
     for f in files:
         st = Path(f).stat()
         tasks.append(SweepTask(str(f), (str(args.ckpt), lpips_mode, str(f), str(args.output_dir), args.save,
-                                        args.reconstruct, args.save, arith),
+                                        args.reconstruct, args.save, arith, args.device),
                                f"{Path(f).resolve()}:{st.st_size}:{st.st_mtime_ns}"))
     config = {"fingerprint": codec.fingerprint.hex(), "lpips": lpips_mode, "reconstruct": args.reconstruct,
-              "save": args.save, "arith": arith}
+              "save": args.save, "arith": arith, "device": args.device}
     out = Path(args.output_dir) / "measures.csv"
     res = sweep_to_measures(image_task, tasks, out, config, sched.client, extra_columns=EXTRA_COLUMNS,
                             progress=not args.no_progress, desc="hific evaluate")
     print(f"{out}: {res.line()}")
+
+
+def _device(dev: str, here: bool) -> str:
+    """The device the driver loads the model on: ``dev`` when the images are evaluated in this process, else
+    the CPU (the driver only fingerprints the model; each Dask worker loads it on ``dev`` itself)."""
+    import torch
+
+    if dev != "cpu" and not (dev == "cuda" or dev.startswith("cuda:")):
+        raise LicError(f"--device {dev}: expected cpu, cuda or cuda:N")
+    if not here:
+        return "cpu"
+    if dev != "cpu" and not torch.cuda.is_available():
+        raise LicError(f"--device {dev}: torch sees no CUDA device here (torch {torch.__version__})")
+    return dev
 
 
 def _evaluate(args, files, sched) -> int:
@@ -119,7 +137,8 @@ def _evaluate(args, files, sched) -> int:
     from hific.perceptual import LPIPS, LPIPSWeightsMissing
 
     try:
-        model, _ = load_checkpoint(args.ckpt)
+        here = sched is None or sched.client is None
+        model, _ = load_checkpoint(args.ckpt, device=_device(args.device, here))
         lpips_fn, lpips_mode = None, None
         if args.lpips in ("alex", "auto"):
             try:

@@ -117,28 +117,29 @@ def task_lpips(mode: str | None):
     return LPIPS()
 
 
-def prime_task_model(ckpt, lpips_mode: str | None, codec: HiFiCCodec, lpips_fn) -> None:
+def prime_task_model(ckpt, lpips_mode: str | None, codec: HiFiCCodec, lpips_fn, device: str = "cpu") -> None:
     """Make (``codec``, ``lpips_fn``) what :func:`image_task` uses in this process for (``ckpt``,
-    ``lpips_mode``): an in-process sweep reuses the driver's model."""
+    ``lpips_mode``, ``device``): an in-process sweep reuses the driver's model."""
     _TASK_MODELS.clear()
-    _TASK_MODELS[(str(ckpt), lpips_mode)] = (codec, lpips_fn)
+    _TASK_MODELS[(str(ckpt), lpips_mode, device)] = (codec, lpips_fn)
 
 
-def task_model(ckpt: str, lpips_mode: str | None, arith: dict) -> tuple:
-    """``(HiFiCCodec, LPIPS or None)`` of ``ckpt``, loaded once per worker process under the driver's
+def task_model(ckpt: str, lpips_mode: str | None, arith: dict, device: str = "cpu") -> tuple:
+    """``(HiFiCCodec, LPIPS or None)`` of ``ckpt`` (E and G on ``device``; one GPU per worker: start each
+    worker with its own ``CUDA_VISIBLE_DEVICES``), loaded once per worker process under the driver's
     arithmetic (:func:`apply_arith`)."""
-    key = (str(ckpt), lpips_mode)
+    key = (str(ckpt), lpips_mode, device)
     if key not in _TASK_MODELS:
         from .checkpoints import load_checkpoint
 
         apply_arith(arith)
-        model, _ = load_checkpoint(ckpt)
-        prime_task_model(ckpt, lpips_mode, HiFiCCodec(model), task_lpips(lpips_mode))
+        model, _ = load_checkpoint(ckpt, device=device)
+        prime_task_model(ckpt, lpips_mode, HiFiCCodec(model), task_lpips(lpips_mode), device)
     return _TASK_MODELS[key]
 
 
 def image_task(ckpt: str, lpips_mode: str | None, image: str, out_dir: str, save: bool, reconstruct: bool,
-               save_reconstructions: bool, arith: dict) -> dict:
+               save_reconstructions: bool, arith: dict, device: str = "cpu") -> dict:
     """One image of ``compress.py`` (module-level, so Dask workers import it by name): its :func:`image_row`."""
-    codec, lpips_fn = task_model(ckpt, lpips_mode, arith)
+    codec, lpips_fn = task_model(ckpt, lpips_mode, arith, device)
     return image_row(codec, image, out_dir, save, reconstruct, lpips_fn, save_reconstructions)

@@ -149,3 +149,17 @@ def test_unanswering_scheduler_address_is_one_line(tmp_path, zoo_ckpt):
     err = r.stderr.strip().splitlines()
     assert r.returncode == 1 and len(err) == 1 and "--scheduler tcp://127.0.0.1:9" in err[0], r.stderr
     assert time.monotonic() - t0 < 30 and not out.exists()
+
+
+def test_device_flag_is_checked_up_front(tmp_path, zoo_ckpt, capsys):
+    import compress
+
+    (tmp_path / "imgs").mkdir()
+    write_png(tmp_path / "imgs" / "a.png", np.full((32, 48, 3), 90, np.uint8))
+    assert compress.main(_args(tmp_path, zoo_ckpt, tmp_path / "o") + ["--device", "gpu"]) == 1
+    assert "--device gpu: expected cpu, cuda or cuda:N" in capsys.readouterr().err
+    import torch
+    if not torch.cuda.is_available():  # here the model would run in this process: refused, nothing written
+        assert compress.main(_args(tmp_path, zoo_ckpt, tmp_path / "o") + ["--device", "cuda"]) == 1
+        assert "--device cuda: torch sees no CUDA device" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
