@@ -83,8 +83,20 @@ def split_batch(strategy, x):
     return strategy.experimental_distribute_values_from_function(part)
 
 
+def common_seed(strategy, seed: int) -> int:
+    """The chief's ``seed`` on every worker (a collective: worker processes started without the same ``seed``
+    — sacred draws one per process — still read the same global batches and draw the same noise)."""
+    import tensorflow as tf
+
+    def first(seed_value):
+        ctx = tf.distribute.get_replica_context()
+        return tf.where(tf.equal(ctx.replica_id_in_sync_group, 0), seed_value, tf.zeros_like(seed_value))
+    out = strategy.run(first, args=(tf.constant(int(seed), tf.int64),))
+    return int(strategy.reduce(tf.distribute.ReduceOp.SUM, out, axis=None).numpy())
+
+
 def describe(strategy) -> dict:
     return {"type": type(strategy).__name__, "replicas": tfdist.replicas(strategy)}
 
 
-__all__ = ["STRATEGIES", "check", "make", "replica_noise", "per_replica", "split_batch", "describe"]
+__all__ = ["STRATEGIES", "check", "make", "replica_noise", "per_replica", "split_batch", "common_seed", "describe"]

@@ -160,14 +160,17 @@ RESULTS_KEY = "_results_row"
 def driver_arith() -> dict:
     """This process's arithmetic settings for the workers (:func:`_worker_model`): the variables of
     ``shared_data.arith.ENV_KEYS`` as this process started (:data:`rec.START_ENV`, what a file records) and
-    TF's intra-op thread count."""
-    from shared_data import threads as th
+    TF's intra/inter-op thread counts."""
     from shared_data.arith import ENV_KEYS
 
     from . import START_ENV
 
     return {"env": {k: START_ENV.get(k) for k in ENV_KEYS},
-            "tf_threads": int(tf.config.threading.get_intra_op_parallelism_threads() or th.limit(None, default=2, inter=1))}
+            "tf_threads": [tf.config.threading.get_intra_op_parallelism_threads(),
+                           tf.config.threading.get_inter_op_parallelism_threads()]}
+
+
+_IS_DRIVER = False  # set by evaluate_files in the driver process
 
 
 @lru_cache(maxsize=2)
@@ -180,9 +183,10 @@ def _worker_model(model_dir: str, arith_items: tuple):
 
     from . import START_ENV
     from .codec import load_model
-    from .experiment import limit_threads
 
     arith = dict(arith_items)
+    if _IS_DRIVER:  # in-process: this process is the arithmetic
+        return load_model(model_dir)
     for k, v in arith["env"]:
         if v is None:
             os.environ.pop(k, None)
@@ -190,7 +194,12 @@ def _worker_model(model_dir: str, arith_items: tuple):
             os.environ[k] = v
     START_ENV.clear()
     START_ENV.update({k: v for k, v in arith["env"] if v})
-    limit_threads(arith["tf_threads"])
+    intra, inter = arith["tf_threads"]  # TF's pools as the driver's (0 = TF's default), before TF runs an op
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(intra)
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
+    except RuntimeError:  # TF already runs in this worker: its pools stay (the record names them)
+        pass
     return load_model(model_dir)
 
 
@@ -234,9 +243,11 @@ def evaluate_files(model_dir, files, out_dir, crop: int = 0, save_reconstruction
         raise ValueError(f"image names must be unique (they name the rows): repeated {', '.join(dup)}")
     from .codec import load_model
 
+    global _IS_DRIVER
+    _IS_DRIVER = True
     lm = load_model(model_dir)  # checked (and fingerprinted) before any task runs
     a = driver_arith()
-    arith = (("env", tuple(sorted(a["env"].items()))), ("tf_threads", a["tf_threads"]))
+    arith = (("env", tuple(sorted(a["env"].items()))), ("tf_threads", tuple(a["tf_threads"])))
     model_dir = str(Path(model_dir).resolve())
     config = {"fingerprint": lm.fingerprint.hex(), "coding": list(coding), "crop": int(crop), "arith": a,
               "check_decode": bool(check_decode), "save_reconstructions": bool(save_reconstructions)}

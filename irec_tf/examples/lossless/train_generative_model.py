@@ -57,6 +57,11 @@ def train(model, optimizer, num_res_blocks, deterministic_filters, stochastic_fi
     from rec.distribute import make
 
     dist = make(strategy, cpu_replicas)  # before any TF op (a CPU split must precede TF's start)
+    seed = _seed % (2 ** 31)
+    if dist is not None:  # every worker: the chief's seed (the same global batches and noise)
+        from rec.distribute import common_seed
+
+        seed = common_seed(dist, seed)
     from rec.train import train_lossless
 
     if model != "resnet_vae" or lossy:
@@ -69,14 +74,14 @@ def train(model, optimizer, num_res_blocks, deterministic_filters, stochastic_fi
     config = dict(model=model, num_res_blocks=num_res_blocks, deterministic_filters=deterministic_filters,
                   stochastic_filters=stochastic_filters, lamb=lamb,
                   likelihood_log_scale_init=likelihood_log_scale_init)
-    batches = train_batches(batch_size, _seed % (2 ** 31), max_images=max_images,
+    batches = train_batches(batch_size, seed, max_images=max_images,
                             shuffle_buffer_size=shuffle_buffer_size)
     _, hist = train_lossless(config, batches, iters, save_dir, log_dir=save_dir / "logs" / "train", beta=beta,
                              learning_rate=learning_rate, drop_learning_rate_after_iter=drop_learning_rate_after_iter,
                              learning_rate_drop_rate=learning_rate_drop_rate, log_freq=tensorboard_log_freq,
                              ema_decay=ema_decay, optimizer=optimizer, anneal=anneal,
                              annealing_end=annealing_end,
-                             max_seconds=max_seconds or None, strategy=dist, noise_seed=_seed % (2 ** 31))
+                             max_seconds=max_seconds or None, strategy=dist, noise_seed=seed)
     last = hist[-1] if hist else {}  # empty: resumed at iters already (nothing left to train)
     print(f"saved {save_dir} after {len(hist)} iterations; last: {last}")
     return {"save_dir": str(save_dir), "iterations": len(hist), **last}

@@ -32,12 +32,14 @@ def default_config():
     crop_size = 0                 # 0: whole images; else centre crops of this side
     output_file = ""              # default: {model_dir}/{dataset}/results.csv
     save_reconstructions = True
+    scheduler = None              # (new) None: in this process; "in-process" | "local:N" | a Dask address | "slurm":
+                                  # one shared_eval.sweep task per image, resumable (python -m rec evaluate)
 
 
 @ex.automain
 def compress_images(model_dir, model, level_1_filters, level_2_filters, kl_per_partition, block_size, sampler,
                     n_beams, extra_samples, compression_seed, num_test_images, crop_size, output_file,
-                    save_reconstructions, dataset):
+                    save_reconstructions, scheduler, dataset):
     limit_threads()
     from rec.codec import load_model
     from rec.coding import make_sampler
@@ -54,11 +56,20 @@ def compress_images(model_dir, model, level_1_filters, level_2_filters, kl_per_p
         if want is not None and lm.config.get(key) != want:
             raise ValueError(f"{key}={want!r} but {model_dir} holds {key}={lm.config.get(key)!r}")
     files = get_files()[: num_test_images or None]
+    out = Path(output_file).parent if output_file else Path(model_dir) / dataset["dataset_name"]
+    if scheduler is not None:
+        from rec.evaluate import evaluate_files
+
+        res = evaluate_files(model_dir, files, out, crop=crop_size, save_reconstructions=save_reconstructions,
+                             scheduler=None if scheduler == "in-process" else scheduler,
+                             kl_per_partition=kl_per_partition, block_size=block_size, n_beams=n_beams,
+                             extra_samples=extra_samples, compression_seed=compression_seed)
+        print(res.line())
+        return res.rows
     images = []
     for f in files:
         img = read_image(f)
         images.append((f.name, center_crop(img, min(crop_size, *img.shape[:2])) if crop_size else img))
-    out = Path(output_file).parent if output_file else Path(model_dir) / dataset["dataset_name"]
     rows, results = evaluate(lm, images, out, save_reconstructions=save_reconstructions,
                              kl_per_partition=kl_per_partition, block_size=block_size, n_beams=n_beams,
                              extra_samples=extra_samples, compression_seed=compression_seed)

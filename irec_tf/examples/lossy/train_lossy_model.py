@@ -47,6 +47,11 @@ def train(model, level_1_filters, level_2_filters, loss_fn, beta, anneal_kl, ann
     from rec.distribute import make
 
     dist = make(strategy, cpu_replicas)  # before any TF op (a CPU split must precede TF's start)
+    seed = _seed % (2 ** 31)
+    if dist is not None:  # every worker: the chief's seed (the same global batches and noise)
+        from rec.distribute import common_seed
+
+        seed = common_seed(dist, seed)
     from rec.data import random_crops
     from rec.train import train_lossy
 
@@ -58,11 +63,11 @@ def train(model, level_1_filters, level_2_filters, loss_fn, beta, anneal_kl, ann
     save_dir = Path(model_save_dir or Path(model_save_base_dir) / dataset["dataset_name"] / model /
                     f"beta_{beta:.3f}_filters_{level_1_filters}_{level_2_filters}")
     config = dict(model=model, level_1_filters=level_1_filters, level_2_filters=level_2_filters)
-    batches = random_crops(get_files(), crop_size, batch_size, seed=_seed % (2 ** 31), max_images=max_images)
+    batches = random_crops(get_files(), crop_size, batch_size, seed=seed, max_images=max_images)
     _, hist = train_lossy(config, batches, iters, save_dir, log_dir=save_dir / "logs" / "train", beta=beta,
                           loss_fn=loss_fn, learning_rate=learning_rate, log_freq=log_freq,
                           anneal_kl=anneal_kl, anneal_end=anneal_end, max_seconds=max_seconds or None,
-                          init_from=init_from or None, strategy=dist, noise_seed=_seed % (2 ** 31))
+                          init_from=init_from or None, strategy=dist, noise_seed=seed)
     last = hist[-1] if hist else {}  # empty: resumed at iters already (nothing left to train)
     print(f"saved {save_dir} after {len(hist)} iterations; last: {last}")
     return {"save_dir": str(save_dir), "iterations": len(hist), **last}
