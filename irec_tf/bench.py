@@ -140,6 +140,29 @@ def bench_portable(n_images: int, crop: int):
                   f"decode time x{po[3] / fl[3]:.2f}", flush=True)
 
 
+def rss_sweep(module: str, sizes: str) -> dict:
+    """``--rss_sizes 480x270,960x540``: peak RSS and wall time of encode / decode at each size (each in a
+    fresh child process, :func:`shared_data.limits.rss_bench`: Kodak kodim01 resized bicubic), then a least-squares line ``a + b · pixels``
+    per step evaluated at 3840×2160 and printed as an *extrapolation* (for a codec whose 4K run does not
+    finish on the machine at hand; memory is about affine in the pixel count, time at least linear)."""
+    import numpy as np
+
+    from shared_data.limits import PIXELS_4K, rss_bench
+    dims = [tuple(int(v) for v in s.lower().split("x")) for s in sizes.split(",") if s]
+    rows = [(w * h, rss_bench(module, Path(__file__).resolve().parent, None, height=h, width=w)) for w, h in dims]
+    fit = {}
+    if len(rows) >= 2:
+        px = np.array([r[0] for r in rows], float)
+        for step in ("encode", "decode"):
+            rss = np.polyfit(px, [r[1][step]["peak_rss_bytes"] for r in rows], 1)
+            wall = np.polyfit(px, [r[1][step]["wall_s"] for r in rows], 1)
+            fit[step] = (float(np.polyval(rss, PIXELS_4K)), float(np.polyval(wall, PIXELS_4K)))
+            print(f"{module} {step} 3840x2160 EXTRAPOLATED (linear fit of {len(rows)} sizes, "
+                  f"{', '.join(f'{w}x{h}' for w, h in dims)}): peak RSS {fit[step][0] / 2 ** 30:.2f} GiB, "
+                  f"{fit[step][1]:.0f} s", flush=True)
+    return {"measured": rows, "extrapolated_4k": fit}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dims", type=int, default=8192, help="latent dims of the synthetic level")
@@ -150,10 +173,15 @@ def main():
     p.add_argument("--rss", action="store_true",
                    help="peak RSS of encode and decode of a 4K image (Kodak upscaled), each in a child process")
     p.add_argument("--rss_image", default=None, help="--rss: this image instead")
+    p.add_argument("--rss_sizes", default=None, metavar="WxH,...",
+                   help="peak RSS of encode/decode at these sizes (child processes), extrapolated to 4K")
     a = p.parse_args()
     if a.rss:
         from shared_data.limits import rss_bench
         rss_bench("rec", Path(__file__).resolve().parent, a.rss_image)
+        return 0
+    if a.rss_sizes:
+        rss_sweep("rec", a.rss_sizes)
         return 0
     if a.portable:
         bench_portable(a.images, a.crop)

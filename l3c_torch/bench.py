@@ -156,6 +156,29 @@ def portable_cost(model: str | None, n_images: int, crop: int, threads: int) -> 
             "load_average": os.getloadavg()[0]}
 
 
+def rss_sweep(module: str, sizes: str) -> dict:
+    """``--rss_sizes 480x270,960x540``: peak RSS and wall time of encode / decode at each size (each in a
+    fresh child process, :func:`shared_data.limits.rss_bench`: Kodak kodim01 resized bicubic), then a least-squares line ``a + b · pixels``
+    per step evaluated at 3840×2160 and printed as an *extrapolation* (for a codec whose 4K run does not
+    finish on the machine at hand; memory is about affine in the pixel count, time at least linear)."""
+    import numpy as np
+
+    from shared_data.limits import PIXELS_4K, rss_bench
+    dims = [tuple(int(v) for v in s.lower().split("x")) for s in sizes.split(",") if s]
+    rows = [(w * h, rss_bench(module, Path(__file__).resolve().parent, None, height=h, width=w)) for w, h in dims]
+    fit = {}
+    if len(rows) >= 2:
+        px = np.array([r[0] for r in rows], float)
+        for step in ("encode", "decode"):
+            rss = np.polyfit(px, [r[1][step]["peak_rss_bytes"] for r in rows], 1)
+            wall = np.polyfit(px, [r[1][step]["wall_s"] for r in rows], 1)
+            fit[step] = (float(np.polyval(rss, PIXELS_4K)), float(np.polyval(wall, PIXELS_4K)))
+            print(f"{module} {step} 3840x2160 EXTRAPOLATED (linear fit of {len(rows)} sizes, "
+                  f"{', '.join(f'{w}x{h}' for w, h in dims)}): peak RSS {fit[step][0] / 2 ** 30:.2f} GiB, "
+                  f"{fit[step][1]:.0f} s", flush=True)
+    return {"measured": rows, "extrapolated_4k": fit}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None, help="run directory (default: zoo/mini)")
@@ -167,6 +190,8 @@ def main(argv=None):
     p.add_argument("--rss", action="store_true",
                    help="peak RSS of encode and decode of a 4K image (Kodak upscaled), each in a child process")
     p.add_argument("--rss_image", default=None, help="--rss: this image instead")
+    p.add_argument("--rss_sizes", default=None, metavar="WxH,...",
+                   help="peak RSS of encode/decode at these sizes (child processes), extrapolated to 4K")
     p.add_argument("--portable", action="store_true",
                    help="issue 15: rate and time of the portable integer path (format 4) vs the float path (3)")
     p.add_argument("--images", type=int, default=24, help="--portable: the first N Kodak images")
@@ -176,6 +201,9 @@ def main(argv=None):
     if a.rss:
         from shared_data.limits import rss_bench
         rss_bench("l3c", Path(__file__).resolve().parent, a.rss_image)
+        return 0
+    if a.rss_sizes:
+        rss_sweep("l3c", a.rss_sizes)
         return 0
     if a.portable:
         r = portable_cost(a.model, a.images, a.crop, a.threads)
