@@ -49,6 +49,8 @@ def test_bad_recipe_is_one_line_error():
     assert r.stderr.count("\n") == 1 and "unknown recipe 'nosuch'" in r.stderr and "tiny" in r.stderr
     r = subprocess.run([*ZOO, "train", "tiny", "--steps", "3"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "S1,S2" in r.stderr
+    r = subprocess.run([*ZOO, "train", "tiny"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "open-ended: give --minutes" in r.stderr and r.stderr.count("\n") == 1
 
 
 def test_tiny_sigkill_resume_export_roundtrip(tmp_path, capsys):
@@ -120,7 +122,7 @@ def test_all_tiny_evaluates(tmp_path):
     photos = _photos(tmp_path / "photos")
     dest, ref = tmp_path / "zoo" / "tiny", tmp_path / "ref.csv"
     run([*ZOO, "all", "tiny", "--out", str(tmp_path / "runs"), "--train_dir", str(photos), "--dest", str(dest),
-         "--n_images", "2", "--crop", "128", "--reference", str(ref), "--no_progress"], ROOT, timeout=900)
+         "--steps", "3,2", "--n_images", "2", "--crop", "128", "--reference", str(ref), "--no_progress"], ROOT, timeout=900)
     s = json.loads((dest / "summary.json").read_text())
     assert s["n_images"] == 2 and s["stage1"]["steps"] == 3 and s["gan"]["steps"] == 2
     assert s["stage1"]["jpeg_matched"]["bpp"] > 0 and "proxy" in s["proxies"]["grad_ratio"]
@@ -146,7 +148,10 @@ def test_train_zoo_sh_cpu_one_minute_tiny(tmp_path):
     z = tmp_path / "out" / "zoo" / "tiny"
     for f in ("hific_tiny.pt", "hific_tiny_stage1.pt", "measures.csv", "summary.json", "loss.png", "reference.csv"):
         assert (z / f).is_file(), f
-    assert json.loads((z / "summary.json").read_text())["n_images"] == 1
+    s = json.loads((z / "summary.json").read_text())
+    assert s["n_images"] == 1 and s["stage1"]["steps"] >= 1 and s["gan"]["steps"] >= 1
+    for stage in ("stage1", "gan"):  # open-ended stages end with their share of the minute
+        assert (tmp_path / "out" / "runs" / "tiny" / stage / "DONE").is_file()
     bad = subprocess.run(["bash", str(REPO / "tools/device/train_zoo.sh"), "hific", "--models", "x"], env=env,
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "hific" in bad.stderr
