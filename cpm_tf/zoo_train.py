@@ -36,10 +36,11 @@ REPO = ROOT.parent
 #: name -> recipe. ``steps`` is the fixed training length (the committed models got exactly these);
 #: ``--minutes`` only guards the wall time (a run stopped by it is said so in summary.json).
 RECIPES = {
-    # initialised from zoo/mini's weights (the same architecture, 1,241 steps at H_target 0.4), fresh Adam
-    "cpu_low": {"ae": "ae_configs/zoo/cpu_low", "pc": "pc_configs/zoo/res_shallow", "steps": 300, "seed": 1234,
+    # initialised from zoo/mini's weights (the same architecture, 1,241 steps at H_target 0.4), fresh Adam;
+    # steps: 300 in a first run, then resumed to where a wall-time guard (--minutes) stopped it (TRAINING.md)
+    "cpu_low": {"ae": "ae_configs/zoo/cpu_low", "pc": "pc_configs/zoo/res_shallow", "steps": 3423, "seed": 1234,
                 "init": "zoo/mini"},
-    "cpu_med": {"ae": "ae_configs/zoo/cpu_med", "pc": "pc_configs/zoo/res_shallow", "steps": 300, "seed": 1234,
+    "cpu_med": {"ae": "ae_configs/zoo/cpu_med", "pc": "pc_configs/zoo/res_shallow", "steps": 3306, "seed": 1234,
                 "init": "zoo/mini"},
     # paper-like width (n=128, B=5, 160 px crops, batch 30) for tools/device/train_zoo.sh on a GPU: --minutes
     "gpu_low": {"ae": "ae_configs/zoo/gpu_low", "pc": "pc_configs/zoo/gpu_res_shallow", "steps": 1_000_000, "seed": 1234},
