@@ -1,11 +1,15 @@
 """``make demo``: every codec with a committed checkpoint on the scikit-image sample photos, to real files.
 
-For each sub-project that has a checkpoint in ``<dir>/zoo/mini/`` and a set-up environment, the photos are
-encoded and decoded through the one CLI every codec shares (:mod:`shared_data.cli`), in the sub-project's own
-environment, one folder run each (the model loads once; the CLI draws a per-image progress bar)::
+For each sub-project that has its demo model committed (:data:`DEMO_MODELS`: the strongest zoo model, issue 19;
+``zoo/mini`` where nothing stronger exists) and a set-up environment, the photos are encoded and decoded through
+the one CLI every codec shares (:mod:`shared_data.cli`), in the sub-project's own environment, one folder run
+each (the model loads once; the CLI draws a per-image progress bar)::
 
-    <dir>/.venv/bin/python -m <pkg> encode OUT/<codec>/orig OUT/<codec>/lic --report enc.jsonl
-    <dir>/.venv/bin/python -m <pkg> decode OUT/<codec>/lic OUT/<codec>/rec --report dec.jsonl
+    <dir>/.venv/bin/python -m <pkg> encode OUT/<codec>/orig OUT/<codec>/lic --model M --report enc.jsonl
+    <dir>/.venv/bin/python -m <pkg> decode OUT/<codec>/lic OUT/<codec>/rec --model M --report dec.jsonl
+
+``--zoo-check`` (the committed-checkpoint regression of ``make test``) always uses ``zoo/mini``, the model of
+``ci/references/<paper>-zoo.csv``.
 
 The table reports the size of the real file (bpp = 8·bytes / pixels of the original), PSNR and MS-SSIM of
 the decoded PNG against the original, and the encode / decode seconds per image that the CLI measured around
@@ -53,11 +57,18 @@ CODECS = tuple(Codec(cid, folder, pkg, lossless=(cid == "l3c"), zoo_crop=64 if c
                for cid, (pkg, folder) in PACKAGES.items())
 
 
-def availability(codec: Codec, repo: Path = REPO) -> str | None:
-    """None when the codec can run; otherwise the reason it cannot."""
-    zoo = repo / codec.folder / "zoo" / "mini"
+#: the model each codec's demo uses (relative to its folder): the strongest committed zoo model on Kodak
+#: (``python -m shared_eval.zoo``); cpm: cpu_low (the paper's "low" point, the demo's rate range); sga: the
+#: mean-scale hyperprior at λ = 0.012; l3c: l3c_cpu; hific and irec: zoo/mini (nothing stronger committed yet)
+DEMO_MODELS = {"cpm": "zoo/cpu_low", "sga": "zoo/ms/mbt2018-num_filters=64-lmbda=0.012", "l3c": "zoo/l3c_cpu",
+               "hific": "zoo/mini", "irec": "zoo/mini"}
+
+
+def availability(codec: Codec, repo: Path = REPO, model: str = "zoo/mini") -> str | None:
+    """None when the codec can run ``model``; otherwise the reason it cannot."""
+    zoo = repo / codec.folder / model
     if not zoo.is_dir() or not any(p.is_file() for p in zoo.rglob("*")):
-        return f"no committed checkpoint in {codec.folder}/zoo/mini/"
+        return f"no committed checkpoint in {codec.folder}/{model}/"
     if not (repo / codec.folder / "__main__.py").exists() and not (
         repo / codec.folder / codec.package / "__main__.py"
     ).exists():
@@ -103,9 +114,10 @@ def zoo_check_images(out: Path, names=ZOO_CHECK_IMAGES, crop: int = ZOO_CHECK_CR
     return paths
 
 
-def run_codec(codec: Codec, images: dict[str, Path], out: Path, repo: Path = REPO) -> list[dict]:
-    """Encode and decode ``images`` ({name: file}) with ``codec``'s CLI, one folder run each; the rows of
-    measures.csv. Files: ``out/<codec>/orig/`` (links to the inputs), ``lic/<file>.lic``, ``rec/<name>.png``."""
+def run_codec(codec: Codec, images: dict[str, Path], out: Path, repo: Path = REPO, model: str | None = None) -> list[dict]:
+    """Encode and decode ``images`` ({name: file}) with ``codec``'s CLI (``model``: a folder relative to the
+    sub-project; None = the CLI's default, zoo/mini), one folder run each; the rows of measures.csv. Files:
+    ``out/<codec>/orig/`` (links to the inputs), ``lic/<file>.lic``, ``rec/<name>.png``."""
     folder = repo / codec.folder
     py = str(folder / ".venv" / "bin" / "python")
     base = out.resolve() / codec.name  # the CLIs run in their own folders
@@ -118,9 +130,10 @@ def run_codec(codec: Codec, images: dict[str, Path], out: Path, repo: Path = REP
         link = orig_dir / f"{name}{Path(src).suffix.lower() or '.png'}"
         os.symlink(Path(src).resolve(), link)
         linked[name] = link
-    _run([py, "-m", codec.package, "encode", str(orig_dir), str(lic_dir), "--report", str(base / "enc.jsonl")],
+    m = ["--model", str(folder / model)] if model else []
+    _run([py, "-m", codec.package, "encode", str(orig_dir), str(lic_dir), *m, "--report", str(base / "enc.jsonl")],
          folder)
-    _run([py, "-m", codec.package, "decode", str(lic_dir), str(rec_dir), "--report", str(base / "dec.jsonl")],
+    _run([py, "-m", codec.package, "decode", str(lic_dir), str(rec_dir), *m, "--report", str(base / "dec.jsonl")],
          folder)
     enc, dec = _report(base / "enc.jsonl"), _report(base / "dec.jsonl")
     rows = []
@@ -230,15 +243,18 @@ def main(argv: list[str] | None = None) -> int:
             images[name] = p
 
     rows, missing, failed = [], [], []
+    models = {}
     for codec in (c for c in CODECS if c.name in wanted):
-        why = availability(codec)
+        model = None if args.zoo_check else DEMO_MODELS[codec.name]
+        why = availability(codec, model=model or "zoo/mini")
         if why:
             missing.append((codec.name, why))
             continue
         codec_images = zoo_check_images(out, crop=codec.zoo_crop) if args.zoo_check else images
-        print(f"[demo] {codec.name}: encoding {len(codec_images)} images ...", flush=True)
+        models[codec.name] = model or "zoo/mini"
+        print(f"[demo] {codec.name} ({models[codec.name]}): encoding {len(codec_images)} images ...", flush=True)
         try:
-            codec_rows = run_codec(codec, codec_images, out)
+            codec_rows = run_codec(codec, codec_images, out, model=model)
         except (RuntimeError, OSError, ValueError) as e:
             failed.append((codec.name, str(e)))
             continue
@@ -256,10 +272,11 @@ def main(argv: list[str] | None = None) -> int:
     write_measures(out / "measures.csv", rows, extra_columns=["codec"])
     _plot(rows, out / "rd.png")
     table = _table(rows)
-    write_summary(out / "summary.json", {"table": table.splitlines(), "missing": dict(missing),
+    write_summary(out / "summary.json", {"table": table.splitlines(), "models": models, "missing": dict(missing),
                                          "failed": dict(failed)})
     print()
     print(table)
+    print("models: " + ", ".join(f"{k} {v}" for k, v in models.items()))
     print(f"\nJPEG/WebP matched per image to the mean bpp of the lossy learned codecs that ran "
           f"(or {args.baseline_bpp} bpp if none ran).")
     for name, why in missing:
