@@ -23,7 +23,15 @@ link to tfc 2.14.1's library, which registers the v1.3 range-coding ops with the
   uniform noise); for SGA also the samples/logits of the same graph at T = 0.5, 0.05, 0.005;
 * ``bb/``: ``mbt2018_bb.py``'s training graph: weights (``ckpt/``), q(z|x) = (m, log-variance), the Gaussian
   ε it drew, z̃, log q, p(z̃), p(ỹ|z̃), the bpp terms (y, z, back) and the loss;
-* ``PROVENANCE.md`` and, last, ``MANIFEST.json`` (schema ``lic-parity/1`` of ``shared_data.parity``: commit,
+* ``bb_step/outputs.npz``: every trainable variable of ``mbt2018_bb.py`` after ONE run of its train op (main
+  Adam 1e-4) on those weights and draws, ``after/<TF1 name>``. By default (no ``--fresh-bb``) an existing
+  ``bb/`` is reused: its checkpoint restored, its ε and uniform noise fed, its outputs checked and left
+  unchanged (the prior biases' unseeded TF1 initializer is not reproduced across processes);
+* ``mbt2018_med/outputs.npz``: the M3 eval graph (z, ẑ, μ, σ, ŷ, likelihoods, bits, quantiles) on
+  ``model.ckpt-0`` after 300 runs of the original's own ``aux_step`` (Adam 1e-3 on the EntropyBottleneck
+  quantiles): learned medians ±0.3, for the median-ẑ switch (fresh, every median is 0);
+* ``PROVENANCE.md`` (with a "Branch tf2" section from ``tf2/MANIFEST.json``, written by
+  ``make_sga_tf2_fixture.py``) and, last, ``MANIFEST.json`` (schema ``lic-parity/1`` of ``shared_data.parity``: commit,
   branch, sha256 of every file, versions; config and input under ``params``).
 
 Environment (scratch only; nothing in ``sga_tf/requirements*`` changes)::
@@ -68,6 +76,7 @@ NUM_FILTERS, LMBDA, SEED = 32, 0.01, 1234
 RUNNAME = f"mbt2018-num_filters={NUM_FILTERS}-lmbda={LMBDA:g}"
 SGA_TEMPERATURES = (0.5, 0.05, 0.005)
 METHODS = ("sga", "map", "ste", "unoise", "danneal")
+MEDIAN_AUX_STEPS = 300  # Adam 1e-3 moves each median ≈ 1e-3 per step: off the integers after 300
 
 
 class _Stop(Exception):
@@ -270,38 +279,125 @@ def methods_part(tf, x_np, work: Path) -> dict:
     return res
 
 
-def bb_part(tf, x_np, out: Path) -> dict:
-    """mbt2018_bb.py's training graph: q(z|x), the ELBO terms and its weights."""
+def bb_part(tf, x_np, out: Path, reuse: bool = True):
+    """mbt2018_bb.py's training graph: q(z|x), the ELBO terms, its weights and ONE run of its train op (main Adam
+    1e-4; ``mbt2018_bb.py`` has no auxiliary loss). Returns (outputs, updated trainable variables).
+
+    ``reuse`` (default) and ``out`` already holding ``ckpt/model.ckpt-0`` + ``outputs.npz``: the graph restores
+    those weights and is fed the stored ε and uniform noise, so the step belongs to the stored forward pass and the
+    stored files stay as they are (checked: every stored tensor recomputed to ≤ 1e-6 relative). Needed because
+    the TF1 initializer draws of the prior's biases (``learned_prior.py``, ``random_uniform`` without a seed) are
+    not reproduced across processes: a fresh run gives other initial weights than the committed fixture's."""
     import mbt2018_bb
+    import tensorflow as tf2
+
+    args = argparse.Namespace(num_filters=NUM_FILTERS, num_hfilters=-1, batchsize=1, patchsize=CROP,
+                              lmbda=LMBDA)
+    old_ck = out / "ckpt" / "model.ckpt-0"
+    old = None
+    if reuse and (out / "outputs.npz").is_file() and Path(str(old_ck) + ".index").is_file():
+        with np.load(out / "outputs.npz") as f:
+            old = {k: f[k] for k in f.files}
+    res = {}
+    draws = []
+    mods = (tf.random, tf2.random)
+    orig = [m.uniform for m in mods]
+
+    def uniform(*a, **kw):
+        u = orig[0](*a, **kw)
+        draws.append(u)
+        return u
+
+    with tf.Graph().as_default():
+        tf.set_random_seed(SEED)
+        x = tf.placeholder(tf.float32, x_np.shape)
+        for m in mods:
+            m.uniform = uniform
+        try:
+            tr = mbt2018_bb.build_train_graph(args, x)
+        finally:
+            for m, f in zip(mods, orig):
+                m.uniform = f
+        gr = tr["graph"]
+        model_vars = [v for v in tf.global_variables() if "/Adam" not in v.name and not v.name.startswith("beta")]
+        with _session(tf) as sess:
+            sess.run(tf.global_variables_initializer())
+            saver = tf.train.Saver(var_list=model_vars)
+            feed = {x: x_np}
+            if old is None:
+                (out / "ckpt").mkdir(parents=True, exist_ok=True)
+                saver.save(sess, str(out / "ckpt" / "model.ckpt"), global_step=0, write_meta_graph=False)
+                _relative_checkpoint_file(out / "ckpt")
+            else:
+                saver.restore(sess, str(old_ck))
+                if len(draws) != 1:
+                    raise RuntimeError(f"mbt2018_bb.py drew {len(draws)} uniform tensors, expected 1 (ỹ's noise)")
+                feed[gr["eps"]] = old["eps"]
+                feed[draws[0]] = old["noise_y"]
+            names = ["y", "z_mean", "z_logvar", "eps", "z_tilde", "log_q_z_tilde", "z_likelihoods", "mu", "sigma",
+                     "y_tilde", "y_likelihoods", "x_tilde"]
+            # the train op in the same run: one step on these draws (resource variables: the forward and backward
+            # pass read the pre-step weights)
+            vals = sess.run({**{k: gr[k] for k in names},
+                             **{k: tr[k] for k in ("bpp_back", "y_bpp", "z_bpp", "train_bpp", "train_mse",
+                                                   "train_loss")}, "train_op": tr["train_op"]}, feed_dict=feed)
+            vals.pop("train_op")
+            step = {f"after/{v.name.split(':')[0]}": sess.run(v) for v in tf.trainable_variables()}
+    for k, v in vals.items():
+        res[k] = np.asarray(v)
+    res["noise_y"] = res["y_tilde"] - res["y"]
+    res["input"] = x_np
+    if old is not None:
+        for k, v in old.items():
+            err = np.max(np.abs(res[k].astype(np.float64) - v)) / max(np.max(np.abs(v)), 1e-12)
+            if err > 1e-6:
+                raise RuntimeError(f"{out / 'outputs.npz'}: {k} recomputed with the stored weights and draws "
+                                   f"differs by {err:.3g} (relative)")
+        print("bits-back: stored weights and draws reused; stored outputs reproduced to <= 1e-6", flush=True)
+        return old, step
+    return res, step
+
+
+def median_part(tf, x_np, work: Path) -> dict:
+    """The M3 eval graph with learned medians: ``MEDIAN_AUX_STEPS`` runs of the original's own auxiliary step
+    (``aux_step``: Adam 1e-3 on the EntropyBottleneck quantiles only) from ``model.ckpt-0``, then
+    ``build_graph(..., training=False)`` on those weights (freshly initialised, the medians are all 0, so the
+    plain eval graph cannot tell a median grid from the integers)."""
+    import mbt2018
 
     args = argparse.Namespace(num_filters=NUM_FILTERS, num_hfilters=-1, batchsize=1, patchsize=CROP,
                               lmbda=LMBDA)
     res = {}
     with tf.Graph().as_default():
-        tf.set_random_seed(SEED)
         x = tf.placeholder(tf.float32, x_np.shape)
-        tr = mbt2018_bb.build_train_graph(args, x)
-        gr = tr["graph"]
+        tr = mbt2018.build_train_graph(args, x)
         model_vars = [v for v in tf.global_variables() if "/Adam" not in v.name and not v.name.startswith("beta")]
         with _session(tf) as sess:
             sess.run(tf.global_variables_initializer())
-            (out / "ckpt").mkdir(parents=True, exist_ok=True)
-            tf.train.Saver(var_list=model_vars).save(sess, str(out / "ckpt" / "model.ckpt"), global_step=0,
-                                                     write_meta_graph=False)
-            _relative_checkpoint_file(out / "ckpt")
-            names = ["y", "z_mean", "z_logvar", "eps", "z_tilde", "log_q_z_tilde", "z_likelihoods", "mu", "sigma",
-                     "y_tilde", "y_likelihoods", "x_tilde"]
-            vals = sess.run({**{k: gr[k] for k in names},
-                             **{k: tr[k] for k in ("bpp_back", "y_bpp", "z_bpp", "train_bpp", "train_mse",
-                                                   "train_loss")}}, feed_dict={x: x_np})
-    for k, v in vals.items():
-        res[k] = np.asarray(v)
-    res["noise_y"] = res["y_tilde"] - res["y"]
-    res["input"] = x_np
+            tf.train.Saver(var_list=model_vars).restore(sess, str(work / RUNNAME / "model.ckpt-0"))
+            for _ in range(MEDIAN_AUX_STEPS):
+                sess.run(tr["aux_step"], feed_dict={x: x_np})
+            (work / "med").mkdir(exist_ok=True)
+            tf.train.Saver(var_list=model_vars).save(sess, str(work / "med" / "model.ckpt"), global_step=0)
+    with tf.Graph().as_default():
+        x = tf.placeholder(tf.float32, x_np.shape)
+        ev = mbt2018.build_graph(args, x, training=False)
+        with _session(tf) as sess:
+            tf.train.Saver().restore(sess, str(work / "med" / "model.ckpt-0"))
+            names = ["z", "z_tilde", "mu", "sigma", "y_tilde", "y_likelihoods", "z_likelihoods"]
+            vals = sess.run({k: ev[k] for k in names}, feed_dict={x: x_np})
+            q = [v for v in tf.global_variables() if v.name.startswith("entropy_bottleneck/quantiles")][0]
+            res["quantiles"] = sess.run(q)
+    for k in names:
+        res[k] = np.asarray(vals[k])
+    for k in ("y", "z"):
+        res[f"{k}_bits"] = np.float64(-np.log2(res[f"{k}_likelihoods"].astype(np.float64)).sum())
+    print(f"median eval: medians in [{res['quantiles'][:, 0, 1].min():.3f}, {res['quantiles'][:, 0, 1].max():.3f}],"
+          f" y bits {res['y_bits']:.4f}, z bits {res['z_bits']:.4f}", flush=True)
     return res
 
 
-def write_provenance(out: Path, manifest: dict, m: dict, meth: dict, bb: dict):
+def write_provenance(out: Path, manifest: dict, m: dict, meth: dict, bb: dict, med: dict):
     man = {**manifest["params"], "original": ORIG_NAME, "commit": manifest["original"]["commit"],
            "versions": manifest["versions"], "files": {k: f["sha256"] for k, f in manifest["files"].items()}}
     v = man["versions"]
@@ -313,7 +409,12 @@ def write_provenance(out: Path, manifest: dict, m: dict, meth: dict, bb: dict):
         key.append(f"- {meth_name}.py iteration 0: rd_loss {float(meth[meth_name + '/rd_loss']):.6f}, "
                    f"bpp {float(meth[meth_name + '/bpp']):.6f}")
     key.append(f"- bits-back training graph: loss {float(bb['train_loss']):.6f}, y bpp {float(bb['y_bpp']):.6f}, "
-               f"z bpp {float(bb['z_bpp']):.6f}, bits back {float(bb['bpp_back']):.6f} bpp")
+               f"z bpp {float(bb['z_bpp']):.6f}, bits back {float(bb['bpp_back']):.6f} bpp (and one step of its "
+               "train op, `bb_step/`)")
+    med_m = med["quantiles"][:, 0, 1]
+    key.append(f"- eval graph after {MEDIAN_AUX_STEPS} auxiliary (quantile) steps (`mbt2018_med/`): medians in "
+               f"[{med_m.min():.4f}, {med_m.max():.4f}], y bits {float(med['y_bits']):.4f}, z bits "
+               f"{float(med['z_bits']):.4f}")
     files = "\n".join(f"- `{k}` sha256 `{d}`" for k, d in sorted(man["files"].items()))
     text = f"""# Provenance of the SGA parity fixtures (issue 18)
 
@@ -332,8 +433,7 @@ Generated by `tools/parity/make_sga_fixture.py`; do not edit by hand (rerun the 
 - versions: Python {v['python']}, TensorFlow {v['tensorflow']} (`tf.compat.v1` graph mode), tensorflow-compression
   {v['tensorflow_compression']}, TensorFlow Probability {v['tensorflow_probability']}, NumPy {v['numpy']}; 1
   intra/inter-op thread, Grappler off
-- branch `tf2` (TF 2.10 / tfc 2.10 API) is **not** in the fixture (not done; the issue notes it runs unpatched
-  on TF 2.14.1 / tfc 2.14.1)
+- branch `tf2` (TF 2.10 / tfc 2.10 API): its own fixture `tf2/` (section "Branch tf2" below)
 
 ## Shims (only inside the generator process; the original files are unedited)
 
@@ -364,8 +464,53 @@ KODAK_DIR=/path/to/kodak sga_tf/.venv/bin/python tools/parity/make_sga_fixture.p
 ## Files
 
 {files}
-"""
+{tf2_section(out)}"""
     (out / "PROVENANCE.md").write_text(text)
+
+
+def tf2_section(out: Path) -> str:
+    """PROVENANCE.md's "Branch tf2" section, from ``tf2/MANIFEST.json`` (written by make_sga_tf2_fixture.py)."""
+    mp = out / "tf2" / "MANIFEST.json"
+    if not mp.is_file():
+        return "\n## Branch tf2\n\nNot generated (run tools/parity/make_sga_tf2_fixture.py).\n"
+    man = json.loads(mp.read_text())
+    p, v, o = man["params"], man["versions"], np.load(out / "tf2" / "outputs.npz")
+    files = "\n".join(f"- `tf2/{k}` sha256 `{f['sha256']}`" for k, f in sorted(man["files"].items()))
+    return f"""
+## Branch tf2
+
+Generated by `tools/parity/make_sga_tf2_fixture.py` (own manifest `tf2/MANIFEST.json`, fixture `sga-tf2`).
+
+- original: `{ORIG_NAME}` branch `tf2` at commit `{man['original']['commit']}` ("Reimplementation in
+  tensorflow 2.10"), imported from a user-supplied checkout, **unpatched**, on TF {v['tensorflow']} /
+  tensorflow-compression {v['tensorflow_compression']} (`sga_tf/.venv`), TFP {v['tensorflow_probability']}, NumPy
+  {v['numpy']}, Python {v['python']}; 1 intra/inter-op thread
+- model: `mbt2018.MBT2018Model(lmbda={p['lmbda']}, num_filters={p['num_filters']}, num_scales={p['num_scales']},
+  scale_min={p['scale_min']}, scale_max={p['scale_max']})` after `tf.keras.utils.set_random_seed({p['seed']})`;
+  weights as the branch saves them (`model.save_weights`, `tf2/ckpt/ckpt-0`)
+- input: the same Kodak `{p['input']['image']}` crop ({p['input']['top']}, {p['input']['left']}) {p['input']['size']}², pixel
+  values in [0, 255] as the branch takes them
+- stored: eval pass `model(x, training=False)` (M3: ẑ on the prior's quantization offsets, μ, σ, ŷ, x̂,
+  bits), the training pass of the branch's own `train_step` (Keras Adam lr {p['train_lr']}, ε 1e-7) with the
+  uniform noise tfc drew, the step itself (`tf2/step/`: after − before per checkpoint key), and the first
+  step of `iterative_infer` (SGA at T = 0.5 on the offset grids, Keras Adam lr {p['sga_lr']}) with its
+  relaxed one-hot samples
+- shims (observation only, restored): `tf.random.uniform`, `RelaxedOneHotCategorical.__init__`/`sample` and
+  the model's `call` / `iterative_inference_step` record what they return; `tf.config.run_functions_eagerly`
+  during the SGA step so that its `@tf.function` `sga_round` hands back concrete tensors
+- key values: eval y bits {float(np.ravel(o['eval/y_bits'])[0]):.4f}, z bits {float(np.ravel(o['eval/z_bits'])[0]):.4f},
+  loss {float(o['eval/loss']):.6f}; training loss {float(o['train/loss']):.6f}, bpp {float(o['train/bpp']):.6f};
+  SGA step loss {float(o['sga/loss']):.6f}
+
+Command:
+
+```
+cd /tmp && KODAK_DIR=/path/to/kodak /path/to/sga_tf/.venv/bin/python /path/to/tools/parity/make_sga_tf2_fixture.py \\
+    --original /path/to/checkout-of-branch-tf2 [--commit SHA]
+```
+
+{files}
+"""
 
 
 def main(argv=None) -> int:
@@ -374,6 +519,8 @@ def main(argv=None) -> int:
     ap.add_argument("--tfc13", required=True, type=Path, help="tensorflow-compression v1.3 source root (patched)")
     ap.add_argument("--commit", default=None)
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--fresh-bb", action="store_true",
+                    help="re-initialise the bits-back weights (default: reuse bb/ckpt and the stored draws)")
     a = ap.parse_args(argv)
     commit = a.commit or subprocess.run(["git", "-C", str(a.original), "rev-parse", "HEAD"], capture_output=True,
                                         text=True, check=True).stdout.strip()
@@ -392,8 +539,15 @@ def main(argv=None) -> int:
         meth = methods_part(tf, x_np, work)
         (out / "methods").mkdir(exist_ok=True)
         np.savez_compressed(out / "methods" / "outputs.npz", **meth)
-    bb = bb_part(tf, x_np, out / "bb")
-    np.savez_compressed(out / "bb" / "outputs.npz", **bb)
+        bb, bb_step = bb_part(tf, x_np, out / "bb", reuse=not a.fresh_bb)
+        if a.fresh_bb or not (out / "bb" / "outputs.npz").is_file():
+            np.savez_compressed(out / "bb" / "outputs.npz", **bb)
+        (out / "bb_step").mkdir(exist_ok=True)
+        np.savez_compressed(out / "bb_step" / "outputs.npz", **bb_step)
+        # after bb_part: building more graphs before it changes the draws of its prior biases' initializer
+        med = median_part(tf, x_np, work)
+        (out / "mbt2018_med").mkdir(exist_ok=True)
+        np.savez_compressed(out / "mbt2018_med" / "outputs.npz", **med)
     import tensorflow_probability as tfp
 
     versions = {"python": platform.python_version(), "tensorflow": tf.__version__,
@@ -406,9 +560,13 @@ def main(argv=None) -> int:
                         "uint8_sha256": hashlib.sha256((x_np * 255).round().astype(np.uint8).tobytes()).hexdigest()},
               "sga_temperatures": list(SGA_TEMPERATURES)}
     # every data file under out (the checkpoints and outputs.npz of bb/, mbt2018/, mbt2018_step/, methods/)
+    params["median_aux_steps"] = MEDIAN_AUX_STEPS
+    # every data file under out but the branch-tf2 fixture's (tf2/, its own manifest: make_sga_tf2_fixture.py)
+    files = [f for f in parity.data_files(out) if not f.startswith("tf2/")]
     manifest = parity.manifest(out, fixture="sga", repository=ORIG_REPO, commit=commit, branch="main",
-                               generator="tools/parity/make_sga_fixture.py", versions=versions, params=params)
-    write_provenance(out, manifest, m, meth, bb)
+                               generator="tools/parity/make_sga_fixture.py", versions=versions, params=params,
+                               files=files)
+    write_provenance(out, manifest, m, meth, bb, med)
     parity.write_manifest(out, manifest)  # last: an interrupted run leaves a manifest naming the stale files
     print(json.dumps({k: float(v) for k, v in m.items() if np.ndim(v) == 0}, indent=1))
     print(f"wrote {out}")
