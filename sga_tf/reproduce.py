@@ -20,6 +20,13 @@ Every row's ``bpp`` is real: the size of a range-coded ``.lic`` file that was de
 and for the bits-back methods the image's net share of a real bits-back ANS chain file (file bits − the
 public side-information bits borrowed by its first image; ``bpp_file`` is the whole file per image).
 ``bpp_estimated`` is the paper's information-content estimate.
+
+Scaling out (issue 14): the evaluation is a :mod:`shared_eval.sweep` of tasks (model run × method × image
+chunk, :mod:`sga.sweep`); ``--scheduler`` runs it in-process (default), on a Dask LocalCluster (``local:N``),
+at a scheduler address or on SLURM, with the same ``measures.csv`` rows (timings aside), a progress bar, and
+a resumable work folder (``OUT/.measures.csv.work``: a rerun after a killed worker or driver recomputes only
+unfinished tasks). ``--task_images 1`` makes each image its own task (default 0: the protocol's same-size
+batches, as one process optimises them). ``--strategy`` trains the full-scale models under tf.distribute.
 """
 
 from __future__ import annotations
@@ -74,21 +81,10 @@ def _kodak_images():
 
 
 def kodak_crops(names, size):
-    import numpy as np
+    """(name, image) of Kodak images, landscape, centre-cropped to ``size`` (:func:`sga.sweep.load_image`)."""
+    from sga.sweep import load_image
 
-    from shared_data.imageio import read_image
-    from shared_data.transforms import center_crop
-
-    out = []
-    for n in names:
-        p = KODAK_DIR / n
-        img = read_image(p)
-        if img.shape[0] > img.shape[1]:
-            img = np.ascontiguousarray(np.rot90(img))  # landscape, as SN's kodak_landscape
-        if size:
-            img = np.ascontiguousarray(center_crop(img, size))
-        out.append((n, img))
-    return out
+    return [(n, load_image(KODAK_DIR / n, size)) for n in names]
 
 
 def main(argv=None) -> int:
@@ -101,53 +97,94 @@ def main(argv=None) -> int:
     ap.add_argument("--q_its", type=int, default=None,
                     help="bits-back q-fit iterations (default: the methods' own, scaled like --its)")
     ap.add_argument("--methods", default=",".join(METHOD_ORDER + BB_METHOD_ORDER))
+    ap.add_argument("--images", default=None,
+                    help="comma-separated Kodak file names (default: mini the 4 of MINI_IMAGES, full all 24)")
     ap.add_argument("--retrain", action="store_true", help="(mini) train the small model(s) first")
     ap.add_argument("--lambdas", default=None, help="(full) comma-separated λ sweep (default: the 7-point set)")
     ap.add_argument("--num_filters", type=int, default=None, help="(full) N for every λ (default 192/256)")
     ap.add_argument("--last_step", type=int, default=None, help="(full) training steps for every λ")
     ap.add_argument("--train_dir", default=None, help="(full) training images (default: CLIC-2018 splits)")
-    ap.add_argument("--batchsize", type=int, default=8)
+    ap.add_argument("--batchsize", type=int, default=8, help="training batch (the global batch under --strategy)")
     ap.add_argument("--patchsize", type=int, default=256)
     ap.add_argument("--no_train", action="store_true", help="(full) evaluate the run directories present only")
-    ap.add_argument("--progress", action="store_true")
+    ap.add_argument("--progress", action="store_true", help="training progress bars (the sweep has its own bar; --no-progress)")
+    ap.add_argument("--task_images", type=int, default=0,
+                    help="images per sweep task (0: the protocol's same-size batches; 1: one image per task)")
+    from sga.distribute import add_arguments as add_strategy_arguments
+    from sga.distribute import check_arguments
+
+    from shared_data.errors import LicError
+    from shared_eval.sweep import SweepError, add_scheduler_arguments, scheduler_kwargs, slurm_job_script
+
+    add_strategy_arguments(ap)
+    add_scheduler_arguments(ap)
     args = ap.parse_args(argv)
+    if args.job_script:
+        try:
+            print(slurm_job_script(args))
+        except SweepError as e:
+            print(f"reproduce: error: {e}", file=sys.stderr)
+            return 1
+        return 0
+    from shared_data.pipeline import PrepareError, open_scheduler
+
+    try:  # bad flags, then the scheduler — before TensorFlow starts or anything is written
+        check_arguments(args.strategy, args.cpu_replicas)
+        if args.task_images < 0:
+            raise LicError(f"--task_images {args.task_images}: expected >= 0")
+        if not KODAK_DIR.is_dir():
+            raise LicError(f"Kodak not found at {KODAK_DIR} (set KODAK_DIR)")
+        kw = scheduler_kwargs(args)
+        if kw["scheduler"] not in (None, "", "in-process", "inline"):
+            from sga.sweep import keep_driver_thread_env
+
+            keep_driver_thread_env()  # the files' arithmetic record must not name the nannies' OMP=1 ...
+        sched = open_scheduler(kw["scheduler"], kw["connect_timeout"], kw["slurm"], kw["jobs"], kw["job_wait"])
+    except (LicError, PrepareError) as e:
+        print(f"reproduce: error: {e}", file=sys.stderr)
+        return 1
+    try:
+        return _main(args, sched, kw)
+    finally:
+        sched.close()
+
+
+def _train(*a, **kw):
     from sga.cli import _setup_tf
 
     _setup_tf()
-    from sga.checkpoints import load_model, parse_lambda
-    from sga.codec import open_coder
-    from sga.evaluate import EXTRA_COLUMNS, run_method
-    from sga.inference import METHODS, with_overrides
-
-    from shared_eval.measures_csv import summarize, write_measures, write_summary
-
-    out = Path(args.out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    if not KODAK_DIR.is_dir():
-        print(f"reproduce: error: Kodak not found at {KODAK_DIR} (set KODAK_DIR)", file=sys.stderr)
-        return 1
     from sga.train import train
 
+    return train(*a, **kw)
+
+
+def _main(args, sched, kw) -> int:
+    import sga.sweep as sw
+
+    from shared_eval.measures_csv import summarize, write_summary
+    from shared_eval.sweep import SweepError, sweep_to_measures
+
+    out = Path(args.out).resolve()
     if args.scale == "mini":
         ckdir = Path(args.checkpoint_dir or HERE / "zoo" / "mini")
         its = args.its or 300
         crop = 128 if args.crop is None else args.crop
-        images = kodak_crops(MINI_IMAGES, crop)
+        names = args.images.split(",") if args.images else list(MINI_IMAGES)
         if args.retrain:  # shortened versions of the commands in zoo/mini/README.md
-            from sga.checkpoints import export_weights
+            from sga.checkpoints import export_weights, load_model
 
             ckdir = out / "checkpoints"
             for kind, lmbda in (("mbt2018", 0.01), ("mbt2018_bb", 0.01)):
-                run = train(32, lmbda, str(TRAIN_DIR), str(out / "train"), batchsize=8, patchsize=128,
-                            last_step=500, lr=2e-3, seed=1, logdir=str(out / "tb"), model_kind=kind)
+                run = _train(32, lmbda, str(TRAIN_DIR), str(out / "train"), batchsize=8, patchsize=128,
+                             last_step=500, lr=2e-3, seed=1, logdir=str(out / "tb"), model_kind=kind)
                 model, margs = load_model(run)
                 export_weights(model, margs, ckdir / run.name)
     else:
         ckdir = Path(args.checkpoint_dir or "checkpoints")
         its = args.its
         crop = args.crop
-        images = kodak_crops(sorted(p.name for p in _kodak_images()), args.crop)
-        if not images:
+        names = args.images.split(",") if args.images else sorted(p.name for p in _kodak_images())
+        if not names:
             print(f"reproduce: error: no kodim*.png in {KODAK_DIR}", file=sys.stderr)
             return 1
         if not args.no_train:
@@ -156,53 +193,81 @@ def main(argv=None) -> int:
             except FileNotFoundError as e:
                 print(f"reproduce: error: {e}", file=sys.stderr)
                 return 1
+            strategy = None
+            if args.strategy != "default":
+                from sga.cli import _setup_tf
+                from sga.distribute import strategy_from_args
+
+                _setup_tf()
+                strategy = strategy_from_args(args, "reproduce")
             lambdas = [float(v) for v in args.lambdas.split(",")] if args.lambdas else list(FULL_LAMBDAS)
             for lmbda in lambdas:
                 n = args.num_filters or full_num_filters(lmbda)
                 steps = args.last_step or full_last_step(lmbda)
                 for kind in ("mbt2018", "mbt2018_bb"):
                     print(f"reproduce: training {kind} N={n} λ={lmbda:g} to step {steps}", flush=True)
-                    train(n, lmbda, sources, str(ckdir), batchsize=args.batchsize, patchsize=args.patchsize,
-                          last_step=steps, lr=1e-4, logdir=str(out / "tb"), model_kind=kind,
-                          progress=args.progress)
+                    _train(n, lmbda, sources, str(ckdir), batchsize=args.batchsize, patchsize=args.patchsize,
+                           last_step=steps, lr=1e-4, logdir=str(out / "tb"), model_kind=kind,
+                           progress=args.progress, strategy=strategy)
+    missing = [n for n in names if not (KODAK_DIR / n).is_file()]
+    if missing:
+        print(f"reproduce: error: {', '.join(missing)} not found in {KODAK_DIR}", file=sys.stderr)
+        return 1
+    images = [KODAK_DIR / n for n in names]
     runs = sorted(d for pat in ("mbt2018-num_filters=*-lmbda=*", "mbt2018_bb-num_filters=*-lmbda=*")
                   for d in ckdir.glob(pat) if (d / "args.json").is_file())
     if not runs:
         print(f"reproduce: error: no model directories 'mbt2018[_bb]-num_filters=N-lmbda=λ' in {ckdir}",
               file=sys.stderr)
         return 1
-    rows, t0 = [], time.time()
     selected = args.methods.split(",")
-    unknown = [m for m in selected if m not in METHODS or m not in METHOD_ORDER + BB_METHOD_ORDER]
+    unknown = [m for m in selected if m not in METHOD_ORDER + BB_METHOD_ORDER]
     if unknown:
         print(f"reproduce: error: unknown method(s) {unknown}", file=sys.stderr)
         return 1
+    from sga.inference import METHODS
+
+    def is_bb(run):
+        return json.loads((run / "args.json").read_text()).get("model", "mbt2018") == "mbt2018_bb"
+
+    def methods_of(run):
+        return [m for m in selected if (m in BB_METHOD_ORDER) == is_bb(run)]
+
+    def q_its_of(run, name):
+        if args.q_its is not None or not is_bb(run) or not its:
+            return args.q_its
+        own = METHODS[METHODS[name].q_fit].its  # shorten the q fit in the same ratio as the iterations
+        return max(1, round(own * its / 2000)) if own else None
+
+    try:
+        tasks = sw.make_tasks(runs, methods_of, images, crop, its, q_its_of, out / "files", args.task_images)
+    except (OSError, ValueError) as e:
+        print(f"reproduce: error: {e}", file=sys.stderr)
+        return 1
+    t0 = time.time()
+    from sga.evaluate import EXTRA_COLUMNS
+
+    try:
+        res = sweep_to_measures(sw.inference_task, tasks, out / "measures.csv",
+                                sw.sweep_config(its, crop, args.q_its, args.task_images),
+                                sched.client, extra_columns=EXTRA_COLUMNS + ("run",), sort_by=("run",),
+                                progress=kw["progress"], desc="reproduce")
+    except SweepError as e:
+        print(f"reproduce: error: {e}", file=sys.stderr)
+        return 1
+    print(res.line(), flush=True)
+    rows = res.rows
     for run in runs:
-        model, _ = load_model(run)
-        lmbda = parse_lambda(run.name)
-        bb = getattr(model, "is_bits_back", False)
-        coder = open_coder(model, lmbda)
-        for name in [m for m in selected if (m in BB_METHOD_ORDER) == bb]:
-            base = METHODS[name]
-            meth = with_overrides(base, its=its if (its and base.its > 0) else None, compress_schedule=True)
-            q_its = args.q_its
-            if bb and q_its is None and its:  # shorten the q fit in the same ratio as the iterations
-                own = METHODS[base.q_fit].its
-                q_its = max(1, round(own * its / 2000)) if own else None
-            t = time.time()
-            r = run_method(model, lmbda, meth, None, out / "files" / run.name, script=name, runname=run.name,
-                           progress=args.progress, coder=coder, images=images, q_its=q_its)
-            for row in r:
-                row["run"] = run.name
-            rows += r
+        for name in methods_of(run):
+            r = [row for row in rows if row["run"] == run.name and row["method"] == name]
+            if not r:
+                continue
             s = summarize(r)
-            print(f"{run.name} {meth.table_id:3s} {name:9s} its={meth.its:5d} real bpp {s['bpp']:.4f} "
+            print(f"{run.name} {r[0]['table_id']:3s} {name:9s} real bpp {s['bpp']:.4f} "
                   f"est bpp {s['bpp_estimated']:.4f} PSNR {s['psnr']:.2f} rd_loss(est) "
-                  f"{s['rd_loss_estimated']:.4f} rd_loss(real) {s['rd_loss_real']:.4f} [{time.time() - t:.0f}s]",
-                  flush=True)
-    write_measures(out / "measures.csv", rows, EXTRA_COLUMNS + ("run",))
-    summary = {"scale": args.scale, "its": its, "crop": crop,
-               "images": [n for n, _ in images], "wall_s": time.time() - t0, "per_run": {}}
+                  f"{s['rd_loss_estimated']:.4f} rd_loss(real) {s['rd_loss_real']:.4f}", flush=True)
+    summary = {"scale": args.scale, "its": its, "crop": crop, "images": list(names), "wall_s": time.time() - t0,
+               "executor": res.executor, "per_run": {}}
     for run in runs:
         per = {}
         for name in selected:

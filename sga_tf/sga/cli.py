@@ -88,6 +88,9 @@ def build_parser(script: str, method: str) -> argparse.ArgumentParser:
                        help="RDFT kernel parameterization: tfc 1.3's orthonormal basis (tfc1, the original's) "
                             "or tfc 2's RDFTParameter (tfc2, the pre-fix zoo models); default: tfc1 for a new "
                             "run, the run's own when resuming")
+        from .distribute import add_arguments as add_strategy_arguments
+
+        add_strategy_arguments(t)  # --strategy, --cpu_replicas (issue 14; --batchsize is the global batch)
     if method == "bb_model":  # mbt2018_bb.py: "Only training is supported." (as the original)
         return p
     c = sub.add_parser("compress", help="compress images with this inference method")
@@ -117,6 +120,14 @@ def main(script: str, method: str, argv=None) -> int:
     args = build_parser(script, method).parse_args(argv)
     from shared_data.errors import LicError
 
+    if getattr(args, "strategy", "default") != "default" or getattr(args, "cpu_replicas", None) is not None:
+        from .distribute import check_arguments
+
+        try:  # a bad --strategy / --cpu_replicas / $TF_CONFIG: one line, before TF starts or anything is written
+            check_arguments(args.strategy, args.cpu_replicas)
+        except LicError as e:
+            print(f"{script}: error: {e}", file=sys.stderr)
+            return 1
     try:  # the pixel limit of every image, before TF is imported or a model loaded (as python -m sga)
         paths = expand_images(args.input) if args.command == "compress" else []
         for p in paths:
@@ -127,6 +138,11 @@ def main(script: str, method: str, argv=None) -> int:
         print(f"{script}: error: {e}", file=sys.stderr)
         return 1
     _setup_tf(peek_threads(args.input) if args.command == "decompress" else None)
+    strategy = None
+    if getattr(args, "strategy", "default") != "default":
+        from .distribute import strategy_from_args
+
+        strategy = strategy_from_args(args, script)
     from shared_data.imageio import write_png
 
     from .checkpoints import load_model, parse_lambda
@@ -140,8 +156,9 @@ def main(script: str, method: str, argv=None) -> int:
                             logdir=args.logdir, lr=args.lr, save_checkpoint_secs=args.save_checkpoint_secs,
                             save_summary_secs=args.save_summary_secs, scale_semantics=args.scale_semantics,
                             seed=args.seed, model_kind="mbt2018" if method == "m3" else "mbt2018_bb",
-                            gdn=args.gdn, rdft=args.rdft)
-            print(f"trained {run_dir}")
+                            gdn=args.gdn, rdft=args.rdft, strategy=strategy)
+            print(f"trained {run_dir}" if run_dir is not None else
+                  "not the chief worker: the chief writes the run directory")
             return 0
         model_dir = Path(args.checkpoint_dir) / args.runname
         if args.command == "decompress":
