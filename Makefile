@@ -173,6 +173,33 @@ SGA_ZOO_ARGS ?= --sga_its 100 --sga_images kodim23.png,kodim05.png,kodim15.png,k
 zoo-sga: setup-sga
 	cd $(DIR_sga) && nice -n 19 .venv/bin/python zoo.py --work $(abspath runs/sga/zoo) all $(SGA_ZOO_ARGS)
 
+# make zoo-hific: train the HiFiC zoo recipe "cpu" (hific_torch/zoo.py RECIPES: MINI's architecture at 2.3x its
+# widths, regime med; stage 1 (rate + MSE) 4000 steps, then the GAN stage warm-started from it 2000 steps at the
+# same rate target; resumable after SIGKILL: a rerun continues runs/hific/zoo/cpu/<stage>/checkpoints), export
+# both stages (float32, integerized) to hific_torch/zoo/cpu/, evaluate all 24 Kodak images with real files
+# (JPEG at matched bpp, two weight-free perceptual proxies; LPIPS/FID only with their weights) and rewrite
+# its measures.csv, summary.json + ci/references/hific-zoo-cpu.csv. HIFIC_ZOO_ARGS: e.g. "--minutes 60".
+HIFIC_ZOO_ARGS ?=
+.PHONY: zoo-hific
+zoo-hific: setup-hific
+	cd $(DIR_hific) && nice -n 19 .venv/bin/python zoo.py all cpu --out $(abspath runs/hific/zoo) $(HIFIC_ZOO_ARGS)
+
+# make zoo-irec: train the iREC zoo recipe "cpu" (irec_tf/zoo.py RECIPES: the lossy 2-level VAE at N=96, M=64
+# with the original's layers; 64² crops, then 256² crops from those weights; resumable after SIGKILL: a rerun
+# continues runs/irec/zoo/cpu/phase*/train_state), export (float32 + the integer network) to irec_tf/zoo/cpu/,
+# evaluate all 24 Kodak images with real files (2 coder processes; actual vs ideal code length, JPEG at matched
+# bpp) and rewrite its measures.csv, summary.json + ci/references/irec-zoo-cpu.csv. IREC_ZOO_ARGS: e.g. "--minutes 60".
+IREC_ZOO_ARGS ?=
+.PHONY: zoo-irec
+zoo-irec: setup-irec
+	cd $(DIR_irec) && nice -n 19 .venv/bin/python zoo.py all cpu --out $(abspath runs/irec/zoo) $(IREC_ZOO_ARGS)
+
+# make zoo-report: the committed zoo on Kodak as one table + R-D plot (docs/zoo-kodak.md, docs/zoo-kodak.png),
+# from the committed measures files only (shared_eval.zoo; encodes nothing)
+.PHONY: zoo-report
+zoo-report: setup-tools
+	$(ROOT_PY) -m shared_eval.zoo --out docs
+
 bench: $(addprefix bench-,$(PAPERS))
 
 $(addprefix bench-,$(PAPERS)): bench-%: setup-%

@@ -450,6 +450,9 @@ def open_scheduler(spec: Any, connect_timeout: float = 20.0, slurm: dict | None 
         n = spec.partition(":")[2]
         if not n.isdigit() or int(n) < 1:
             raise PrepareError(f"{flag} {spec}: expected local:N with N >= 1 worker processes, e.g. local:2")
+        from . import threads
+
+        threads.snapshot_user_env()  # the nannies edit this process's environment (see snapshot_user_env)
         cluster = distributed.LocalCluster(n_workers=int(n), threads_per_worker=1, processes=True,
                                            dashboard_address=None)
         return Scheduler(distributed.Client(cluster), f"dask-local({n})", cluster, True)

@@ -28,6 +28,15 @@ def user_env(name: str) -> str | None:
     return os.environ.get(name)
 
 
+def snapshot_user_env() -> None:
+    """Record the thread variables as the user set them now, if :func:`limit` has not yet (call before
+    anything that edits ``os.environ``: a Dask ``LocalCluster``'s nannies write ``OMP_NUM_THREADS=1`` ...
+    (``distributed.nanny.pre-spawn-environ``) into the parent's environment at every worker (re)start)."""
+    global _USER_ENV
+    if _USER_ENV is None:
+        _USER_ENV = {v: os.environ.get(v) for v in _SET_BY_LIMIT}
+
+
 def count(n: int | None = None, default: int = 2, encoded: int | None = None) -> int:
     """The thread count: ``n`` if given, else ``$LIC_THREADS``, else ``encoded`` (what a file recorded), else
     ``min(default, cores)``. ``ValueError`` for a non-positive ``n`` / ``LIC_THREADS``."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from functools import lru_cache
@@ -61,11 +62,41 @@ def _codec(codec_id: str, model: str | None, options: tuple):
     return load_codec(model, codec=codec_id, **dict(options))
 
 
+def driver_arith() -> dict:
+    """The driver's arithmetic settings a worker must take over so its files equal the driver's: files of
+    hific / cpm's float path record the encoder's ``shared_data.arith`` environment and thread count, and
+    Dask starts workers with ``OMP_NUM_THREADS=1`` ... (measured: hific files 11 bytes longer on local:2)."""
+    from shared_data import threads
+    from shared_data.arith import ENV_KEYS
+
+    return {"env": {k: threads.user_env(k) for k in ENV_KEYS}, "threads": threads.count()}
+
+
+_APPLIED: set = set()  # ids of the processes that run under their settings (by pid: under ``python -m``
+# the task function is ``__main__``'s and is pickled by value, with this set)
+
+
+def _apply_arith(cfg: dict | None) -> None:
+    """Once per worker process, before its first codec loads (and before its first threads.limit)."""
+    if not cfg or os.getpid() in _APPLIED:
+        return
+    from shared_data import threads
+
+    for k, v in cfg["env"].items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    threads.limit(cfg["threads"])
+    _APPLIED.add(os.getpid())
+
+
 def evaluate_image(codec_id: str, model: str | None, options: tuple, image: str, keep: str | None,
-                   estimate: bool) -> dict:
+                   estimate: bool, arith: dict | None = None) -> dict:
     """One task (runs on a worker): encode → real file → decode → one measures.csv row."""
     from shared_data.imageio import read_image
 
+    _apply_arith(arith)
     codec = _codec(codec_id, model, options)
     img = read_image(image)
     h, w = img.shape[:2]
@@ -93,7 +124,7 @@ def evaluate_image(codec_id: str, model: str | None, options: tuple, image: str,
 
 
 def tasks_for(images: list[Path], codec_id: str, model: str | None, options: tuple, keep: str | None,
-              estimate: bool) -> list[SweepTask]:
+              estimate: bool, arith: dict | None = None) -> list[SweepTask]:
     stems = [p.stem for p in images]
     if len(set(stems)) != len(stems):
         dup = sorted({s for s in stems if stems.count(s) > 1})[:3]
@@ -101,7 +132,7 @@ def tasks_for(images: list[Path], codec_id: str, model: str | None, options: tup
     out = []
     for p in images:
         st = p.stat()
-        out.append(SweepTask(p.stem, (codec_id, model, options, str(p), keep, estimate),
+        out.append(SweepTask(p.stem, (codec_id, model, options, str(p), keep, estimate, arith),
                              f"{p.resolve()}:{st.st_size}:{st.st_mtime_ns}"))
     return out
 
@@ -111,6 +142,8 @@ def evaluate(codec_id: str, images, out_csv, model=None, options: tuple = (), ke
     """Evaluate and write ``out_csv``; returns the :class:`shared_eval.sweep.SweepResult`."""
     from shared_data.imageio import list_images
 
+    arith = driver_arith()  # before the scheduler opens: a LocalCluster edits this process's environment
+    _APPLIED.add(os.getpid())  # the driver itself runs as it is
     codec = _codec(codec_id, model, options)  # the model is checked (and fingerprinted) before any task runs
     paths = images if isinstance(images, list) else list_images(images)
     extra = ["bpsp"] if codec.lossless else []
@@ -118,7 +151,8 @@ def evaluate(codec_id: str, images, out_csv, model=None, options: tuple = (), ke
         extra.append("bpp_estimated")
     config = {"codec": codec.codec_id, "fingerprint": codec.fingerprint.hex(), "options": list(options),
               "estimate": estimate}
-    return sweep_to_measures(evaluate_image, tasks_for(paths, codec_id, model, options, keep, estimate), out_csv,
+    config["arith"] = arith
+    return sweep_to_measures(evaluate_image, tasks_for(paths, codec_id, model, options, keep, estimate, arith), out_csv,
                              config, extra_columns=extra, desc=f"{codec.codec_id} evaluate", **sweep_kw)
 
 
