@@ -214,7 +214,7 @@ def cmd_export(a) -> int:
         final = out / stage / "checkpoints" / "final.pt"
         if not final.is_file():
             raise ZooError(f"{out / stage}: no final checkpoint of the {stage} stage (run zoo.py train {a.name})")
-        if not stage_done(out / stage, r["steps"][i]):
+        if r["steps"][i] is not None and not stage_done(out / stage, r["steps"][i]):
             print(f"note: {final} is at step {_step(final)}, short of the recipe's {r['steps'][i]} "
                   f"(zoo.py train {a.name} continues it)", file=sys.stderr)
         dst = zoo_files(dest, a.name)[stage]

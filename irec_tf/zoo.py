@@ -47,9 +47,11 @@ RECIPES = {
     # (the paper's 1e-4 is for 200k iterations; a run of minutes needs a larger step); open-ended.
     "gpu": dict(N=196, M=128, beta=0.01, seed=1, threads=8, max_images=373, phases=[
         dict(crop=256, batch=8, lr=3e-4, iters=None, share=1.0, log_freq=200)]),
-    # tests: seconds on a CPU (two phases, to exercise init_from)
+    # tests: seconds on a CPU (two phases, to exercise init_from); open-ended like gpu (train_zoo.sh --models
+    # tiny runs the gpu path: phase 1 until 60 % of M, phase 2 the rest), the tests give --iters N1,N2
     "tiny": dict(N=8, M=8, beta=0.01, seed=1, threads=1, max_images=8, phases=[
-        dict(crop=64, batch=2, lr=1e-3, iters=3, log_freq=1), dict(crop=64, batch=1, lr=5e-4, iters=2, log_freq=1)]),
+        dict(crop=64, batch=2, lr=1e-3, iters=None, share=0.6, log_freq=1),
+        dict(crop=64, batch=1, lr=5e-4, iters=None, share=1.0, log_freq=1)]),
 }
 REF_CROPS = ("kodim01.png", "kodim15.png")  # 256² centre crops: the zoo regression reference
 BIG = 10 ** 9
@@ -144,7 +146,7 @@ def cmd_train(a) -> int:
     t_start = time.time()
     deadline = t_start + 60 * a.minutes if a.minutes else None
     if any(n is None for n in iters) and deadline is None:
-        raise ZooError(f"recipe {a.name!r} is open-ended: give --minutes M")
+        raise ZooError(f"recipe {a.name!r} is open-ended: give --minutes M (or --iters N1,N2)")
     env = dict(os.environ, LIC_THREADS=str(a.threads or r["threads"]),
                IREC_SACRED_DIR=os.environ.get("IREC_SACRED_DIR", str(out / a.name / "sacred")))
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -160,11 +162,11 @@ def cmd_train(a) -> int:
             left = deadline - time.time()
             if ph["iters"] is None:
                 left = min(left, ph.get("share", 1.0) * 60 * a.minutes - (time.time() - t_start))
-            if left <= 0:
+            if left <= 0 and ph["iters"] is not None:
                 print(f"{a.name} phase {i + 1}: --minutes {a.minutes} used up at iteration {at}; rerun to continue",
                       flush=True)
                 return 3
-            budget = left
+            budget = max(left, 1.0)  # an open-ended phase trains at least one iteration
         init = phase_dir(out, a.name, i - 1) if i else None
         print(f"{a.name} phase {i + 1}: {'resume at iteration ' + str(at) if at else 'fresh'}"
               f"{' from ' + str(init) if init and not at else ''}, {ph['iters'] or 'open-ended'} iterations"

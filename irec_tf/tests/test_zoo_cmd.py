@@ -41,6 +41,8 @@ def test_bad_recipe_is_one_line_error():
     assert r.stderr.count("\n") == 1 and "unknown recipe 'nosuch'" in r.stderr and "tiny" in r.stderr
     r = subprocess.run([*ZOO, "train", "tiny", "--iters", "3"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "has 2 phases, got 1" in r.stderr and r.stderr.count("\n") == 1
+    r = subprocess.run([*ZOO, "train", "tiny"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "open-ended: give --minutes" in r.stderr and r.stderr.count("\n") == 1
 
 
 def test_tiny_sigkill_resume_export_roundtrip(tmp_path, capsys, monkeypatch):
@@ -88,7 +90,7 @@ def test_all_tiny_evaluates(tmp_path):
     photos = _photos(tmp_path / "photos")
     dest, ref = tmp_path / "zoo" / "tiny", tmp_path / "ref.csv"
     run([*ZOO, "all", "tiny", "--out", str(tmp_path / "runs"), "--train_dir", str(photos), "--dest", str(dest),
-         "--n_images", "2", "--crop", "64", "--reference", str(ref)], ROOT, timeout=1500,
+         "--iters", "3,2", "--n_images", "2", "--crop", "64", "--reference", str(ref)], ROOT, timeout=1500,
         env={"IREC_SACRED_DIR": str(tmp_path / "sacred")})
     s = json.loads((dest / "summary.json").read_text())
     assert s["n_images"] == 2 and s["actual_vs_ideal"]["actual_bpp"] > s["actual_vs_ideal"]["ideal_kl_bpp"] > 0
@@ -113,6 +115,8 @@ def test_train_zoo_sh_cpu_one_minute_tiny(tmp_path):
     for f in ("config.json", "weights.npz", "measures.csv", "summary.json", "loss.png", "reference.csv"):
         assert (z / f).is_file(), f
     assert json.loads((z / "summary.json").read_text())["n_images"] == 1
+    for ph in ("phase1", "phase2"):  # open-ended phases end with their share of the minute
+        assert (tmp_path / "out" / "runs" / "tiny" / ph / "DONE").is_file()
     bad = subprocess.run(["bash", str(REPO / "tools/device/train_zoo.sh"), "irec", "--models", "x"], env=env,
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "irec" in bad.stderr

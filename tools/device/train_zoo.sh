@@ -10,7 +10,7 @@
 #   zoo/<model>/            converted model (config.json, weights.npz, probclass_int.npz), measures.csv,
 #                           summary.json, loss.png, train_log.csv
 # Data: $TRAIN_DIR (a folder of photos) and $KODAK_DIR; both default to ../shared/data/* beside the clone.
-# --models overrides the paper's default models (cpm: gpu_low,gpu_med; "tiny" is the test configuration).
+# --models overrides the paper's default models (cpm: gpu_low,gpu_med; the others: gpu; "tiny": the CPU test).
 # Adding a paper = one case entry below (its command must do the same: setup, train M minutes, evaluate).
 set -euo pipefail
 
@@ -87,9 +87,38 @@ case "$paper" in
       --reference "$OUT/zoo/reference.csv" --recipe "$recipe" --threads "$(( $(nproc) > 8 ? 4 : 1 ))" \
       --minutes "$minutes" all --sga_its "$its" --sga_lambdas 0.012 --n_images "${N_IMAGES:-24}"
     ;;
-  hific|irec)
-    echo "error: train_zoo.sh: not yet implemented for $paper (its sub-project has no zoo command yet)" >&2
-    exit 2 ;;
+  hific)
+    models=${models:-gpu}
+    case "$models" in
+      gpu|tiny) ;;
+      *) echo "error: train_zoo.sh hific: --models is gpu (the paper's widths) or tiny (the CPU test)" >&2; exit 2 ;;
+    esac
+    need_common
+    make -C "$REPO" --no-print-directory setup-hific
+    cd "$REPO/hific_torch"
+    .venv/bin/python -c 'import torch; print("torch", torch.__version__, "CUDA:", torch.cuda.is_available())'
+    # stage 1 for 60 % of M minutes, then the GAN stage warm-started from it; export + integerize; both
+    # stages on the Kodak images with real files, JPEG at matched bpp, the two weight-free proxies
+    .venv/bin/python zoo.py all "$models" --minutes "$minutes" --out "$OUT/runs" --dest "$OUT/zoo/$models" \
+      --reference "$OUT/zoo/$models/reference.csv" --n_images "${N_IMAGES:-24}" --no_progress
+    ;;
+  irec)
+    models=${models:-gpu}
+    case "$models" in
+      gpu|tiny) ;;
+      *) echo "error: train_zoo.sh irec: --models is gpu (the paper's widths N=196, M=128) or tiny (the CPU test)" >&2
+         exit 2 ;;
+    esac
+    need_common
+    make -C "$REPO" --no-print-directory setup-irec
+    cd "$REPO/irec_tf"
+    .venv/bin/python -c 'import tensorflow as tf; print("TF", tf.__version__, "GPUs:", tf.config.list_physical_devices("GPU"))'
+    # the lossy 2-level VAE for M minutes, export + integerize, then the Kodak images with real files (the
+    # beam-search coder runs on the CPU: one process per 2 cores, at most 8), JPEG at matched bpp
+    TF_FORCE_GPU_ALLOW_GROWTH=true IREC_SACRED_DIR="$OUT/runs/sacred" .venv/bin/python zoo.py all "$models" \
+      --minutes "$minutes" --out "$OUT/runs" --dest "$OUT/zoo/$models" --reference "$OUT/zoo/$models/reference.csv" \
+      --n_images "${N_IMAGES:-24}" --jobs "$(( $(nproc) / 2 > 8 ? 8 : ( $(nproc) / 2 > 0 ? $(nproc) / 2 : 1 ) ))"
+    ;;
   *)
     echo "error: train_zoo.sh: unknown paper '$paper' (one of: cpm sga l3c hific irec)" >&2
     exit 2 ;;
