@@ -216,7 +216,10 @@ def test_worker_killed_mid_run_and_driver_killed_then_resumed(in_process, tmp_pa
         th.join(5)
     assert killed and res.computed == 3 and not res.failed
     assert _rows(out / "measures.csv") == ref and _results(out / "results.csv") == ref_results
-    # a driver SIGKILLed after its first finished image: the rerun computes only the others
+    # a driver SIGKILLed after its first finished image: the rerun computes only the others and writes the rows
+    # of an uninterrupted run of the same command (its own arithmetic record: this CLI process's TF pools)
+    _done(_py("-m", "rec", "evaluate", str(imgs), str(tmp_path / "cli"), "--no-progress"))
+    ref, ref_results = _rows(tmp_path / "cli" / "measures.csv"), _results(tmp_path / "cli" / "results.csv")
     out = tmp_path / "killed-driver"
     p = _py("-m", "rec", "evaluate", str(imgs), str(out), "--no-progress")
     work = out / ".measures.csv.work"
