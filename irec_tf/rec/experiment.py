@@ -47,6 +47,9 @@ def add_strategy_hook(ex) -> None:
         name = config.get("strategy", "default")
         try:
             check(name, config.get("cpu_replicas") or None, what="strategy")
+            if name == "multiworker" and config.get("max_seconds"):
+                raise ConfigError("max_seconds with strategy multiworker is not supported: the workers would stop "
+                                  "at different steps (use iters)")
         except ConfigError as e:
             print(f"error: {e}", file=sys.stderr)
             sys.exit(1)
