@@ -242,7 +242,7 @@ class Codec:
         if H * W <= self.tile_above:
             s = self._enc(tf.constant(padded[None].astype(np.float32)))[0].numpy()
             return np.ascontiguousarray(s.transpose(2, 0, 1))
-        out = np.empty((self.model.C, H // SUBSAMPLING, W // SUBSAMPLING), np.int64)
+        out = np.empty((self.model.C, H // SUBSAMPLING, W // SUBSAMPLING), np.int16)  # L <= 2^15 (coding)
         for core, win in tiles(H // SUBSAMPLING, W // SUBSAMPLING, self.tile, self.enc_margin):
             (y0, y1, x0, x1), (a0, a1, b0, b1) = core, win
             x = padded[a0 * SUBSAMPLING:a1 * SUBSAMPLING, b0 * SUBSAMPLING:b1 * SUBSAMPLING]

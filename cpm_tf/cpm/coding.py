@@ -244,7 +244,10 @@ def encode_symbols(cm: ContextModelNumpy, symbols: np.ndarray) -> tuple[bytes, f
     """Range-code a (C,h,w) int symbol volume; returns (bytes, ideal bits under the coded probabilities)."""
     C, h, w = symbols.shape
     enc = entropy.Encoder("range")
-    _, bits = cm.run(C, h, w, symbols=np.asarray(symbols, np.int64), encoder=enc)
+    symbols = np.asarray(symbols)
+    if symbols.size and (symbols.min() < 0 or symbols.max() >= cm.L):
+        raise ValueError(f"symbols outside 0..{cm.L - 1}")
+    _, bits = cm.run(C, h, w, symbols=symbols, encoder=enc)  # any integer dtype: no int64 copy of a huge volume
     return enc.finish(), bits
 
 
