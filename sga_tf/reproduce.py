@@ -255,6 +255,7 @@ def _main(args, sched, kw) -> int:
     except SweepError as e:
         print(f"reproduce: error: {e}", file=sys.stderr)
         return 1
+    res.executor = sched.kind
     print(res.line(), flush=True)
     rows = res.rows
     for run in runs:

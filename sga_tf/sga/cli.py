@@ -103,6 +103,9 @@ def build_parser(script: str, method: str) -> argparse.ArgumentParser:
     c.add_argument("--its", type=int, default=None, help="override the method's iteration count (ours)")
     c.add_argument("--annealing_rate", type=float, default=1e-3)
     c.add_argument("--t0", type=float, default=700)
+    from .distribute import add_arguments as add_strategy_arguments
+
+    add_strategy_arguments(c)  # --strategy, --cpu_replicas: each batch of same-size images split over replicas
     limits.add_max_pixels_argument(c, "sga", "encode")
     if method in ("bb_sga", "bb_no_sga"):
         c.add_argument("--q_its", type=int, default=None,
@@ -187,7 +190,8 @@ def main(script: str, method: str, argv=None) -> int:
         model, _ = load_model(model_dir, args.num_filters)
         meth = with_overrides(METHODS[method], its=args.its, annealing_rate=args.annealing_rate, t0=args.t0)
         rows = run_method(model, lmbda, meth, paths, args.results_dir, script=Path(script).stem,
-                          runname=args.runname, progress=args.verbose, q_its=getattr(args, "q_its", None))
+                          runname=args.runname, progress=args.verbose, q_its=getattr(args, "q_its", None),
+                          strategy=strategy)
         if args.output and len(paths) == 1:
             Path(args.results_dir, f"{paths[0].stem}.{meth.name}.lic").replace(args.output)
         name = f"measures-{Path(script).stem}-lmbda={lmbda:g}+{args.runname}.csv"

@@ -176,4 +176,108 @@ def distribute_dataset(strategy, ds, global_batch: int, start_step: int):
 
 
 __all__ = ["add_arguments", "check_arguments", "strategy_from_args", "is_default", "example_noise", "replica_loss",
+           "split_rows", "make_distributed_inference",
            "DistributedStep", "distribute_dataset"]
+
+
+# --- the batched SGA inference under a strategy -------------------------------------------------------------
+def split_rows(n: int, replicas: int) -> list[tuple[int, int]]:
+    """Contiguous [start, stop) rows of a batch of ``n`` for each replica (sizes differ by at most one)."""
+    base, extra = divmod(n, replicas)
+    out, a = [], 0
+    for r in range(replicas):
+        b = a + base + (1 if r < extra else 0)
+        out.append((a, b))
+        a = b
+    return out
+
+
+def make_distributed_inference(strategy, model, lmbda, method):
+    """:class:`DistributedInference` (defined lazily: :mod:`sga.inference` imports TensorFlow)."""
+    import tensorflow as tf
+
+    from .inference import IterativeInference
+
+    class DistributedInference(IterativeInference):
+        """:meth:`IterativeInference.run` of a batch of same-size images split over the replicas of
+        ``strategy``: the images' latents are independent, so each replica runs Adam on its own images'
+        (y, z) with its share Σ_{i∈replica} ℓ_i / B of the batch objective (λ·MSE·255² and bits/#px are means
+        over the B images), and the replicas only meet to sum the objective (logging, MAP/STE early stopping).
+        Deterministic methods then give the one-device latents up to float32 rounding; the stochastic ones
+        (SGA's Gumbel draws, U-noise, the bits-back z samples) draw other noise of the same law."""
+
+        def __init__(self):
+            super().__init__(model, lmbda, method)
+            self.strategy = strategy
+            self._total = None
+            self._dstep = tf.function(self._dist_step)
+            self._deval = tf.function(self._dist_eval)
+
+        def objective(self, x, y, z, seed=None, num_pixels=None):
+            loss, bpp, mse = super().objective(x, y, z, seed=seed, num_pixels=num_pixels)
+            if self._total is None:
+                return loss, bpp, mse
+            share = tf.cast(tf.shape(y)[0], tf.float32) / float(self._total)
+            return loss * share, bpp * share, mse * share
+
+        def _dist_step(self, x, y, z, state, t, lr, temperature, seed, num_pixels):
+            out = self.strategy.run(self._step_eager, args=(x, y, z, state, t, lr, temperature, seed, num_pixels))
+            y, z, state, loss = out
+            return y, z, state, self.strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
+
+        def _dist_eval(self, x, y, z, num_pixels):
+            out = self.strategy.run(self._eval_eager, args=(x, y, z, num_pixels))
+            return tuple(self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for v in out)
+
+        def _split(self, t):
+            rows = split_rows(int(t.shape[0]), self.strategy.num_replicas_in_sync)
+            return self.strategy.experimental_distribute_values_from_function(
+                lambda ctx: t[rows[ctx.replica_id_in_sync_group][0]:rows[ctx.replica_id_in_sync_group][1]])
+
+        def run(self, x, progress=True, record=None, y_init=None, num_pixels=None, seed=None):
+            import numpy as np
+            from tqdm import tqdm
+
+            m = self.method
+            x = None if x is None else tf.convert_to_tensor(x, tf.float32)
+            y0, z0 = self.init_latents(x, y_init)
+            n = int(y0.shape[0])
+            if (m.its <= 0 or (m.relaxation == "none" and m.optimize_y) or n < self.strategy.num_replicas_in_sync
+                    or x is None):  # nothing to optimise, fewer images than replicas, or a q fit: one device
+                return super().run(x, progress, record, y_init, num_pixels, seed)
+            if num_pixels is None:
+                num_pixels = int(x.shape[1]) * int(x.shape[2])
+            npx = tf.constant(float(num_pixels), tf.float32)
+            if seed is None:
+                seed = int(np.random.randint(0, 2 ** 31 - 1))
+            self._total = n
+            xs, y, z = self._split(x), self._split(y0), self._split(z0)
+            zeros = tuple(self._split(tf.zeros_like(v)) for v in (y0, y0, z0, z0))
+            state, lr = zeros, tf.constant(m.lr, tf.float32)
+            trajectory, best, prev = [], None, (y, z)
+            if m.early_stop:
+                best = float(self._deval(xs, y, z, npx)[0])
+            bar = tqdm(range(m.its), desc=f"{m.name} ({m.table_id}) ×{self.strategy.num_replicas_in_sync}",
+                       disable=not progress, leave=False)
+            for t in bar:
+                temp = tf.constant(m.temperature_at(t), tf.float32)
+                y, z, state, loss = self._dstep(xs, y, z, state, tf.constant(t, tf.int64), lr, temp,
+                                                tf.constant([seed, t], tf.int64), npx)
+                if (t + 1) % 10 == 0 and record is not False:
+                    rounded = self._deval(xs, y, z, npx)
+                    rec = {"it": t + 1, "T": float(temp), "rd_loss": float(loss),
+                           "rd_loss_after_rounding": float(rounded[0])}
+                    trajectory.append(rec)
+                    if m.early_stop:
+                        if rec["rd_loss_after_rounding"] >= best:
+                            y, z = prev
+                            break
+                        best, prev = rec["rd_loss_after_rounding"], (y, z)
+            bar.close()
+            self._total = None
+            y, z = self.strategy.gather(y, axis=0), self.strategy.gather(z, axis=0)
+            if not np.all(np.isfinite(y.numpy())) or not np.all(np.isfinite(z.numpy())):
+                raise FloatingPointError(f"{m.name}: latents became non-finite during optimization")
+            return y, z, trajectory
+
+    return DistributedInference()

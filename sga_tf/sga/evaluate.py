@@ -27,6 +27,16 @@ EXTRA_COLUMNS = ("method", "table_id", "lambda", "bpp_estimated", "est_y_bpp", "
                  "rd_loss_real", "height", "width", "est_bpp_back", "bpp_back_real", "bits_recovered", "bpp_file")
 
 
+def _savez_atomic(path, **arrays):
+    """``np.savez`` to a temporary name, then renamed (a killed worker leaves no torn .npz)."""
+    import os
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    os.replace(tmp, path)
+
+
 def group_by_shape(paths):
     groups = OrderedDict()
     for p in paths:
@@ -83,10 +93,12 @@ def _bits_back_batch(model, coder, method, batch, y_hat, shape, results_dir, q_i
 
 
 def run_method(model, lmbda, method, paths, results_dir, script="sga", runname="model", progress=True,
-               coder=None, write_npz=True, images=None, q_its=None):
+               coder=None, write_npz=True, images=None, q_its=None, strategy=None):
     """Run ``method`` on ``paths`` (or on ``images``: a list of (name, uint8 array)); return measures rows.
     Bits-back methods (grid ``bitsback``) are coded with :class:`sga.bitsback.BitsBackCoder`; ``q_its``
-    shortens their q fit."""
+    shortens their q fit. ``strategy`` (a ``tf.distribute`` strategy, issue 14): each batch of same-size images
+    is split over its replicas for the iterative inference (:func:`sga.distribute.make_distributed_inference`;
+    None: one device, unchanged); coding and measuring stay on this process."""
     check_model_method(model, method)
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -97,7 +109,12 @@ def run_method(model, lmbda, method, paths, results_dir, script="sga", runname="
         coder = coder if isinstance(coder, BitsBackCoder) else BitsBackCoder(model, lmbda)
     else:
         coder = coder or Coder(model)
-    inf = IterativeInference(model, lmbda, method)
+    if strategy is None:
+        inf = IterativeInference(model, lmbda, method)
+    else:
+        from .distribute import make_distributed_inference
+
+        inf = make_distributed_inference(strategy, model, lmbda, method)
     if images is None:
         groups = group_by_shape(paths)
     else:
@@ -149,7 +166,7 @@ def run_method(model, lmbda, method, paths, results_dir, script="sga", runname="
                     name = (f"rd-{runname}-file={path.name}.npz" if method.name == "m3" else
                             f"rd-{script}+{runname}-input={path.name}.npz" if method.name in ("bb_no_sga", "bb_plain")
                             else f"rd-{script}-lmbda={lmbda:g}+{runname}-input={path.name}.npz")
-                    np.savez(results_dir / name, mse=mse, psnr=row["psnr"],
+                    _savez_atomic(results_dir / name, mse=mse, psnr=row["psnr"],
                              msssim=np.nan if msssim is None else msssim,
                              msssim_db=np.nan if msssim is None else metrics.ms_ssim_db(msssim),
                              est_bpp=row["bpp_estimated"], est_y_bpp=est_y, est_z_bpp=est_z,

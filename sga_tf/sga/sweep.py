@@ -37,15 +37,14 @@ def keep_driver_thread_env() -> None:
     environment to give identical rows."""
     try:
         import dask
+        import distributed  # noqa: F401 - loads distributed.yaml's defaults first (they would re-add the keys)
     except ImportError:
         return
     from shared_data import threads
 
     threads.snapshot_user_env()  # the driver's own record, before any nanny edits os.environ
-    env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {})
-    for k in NANNY_THREAD_ENV:
-        env.pop(k, None)
-    dask.config.set({"distributed.nanny.pre-spawn-environ": env})
+    # None unsets a variable (distributed.nanny._get_env_variables); a variable the driver has is inherited
+    dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": None for k in NANNY_THREAD_ENV})
 
 
 def load_image(path: str | os.PathLike, crop: int | None) -> np.ndarray:
