@@ -147,8 +147,8 @@ class DistributedStep:
     def _dist_flag(self, f):
         import tensorflow as tf
 
-        v = self.strategy.run(lambda: tf.cast(f, tf.int32))
-        return self.strategy.reduce(tf.distribute.ReduceOp.MAX, v, axis=None)
+        v = self.strategy.run(lambda: tf.cast(f, tf.int32))  # ReduceOp has SUM and MEAN only
+        return self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) > 0
 
     def any_worker(self, flag: bool) -> bool:
         """True if ``flag`` is true on any worker (a collective: every worker must call it at the same step;
