@@ -107,6 +107,8 @@ def split_cpu(n: int) -> None:
     import tensorflow as tf
 
     cpus = tf.config.list_physical_devices("CPU")
+    if len(tf.config.get_logical_device_configuration(cpus[0]) or ()) >= n:
+        return  # an earlier split (not yet in effect) already gives n devices: keep it, do not shrink it
     try:
         tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * n)
     except RuntimeError as e:

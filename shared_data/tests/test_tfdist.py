@@ -83,6 +83,18 @@ def test_tf_config_from_a_slurm_job_step(monkeypatch):
         tfdist.tf_config_from_slurm()
 
 
+def test_a_pending_split_is_kept():
+    """make_strategy(cpu_replicas=2) after split_cpu(3) (TF not started yet) keeps the 3 devices (it used to
+    shrink them to 2 silently); a fresh process, as the split must precede TensorFlow's start."""
+    pytest.importorskip("tensorflow")
+    code = ("from shared_data import tfdist; import tensorflow as tf; tfdist.split_cpu(3); "
+            "s = tfdist.make_strategy('mirrored', cpu_replicas=2); "
+            "print(len(tf.config.list_logical_devices('CPU')), s.num_replicas_in_sync)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["3", "2"]
+
+
 def test_two_replicas_equal_one_on_the_same_global_batch(tmp_path):
     pytest.importorskip("tensorflow")
     one = _run(["default", 1, 5, tmp_path / "one"])
