@@ -29,22 +29,49 @@ RUN_COLUMN = "run"
 NANNY_THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
+#: the driver's thread variables as its user set them (JSON), for the workers (see keep_driver_thread_env)
+DRIVER_ENV_VAR = "SGA_SWEEP_DRIVER_THREAD_ENV"
+
+
 def keep_driver_thread_env() -> None:
-    """Start local Dask workers with this process's thread variables: by default a nanny sets
-    ``OMP_NUM_THREADS=MKL_NUM_THREADS=OPENBLAS_NUM_THREADS=1`` in its worker, which the files then record in
-    their arithmetic-configuration section (10 bytes more per file: a different ``bpp`` than in-process).
-    Call before the ``LocalCluster`` is made; workers started elsewhere (an address, SLURM) need the driver's
-    environment to give identical rows."""
+    """Make local Dask workers record the driver's arithmetic configuration in their files. By default a
+    nanny sets ``OMP_NUM_THREADS=MKL_NUM_THREADS=OPENBLAS_NUM_THREADS=1`` in its worker, and a worker inherits
+    the thread variables the driver's thread policy filled in (:func:`shared_data.threads.limit`) as if its
+    user had set them; the files name them in their arithmetic-configuration section (10-13 bytes more per
+    file: another ``bpp`` than in-process). Here the nannies' variables are unset and the driver's user values
+    travel to the workers (``$SGA_SWEEP_DRIVER_THREAD_ENV``, applied by :func:`inference_task` before the
+    worker's thread policy runs). Call before the ``LocalCluster`` is made; workers started elsewhere (an
+    address, SLURM) need the driver's environment to give identical rows."""
+    import json
+
     try:
         import dask
         import distributed  # noqa: F401 - loads distributed.yaml's defaults first (they would re-add the keys)
     except ImportError:
         return
-    from shared_data import threads
+    from shared_data import arith, threads
 
     threads.snapshot_user_env()  # the driver's own record, before any nanny edits os.environ
-    # None unsets a variable (distributed.nanny._get_env_variables); a variable the driver has is inherited
-    dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": None for k in NANNY_THREAD_ENV})
+    names = sorted(set(arith.ENV_KEYS) | set(getattr(threads, "_SET_BY_LIMIT", ())) | set(NANNY_THREAD_ENV))
+    user = {k: threads.user_env(k) for k in names}
+    cfg = {f"distributed.nanny.pre-spawn-environ.{k}": None for k in NANNY_THREAD_ENV}  # None: unset
+    cfg[f"distributed.nanny.pre-spawn-environ.{DRIVER_ENV_VAR}"] = json.dumps(user, sort_keys=True)
+    dask.config.set(cfg)
+
+
+def _apply_driver_env() -> None:
+    """On a worker of :func:`keep_driver_thread_env`: the driver's user thread variables, before this
+    process's thread policy snapshots them."""
+    import json
+
+    raw = os.environ.pop(DRIVER_ENV_VAR, None)
+    if not raw:
+        return
+    for k, v in json.loads(raw).items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 def load_image(path: str | os.PathLike, crop: int | None) -> np.ndarray:
@@ -141,6 +168,7 @@ def inference_task(run_dir: str, method: str, its: int | None, q_its: int | None
     ``.lic`` files into ``files_dir``, decoded back — returning reproduce.py's measures rows."""
     from .cli import _setup_tf
 
+    _apply_driver_env()
     _setup_tf()  # the project's thread policy (LIC_THREADS, else 2) before TensorFlow runs its first op
     import tensorflow as tf
 

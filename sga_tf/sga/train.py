@@ -224,7 +224,9 @@ def _train_distributed(strategy, num_filters, lmbda, train_glob, checkpoint_dir,
     seed = 0 if seed is None else int(seed)  # every worker must draw the same global batches
     name, run_dir, args = _describe_run(num_filters, lmbda, train_glob, checkpoint_dir, batchsize, patchsize,
                                         last_step, lr, scale_semantics, extra_args, model_kind, gdn, rdft)
-    args["strategy"] = {"type": type(strategy).__name__, "replicas": replicas, "global_batch": batchsize,
+    # (TF 2.14's class name of MultiWorkerMirroredStrategy is CollectiveAllReduceStrategy)
+    stype = "MultiWorkerMirroredStrategy" if multiworker else type(strategy).__name__
+    args["strategy"] = {"type": stype, "replicas": replicas, "global_batch": batchsize,
                         "per_replica_batch": batchsize // replicas, "seed": seed}
     ckpt_dir = Path(tfdist.write_dir(run_dir))
     if chief:
@@ -265,7 +267,7 @@ def _train_distributed(strategy, num_filters, lmbda, train_glob, checkpoint_dir,
     try:
         if record:
             record.write(f"start step {int(step.numpy())} files {nfiles} at {time.strftime('%Y-%m-%d %H:%M:%S')} "
-                         f"strategy {type(strategy).__name__} replicas {replicas}\n")
+                         f"strategy {stype} replicas {replicas}\n")
         while int(step.numpy()) < last_step:
             loss, bpp, mse = train_step(next(it))
             step.assign_add(1)
