@@ -54,7 +54,8 @@ def test_scheduler_address_that_does_not_answer(tmp_path, capsys):
     assert rc == 1 and "--scheduler local:zero" in err and len(err.strip().splitlines()) == 1 and not out.exists()
 
 
-@pytest.mark.slow  # ~4-8 min on 2 loaded cores: 6 SGA tasks in-process, twice on a 2-worker LocalCluster
+@pytest.mark.slow  # 7 min 50 s at load 5-20: 6 SGA tasks in-process, twice on a 2-worker LocalCluster
+@pytest.mark.timeout(2400)
 def test_local_cluster_equals_in_process_killed_worker_and_resume(ckdir, tmp_path, capsys):
     import reproduce
     from _sga_sweep_helpers import killing_inference_task

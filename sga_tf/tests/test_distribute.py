@@ -98,6 +98,7 @@ def test_bad_strategy_tf_config_cpu_replicas_are_one_line(kind, photos, tmp_path
 
 
 @pytest.mark.slow  # ~1-4 min per model: two TF trainings in fresh processes
+@pytest.mark.timeout(1800)
 @pytest.mark.parametrize("kind", ["mbt2018", "mbt2018_bb"])
 def test_two_cpu_replicas_equal_one_replica(kind, photos):
     one = _train(kind, photos, photos / f"{kind}-one", "--strategy", "mirrored", "--cpu_replicas", "1")
@@ -126,7 +127,8 @@ def _free_ports(n):
     return ports
 
 
-@pytest.mark.slow  # ~2-5 min: two workers, a one-replica reference, then a resume
+@pytest.mark.slow  # ~2-5 min at a quiet machine (8 min for the 2 workers alone at load 20), then a resume
+@pytest.mark.timeout(2400)
 def test_multiworker_two_local_processes_one_checkpoint_then_resume(photos):
     """Two local workers (loopback TF_CONFIG) train 3 steps: one run directory with one checkpoint (the
     chief's; worker 1's copy is discarded), weights within the tolerances of the 1-replica run; the
@@ -165,6 +167,7 @@ TOL_INFERENCE = 5e-5
 
 
 @pytest.mark.slow  # ~1 min of CPU (two traced loops per method in a fresh process); 14 min wall at load 20
+@pytest.mark.timeout(2400)
 def test_batched_inference_two_replicas_equal_one_device():
     r = subprocess.run([sys.executable, str(ROOT / "tests" / "_dist_inference_check.py"), "20"], cwd=ROOT,
                        capture_output=True, text=True, timeout=1800)
