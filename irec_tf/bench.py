@@ -141,26 +141,10 @@ def bench_portable(n_images: int, crop: int):
 
 
 def rss_sweep(module: str, sizes: str) -> dict:
-    """``--rss_sizes 480x270,960x540``: peak RSS and wall time of encode / decode at each size (each in a
-    fresh child process, :func:`shared_data.limits.rss_bench`: Kodak kodim01 resized bicubic), then a least-squares line ``a + b · pixels``
-    per step evaluated at 3840×2160 and printed as an *extrapolation* (for a codec whose 4K run does not
-    finish on the machine at hand; memory is about affine in the pixel count, time at least linear)."""
-    import numpy as np
+    """``--rss_sizes 480x270,960x540``: :func:`shared_data.limits.rss_sweep` in this folder."""
+    from shared_data.limits import rss_sweep as sweep
 
-    from shared_data.limits import PIXELS_4K, rss_bench
-    dims = [tuple(int(v) for v in s.lower().split("x")) for s in sizes.split(",") if s]
-    rows = [(w * h, rss_bench(module, Path(__file__).resolve().parent, None, height=h, width=w)) for w, h in dims]
-    fit = {}
-    if len(rows) >= 2:
-        px = np.array([r[0] for r in rows], float)
-        for step in ("encode", "decode"):
-            rss = np.polyfit(px, [r[1][step]["peak_rss_bytes"] for r in rows], 1)
-            wall = np.polyfit(px, [r[1][step]["wall_s"] for r in rows], 1)
-            fit[step] = (float(np.polyval(rss, PIXELS_4K)), float(np.polyval(wall, PIXELS_4K)))
-            print(f"{module} {step} 3840x2160 EXTRAPOLATED (linear fit of {len(rows)} sizes, "
-                  f"{', '.join(f'{w}x{h}' for w, h in dims)}): peak RSS {fit[step][0] / 2 ** 30:.2f} GiB, "
-                  f"{fit[step][1]:.0f} s", flush=True)
-    return {"measured": rows, "extrapolated_4k": fit}
+    return sweep(module, Path(__file__).resolve().parent, sizes)
 
 
 def main():

@@ -298,3 +298,25 @@ def rss_bench(module: str, cwd, image=None, height: int = 2160, width: int = 384
         print(f"{module} {step} {Path(image).name if step == 'encode' else lic.name}: peak RSS "
               f"{rss / 2 ** 30:.2f} GiB, {wall:.1f} s", flush=True)
     return res
+
+
+def rss_sweep(module: str, cwd, sizes: str) -> dict:
+    """``--rss_sizes 480x270,960x540``: peak RSS and wall time of encode / decode at each size (each in a
+    fresh child process, :func:`rss_bench`: Kodak kodim01 resized bicubic), then a least-squares line ``a + b · pixels``
+    per step evaluated at 3840×2160 and printed as an *extrapolation* (for a codec whose 4K run does not
+    finish on the machine at hand; memory is about affine in the pixel count, time at least linear)."""
+    import numpy as np
+
+    dims = [tuple(int(v) for v in s.lower().split("x")) for s in sizes.split(",") if s]
+    rows = [(w * h, rss_bench(module, cwd, None, height=h, width=w)) for w, h in dims]
+    fit = {}
+    if len(rows) >= 2:
+        px = np.array([r[0] for r in rows], float)
+        for step in ("encode", "decode"):
+            rss = np.polyfit(px, [r[1][step]["peak_rss_bytes"] for r in rows], 1)
+            wall = np.polyfit(px, [r[1][step]["wall_s"] for r in rows], 1)
+            fit[step] = (float(np.polyval(rss, PIXELS_4K)), float(np.polyval(wall, PIXELS_4K)))
+            print(f"{module} {step} 3840x2160 EXTRAPOLATED (linear fit of {len(rows)} sizes, "
+                  f"{', '.join(f'{w}x{h}' for w, h in dims)}): peak RSS {fit[step][0] / 2 ** 30:.2f} GiB, "
+                  f"{fit[step][1]:.0f} s", flush=True)
+    return {"measured": rows, "extrapolated_4k": fit}
