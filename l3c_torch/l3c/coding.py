@@ -75,32 +75,56 @@ def strip_rows(width: int, strip_pixels: int) -> int:
     return max(16, (strip_pixels // max(width, 1)) // 16 * 16)
 
 
+def _encode_level_strips(net: MultiscaleNetwork, i: int, x_in: torch.Tensor, strip_pixels: int):
+    """E^(i+1) on ``x_in (1, C, H, W)`` in row strips of its *input* resolution with the encoder's halo
+    (:attr:`MultiscaleNetwork.encoder_halo`; every E^(s) has the same head 3x3, conv 5x5 stride 2 and body),
+    so that only one strip's activations are alive: (symbols, next level's input), as one whole-image pass."""
+    H, W = x_in.shape[-2:]
+    S = strip_rows(W, strip_pixels)
+    if S >= H:
+        out = net.encode_level(i, x_in)
+        return out.symbols, _next_input(net, out)
+    halo = net.encoder_halo
+    sym = nxt = None  # filled strip by strip (no list + cat: that would hold the level's input twice)
+    for r0 in range(0, H, S):
+        r1 = min(H, r0 + S)
+        a, b = max(0, r0 - halo), min(H, r1 + halo)
+        out = net.encode_level(i, x_in[:, :, a:b])
+        lo, hi = (r0 - a) // 2, (r1 - a) // 2
+        if sym is None:
+            sym = out.symbols.new_empty(out.symbols.shape[:2] + (H // 2, W // 2))
+        sym[:, :, r0 // 2:r1 // 2] = out.symbols[:, :, lo:hi]
+        if i + 1 < net.num_levels:
+            f = _next_input(net, out)
+            if nxt is None:
+                nxt = f.new_empty(f.shape[:2] + (H // 2, W // 2))
+            nxt[:, :, r0 // 2:r1 // 2] = f[:, :, lo:hi]
+        del out
+    return sym, nxt
+
+
+def _next_input(net: MultiscaleNetwork, out):
+    """The input of the next encoder (upstream: F when ``enc.feed_F``, else the bottleneck)."""
+    return out.F if (net.cfg.enc.feed_F and out.F is not None) else out.bn
+
+
 @torch.no_grad()
 def run_encoders(net: MultiscaleNetwork, x: torch.Tensor, strip_pixels: int = STRIP_PIXELS) -> list[torch.Tensor]:
     """Symbols of every bottleneck level ``1..num_levels`` for a padded image ``x (1,3,H,W)``.
 
-    E^(1) (the only full-resolution encoder) runs in row strips with a halo, bounding memory."""
-    H, W = x.shape[-2:]
-    S = strip_rows(W, strip_pixels)
-    if net.baseline or S >= H:
+    Every encoder E^(s) runs in row strips with a halo (:func:`_encode_level_strips`), so the encoder's
+    memory is bounded by one strip's activations plus one level's input (issue 17: a 4K encode)."""
+    if net.baseline:
         return [e.symbols for e in net.run_encoders(x)]
-    halo = net.encoder_halo
-    syms, feats = [], []
-    for r0 in range(0, H, S):
-        r1 = min(H, r0 + S)
-        a, b = max(0, r0 - halo), min(H, r1 + halo)
-        out = net.encode_level(0, net.sub_rgb_mean(x[:, :, a:b]))
-        lo, hi = (r0 - a) // 2, (r1 - a) // 2
-        syms.append(out.symbols[:, :, lo:hi])
-        feats.append(out.F[:, :, lo:hi])
-        del out
-    sym0, inp = torch.cat(syms, dim=2), torch.cat(feats, dim=2)
-    del feats
-    out_syms = [sym0]
-    for i in range(1, net.num_levels):
-        out = net.encode_level(i, inp)
-        out_syms.append(out.symbols)
-        inp = out.F
+    H, W = x.shape[-2:]
+    if strip_rows(W, strip_pixels) >= H:
+        return [e.symbols for e in net.run_encoders(x)]
+    out_syms, inp = [], None
+    for i in range(net.num_levels):
+        src = net.sub_rgb_mean(x) if i == 0 else inp
+        sym, inp = _encode_level_strips(net, i, src, strip_pixels)
+        del src
+        out_syms.append(sym)
     return out_syms
 
 
@@ -305,8 +329,9 @@ def _traverse(net: MultiscaleNetwork, syms: list[torch.Tensor], coders: list[lis
                 feats = net.decode_level(i, bn[:, :, a:b], None if fuse is None else fuse[:, :, a:b])
                 params = net.prob_params(i, feats)[:, :, r0 - 2 * a:r1 - 2 * a]
             if i > 0:
-                if new_fuse is None:
-                    new_fuse = torch.empty(1, feats.shape[1], Ho, Wo, dtype=feats.dtype)
+                if new_fuse is None:  # exact path: integers below 2**A_BITS, held as int32 (half the memory)
+                    new_fuse = torch.empty(1, feats.shape[1], Ho, Wo,
+                                           dtype=torch.int32 if ex is not None else feats.dtype)
                 new_fuse[:, :, r0:r1] = feats[:, :, r0 - 2 * a:r1 - 2 * a]
             del feats
             stats.net_s += time.perf_counter() - t0

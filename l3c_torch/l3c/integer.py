@@ -50,6 +50,7 @@ VERSION = 1
 W_BITS = 16            # largest |weight| of a layer -> 2**16
 A_BITS = 26            # |activation| < 2**26 (clamped); the last conv's parameters < 2**27
 P_FRAC = 16            # fractional bits of the DMLL parameters
+PROB_BLOCK_PIXELS = 1 << 16   # pixels per row block of the probability head (memory, not the result)
 SIG_FRAC = 11          # t = (edge - mu)/s resolution of the sigmoid table
 SIG_RANGE = 20         # the table covers t in [-20, 20)
 SIG_OUT = 30           # sigmoid values * 2**30
@@ -182,8 +183,26 @@ class ExactModel:
         """Integer DMLL parameters ``(1, P*C*K, h, w)`` at P_FRAC bits (mu in bins, log2 of s in bins)."""
         j = self.net.net_index(i)
         p = f"clf{j}."
-        a = torch.cat([self.layers[f"{p}atrous{r}"](feats) for r in range(3)], dim=1)
-        return self.layers[p + "lin"](a)
+        atrous = [self.layers[f"{p}atrous{r}"] for r in range(3)]
+        lin = self.layers[p + "lin"]
+        H, W = feats.shape[-2:]
+        rows = max(1, PROB_BLOCK_PIXELS // max(W, 1))
+        if rows >= H:
+            return lin(torch.cat([a(feats) for a in atrous], dim=1))
+        # row blocks with a halo of the widest dilated tap: integer sums, so exactly the whole-strip result,
+        # with one block's 3·Cf concatenated activations alive instead of the strip's (issue 17: 4K memory)
+        halo = max(a.dilation * (a.w.shape[-2] // 2) for a in atrous)
+        out = None
+        for r0 in range(0, H, rows):
+            r1 = min(H, r0 + rows)
+            a0, b0 = max(0, r0 - halo), min(H, r1 + halo)
+            blk = feats[:, :, a0:b0]
+            y = lin(torch.cat([a(blk) for a in atrous], dim=1))[:, :, r0 - a0:r1 - a0]
+            if out is None:
+                out = y.new_empty(y.shape[:2] + (H, W))
+            out[:, :, r0:r1] = y
+            del blk, y
+        return out
 
     def split(self, level: int, params: torch.Tensor, C: int):
         """-> logit_pi, mu (clamped), log2 s (clamped), coeff logits; each ``(C, K, h, w)``."""

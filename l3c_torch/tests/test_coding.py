@@ -48,6 +48,26 @@ def test_strips_are_exact_and_cost_nothing(mini_net):
     assert abs(r2.stats.est_bits - r1.stats.est_bits) < 1e-3 * r1.stats.est_bits
 
 
+def test_encoder_strips_give_the_whole_image_symbols(mini_net):
+    """Every encoder level runs in strips with a halo (issue 17: bounded 4K encode memory); its symbols equal
+    the whole-image pass's at every level, for strips smaller than a level and for one-strip levels."""
+    from l3c.coding import run_encoders
+    from l3c.network import image_to_input
+
+    from shared_data.imageio import pad_to_multiple
+
+    net, _ = mini_net
+    img = smooth_image(96, 64, seed=3)
+    xp = image_to_input(pad_to_multiple(img, net.pad_multiple)[0])
+    with torch.no_grad():
+        whole = [e.symbols for e in net.run_encoders(xp)]
+        for sp in (16 * 16, 64 * 24, 64 * 96):
+            strips = run_encoders(net, xp, strip_pixels=sp)
+            assert len(strips) == len(whole)
+            for a, b in zip(whole, strips):
+                assert a.shape == b.shape and torch.equal(a, b), sp
+
+
 def test_windowed_pmf_matches_dense():
     """Format 2's windowed pmfs equal the dense ones up to the dropped tails: rows sum to 1, and the
     cross-entropy of symbols drawn from the dense pmf grows by < 0.01 % (sharp and wide mixtures)."""

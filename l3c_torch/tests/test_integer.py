@@ -146,3 +146,18 @@ def test_golden_format4_file_decodes():
     check_model(net, c, fp)
     out, _, _ = decode_container(net, c)
     assert np.array_equal(out, img)
+
+
+def test_prob_head_row_blocks_are_exact(exact_net, monkeypatch):
+    """The integer probability head runs in row blocks with a halo (issue 17: bounded 4K memory): exactly the
+    whole-strip parameters, and a file encoded with tiny blocks is byte-identical to one with whole strips."""
+    net, fp = exact_net
+    ex = net.exact
+    feats = ex.decode_level(0, torch.randint(0, 5, (1, net.cfg.q.C, 12, 9)), None)
+    whole = ex.prob_params(0, feats)
+    img = smooth_image(40, 36, seed=4)
+    d_whole = pack(encode_array(net, img, fp, strip_pixels=16 * 36).container)
+    monkeypatch.setattr(integer, "PROB_BLOCK_PIXELS", 3 * feats.shape[-1])
+    assert torch.equal(ex.prob_params(0, feats), whole)
+    d_blocks, out, _ = roundtrip(net, fp, img, strip_pixels=16 * 36)
+    assert d_blocks == d_whole and np.array_equal(out, img)
