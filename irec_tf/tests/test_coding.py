@@ -46,6 +46,29 @@ def test_rng_is_counter_based_and_pinned():
     assert sorted(rng.permutation(42, 0, 10).tolist()) == list(range(10))
 
 
+def test_candidates_of_a_block_range_equal_all_blocks():
+    """The encoder draws candidates a range of blocks at a time (issue 17: bounded memory); any range gives
+    the numbers of drawing all blocks at once, float and integer."""
+    full = rng.candidate_normals(3, 1, 2, 7, 5, 10)
+    full_i = rng.candidate_normals_int(3, 1, 2, 7, 5, 10)
+    for b0, n in ((0, 3), (2, 4), (6, 1)):
+        np.testing.assert_array_equal(rng.candidate_normals(3, 1, 2, n, 5, 10, first_block=b0), full[b0:b0 + n])
+        np.testing.assert_array_equal(rng.candidate_normals_int(3, 1, 2, n, 5, 10, first_block=b0),
+                                      full_i[b0:b0 + n])
+
+
+def test_chunked_search_equals_one_chunk():
+    """The search over contiguous block ranges (small ``chunk_elems``) picks exactly the samples and indices
+    of one range holding every block."""
+    q_loc, q_scale, p_loc, p_scale = _dists((1, 6, 6, 20))
+    big = BeamSearchCoder(3.0, 50, 3, 1.0, seed=5, chunk_elems=10 ** 9)
+    small = BeamSearchCoder(3.0, 50, 3, 1.0, seed=5, chunk_elems=1)
+    za, ca, _ = big.encode(q_loc, q_scale, p_loc, p_scale, level=1)
+    zb, cb, _ = small.encode(q_loc, q_scale, p_loc, p_scale, level=1)
+    np.testing.assert_array_equal(za, zb)
+    np.testing.assert_array_equal(ca.indices, cb.indices)
+
+
 @pytest.mark.parametrize("n_beams,extra", [(1, 1.0), (4, 1.2)])
 def test_encode_decode_exact_and_deterministic(n_beams, extra):
     q_loc, q_scale, p_loc, p_scale = _dists((3, 5, 5, 16))

@@ -150,15 +150,16 @@ class BeamSearchCoder:
         flat[perm] = blocks.reshape(-1)[:n]
         return flat.reshape(shape)
 
-    def _candidates(self, level: int, step: int, nb: int, p_var: np.ndarray, frac: np.ndarray):
-        """Step ``step``'s candidates for all blocks: (nb, N_s, block_size) with variance f_k(b)·σ_p²."""
-        eps = rng.candidate_normals(self.seed, level, step, nb, self.n_samples, self.block_size)
+    def _candidates(self, level: int, step: int, nb: int, p_var: np.ndarray, frac: np.ndarray, b0: int = 0):
+        """Step ``step``'s candidates for blocks ``b0 .. b0+nb-1`` (``p_var``, ``frac``: theirs):
+        (nb, N_s, block_size) with variance f_k(b)·σ_p²."""
+        eps = rng.candidate_normals(self.seed, level, step, nb, self.n_samples, self.block_size, b0)
         return eps * np.sqrt(frac[:, None, None] * p_var[:, None, :])
 
-    def _candidates_int(self, level: int, step: int, nb: int, sig_q: np.ndarray, sqf: np.ndarray):
+    def _candidates_int(self, level: int, step: int, nb: int, sig_q: np.ndarray, sqf: np.ndarray, b0: int = 0):
         """Portable path: integer candidates (nb, N_s, block_size) at Z_FRAC, a = rshift(ε_q · sd_q) with
         sd_q = rshift(√f_k,q · σ_q): integer arithmetic only, the same bits on every machine."""
-        eps = rng.candidate_normals_int(self.seed, level, step, nb, self.n_samples, self.block_size)
+        eps = rng.candidate_normals_int(self.seed, level, step, nb, self.n_samples, self.block_size, b0)
         sd = rshift_round(sqf[:, None] * sig_q, SQF_FRAC)
         return rshift_round(eps * sd[:, None, :], rng.EPS_FRAC)
 
@@ -211,13 +212,17 @@ class BeamSearchCoder:
             for b in range(nb):
                 sqf[b, :num_aux[b]] = sqrt_fractions_q(int(num_aux[b]))
         for k in steps:
-            active = np.nonzero(num_aux > k)[0]
-            if exact:
-                cand = self._candidates_int(level, k, nb, sp_q, sqf[:, k]) * 2.0 ** -Z_FRAC
-            else:
-                cand = self._candidates(level, k, nb, p_var, f[:, k])
-            for s in range(0, active.size, chunk):
-                bi = active[s:s + chunk]
+            # contiguous ranges of `chunk` blocks: their candidates are drawn per range (rng's counters make
+            # any range equal to drawing all blocks at once), so one range's, not all blocks', are alive
+            for b0 in range(0, nb, chunk):
+                b1 = min(nb, b0 + chunk)
+                bi = b0 + np.nonzero(num_aux[b0:b1] > k)[0]
+                if not bi.size:
+                    continue
+                if exact:
+                    cand_r = self._candidates_int(level, k, b1 - b0, sp_q[b0:b1], sqf[b0:b1, k], b0) * 2.0 ** -Z_FRAC
+                else:
+                    cand_r = self._candidates(level, k, b1 - b0, p_var[b0:b1], f[b0:b1, k], b0)
                 F = cumf[bi, k][:, None]                            # (c,1)
                 t_mean = dq[bi] * F                                   # target mean
                 t_var = q_var[bi] * F ** 2 + p_var[bi] * F * (1.0 - F)
@@ -229,7 +234,7 @@ class BeamSearchCoder:
                 const = np.where(m, -0.5 * t_mean ** 2 / t_var - 0.5 * np.log(t_var) + 0.5 * np.log(c_var),
                                  0.0).sum(axis=1)
                 Ab = A[bi]                                            # (c,B,d)
-                cb = cand[bi]                                         # (c,N,d)
+                cb = cand_r[bi - b0]                                  # (c,N,d)
                 sA = ((qa[:, None] * Ab + lb[:, None]) * Ab).sum(-1)  # (c,B)
                 sC = ((qa[:, None] * cb + lb[:, None]) * cb).sum(-1)  # (c,N)
                 cross = 2.0 * np.einsum("cbd,cnd->cbn", Ab * qa[:, None], cb)

@@ -64,15 +64,25 @@ def _philox_at(seed: int, level: int, step: int, offset: int) -> np.random.Philo
     return g
 
 
-def candidate_normals(seed: int, level: int, step: int, n_blocks: int, n_samples: int, block_size: int):
-    """Standard normals (n_blocks, n_samples, block_size) of one coding step.
+def _candidate_words(seed: int, level: int, step: int, n_blocks: int, n_samples: int, block_size: int,
+                     first_block: int) -> tuple[np.ndarray, int]:
+    per4 = -(-block_size // 4)
+    n = n_blocks * n_samples * per4 * 4
+    if first_block:
+        return _philox_at(seed, level, step, first_block * n_samples * per4).random_raw(n).astype(np.uint64), per4 * 4
+    return raw_words(seed, PURPOSE_CANDIDATES, level, step, n), per4 * 4
+
+
+def candidate_normals(seed: int, level: int, step: int, n_blocks: int, n_samples: int, block_size: int,
+                      first_block: int = 0):
+    """Standard normals (n_blocks, n_samples, block_size) of one coding step, for blocks ``first_block ..
+    first_block + n_blocks - 1`` (the encoder draws a chunk of blocks at a time: bounded memory).
 
     Layout: candidate j of block b uses the Philox counters [(b·n_samples + j)·⌈block_size/4⌉, …) of the
     stream (seed, candidates, level, step), so :func:`candidate_normal` can regenerate a single candidate
-    without drawing the others.
+    without drawing the others, and any range of blocks gives the same numbers as all blocks at once.
     """
-    per = -(-block_size // 4) * 4
-    w = raw_words(seed, PURPOSE_CANDIDATES, level, step, n_blocks * n_samples * per)
+    w, per = _candidate_words(seed, level, step, n_blocks, n_samples, block_size, first_block)
     return _words_to_normals(w).reshape(n_blocks, n_samples, per)[:, :, :block_size]
 
 
@@ -160,11 +170,11 @@ def _words_to_int_normals(w: np.ndarray) -> np.ndarray:
     return icdf_table()[(w >> np.uint64(64 - ICDF_BITS)).astype(np.int64)]
 
 
-def candidate_normals_int(seed: int, level: int, step: int, n_blocks: int, n_samples: int, block_size: int):
+def candidate_normals_int(seed: int, level: int, step: int, n_blocks: int, n_samples: int, block_size: int,
+                          first_block: int = 0):
     """Integer standard normals ε·2^EPS_FRAC (n_blocks, n_samples, block_size), int64: the top 16 bits of the
     same Philox words as :func:`candidate_normals` index the inverse-CDF table (exact on every machine)."""
-    per = -(-block_size // 4) * 4
-    w = raw_words(seed, PURPOSE_CANDIDATES, level, step, n_blocks * n_samples * per)
+    w, per = _candidate_words(seed, level, step, n_blocks, n_samples, block_size, first_block)
     return _words_to_int_normals(w).reshape(n_blocks, n_samples, per)[:, :, :block_size]
 
 
