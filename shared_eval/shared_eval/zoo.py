@@ -46,6 +46,7 @@ ZOO = (
     Entry("hific", "mini stage 1 (MSE)", "hific_torch/zoo/mini/measures_stage1.csv"),
     Entry("hific", "mini (GAN)", "hific_torch/zoo/mini/measures.csv"),
     Entry("irec", "mini", "irec_tf/zoo/mini/measures.csv", (("mode", "lossy"),)),
+    Entry("irec", "cpu", "irec_tf/zoo/cpu/measures.csv", (("mode", "lossy"), ("model", "irec cpu"))),
 )
 LOSSLESS = (
     Entry("l3c", "l3c_cpu", "l3c_torch/zoo/l3c_cpu/measures.csv", (("model", "L3C l3c_cpu"),)),
