@@ -45,6 +45,8 @@ ZOO = (
     Entry("sga", "ms (M3, amortized)", "sga_tf/zoo/ms/measures.csv", (("method", "m3"),), point="lambda"),
     Entry("hific", "mini stage 1 (MSE)", "hific_torch/zoo/mini/measures_stage1.csv"),
     Entry("hific", "mini (GAN)", "hific_torch/zoo/mini/measures.csv"),
+    Entry("hific", "cpu stage 1 (MSE)", "hific_torch/zoo/cpu/measures.csv", (("model", "stage1"),)),
+    Entry("hific", "cpu (GAN)", "hific_torch/zoo/cpu/measures.csv", (("model", "gan"),)),
     Entry("irec", "mini", "irec_tf/zoo/mini/measures.csv", (("mode", "lossy"),)),
     Entry("irec", "cpu", "irec_tf/zoo/cpu/measures.csv", (("mode", "lossy"), ("model", "irec cpu"))),
 )
