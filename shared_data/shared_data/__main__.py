@@ -51,13 +51,12 @@ def cmd_prepare(a) -> int:
     if a.cluster == "slurm":
         import shutil
 
-        from .pipeline import slurm_cluster
-        cluster = slurm_cluster(a.job_cores, a.job_memory, a.job_walltime, a.queue, account=a.account,
-                                job_extra=a.job_extra, python=a.job_python, interface=a.job_interface)
+        from .pipeline import slurm_cluster, slurm_job_script
+        job = dict(account=a.account, job_extra=a.job_extra, python=a.job_python, interface=a.job_interface)
         if a.job_script:
-            print(cluster.job_script())
-            cluster.close()
+            print(slurm_job_script(a.job_cores, a.job_memory, a.job_walltime, a.queue, **job))
             return 0
+        cluster = slurm_cluster(a.job_cores, a.job_memory, a.job_walltime, a.queue, **job)
         if shutil.which("sbatch") is None:
             cluster.close()
             raise PrepareError("--cluster slurm: sbatch not found (run this on a SLURM login node)")

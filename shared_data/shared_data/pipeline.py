@@ -287,6 +287,20 @@ def slurm_cluster(cores: int = 4, memory: str = "8GB", walltime: str = "04:00:00
     return SLURMCluster(**slurm_cluster_kwargs(cores, memory, walltime, queue, **more))
 
 
+def slurm_job_script(cores: int = 4, memory: str = "8GB", walltime: str = "04:00:00", queue: str | None = None,
+                     **more) -> str:
+    """The job script :func:`slurm_cluster` would submit, from dask-jobqueue's ``SLURMJob`` alone: no cluster
+    and no event loop is started (a cluster's loop must start within 10 s, which a loaded machine missed), and
+    the scheduler address is a placeholder (``tcp://SCHEDULER:8786``; the real one exists only once a run starts)."""
+    try:
+        from dask_jobqueue.slurm import SLURMJob
+    except ImportError:
+        raise PrepareError("--cluster slurm needs dask-jobqueue: pip install dask-jobqueue") from None
+    kw = slurm_cluster_kwargs(cores, memory, walltime, queue, **more)
+    kw.pop("scheduler_options", None)
+    return SLURMJob(scheduler="tcp://SCHEDULER:8786", name="dask-worker", **kw).job_script()
+
+
 def _remove_stale_temps(out: Path) -> None:
     """Delete the hidden ``.NAME.XXXX.tmp`` files a killed run left (never visible under a final name)."""
     for p in out.rglob(".*.tmp"):

@@ -279,16 +279,12 @@ def scheduler_kwargs(a: argparse.Namespace) -> dict:
 
 def slurm_job_script(a: argparse.Namespace) -> str:
     """The job script ``--scheduler slurm`` would submit (for ``--job-script``)."""
-    from shared_data.pipeline import slurm_cluster
+    from shared_data.pipeline import slurm_job_script as job_script
 
     try:
-        cluster = slurm_cluster(**scheduler_kwargs(a)["slurm"])
+        return job_script(**scheduler_kwargs(a)["slurm"])
     except PrepareError as e:
         raise SweepError(str(e).replace("--cluster slurm", "--scheduler slurm")) from None
-    try:
-        return cluster.job_script()
-    finally:
-        cluster.close()
 
 
 __all__ = ["SweepTask", "SweepResult", "SweepError", "Scheduler", "run_sweep", "sweep_to_measures", "sort_rows",
