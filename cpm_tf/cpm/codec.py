@@ -30,6 +30,7 @@ from shared_data import arith
 from shared_data import container as cont
 from shared_data.errors import ContainerError, ImageError, ModelError
 from shared_data.imageio import check_rgb_uint8, pad_to_multiple, read_image, write_png
+from shared_data.tiling import tiles
 
 from . import arithcfg, integer
 from .coding import ContextModelInt, ContextModelNumpy, decode_symbols, encode_symbols
@@ -68,16 +69,6 @@ def decoder_margin(B: int) -> int:
     """Symbols of context each side of a synthesis tile: from_bn (3×3 transposed, ±1.5 symbols), the
     2(3B+1) 3×3 convs at 1/4 scale (±1/2 symbol each), h12 / h13 (5×5 transposed, ±1 and ±1/2), plus two."""
     return 3 + (3 * B + 1) + 2
-
-
-def tiles(h: int, w: int, tile: int, margin: int):
-    """((y0, y1, x0, x1) core, (a0, a1, b0, b1) window) of each tile of an h × w symbol grid, row-major;
-    the window is the core grown by ``margin`` each side, clipped to the grid."""
-    for y0 in range(0, h, tile):
-        for x0 in range(0, w, tile):
-            y1, x1 = min(h, y0 + tile), min(w, x0 + tile)
-            yield (y0, y1, x0, x1), (max(0, y0 - margin), min(h, y1 + margin), max(0, x0 - margin),
-                                     min(w, x1 + margin))
 
 
 SIZED_CRC = 1 << 32  # flag of the header's CRC value: the CRC also covers the image's H x W (files since issue 17)

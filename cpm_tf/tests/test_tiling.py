@@ -1,5 +1,5 @@
 """Bounded memory on huge images (issue 17): tiled analysis / synthesis transforms and the ring-buffered
-context model (``cpm.codec.tiles``, ``cpm.coding.RING``).
+context model (``shared_data.tiling.tiles``, ``cpm.coding.RING``).
 
 The tiles are forced small here (``tile_above = 0``, 16-symbol tiles) so that a 512×384 crop has interior
 tiles whose windows do not reach the image border; the real threshold (``TILE_ABOVE``, 2^22 padded pixels)

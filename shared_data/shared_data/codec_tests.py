@@ -62,15 +62,6 @@ def toy_factory(model=None, **options):
     return ToyLosslessCodec()
 
 
-_KERNEL_VARS = ("ATEN_CPU_CAPABILITY", "TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS",
-                "OPENBLAS_CORETYPE")
-
-
-def _kernel_env() -> dict:
-    """The set variables that select float kernels (an emulated CPU; :mod:`shared_data.arith`)."""
-    return {k: os.environ[k] for k in _KERNEL_VARS if os.environ.get(k)}
-
-
 def image(height: int = 32, width: int = 48, seed: int = 16) -> np.ndarray:
     """A smooth image with texture (gradients + noise): what every codec's protocol test encodes."""
     rng = np.random.default_rng(seed)
@@ -126,13 +117,12 @@ def make(codec_id: str, golden_path: str | os.PathLike, model: str | os.PathLike
     def _write_golden(codec, data):
         import json
 
-        from . import arith
         from .imageio import atomic_write_bytes
         img = codec_api.decompress(codec, data)
         atomic_write_bytes(golden_path, data)
         atomic_write_bytes(decoded_path, np.ascontiguousarray(img).tobytes())
-        atomic_write_bytes(meta_path, (json.dumps({"isa": arith.isa(), "kernels": _kernel_env(), "height": img.shape[0],
-                                                   "width": img.shape[1]}, sort_keys=True) + "\n").encode())
+        atomic_write_bytes(meta_path, (json.dumps({**golden.arith_here(), "height": img.shape[0], "width": img.shape[1]},
+                                                  sort_keys=True) + "\n").encode())
 
     def test_golden_file_decodes(protocol_codec, protocol_encoded):
         import json
@@ -155,16 +145,10 @@ def make(codec_id: str, golden_path: str | os.PathLike, model: str | os.PathLike
     def test_golden_bytes(protocol_encoded):
         import json
 
-        from . import arith
         if golden.update_requested(codec_id):
             return  # written by test_golden_file_decodes
-        if meta_path.is_file():
-            meta = json.loads(meta_path.read_text())
-            here = (arith.isa(), _kernel_env())
-            if (meta.get("isa"), meta.get("kernels", {})) != here:
-                pytest.skip(f"{golden_path.name} was encoded on a {meta.get('isa')} CPU with kernel settings "
-                            f"{meta.get('kernels', {})}, this process has {here[0]} / {here[1]}: the float encoder may "
-                            "choose other symbols (decoding is checked by test_golden_file_decodes)")
+        if meta_path.is_file() and (why := golden.other_arith(json.loads(meta_path.read_text()))):
+            pytest.skip(f"{golden_path.name} was {why}")
         golden.check(golden_path, protocol_encoded[2], codec_id)
 
     def test_estimate_bits_matches_the_file(protocol_codec, protocol_encoded):

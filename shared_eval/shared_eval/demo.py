@@ -59,9 +59,9 @@ CODECS = tuple(Codec(cid, folder, pkg, lossless=(cid == "l3c"), zoo_crop=64 if c
 
 #: the model each codec's demo uses (relative to its folder): the strongest committed zoo model on Kodak
 #: (``python -m shared_eval.zoo``); cpm: cpu_low (the paper's "low" point, the demo's rate range); sga: the
-#: mean-scale hyperprior at λ = 0.012; l3c: l3c_cpu; hific and irec: zoo/mini (nothing stronger committed yet)
+#: mean-scale hyperprior at λ = 0.012; l3c: l3c_cpu; hific: zoo/cpu (its GAN stage); irec: zoo/cpu (lossy)
 DEMO_MODELS = {"cpm": "zoo/cpu_low", "sga": "zoo/ms/mbt2018-num_filters=64-lmbda=0.012", "l3c": "zoo/l3c_cpu",
-               "hific": "zoo/mini", "irec": "zoo/mini"}
+               "hific": "zoo/cpu", "irec": "zoo/cpu"}
 
 
 def availability(codec: Codec, repo: Path = REPO, model: str = "zoo/mini") -> str | None:

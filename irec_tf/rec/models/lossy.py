@@ -11,6 +11,10 @@ H/64 × W/64 × M, with N = ``level_1_filters`` (196) and M = ``level_2_filters`
 * p(x|y):        [deconv5×5/2↑ N, IGDN]×3 → deconv5×5/2↑ 3 (not clipped; clipped to [0,1] for metrics)
 
 The rate is KL₁ + KL₂ (analytic Gaussian KLs), the loss β·distortion + (KL₁+KL₂)/(H·W·ln 2).
+
+Coding an image of more than :data:`TILE_ABOVE` padded pixels runs q(y|x)'s analysis and p(x|y)'s synthesis
+on overlapping tiles (:mod:`shared_data.tiling`; issue 17, bounded memory): the rest works at 1/16 or 1/64
+scale and stays whole.
 """
 
 from __future__ import annotations
@@ -22,6 +26,17 @@ from .layers import GDN, SignalConv2D
 from .layers import sample_noise as _eps
 
 SCALE_EPS = 1e-7
+
+#: Tiling: above TILE_ABOVE padded pixels (2^22, 2048x2048) the analysis and synthesis transforms run on tiles
+#: of TILE x TILE level-1 latents (16·TILE pixels a side) grown by ENC_MARGIN / DEC_MARGIN latents each side
+#: and cropped after the network. Their receptive fields are ±30 px (four 5×5/2↓ convolutions: 2·(1+2+4+8)) and
+#: about ±2.3 latents (four 5×5/2↑, each ±1.25 input cells, plus the reflect padding of the original's
+#: up-convolution), so a margin of 4 latents gives the untiled values up to float rounding
+#: (tests/test_tiling.py; a margin of 0 does not). Smaller images (goldens, Kodak, zoo references) are untiled.
+TILE_ABOVE = 1 << 22
+TILE = 64
+ENC_MARGIN = 4
+DEC_MARGIN = 4
 
 
 def _softplus(x):
@@ -44,6 +59,7 @@ class Large2LevelVAE(tf.keras.Model):
         N, M = level_1_filters, level_2_filters
         self.level_1_filters, self.level_2_filters = N, M
         self.layer_flavour = layer_flavour
+        self.tile_above, self.tile, self.enc_margin, self.dec_margin = TILE_ABOVE, TILE, ENC_MARGIN, DEC_MARGIN
 
         def conv(filters, k, mode, name, use_bias=True, rdft=True, initializer="variance_scaling"):
             return SignalConv2D(filters, k, mode, use_bias=use_bias, flavour=layer_flavour, rdft=rdft,
@@ -111,6 +127,29 @@ class Large2LevelVAE(tf.keras.Model):
             h = igdn(conv(h))
         return self.synthesis_out(h)
 
+    # --- the pieces on huge images: overlapping tiles (coding only; training sees crops) -------------------
+    def analysis_stats(self, x):
+        """:meth:`infer_y_stats` of a (1, H, W, 3) image, on tiles above :attr:`tile_above` pixels."""
+        from shared_data.tiling import run_tiled
+
+        H, W = int(x.shape[1]), int(x.shape[2])
+        if H * W <= self.tile_above:
+            return self.infer_y_stats(x)
+        loc, logscale = run_tiled(lambda t: tuple(v.numpy() for v in self.infer_y_stats(tf.constant(t))),
+                                  np.asarray(x), (H // 16, W // 16), self.tile, self.enc_margin, in_scale=16)
+        return tf.constant(loc), tf.constant(logscale)
+
+    def synthesize_image(self, y):
+        """:meth:`synthesize` of (1, h, w, N) latents, on tiles above :attr:`tile_above` output pixels."""
+        from shared_data.tiling import run_tiled
+
+        h, w = int(y.shape[1]), int(y.shape[2])
+        if h * w * 256 <= self.tile_above:
+            return self.synthesize(y)
+        (x_hat,) = run_tiled(lambda t: self.synthesize(tf.constant(t)).numpy(), np.asarray(y), (h, w), self.tile,
+                             self.dec_margin, out_scale=16)
+        return tf.constant(x_hat)
+
     # --- training / ideal pass ------------------------------------------------------------------------
     def call(self, x, training=False, noise=None):
         """``noise``: optional (ε_z, ε_y) standard normals for the two reparameterised samples (the
@@ -132,7 +171,7 @@ class Large2LevelVAE(tf.keras.Model):
     # --- relative entropy coding (sequential over levels: z first, then y given ẑ) ---------------------
     def rec_encode(self, x, coder, progress=None):
         """Code one image x (1, H, W, 3) ∈ [0,1]. Returns (x̂, [LevelCode z, LevelCode y], [LevelStats …])."""
-        loc_x, logscale_x = self.infer_y_stats(x)
+        loc_x, logscale_x = self.analysis_stats(x)
         qz_loc, qz_scale = self.posterior_z(loc_x)
         pz_loc, pz_scale = self.prior_z(1, qz_loc.shape[1], qz_loc.shape[2])
         z, code_z, st_z = coder.encode(qz_loc.numpy(), qz_scale.numpy(), pz_loc.numpy(), pz_scale.numpy(),
@@ -142,7 +181,7 @@ class Large2LevelVAE(tf.keras.Model):
         qy_loc, qy_scale = self.posterior_y(loc_x, logscale_x, loc_p, logscale_p)
         y, code_y, st_y = coder.encode(qy_loc.numpy(), qy_scale.numpy(), loc_p.numpy(), scale_p.numpy(),
                                        level=1, progress=progress)
-        x_hat = self.synthesize(tf.constant(y.astype(np.float32)))
+        x_hat = self.synthesize_image(tf.constant(y.astype(np.float32)))
         return x_hat, [code_z, code_y], [st_z, st_y]
 
     def rec_decode(self, codes, coder, height, width):
@@ -152,13 +191,13 @@ class Large2LevelVAE(tf.keras.Model):
         z = coder.decode(pz_loc.numpy(), pz_scale.numpy(), codes[0], level=0)
         loc_p, _, scale_p = self.prior_y(tf.constant(z.astype(np.float32)))
         y = coder.decode(loc_p.numpy(), scale_p.numpy(), codes[1], level=1)
-        return self.synthesize(tf.constant(y.astype(np.float32)))
+        return self.synthesize_image(tf.constant(y.astype(np.float32)))
 
     # --- the portable path: priors from the integer network, exact integer samples (rec.portable) -----
     def rec_encode_exact(self, x, coder, intnet, progress=None):
         """As :meth:`rec_encode`, but p(z) and p(y|ẑ) come from ``intnet`` and ẑ, ŷ are int64 ·2^Z_FRAC.
         The posteriors stay float (they only steer the search). Returns (x̂, codes, stats, [ẑ_q, ŷ_q])."""
-        loc_x, logscale_x = self.infer_y_stats(x)
+        loc_x, logscale_x = self.analysis_stats(x)
         qz_loc, qz_scale = self.posterior_z(loc_x)
         pz_loc, pz_scale = intnet.prior_z(qz_loc.shape[1], qz_loc.shape[2])
         z_q, code_z, st_z = coder.encode(qz_loc.numpy(), qz_scale.numpy(), pz_loc, pz_scale, level=0,
@@ -168,7 +207,7 @@ class Large2LevelVAE(tf.keras.Model):
         py_loc, py_scale = intnet.prior_y(z_q)
         y_q, code_y, st_y = coder.encode(qy_loc.numpy(), qy_scale.numpy(), py_loc, py_scale, level=1,
                                          progress=progress, exact=True)
-        return self.synthesize(_dequant(y_q)), [code_z, code_y], [st_z, st_y], [z_q, y_q]
+        return self.synthesize_image(_dequant(y_q)), [code_z, code_y], [st_z, st_y], [z_q, y_q]
 
     def rec_decode_exact(self, codes, coder, intnet, height, width):
         """Inverse of :meth:`rec_encode_exact`: (x̂ from the float synthesis, [ẑ_q, ŷ_q] exact)."""
@@ -178,7 +217,7 @@ class Large2LevelVAE(tf.keras.Model):
         z_q = decode_exact(coder, pz_loc, pz_scale, codes[0], level=0)
         py_loc, py_scale = intnet.prior_y(z_q)
         y_q = decode_exact(coder, py_loc, py_scale, codes[1], level=1)
-        return self.synthesize(_dequant(y_q)), [z_q, y_q]
+        return self.synthesize_image(_dequant(y_q)), [z_q, y_q]
 
     def num_levels(self):
         return 2
