@@ -42,6 +42,9 @@ EXPECTED_COMMIT = "a0ba55e2bad1827606885d53a3ed4e6dc93a1a9f"  # gergely-flamich/
 FIXTURE = "irec"  # the one fixture of this sub-project (parity/MANIFEST.json)
 REGEN = "tools/parity/make_irec_fixture.py (see parity/PROVENANCE.md)"
 RTOL = 1e-5
+#: ResNet-VAE gradients across CPUs: float32 accumulation through 24 residual blocks differs in the last bits
+#: between kernel families (5.1e-5 of the largest, last_gen_conv, on an AVX-512 CPU vs the AVX2 fixture)
+LOSSLESS_GRAD_RTOL = 1e-4
 STABLE_GRAD_RTOL = 1e-4  # ResNet VAE gradients under the default (tail-side) discretized logistic
 HEADER_BYTES = 100  # container + irec header + arithmetic record + ANS slack (README: ≈ 70 bytes measured)
 REQUIRED = {"lossy": ("input", "eps/z", "eps/y", "out/x_hat", "out/kl1", "out/kl2", "out/loss", "epsp/y", "outp/x_hat",
@@ -293,7 +296,8 @@ def test_lossless_train_step_and_ema(lossless_fx):
     grads = tape.gradient(loss, m.trainable_variables)
     mapping = {k: (v, _reshaper(a[f"w/{k}"].shape, v)) for k, (v, _) in lossless_map(m).items()
                if not k.endswith("/_initialized")}
-    _check_step(m, grads, mapping, a, lambda: tf.keras.optimizers.Adamax(1e-3), 1e-3, 1e-7)
+    _check_step(m, grads, mapping, a, lambda: tf.keras.optimizers.Adamax(1e-3), 1e-3, 1e-7,
+                grad_rtol=LOSSLESS_GRAD_RTOL)
     ema_update(ema, m.trainable_variables, 0.999)
     by_var = {id(v): e for v, e in zip(m.trainable_variables, ema)}
     for k, (v, _) in lossless_map(m, ema=True).items():
