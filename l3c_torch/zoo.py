@@ -89,6 +89,7 @@ SPEED_CASES = {  # name: overrides of the baseline (cr_mini.cf, crop 32, batch 8
     "batch16": {"batch": 16},
     "compile": {"compile_": True},
     "cache_crop64": {"cache": True, "crop": 64},  # the zoo recipe's choice
+    "cache_crop64_bf16": {"cache": True, "crop": 64, "bf16": True},  # the recipe under bf16 autocast
 }
 
 

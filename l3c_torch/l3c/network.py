@@ -83,7 +83,9 @@ class EDSRLikeEnc(nn.Module):
     def forward(self, x) -> EncOut:
         x = self.down(x)
         Fs = self.body(x) + x
-        bn, bn_q, sym = self.q(self.to_q(Fs))
+        z = self.to_q(Fs)
+        with torch.autocast(x.device.type, enabled=False):  # soft quantization in float32 under bf16 autocast
+            bn, bn_q, sym = self.q(z.float())
         return EncOut(bn, bn_q, sym, Fs)
 
 
@@ -298,7 +300,8 @@ class MultiscaleNetwork(nn.Module):
                 target = encs[i - 1].symbols.float()
             else:
                 target = bns[i - 1]
-            nlls[i] = self.dmll(i).nll(target, params).sum()
+            with torch.autocast(x.device.type, enabled=False):  # the mixture likelihood in float32 under bf16
+                nlls[i] = self.dmll(i).nll(target.float(), params.float()).sum()  # autocast (no-op otherwise)
             fuse = feats
         return nlls, encs
 
