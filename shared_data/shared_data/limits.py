@@ -30,10 +30,10 @@ FLAG = "--max-pixels"
 #: linearly with the pixel count, so the default keeps each codec within about twice its 4K figure.
 DEFAULT_MAX_PIXELS = 1 << 24
 
-#: Lower defaults where the 4K peak RSS was close to 4 GB: CPM's encoder and decoder (3.4 / 3.2 GiB at 4K before
-#: issue 17 tiled them; 0.95 / 1.11 GiB since, the limit kept) stop at 2^23 = 8,388,608 pixels (a 4K UHD frame is
-#: 8,294,400). L3C's encoder had 2^23 too (≈ 4.3 GiB at 4K, extrapolated) until session 7 bounded it (2.18 GiB).
-DEFAULTS = {("cpm", "encode"): 1 << 23, ("cpm", "decode"): 1 << 23}
+#: Lower defaults per (codec, command), where a codec's memory needs one. None since session 8: CPM's encoder and
+#: decoder had 2^23 while their 4K peak RSS was 3.4 / 3.2 GiB (before issue 17 tiled them; 0.82 / 0.73 GiB since,
+#: 12000² ≈ 3.4 / 2.5 GiB by the affine estimate below), L3C's encoder until session 7 bounded it.
+DEFAULTS: dict[tuple[str, str], int] = {}
 
 
 def default_max_pixels(codec: str | None = None, command: str | None = None) -> int:
@@ -95,23 +95,38 @@ def add_max_pixels_argument(parser: argparse.ArgumentParser, codec: str | None =
 
 
 GiB = 1 << 30
-#: Peak RSS of one 3840×2160 encode / decode, measured with ``bench.py --rss`` on the development machine
-#: (root README, "Reliability"). iREC's 4K run does not finish on that CPU: its figures are lines through
-#: measured 960×540 / 1920×1080 runs (``bench.py --rss_sizes``), extrapolated to 4K.
-RSS_4K = {("cpm", "encode"): 0.95 * GiB, ("cpm", "decode"): 1.11 * GiB,  # tiled since issue 17
+#: Peak RSS of one 3840×2160 encode / decode, measured with ``bench.py --rss`` (root README, "Reliability"),
+#: each command in a fresh child process, the CLI's default model.
+RSS_4K = {("cpm", "encode"): 876843008, ("cpm", "decode"): 778694656,  # tiled (issue 17), session 8
           ("sga", "encode"): 1.36 * GiB, ("sga", "decode"): 2.38 * GiB,
           ("l3c", "encode"): 2.18 * GiB, ("l3c", "decode"): 1.69 * GiB,  # strips + row blocks (session 7)
           ("hific", "encode"): 1.20 * GiB, ("hific", "decode"): 1.31 * GiB,
-          ("irec", "encode"): 4.0 * GiB, ("irec", "decode"): 3.8 * GiB}  # extrapolated
+          ("irec", "encode"): 1.50 * GiB, ("irec", "decode"): 1.23 * GiB}  # tiled (session 8)
 PIXELS_4K = 3840 * 2160
+#: Affine models ``(base bytes, bytes per pixel)`` of the tiled codecs' peak RSS, through two measured runs
+#: in the tiled regime (2880×1620 and 3840×2160, ``bench.py --rss --rss_size``, session 8): a tiled transform's
+#: working set is one tile's, so only the image, the latents and the coder state grow with the image. The
+#: other codecs' 4K figure is scaled linearly (an over-estimate above 4K: it scales the interpreter too).
+RSS_AFFINE = {("cpm", "encode"): (707394999, 20.43), ("cpm", "decode"): (660448987, 14.26)}
 MEMORY_VAR = "LIC_MAX_MEMORY"
 
 
 def estimated_peak_bytes(codec: str, command: str, pixels: int) -> int | None:
-    """Peak memory to ``command`` an image of ``pixels`` pixels: the 4K figure scaled linearly (the figure
-    includes the interpreter and model, so above 4K this over-estimates slightly). None if not measured."""
+    """Peak memory to ``command`` an image of ``pixels`` pixels: :data:`RSS_AFFINE`'s line where measured, else
+    the 4K figure scaled linearly. None if not measured."""
+    if (codec, command) in RSS_AFFINE:
+        base, per_px = RSS_AFFINE[(codec, command)]
+        return int(base + per_px * pixels)
     rss = RSS_4K.get((codec, command))
     return None if rss is None else int(rss * pixels / PIXELS_4K)
+
+
+def estimate_basis(codec: str, command: str) -> str:
+    """How :func:`estimated_peak_bytes` estimates (for the refusal message)."""
+    if (codec, command) in RSS_AFFINE:
+        base, per_px = RSS_AFFINE[(codec, command)]
+        return f"{base / GiB:.2f} GiB + {per_px:.1f} bytes per pixel, measured on tiled runs"
+    return f"its 4K peak, {RSS_4K[(codec, command)] / GiB:.2f} GiB, scaled by the pixel count"
 
 
 def _parse_bytes(text: str) -> int:
@@ -153,8 +168,8 @@ def check_memory(height: int, width: int, codec: str, command: str, path) -> Non
     budget, where = memory_budget()
     if budget is not None and est > budget:
         raise MemoryLimitError(
-            f"{path}: {width}x{height} would need about {est / GiB:.1f} GiB to {command} with {codec} (its 4K "
-            f"peak, {RSS_4K[(codec, command)] / GiB:.2f} GiB, scaled by the pixel count), more than the "
+            f"{path}: {width}x{height} would need about {est / GiB:.1f} GiB to {command} with {codec} "
+            f"({estimate_basis(codec, command)}), more than the "
             f"{budget / GiB:.1f} GiB {where}; use a smaller image or a machine with more memory "
             f"(${MEMORY_VAR} sets the budget)")
 

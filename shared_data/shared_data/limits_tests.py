@@ -51,15 +51,18 @@ def make(codec: str, root: Path, module: str | None = None) -> dict:
 
     def test_raised_limit_is_refused_for_memory_up_front(big_png, tmp_path):
         """Issue 17: 12000x12000 with the pixel limit raised (``--max-pixels 0``) completes within 8 GB or is
-        refused for memory with the same clarity: every codec's estimate (its 4K peak RSS scaled by the
-        pixel count) is far above 8 GB at 144 M pixels, so each refuses up front."""
+        refused for memory with the same clarity. A codec whose estimate (:func:`limits.estimated_peak_bytes`)
+        is above 8 GB at 144 M pixels is refused under an 8 GiB budget; one below it (tiled CPM: ≈ 3.4 GiB) is
+        admitted there (its real 12000² run is a slow test) and is checked here under a budget below its
+        estimate — the same up-front, one-line refusal."""
         out = tmp_path / "o.lic"
         est = limits.estimated_peak_bytes(codec, "encode", 12000 * 12000)
-        assert est is not None and est > 8 * limits.GiB, est
+        assert est is not None, f"no memory figure for {codec}"
+        budget = 8 if est > 8 * limits.GiB else max(1, int(est / limits.GiB) - 1)
         err, wall, cpu = limits.run_cli_refusal([sys.executable, "-m", module, "encode", big_png, out,
                                                  limits.FLAG, "0"], big_png, out, root,
-                                                env={limits.MEMORY_VAR: "8G"}, memory=True)
-        assert "12000x12000" in err and "8.0 GiB" in err, err
+                                                env={limits.MEMORY_VAR: f"{budget}G"}, memory=True)
+        assert "12000x12000" in err and f"{budget}.0 GiB" in err, err
         assert cpu < MAX_CPU_S, f"{cpu:.1f} s of CPU to refuse (wall {wall:.1f} s): the check is not up front"
 
     def test_flag_is_wired_and_raising_the_limit_admits_the_image(big_png, monkeypatch):

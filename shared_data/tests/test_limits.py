@@ -28,11 +28,21 @@ def test_decoder_precheck_reads_the_container_header(tmp_path):
     limits.precheck("decode", tmp_path / "junk.lic", 1, "test")  # unreadable: left to the codec's own error
 
 
-def test_defaults_and_argparse():
-    assert limits.default_max_pixels("cpm", "encode") == 1 << 23 and limits.default_max_pixels("l3c", "decode") == 1 << 24
+def test_defaults_and_argparse(monkeypatch):
+    assert limits.default_max_pixels("cpm", "encode") == limits.default_max_pixels("l3c", "decode") == 1 << 24
+    monkeypatch.setitem(limits.DEFAULTS, ("cpm", "encode"), 1 << 23)   # a per-codec default, where one is needed
+    assert limits.default_max_pixels("cpm", "encode") == 1 << 23 and limits.default_max_pixels("cpm", "decode") == 1 << 24
     p = argparse.ArgumentParser()
     limits.add_max_pixels_argument(p, "cpm", "encode")
     assert p.parse_args([]).max_pixels == 1 << 23 and p.parse_args(["--max-pixels", "0"]).max_pixels == 0
+
+
+def test_affine_memory_estimate():
+    base, per_px = limits.RSS_AFFINE[("cpm", "encode")]
+    assert limits.estimated_peak_bytes("cpm", "encode", 1000) == int(base + per_px * 1000)
+    assert limits.estimated_peak_bytes("l3c", "encode", limits.PIXELS_4K) == int(limits.RSS_4K[("l3c", "encode")])
+    assert limits.estimated_peak_bytes("nope", "encode", 10) is None
+    assert "bytes per pixel" in limits.estimate_basis("cpm", "decode") and "scaled" in limits.estimate_basis("sga", "encode")
 
 
 def test_image_size_errors(tmp_path):
@@ -47,7 +57,13 @@ def test_memory_budget_refuses_with_one_line(tmp_path, monkeypatch):
     from shared_data.errors import MemoryLimitError
     p = limits.write_constant_png(tmp_path / "m.png", 4000, 3000)
     monkeypatch.setenv(limits.MEMORY_VAR, "1G")
-    with pytest.raises(MemoryLimitError, match=r"m.png: 3000x4000 would need about 1\.4 GiB to encode with cpm"):
+    with pytest.raises(MemoryLimitError, match=r"m.png: 3000x4000 would need about 2\.0 GiB to encode with sga "
+                                               r"\(its 4K peak, 1\.36 GiB, scaled by the pixel count\)"):
+        limits.precheck("encode", p, 0, "sga")
+    limits.precheck("encode", p, 0, "cpm")   # tiled: 0.66 GiB + 20.4 bytes per pixel = 0.9 GiB
+    monkeypatch.setenv(limits.MEMORY_VAR, "512M")
+    with pytest.raises(MemoryLimitError, match=r"m.png: 3000x4000 would need about 0\.9 GiB to encode with cpm "
+                                               r"\(0\.66 GiB \+ 20\.4 bytes per pixel, measured on tiled runs\)"):
         limits.precheck("encode", p, 0, "cpm")
     limits.precheck("encode", p, 0, "l3c-unmeasured")  # no estimate: no memory check
     monkeypatch.setenv(limits.MEMORY_VAR, "8G")
