@@ -107,7 +107,9 @@ PIXELS_4K = 3840 * 2160
 #: in the tiled regime (2880×1620 and 3840×2160, ``bench.py --rss --rss_size``, session 8): a tiled transform's
 #: working set is one tile's, so only the image, the latents and the coder state grow with the image. The
 #: other codecs' 4K figure is scaled linearly (an over-estimate above 4K: it scales the interpreter too).
-RSS_AFFINE = {("cpm", "encode"): (707394999, 20.43), ("cpm", "decode"): (660448987, 14.26)}
+#: (iREC's 4K figures are the printed 0.01-GiB values, so its slopes are ±1.5 bytes per pixel.)
+RSS_AFFINE = {("cpm", "encode"): (707394999, 20.43), ("cpm", "decode"): (660448987, 14.26),
+              ("irec", "encode"): (1040533797, 68.7), ("irec", "decode"): (998311011, 38.9)}
 MEMORY_VAR = "LIC_MAX_MEMORY"
 
 
