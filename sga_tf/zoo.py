@@ -158,7 +158,8 @@ def _restore(ckpt, model, path: str):
 
 
 def train_one(lmbda: float, recipe: dict, work: Path, train_glob: str, last_step: int, stop_at: float | None = None,
-              save_secs: float = 120, progress: bool = True, data: MemoryCrops | None = None) -> int:
+              save_secs: float = 120, progress: bool = True, data: MemoryCrops | None = None,
+              warm_start: Path | None = None) -> int:
     """Train (or resume) the zoo run of λ under ``work/<runname>`` up to ``last_step``; returns the step reached.
 
 
@@ -166,7 +167,9 @@ def train_one(lmbda: float, recipe: dict, work: Path, train_glob: str, last_step
     (ε = 1e-8, as tf.train.AdamOptimizer). Checkpoints via ``tf.train.CheckpointManager`` (state file replaced
     atomically: a SIGKILL leaves the previous complete checkpoint), TensorBoard under ``work/logs/<runname>``,
     ``loss.csv`` (step, loss, bpp, mse, psnr, wall) for the curve. ``stop_at``: a time.time() deadline; the run saves and stops
-    there (resumed later by the same command)."""
+    there (resumed later by the same command). ``warm_start``: a zoo folder (``zoo/ms``); a run with no checkpoint
+    in ``work`` starts from its exported model there (weights, step, loss.csv / record.txt; fresh Adam state: the
+    export has none), so training continues in a fresh clone where ``work`` is gone."""
     import tensorflow as tf
     from sga.train import build_model
     from tqdm import tqdm
@@ -185,6 +188,18 @@ def train_one(lmbda: float, recipe: dict, work: Path, train_glob: str, last_step
     if manager.latest_checkpoint:
         _restore(ckpt, model, manager.latest_checkpoint)
         print(f"{name}: resumed {manager.latest_checkpoint} at step {int(step)}")
+    elif warm_start is not None:
+        src = Path(warm_start) / name
+        if not (src / "weights.index").is_file():
+            raise FileNotFoundError(f"{src}: no exported model to warm-start {name} from")
+        tf.train.Checkpoint(model=model).read(str(src / "weights")).expect_partial().assert_existing_objects_matched()
+        step.assign(int(json.loads((src / "args.json").read_text())["last_step"]))
+        for f in ("loss.csv", "record.txt"):
+            if (src / f).is_file():
+                shutil.copy(src / f, run_dir / f)
+        with (run_dir / "record.txt").open("a") as r:
+            r.write(f"warm start from {src} at step {int(step)} (fresh Adam state)\n")
+        print(f"{name}: warm start from {src} at step {int(step)} (fresh Adam state)")
     if int(step) >= last_step:
         return int(step)
     data = data or MemoryCrops(train_glob)
@@ -256,7 +271,8 @@ def cmd_train(a, recipe: dict) -> int:
     """Train the three λ in parallel processes (each resumable), up to ``steps``."""
     work = Path(a.work)
     base_cmd = [sys.executable, str(Path(__file__).resolve()), "--work", str(work), "--train_glob", a.train_glob,
-                "--threads", str(a.threads), "--recipe", json.dumps(recipe)] + (["--stop_at", a.stop_at] if a.stop_at else [])
+                "--threads", str(a.threads), "--recipe", json.dumps(recipe)] + (["--stop_at", a.stop_at] if a.stop_at else []) \
+        + (["--warm_start", "--zoo", a.zoo] if a.warm_start else [])
     procs = [subprocess.Popen(base_cmd + ["train-one", "--lmbda", str(lm), "--last_step", str(steps_of(lm, recipe))]
                               + ([] if i == len(recipe["lambdas"]) // 2 else ["--no_progress"]))
              for i, lm in enumerate(recipe["lambdas"])]
@@ -521,6 +537,9 @@ def main(argv=None) -> int:
     p.add_argument("--stop_at", default=None, help="HH:MM: save and stop there (resume with the same command)")
     p.add_argument("--minutes", type=float, default=None, help="stop training after M minutes (and M1 at 2M)")
     p.add_argument("--recipe", default=None, help="JSON object overriding RECIPE entries (tests, GPU runs)")
+    p.add_argument("--warm_start", action="store_true",
+                   help="a run with no checkpoint under --work starts from its exported model in --zoo (weights and "
+                        "step; fresh optimizer state): continue the committed models in a fresh clone")
     sub = p.add_subparsers(dest="command", required=True)
     p.add_argument("--zoo", default=str(ZOO_DIR), help="exported models, measures.csv, summary.json")
     p.add_argument("--reference", default=str(REFERENCE))
@@ -555,7 +574,7 @@ def main(argv=None) -> int:
     if a.command == "train-one":
         _set_threads(a.threads)
         train_one(a.lmbda, recipe, Path(a.work), a.train_glob, a.last_step, _deadline(a.stop_at), save_secs=a.save_secs,
-                  progress=a.progress)
+                  progress=a.progress, warm_start=Path(a.zoo) if a.warm_start else None)
         return 0
     if a.command == "export":
         return cmd_export(a, recipe)

@@ -117,3 +117,33 @@ def test_train_sigkill_resume(tmp_path):
     rec = (run_dir / "record.txt").read_text()
     assert "stop step 40" in rec and rec.count("start step") == 2
     assert int(rec.splitlines()[-2].split()[2]) > 0, rec  # the second start resumed from a saved step
+
+
+def test_warm_start_continues_an_exported_model(tmp_path):
+    """``--warm_start``: a run with no checkpoint under --work (a fresh clone) starts from the exported model in
+    --zoo — its weights and step — and continues to the recipe's step; the export round-trips."""
+    from sga.checkpoints import load_model
+
+    from shared_data.imageio import write_png
+
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        write_png(tmp_path / f"{i}.png", rng.integers(0, 256, (80, 80, 3), dtype=np.uint8))
+    recipe = {**zoo.RECIPE, "num_filters": 8, "steps": 3, "batchsize": 2, "patchsize": 64, "lambdas": (0.01,)}
+    name = zoo.run_name_of(0.01, recipe)
+    assert zoo.train_one(0.01, recipe, tmp_path / "w1", str(tmp_path), 3, progress=False) == 3
+
+    class A:
+        work, zoo = str(tmp_path / "w1"), str(tmp_path / "zoo")
+    zoo.cmd_export(A, recipe)
+    exported, _ = load_model(tmp_path / "zoo" / name, integer=False)
+    with pytest.raises(FileNotFoundError, match="no exported model"):
+        zoo.train_one(0.01, recipe, tmp_path / "w2", str(tmp_path), 5, progress=False, warm_start=tmp_path / "nope")
+    # the exported step is restored (nothing left to train to step 3), then training continues to step 5
+    assert zoo.train_one(0.01, recipe, tmp_path / "w2", str(tmp_path), 3, progress=False,
+                         warm_start=tmp_path / "zoo") == 3
+    assert zoo.train_one(0.01, recipe, tmp_path / "w3", str(tmp_path), 5, progress=False,
+                         warm_start=tmp_path / "zoo") == 5
+    rec = (tmp_path / "w3" / name / "record.txt").read_text()
+    assert "warm start from" in rec and "at step 3" in rec and "stop step 5" in rec
+    assert exported.trainable_variables and (tmp_path / "w3" / name / "loss.csv").is_file()
