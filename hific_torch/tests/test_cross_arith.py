@@ -131,15 +131,17 @@ def test_portable_files_decode_exactly_across_arithmetic(cross, pair):
 
 
 def test_float_path_fails_across_arithmetic(cross):
-    """The float path of the sensitive model: the decoder refuses (symbol CRC) on at least one pair and
-    names the arithmetic mismatch; never a wrong image. Asserted for FLOAT_FAILS on AVX2/AVX-512 CPUs."""
+    """The float path of the sensitive model: the decoder refuses (symbol CRC, or the entropy decoder itself
+    when other coding tables make the stream invalid: seen on an AVX-512 Xeon) on at least one pair and names
+    the arithmetic mismatch; never a wrong image. Asserted for FLOAT_FAILS on AVX2/AVX-512 CPUs."""
     tmp, models = cross
     failed = {}
     for enc, dec in PAIRS:
         for name in models["sf"][2]:
             ref, got, err = _outcome(tmp, enc, dec, "sf", name)
             if err is not None:
-                assert "CRC-32" in err and "encoded with" in err and "this decoder runs" in err, err
+                assert ("CRC-32" in err or "entropy decoder failed" in err) and "encoded with" in err \
+                    and "this decoder runs" in err, err
                 failed.setdefault((enc, dec), []).append(name)
             else:
                 assert str(got["digest"]) == str(ref["digest"])

@@ -18,7 +18,8 @@ then shown to differ by the stored amounts (``DEFAULT_DIFFS``).
 Tolerance: ``max |ours - original| <= RTOL * max |original|`` per tensor (float32, RTOL = 1e-5). Adam's
 first step is ``lr * g / (|g| + 1e-8)``: for gradients near 1e-8 the float32 differences of the gradients
 (<= 1e-5 relative) are amplified, so the *updates* (after - before) are compared with UPDATE_RTOL of the
-largest update, and Adam fed the port's own gradients must give the port's parameters to RTOL.
+largest update, and Adam fed the port's own gradients must give the port's updates to RTOL + 1 ulp of the
+parameter. Gradients (sums over the crop in the CPU's own order) get GRAD_RTOL = 1e-4.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ REQUIRED = ("input", "noise/g/z", "noise/g/y", "noise/d/z", "noise/d/y", "g/y", 
 MAX_BYTES = 3 * 1024 * 1024
 RTOL = 1e-5
 UPDATE_RTOL = 2e-3
+# Gradients sum over every pixel of the crop in the CPU's own order: the first conv's bias gradient was
+# 1.01e-5 of its largest off on an AVX-512 Xeon (AMX) against the fixture written on an AVX2 EPYC.
+GRAD_RTOL = 1e-4
 #: the parity switches (ModelConfig fields) under which this package computes what the port computes
 PORT_EXACT = {"z_rounding": "zero", "rate_log_eps": 1e-9}
 PORT_SCHEDULE = {"lambda_factor_early": 2.0}
@@ -87,6 +91,19 @@ def close(name: str, ours, ref, rtol: float = RTOL) -> float:
     group = name.split("/")[0]
     MEASURED[group] = max(MEASURED.get(group, 0.0), err)
     assert err <= rtol, f"{name}: max |ours - original| = {err:.3g} x max |original| (tolerance {rtol:g})"
+    return err
+
+
+def close_update(name: str, ours, ref, after) -> float:
+    """An optimizer update (after - before) of float32 parameters: known to RTOL of the largest update plus
+    one ulp of the stored parameter (measured on an AVX-512 Xeon: 3.7e-5 of the largest update, < 1 ulp)."""
+    ours, ref = np.asarray(ours, dtype=np.float64), np.asarray(ref, dtype=np.float64)
+    ulp = np.spacing(np.abs(np.asarray(after, dtype=np.float32))).astype(np.float64)
+    excess = np.abs(ours - ref) - (RTOL * np.abs(ref).max(initial=0.0) + ulp)
+    assert np.all(excess <= 0), f"{name}: the update exceeds RTOL + 1 ulp by up to {excess.max():.3g}"
+    err = rel_err(ours, ref)
+    group = name.split("/")[0]
+    MEASURED[group] = max(MEASURED.get(group, 0.0), err)
     return err
 
 
@@ -236,7 +253,7 @@ def test_generator_step(fx, port):
     grads = _port_sd(a, "grad/", model)
     assert set(grads) == set(port["grads"]), "the same parameters get gradients"
     for k, g in grads.items():
-        close(f"grad/{k}", port["grads"][k], g)
+        close(f"grad/{k}", port["grads"][k], g, GRAD_RTOL)
     after = _port_sd(a, "after_g/", model)
     before = port["before"]
     for k, v in after.items():
@@ -255,7 +272,7 @@ def test_generator_step(fx, port):
         o.step()
     sd = m2.state_dict()
     for k, v in after.items():
-        close(f"adam_g/{k}", sd[k] - before[k], v - before[k])
+        close_update(f"adam_g/{k}", sd[k] - before[k], v - before[k], v)
 
 
 def test_discriminator_step(fx, port):

@@ -361,7 +361,14 @@ def test_rmsprop_on_the_originals_gradients_gives_its_parameters(fx, run_dir):
         if not np.any(upd_ref):
             assert torch.equal(v, before[k]), f"after/{k}: the original left it unchanged, ours moved"
             continue
-        close(f"optim_update/{k}", v.double() - before[k].double(), upd_ref)
+        # the stored parameters are float32: the update (after - before) is known to RTOL of the largest
+        # update plus one ulp of the parameter (measured on an AVX-512 Xeon: 1.49e-5 relative = 1 ulp)
+        ours = (v.double() - before[k].double()).numpy()
+        ulp = np.spacing(np.abs(a[f"after/{k}"]).astype(np.float32)).astype(np.float64)
+        bound = RTOL * np.abs(upd_ref).max() + ulp
+        assert np.all(np.abs(ours - upd_ref) <= bound), \
+            f"optim_update/{k}: max excess over RTOL + 1 ulp = {np.max(np.abs(ours - upd_ref) - bound):.3g}"
+        MEASURED["optim_update"] = max(MEASURED.get("optim_update", 0.0), parity.rel_err(ours, upd_ref))
 
 
 def _stream_bits(c, net) -> dict[int, int]:
