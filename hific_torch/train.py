@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time_budget_min", type=float, default=0.0, help="stop after this many minutes (0: off)")
     p.add_argument("--cache_images", action="store_true", help="keep decoded training images in memory")
     p.add_argument("-gpu", "--gpu", action="store_true", help="train on CUDA if available")
+    p.add_argument("--bf16", action="store_true",
+                   help="(not in the port) bfloat16 autocast for forward + losses; rates, rounding, weights and "
+                        "checkpoints stay float32")
     return p
 
 
@@ -97,7 +100,7 @@ def main(argv=None) -> int:
         final = train(args.model_type, cfg, tcfg, out, args.data_dir or paths.train_dir(),
                       warmstart_ckpt=args.ckpt if args.warmstart else None, resume=args.resume, lpips_fn=lpips_fn,
                       log_intv=args.log_intv, save_intv=args.save_intv, seed=args.seed, device=device,
-                      time_budget_s=60 * args.time_budget_min, cache_images=args.cache_images)
+                      time_budget_s=60 * args.time_budget_min, cache_images=args.cache_images, bf16=args.bf16)
     except LicError as e:  # --resume / -ckpt refused, no training images ...: one line naming the file
         print(f"error: {e}", file=sys.stderr)
         return 2

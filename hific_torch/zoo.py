@@ -5,6 +5,7 @@
     .venv/bin/python zoo.py train cpu [--minutes M]   # stage 1 (rate + MSE [+ LPIPS]), then the GAN stage
     .venv/bin/python zoo.py export cpu         # final checkpoints -> zoo/cpu/hific_cpu[_stage1].pt, integerized
     .venv/bin/python zoo.py evaluate cpu       # all 24 Kodak images, real files, JPEG at matched bpp, proxies
+    .venv/bin/python zoo.py speed [--steps 20] [--cases ...]   # s/step of training options on this CPU
 
 Training is :func:`hific.train_loop.train` (Mentzer et al. 2020: stage 1 rate + MSE, then the GAN stage
 warm-started from it at the same rate target r_t), run in this process with a fixed seed, its tqdm bar and
@@ -506,6 +507,100 @@ def cmd_all(a) -> int:
     return cmd_export(a) or cmd_evaluate(a)
 
 
+# ----------------------------------------------------------------------------------------------- speed
+
+#: ``zoo.py speed`` cases: overrides of the baseline (the cpu recipe: stage 1, batch 8, 128² crops, 1 thread,
+#: float32). ``gan``: a GAN-stage step (D step + G step through D).
+SPEED_CASES = {
+    "base": {},
+    "threads2": {"threads": 2},
+    "bf16": {"bf16": True},
+    "channels_last": {"channels_last": True},
+    "bf16_channels_last": {"bf16": True, "channels_last": True},
+    "bf16_threads2": {"bf16": True, "threads": 2},
+    "gan": {"gan": True},
+    "gan_bf16": {"gan": True, "bf16": True},
+}
+
+
+def _speed_case(r: dict, batches: list, *, threads: int, bf16=False, channels_last=False, gan=False,
+                steps=20, warmup=3) -> dict:
+    """Seconds per training step (forward, losses, backward, the Adam steps; data excluded: ``batches`` are
+    decoded crops) of the recipe's model, as :func:`hific.train_loop.train` runs it."""
+    import torch
+    from hific.config import TrainConfig
+    from hific.losses import compression_loss, discriminator_loss, generator_gan_loss
+    from hific.model import HiFiC
+    from hific.network import make_discriminator
+
+    from shared_data import threads as thread_policy
+
+    thread_policy.limit(threads)
+    torch.manual_seed(0)
+    cfg = model_config(r)
+    model = HiFiC(cfg)
+    disc = make_discriminator(cfg) if gan else None
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=fmt)
+    disc = disc.to(memory_format=fmt) if gan else None
+    opt = torch.optim.Adam(model.parameters(), lr=r["lr"])
+    dopt = torch.optim.Adam(disc.parameters(), lr=r["lr"]) if gan else None
+    tcfg = TrainConfig(regime=r["regime"], batch_size=r["batch"], crop_size=r["crop"], learning_rate=r["lr"])
+    sched = tcfg.scheduled(10 ** 6)
+    model.train()
+    t_step, losses = 0.0, []
+    for i in range(warmup + steps):
+        x = batches[i % len(batches)].contiguous(memory_format=fmt)
+        t0 = time.perf_counter()
+        amp = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
+        with amp:
+            out = model(x)
+            loss, _ = compression_loss(out, x, sched, tcfg.k_M, 0.0, None)
+        if gan:
+            with amp:
+                d_loss = discriminator_loss(disc(x, out.y_hat).float(), disc(out.x_hat.detach(), out.y_hat).float())
+            dopt.zero_grad(set_to_none=True)
+            d_loss.backward()
+            dopt.step()
+            with amp:
+                loss = loss + tcfg.beta * generator_gan_loss(disc(out.x_hat, out.y_hat).float())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if i >= warmup:
+            t_step += time.perf_counter() - t0
+            losses.append(float(loss.detach()))
+    return {"s_per_step": t_step / steps, "steps_per_s": steps / t_step, "loss_mean": float(np.mean(losses))}
+
+
+def cmd_speed(a) -> int:
+    import torch
+    from hific.data import CropDataset
+
+    from shared_data import paths
+
+    r = recipe(a.name)
+    data = CropDataset(a.train_dir or paths.train_dir(), r["crop"], seed=0, cache=True)
+    if len(data) < r["batch"]:
+        raise ZooError(f"{a.train_dir or paths.train_dir()}: {len(data)} images, fewer than the batch size")
+    g = torch.Generator().manual_seed(0)
+    idx = torch.randperm(len(data), generator=g)[:4 * r["batch"]].tolist()
+    batches = [torch.stack([data[j] for j in idx[k:k + r["batch"]]]) for k in range(0, len(idx), r["batch"])]
+    rows = []
+    for name in (a.cases.split(",") if a.cases else list(SPEED_CASES)):
+        if name not in SPEED_CASES:
+            raise ZooError(f"unknown speed case {name!r} (have {', '.join(SPEED_CASES)})")
+        kw = {"threads": r["threads"], **SPEED_CASES[name]}
+        load0 = os.getloadavg()[0]
+        row = _speed_case(r, batches, steps=a.steps, **kw)
+        row.update(case=name, recipe=a.name, load=round(load0, 1), **kw)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    if a.json:
+        _atomic_text(Path(a.json), json.dumps(rows, indent=1) + "\n")
+    return 0
+
+
 def _two_ints(s: str) -> tuple[int, int]:
     try:
         a, b = (int(v) for v in s.split(","))
@@ -519,7 +614,7 @@ def _two_ints(s: str) -> tuple[int, int]:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="zoo.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
-    for cmd in ("train", "export", "evaluate", "all"):
+    for cmd in ("train", "export", "evaluate", "all", "speed"):
         c = sub.add_parser(cmd)
         c.add_argument("name", help=f"recipe: {', '.join(sorted(RECIPES))}")
         c.add_argument("--out", default=str(REPO / "runs" / "hific" / "zoo"), help="runs (checkpoints, TensorBoard)")
@@ -527,6 +622,11 @@ def main(argv=None) -> int:
         c.add_argument("--lpips", default="auto", choices=["auto", "alex", "off"],
                        help="auto: LPIPS (k_P term, lpips column) only when the AlexNet weights are on disk")
         c.add_argument("--no_progress", action="store_true")
+        if cmd == "speed":
+            c.add_argument("--steps", type=int, default=20, help="timed steps per case (after 3 warm-up steps)")
+            c.add_argument("--cases", default=None, help=f"comma list of {', '.join(SPEED_CASES)} (default all)")
+            c.add_argument("--train_dir", default=None, help="training photos (default $TRAIN_DIR)")
+            c.add_argument("--json", default=None, help="write the rows as JSON here")
         if cmd in ("train", "all"):
             c.add_argument("--minutes", type=float, default=None, help="wall-time guard (resumable)")
             c.add_argument("--train_dir", default=None, help="training photos (default $TRAIN_DIR)")
@@ -546,7 +646,8 @@ def main(argv=None) -> int:
     recipe(a.name)
     if a.cmd == "all":
         a.model = a.model or a.dest
-    return {"train": cmd_train, "export": cmd_export, "evaluate": cmd_evaluate, "all": cmd_all}[a.cmd](a)
+    return {"train": cmd_train, "export": cmd_export, "evaluate": cmd_evaluate, "all": cmd_all,
+            "speed": cmd_speed}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -80,6 +80,11 @@ class ForwardOutput:
     z_q_bpp: torch.Tensor | None = None
 
 
+def _f32(like: torch.Tensor):
+    """A float32 island under bf16 autocast (the rate terms and the rounding; a no-op without autocast)."""
+    return torch.autocast(like.device.type, enabled=False)
+
+
 class HiFiC(nn.Module):
     """Encoder, generator and hyperprior (the discriminator lives in :class:`hific.network.Discriminator`)."""
 
@@ -117,28 +122,33 @@ class HiFiC(nn.Module):
         ``noise`` = (u_z, u_y) replaces the U(-1/2, 1/2) samples (parity tests feed the original's)."""
         b, _, h, w = x01.shape
         num_pixels = b * h * w
-        y = self.encoder(self._preprocess(x01))
-        z = self.hyper_analysis(y)
+        # Under bf16 autocast (training only, ``train --bf16``) the convolutions run in bfloat16 and the rate
+        # terms, the quantisation and x_hat in float32 (``_f32``); without autocast this is the float32 path.
+        y = self.encoder(self._preprocess(x01)).float()
+        z = self.hyper_analysis(y).float()
         u_z = noise[0] if noise is not None else torch.empty_like(z).uniform_(-0.5, 0.5)
         z_tilde = z + u_z
-        z_lik = self.hyper_density.likelihood(z_tilde)
+        with _f32(x01):
+            z_lik = self.hyper_density.likelihood(z_tilde)
         if self.cfg.use_latent_mixture_model:
             return self._forward_mixture(x01, y, z, z_tilde, z_lik, num_pixels)
-        mean = self.hyper_synthesis_mean(z_tilde)
-        scale = self.hyper_synthesis_scale(z_tilde)
+        mean = self.hyper_synthesis_mean(z_tilde).float()
+        scale = self.hyper_synthesis_scale(z_tilde).float()
         u_y = noise[1] if noise is not None else torch.empty_like(y).uniform_(-0.5, 0.5)
-        y_tilde = y + u_y
-        y_lik = self.conditional.likelihood(y_tilde, mean, scale)
-        y_hat = torch.round(y - mean).detach() + (y - mean) - (y - mean).detach() + mean  # STE (TF _ste_quantize)
-        x_hat = self._postprocess(self.generator(y_hat))
-        y_bits = -self._log2(y_lik).sum()
-        z_bits = -self._log2(z_lik).sum()
-        with torch.no_grad():
-            z_q = self.hyper_density.round(z)[1]
-            y_q = torch.round(y - mean) + mean
-            y_q_bits = -self._log2(self.conditional.likelihood(y_q, mean, scale)).sum()
-            z_q_bits = -self._log2(self.hyper_density.likelihood(z_q)).sum()
-            q_bits = y_q_bits + z_q_bits
+        with _f32(x01):
+            y_tilde = y + u_y
+            y_lik = self.conditional.likelihood(y_tilde, mean, scale)
+            y_hat = torch.round(y - mean).detach() + (y - mean) - (y - mean).detach() + mean  # STE (TF _ste_quantize)
+        x_hat = self._postprocess(self.generator(y_hat).float())
+        with _f32(x01):
+            y_bits = -self._log2(y_lik).sum()
+            z_bits = -self._log2(z_lik).sum()
+            with torch.no_grad():
+                z_q = self.hyper_density.round(z)[1]
+                y_q = torch.round(y - mean) + mean
+                y_q_bits = -self._log2(self.conditional.likelihood(y_q, mean, scale)).sum()
+                z_q_bits = -self._log2(self.hyper_density.likelihood(z_q)).sum()
+                q_bits = y_q_bits + z_q_bits
         return ForwardOutput(x_hat, y, y_hat, (y_bits + z_bits) / num_pixels, q_bits / num_pixels,
                              y_bits / num_pixels, z_bits / num_pixels, y_q_bits / num_pixels, z_q_bits / num_pixels)
 
@@ -150,16 +160,18 @@ class HiFiC(nn.Module):
     def _forward_mixture(self, x01, y, z, z_tilde, z_lik, num_pixels) -> ForwardOutput:
         """-LMM: y quantised without a mean offset (port ``HyperpriorDLMM``): noise for the rate, STE round
         for G."""
-        params = self.mixture_head(self.hyper_synthesis_mixture(z_tilde))
-        y_tilde = y + torch.empty_like(y).uniform_(-0.5, 0.5)
-        y_bits = -self.mixture.log_likelihood(y_tilde, params).sum() / math.log(2.0)
-        y_hat = torch.round(y).detach() + y - y.detach()
-        x_hat = self._postprocess(self.generator(y_hat))
-        z_bits = -self._log2(z_lik).sum()  # the port: eps for z (_estimate_entropy), none for y (_estimate_entropy_log)
-        with torch.no_grad():
-            z_q = self.hyper_density.round(z)[1]
-            q_bits = (-self.mixture.log_likelihood(torch.round(y), params).sum() / math.log(2.0)
-                      - self._log2(self.hyper_density.likelihood(z_q)).sum())
+        params = self.mixture_head(self.hyper_synthesis_mixture(z_tilde)).float()
+        with _f32(x01):
+            y_tilde = y + torch.empty_like(y).uniform_(-0.5, 0.5)
+            y_bits = -self.mixture.log_likelihood(y_tilde, params).sum() / math.log(2.0)
+            y_hat = torch.round(y).detach() + y - y.detach()
+        x_hat = self._postprocess(self.generator(y_hat).float())
+        with _f32(x01):
+            z_bits = -self._log2(z_lik).sum()  # the port: eps for z (_estimate_entropy), none for y (_estimate_entropy_log)
+            with torch.no_grad():
+                z_q = self.hyper_density.round(z)[1]
+                q_bits = (-self.mixture.log_likelihood(torch.round(y), params).sum() / math.log(2.0)
+                          - self._log2(self.hyper_density.likelihood(z_q)).sum())
         return ForwardOutput(x_hat, y, y_hat, (y_bits + z_bits) / num_pixels, q_bits / num_pixels,
                              y_bits / num_pixels, z_bits / num_pixels)
 

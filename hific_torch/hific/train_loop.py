@@ -50,8 +50,11 @@ def _param_groups(model: HiFiC):
 def train(model_type: str, model_cfg: ModelConfig, train_cfg: TrainConfig, out_dir: str | os.PathLike,
           data_dir: str | os.PathLike, warmstart_ckpt: str | None = None, resume: str | None = None,
           lpips_fn=None, log_intv: int = 100, save_intv: int = 1000, seed: int = 0, device: str = "cpu",
-          progress: bool = True, time_budget_s: float = 0.0, cache_images: bool = False) -> Path:
+          progress: bool = True, time_budget_s: float = 0.0, cache_images: bool = False, bf16: bool = False) -> Path:
     """Train one stage; return the path of the final checkpoint (with coding tables built).
+
+    ``bf16`` (not in the port): forward passes and losses under ``torch.autocast(dtype=bfloat16)``; the rate
+    terms, the rounding and x_hat stay float32 (``model._f32``), parameters, optimizers and checkpoints float32.
 
     ``time_budget_s`` > 0 stops early (after the step that crosses it) and still writes the final checkpoint;
     the step reached is recorded in it (for CPU mini runs on a shared machine)."""
@@ -161,23 +164,28 @@ def train(model_type: str, model_cfg: ModelConfig, train_cfg: TrainConfig, out_d
             for g in o.param_groups:
                 g["lr"] = sched["lr"]
         x = next(batches).to(device)
-        out = fwd(x)
+        amp = torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16)
+        with amp:
+            out = fwd(x)
         if ddp:  # lambda' is chosen from the global batch's quantised rate, identically on every rank
             q = out.q_bpp.detach().reshape(1).clone()
             dist.all_reduce(q)
             out.q_bpp = q[0] / world
-        loss, logs = compression_loss(out, x, sched, train_cfg.k_M, train_cfg.k_P, lpips_fn)
+        with amp:
+            loss, logs = compression_loss(out, x, sched, train_cfg.k_M, train_cfg.k_P, lpips_fn)
         if gan:
             # D step on this batch (fake detached), then the G step through the updated D.
-            if ddp:  # one D call per backward under DDP: real and fake halves together (as the port does)
-                logits = dfwd(torch.cat([x, out.x_hat.detach()]), torch.cat([out.y_hat, out.y_hat]))
-                d_loss = discriminator_loss(*logits.chunk(2))
-            else:
-                d_loss = discriminator_loss(dfwd(x, out.y_hat), dfwd(out.x_hat.detach(), out.y_hat))
+            with amp:
+                if ddp:  # one D call per backward under DDP: real and fake halves together (as the port does)
+                    logits = dfwd(torch.cat([x, out.x_hat.detach()]), torch.cat([out.y_hat, out.y_hat])).float()
+                    d_loss = discriminator_loss(*logits.chunk(2))
+                else:
+                    d_loss = discriminator_loss(dfwd(x, out.y_hat).float(), dfwd(out.x_hat.detach(), out.y_hat).float())
             opts["disc"].zero_grad(set_to_none=True)
             d_loss.backward()
             opts["disc"].step()
-            g_gan = generator_gan_loss(dfwd(out.x_hat, out.y_hat))
+            with amp:
+                g_gan = generator_gan_loss(dfwd(out.x_hat, out.y_hat).float())
             loss = loss + train_cfg.beta * g_gan
             logs.update({"gan/d_loss": float(d_loss.detach()), "gan/g_loss": float(g_gan.detach())})
         if not math.isfinite(float(loss.detach())):

@@ -51,3 +51,31 @@ def test_lmm_training_stage(tmp_path, img_dir):
     cont, enc = encode_image(m, img)
     _, dec = decode_image(m, cont)
     assert torch.equal(enc["y_sym"], dec["y_sym"])
+
+
+def test_bf16_autocast_keeps_rates_float32_and_trains_both_stages(tmp_path, img_dir):
+    """``--bf16`` (issue 19, not in the port): the convolutions run in bfloat16, the rate terms, rounding and
+    x_hat in float32 (close to the float32 forward on the same noise), and the checkpoints stay float32."""
+    from hific.config import MINI
+    from hific.model import HiFiC
+
+    torch.manual_seed(0)
+    m = HiFiC(MINI)
+    x = torch.rand(2, 3, 64, 64)
+    torch.manual_seed(1)
+    ref = m(x)
+    torch.manual_seed(1)  # the same U(-1/2, 1/2) draws: the noise is drawn in float32 either way
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = m(x)
+    for f in ("bpp", "q_bpp", "x_hat", "y_hat"):
+        assert getattr(got, f).dtype == torch.float32, f
+    assert abs(float(got.bpp) - float(ref.bpp)) / float(ref.bpp) < 0.05
+    assert float((got.x_hat - ref.x_hat).abs().mean()) < 0.05  # bf16: 8 mantissa bits; a few symbols round otherwise (0.025 measured)
+    common = ["--mini", "-bs", "2", "-crop", "64", "--lpips", "off", "-log_intv", "1", "--bf16",
+              "--data_dir", str(img_dir), "-o", str(tmp_path), "--schedule_step", "1"]
+    assert train_cli.main(["-mt", "compression", "-steps", "2", "-n", "b1", *common]) == 0
+    run1 = next(tmp_path.glob("b1_compression_*"))
+    assert train_cli.main(["-mt", "compression_gan", "-steps", "2", "-n", "b2", "-warmstart", "-ckpt",
+                           str(run1 / "checkpoints" / "final.pt"), *common]) == 0
+    m2, ck = load_checkpoint(next(tmp_path.glob("b2_compression_gan_*")) / "checkpoints" / "final.pt")
+    assert ck["step"] == 2 and all(p.dtype == torch.float32 for p in m2.state_dict().values() if p.is_floating_point())
