@@ -586,18 +586,10 @@ def cmd_speed(a) -> int:
     g = torch.Generator().manual_seed(0)
     idx = torch.randperm(len(data), generator=g)[:4 * r["batch"]].tolist()
     batches = [torch.stack([data[j] for j in idx[k:k + r["batch"]]]) for k in range(0, len(idx), r["batch"])]
-    rows = []
-    for name in (a.cases.split(",") if a.cases else list(SPEED_CASES)):
-        if name not in SPEED_CASES:
-            raise ZooError(f"unknown speed case {name!r} (have {', '.join(SPEED_CASES)})")
-        kw = {"threads": r["threads"], **SPEED_CASES[name]}
-        load0 = os.getloadavg()[0]
-        row = _speed_case(r, batches, steps=a.steps, **kw)
-        row.update(case=name, recipe=a.name, load=round(load0, 1), **kw)
-        rows.append(row)
-        print(json.dumps(row), flush=True)
-    if a.json:
-        _atomic_text(Path(a.json), json.dumps(rows, indent=1) + "\n")
+    from shared_data.speed import run_cases
+
+    run_cases(SPEED_CASES, a.cases, {"threads": r["threads"]}, lambda kw: _speed_case(r, batches, steps=a.steps, **kw),
+              {"recipe": a.name}, a.json, ZooError)
     return 0
 
 

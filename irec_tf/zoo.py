@@ -5,6 +5,7 @@
     .venv/bin/python zoo.py train cpu [--minutes M]   # the phases of the recipe (resumable)
     .venv/bin/python zoo.py export cpu           # last phase's model -> zoo/cpu/ (float32 + integer network)
     .venv/bin/python zoo.py evaluate cpu         # all 24 Kodak images, real files, actual vs ideal, JPEG
+    .venv/bin/python zoo.py speed cpu [--steps 20] [--cases ...]   # s/step of training options on this CPU
 
 The model is the paper's 2-level lossy VAE (``large_level_2_vae``, Flamich et al. 2020, with the original's
 layers: ``layer_flavour="original"``, issue 18), trained by the sacred experiment
@@ -416,6 +417,99 @@ def cmd_all(a) -> int:
     return cmd_export(a) or cmd_evaluate(a)
 
 
+# ----------------------------------------------------------------------------------------------- speed
+
+#: ``zoo.py speed`` cases (each in a fresh process: TF's threads and precision policy are set before it
+#: starts): overrides of the baseline, the recipe's first phase (its crop, batch and threads, float32
+#: ``tf.function``). ``policy``: a Keras mixed-precision policy (``mixed_bfloat16``: bf16 compute, float32
+#: variables; training only: the committed weights are float32 and coding runs the integer network).
+SPEED_CASES = {
+    "base": {},
+    "threads1": {"threads": 1},
+    "jit": {"jit": True},
+    "mixed_bfloat16": {"policy": "mixed_bfloat16"},
+}
+
+
+def _speed_worker(a) -> int:
+    """One case in this process: seconds per training step of ``rec.train.train_lossy``'s step (forward,
+    loss, gradients, Adam) on fixed decoded crops, after 3 warm-up steps (the first traces)."""
+    kw = json.loads(a.worker_case)
+    from shared_data import paths, threads
+
+    threads.limit(kw["threads"])
+    import math
+
+    import numpy as np
+    import tensorflow as tf
+
+    if kw.get("policy"):
+        tf.keras.mixed_precision.set_global_policy(kw["policy"])
+    from rec.codec import build
+    from rec.data import random_crops
+    from rec.models import NEW_LOSSY_FLAVOUR
+    from rec.train import lossy_loss
+
+    from shared_data.imageio import list_images
+
+    r = recipe(a.name)
+    ph = r["phases"][0]
+    tf.random.set_seed(r["seed"])
+    model = build({"model": "large_level_2_vae", "level_1_filters": r["N"], "level_2_filters": r["M"],
+                   "layer_flavour": NEW_LOSSY_FLAVOUR})
+    opt = tf.keras.optimizers.Adam(ph["lr"])
+    beta = tf.Variable(float(r["beta"]), trainable=False)
+    files = list_images(a.train_dir or paths.train_dir())
+    gen = random_crops(files, ph["crop"], ph["batch"], seed=0, max_images=16)
+    batches = [tf.constant(next(gen).astype(np.float32) / 255.0) for _ in range(4)]
+
+    @tf.function(jit_compile=bool(kw.get("jit")))
+    def step(x):
+        with tf.GradientTape() as tape:
+            loss, bpp, dist, _, _, _ = lossy_loss(model, x, beta)
+            loss = tf.cast(loss, tf.float32)
+        grads = tape.gradient(loss, model.trainable_variables)
+        opt.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    losses, t = [], 0.0
+    for i in range(3 + a.steps):
+        t0 = time.perf_counter()
+        loss = float(step(batches[i % len(batches)]))
+        if i >= 3:
+            t += time.perf_counter() - t0
+            losses.append(loss)
+    if not all(math.isfinite(v) for v in losses):
+        raise FloatingPointError(f"non-finite loss: {losses}")
+    print("SPEED " + json.dumps({"s_per_step": t / a.steps, "steps_per_s": a.steps / t,
+                                 "loss_mean": float(np.mean(losses))}), flush=True)
+    return 0
+
+
+def cmd_speed(a) -> int:
+    if a.worker_case:
+        return _speed_worker(a)
+    from shared_data.speed import run_cases
+
+    r = recipe(a.name)
+
+    def run(kw):
+        cmd = [sys.executable, str(Path(__file__).resolve()), "speed", a.name, "--steps", str(a.steps),
+               "--worker_case", json.dumps(kw)] + (["--train_dir", a.train_dir] if a.train_dir else [])
+        p = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+        got = [ln[6:] for ln in p.stdout.splitlines() if ln.startswith("SPEED ")]
+        if p.returncode == 0 and got:
+            return json.loads(got[-1])
+        # e.g. a precision policy a layer does not support: reported, not fatal
+        lines = [ln.strip() for ln in p.stderr.splitlines() if ln.strip() and not ln.startswith((" ", "\t"))]
+        k = max((i for i, ln in enumerate(lines) if "Error" in ln.split(":")[0]), default=None)
+        return {"error": (" ".join(lines[k:k + 3]) if k is not None else f"exit {p.returncode}")[:400]}
+
+    run_cases(SPEED_CASES, a.cases, {"threads": r["threads"]}, run,
+              {"recipe": a.name, "crop": r["phases"][0]["crop"], "batch": r["phases"][0]["batch"]}, a.json, ZooError)
+    return 0
+
+
 def _ints(s: str) -> list[int]:
     try:
         v = [int(x) for x in s.split(",")]
@@ -429,10 +523,16 @@ def _ints(s: str) -> list[int]:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="zoo.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
-    for cmd in ("train", "export", "evaluate", "all"):
+    for cmd in ("train", "export", "evaluate", "all", "speed"):
         c = sub.add_parser(cmd)
         c.add_argument("name", help=f"recipe: {', '.join(sorted(RECIPES))}")
         c.add_argument("--out", default=str(REPO / "runs" / "irec" / "zoo"), help="runs (checkpoints, TensorBoard)")
+        if cmd == "speed":
+            c.add_argument("--steps", type=int, default=20, help="timed steps per case (after 3 warm-up steps)")
+            c.add_argument("--cases", default=None, help=f"comma list of {', '.join(SPEED_CASES)} (default all)")
+            c.add_argument("--train_dir", default=None, help="training photos (default $TRAIN_DIR)")
+            c.add_argument("--json", default=None, help="write the rows as JSON here")
+            c.add_argument("--worker_case", default=None, help=argparse.SUPPRESS)
         if cmd in ("train", "all"):
             c.add_argument("--minutes", type=float, default=None, help="wall-time guard (resumable)")
             c.add_argument("--train_dir", default=None, help="training photos (default $TRAIN_DIR)")
@@ -455,7 +555,8 @@ def main(argv=None) -> int:
     recipe(a.name)
     if a.cmd == "all":
         a.model = a.model or a.dest
-    return {"train": cmd_train, "export": cmd_export, "evaluate": cmd_evaluate, "all": cmd_all}[a.cmd](a)
+    return {"train": cmd_train, "export": cmd_export, "evaluate": cmd_evaluate, "all": cmd_all,
+            "speed": cmd_speed}[a.cmd](a)
 
 
 if __name__ == "__main__":

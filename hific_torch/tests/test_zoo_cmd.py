@@ -155,3 +155,19 @@ def test_train_zoo_sh_cpu_one_minute_tiny(tmp_path):
     bad = subprocess.run(["bash", str(REPO / "tools/device/train_zoo.sh"), "hific", "--models", "x"], env=env,
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "hific" in bad.stderr
+
+
+def test_speed_cases_float32_and_bf16(tmp_path):
+    """``zoo.py speed`` times the recipe's training step per case and writes the rows; an unknown case is a
+    one-line error."""
+    photos = _photos(tmp_path / "photos")
+    out = tmp_path / "speed.json"
+    r = subprocess.run([*ZOO, "speed", "tiny", "--steps", "1", "--cases", "base,bf16,gan_bf16", "--train_dir",
+                        str(photos), "--json", str(out)], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(out.read_text())
+    assert [x["case"] for x in rows] == ["base", "bf16", "gan_bf16"] and rows[1]["bf16"] and rows[2]["gan"]
+    assert all(x["s_per_step"] > 0 and np.isfinite(x["loss_mean"]) for x in rows)
+    r = subprocess.run([*ZOO, "speed", "tiny", "--cases", "fp8", "--train_dir", str(photos)], capture_output=True,
+                       text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 2 and "unknown speed case 'fp8'" in r.stderr and r.stderr.count("\n") == 1

@@ -120,3 +120,16 @@ def test_train_zoo_sh_cpu_one_minute_tiny(tmp_path):
     bad = subprocess.run(["bash", str(REPO / "tools/device/train_zoo.sh"), "irec", "--models", "x"], env=env,
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "irec" in bad.stderr
+
+
+def test_speed_cases_float32_and_mixed_bfloat16(tmp_path):
+    """``zoo.py speed``: each case in a fresh TF process (threads, precision policy); under ``mixed_bfloat16``
+    the model trains (bf16 convolutions, float32 samples and KLs: ``lossy._f32``) with a finite loss."""
+    photos = _photos(tmp_path / "photos")
+    out = tmp_path / "speed.json"
+    r = subprocess.run([*ZOO, "speed", "tiny", "--steps", "1", "--cases", "base,mixed_bfloat16", "--train_dir",
+                        str(photos), "--json", str(out)], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(out.read_text())
+    assert [x["case"] for x in rows] == ["base", "mixed_bfloat16"], rows
+    assert all("error" not in x and x["s_per_step"] > 0 and np.isfinite(x["loss_mean"]) for x in rows), rows

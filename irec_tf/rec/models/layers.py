@@ -164,8 +164,9 @@ class SignalConv2D(tf.keras.layers.Layer):
             w = tf.reshape(tf.linalg.matmul(self._irdft, w), (self.k, self.k, -1, self.filters))
         return tf.transpose(w, [0, 1, 3, 2]) if self.mode == "up" else w
 
-    def call(self, x):
-        return self.apply_with(x, self.kernel, self.bias if self.use_bias else None)
+    def call(self, x):  # the casts are no-ops in float32; under a mixed policy the kernel follows x
+        bias = tf.cast(self.bias, x.dtype) if self.use_bias else None
+        return self.apply_with(x, tf.cast(self.kernel, x.dtype), bias)
 
     @staticmethod
     def _pad(x, pads, mode="REFLECT"):
@@ -219,5 +220,6 @@ class GDN(tf.keras.layers.Layer):
         beta = tf.square(tf.maximum(self.beta_p, beta_bound)) - _PEDESTAL
         gamma = tf.square(tf.maximum(self.gamma_p, _OFFSET)) - _PEDESTAL
         c = gamma.shape[0]
+        beta, gamma = tf.cast(beta, x.dtype), tf.cast(gamma, x.dtype)  # no-ops in float32
         norm = tf.nn.conv2d(tf.square(x), tf.reshape(gamma, (1, 1, c, c)), 1, "VALID") + beta
         return x * tf.sqrt(norm) if self.inverse else x * tf.math.rsqrt(norm)

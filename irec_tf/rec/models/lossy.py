@@ -48,6 +48,10 @@ def gaussian_kl(q_loc, q_scale, p_loc, p_scale):
             / (2.0 * tf.square(p_scale)) - 0.5)
 
 
+def _f32(*ts):
+    return tuple(tf.cast(t, tf.float32) for t in ts)
+
+
 class Large2LevelVAE(tf.keras.Model):
     """Two-level VAE; ``call`` returns (x̂, KL₁, KL₂) with KLs summed per image and averaged over the batch."""
 
@@ -155,15 +159,17 @@ class Large2LevelVAE(tf.keras.Model):
         """``noise``: optional (ε_z, ε_y) standard normals for the two reparameterised samples (the
         parity test feeds the original's), or a function ``noise(i, shape)`` giving the i-th of them
         (distributed training: :func:`rec.distribute.replica_noise`)."""
-        loc_x, logscale_x = self.infer_y_stats(x)
-        qz_loc, qz_scale = self.posterior_z(loc_x)
+        # _f32: float32 outputs of each piece (no-ops in float32; under a mixed bf16 policy, training only,
+        # the convolutions compute in bf16 and the samples and KLs stay float32)
+        loc_x, logscale_x = _f32(*self.infer_y_stats(x))
+        qz_loc, qz_scale = _f32(*self.posterior_z(loc_x))
         b, hz, wz = tf.shape(qz_loc)[0], tf.shape(qz_loc)[1], tf.shape(qz_loc)[2]
-        pz_loc, pz_scale = self.prior_z(b, hz, wz)
+        pz_loc, pz_scale = _f32(*self.prior_z(b, hz, wz))
         z = qz_loc + qz_scale * _eps(noise, 0, tf.shape(qz_loc))
-        loc_p, logscale_p, scale_p = self.prior_y(z)
-        qy_loc, qy_scale = self.posterior_y(loc_x, logscale_x, loc_p, logscale_p)
+        loc_p, logscale_p, scale_p = _f32(*self.prior_y(z))
+        qy_loc, qy_scale = _f32(*self.posterior_y(loc_x, logscale_x, loc_p, logscale_p))
         y = qy_loc + qy_scale * _eps(noise, 1, tf.shape(qy_loc))
-        x_hat = self.synthesize(y)
+        (x_hat,) = _f32(self.synthesize(y))
         kl1 = tf.reduce_mean(tf.reduce_sum(gaussian_kl(qy_loc, qy_scale, loc_p, scale_p), [1, 2, 3]))
         kl2 = tf.reduce_mean(tf.reduce_sum(gaussian_kl(qz_loc, qz_scale, pz_loc, pz_scale), [1, 2, 3]))
         return x_hat, kl1, kl2
