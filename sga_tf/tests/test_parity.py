@@ -130,17 +130,9 @@ def test_training_loss_and_one_step_match_original(fx):
     got = _tf1_layout(model)
     # Adam's first step moves each parameter by ≈ ±lr (m/√v = sign g); compare the steps in units of lr.
     # Elements with |g| ≲ 1e5·ε (float32 gradient noise) move by a slightly different fraction of lr.
-    lr, bad, worst = 1e-4, {}, 0.0
-    for name, want in after.items():
-        name = name[len("after/"):]
-        if name == "entropy_bottleneck/quantiles":
-            continue  # trained by the original's auxiliary loss; tfc 2 needs no quantiles (README difference 2)
-        before = _tf1_before(name)
-        q99, mx = _adam_step_deviation(got[name] - before, want.astype(np.float64) - before, want, lr)
-        worst = max(worst, mx)
-        if q99 > 1 or mx > 1:
-            bad[name] = (q99, mx)
-    assert not bad, f"training step differs from the original's (99 % quantile in tolerances, max in allowed): {bad}"
+    # quantiles: trained by the original's auxiliary loss; tfc 2 needs no quantiles (README difference 2)
+    steps = [(k[len("after/"):], v) for k, v in after.items() if k != "after/entropy_bottleneck/quantiles"]
+    worst = _adam_steps_within(got, steps, _tf1_before, 1e-4, "training step")
     print(f"training step: max deviation {worst:.3g} of the allowed (0.1 lr; 0.5 lr where |g| ≲ 10ε)")
 
 
@@ -155,6 +147,20 @@ def _adam_step_deviation(step_ours, step_orig, after, lr):
     q99 = float(np.quantile(err / (1e-3 * lr + 2 * ulp), 0.99))
     soft = np.minimum(np.abs(step_ours), np.abs(step_orig)) < 0.9 * lr
     return q99, max(float(np.max(err[~soft], initial=0.0)) / (0.1 * lr), float(np.max(err[soft], initial=0.0)) / (0.5 * lr))
+
+
+def _adam_steps_within(got: dict, steps, before_of, lr: float, what: str) -> float:
+    """Every (name, parameter after the original's step) of ``steps`` against ours (``got``), as
+    :func:`_adam_step_deviation`; returns the largest deviation in units of the allowed."""
+    bad, worst = {}, 0.0
+    for name, want in steps:
+        before = before_of(name)
+        q99, mx = _adam_step_deviation(got[name] - before, want.astype(np.float64) - before, want, lr)
+        worst = max(worst, mx)
+        if q99 > 1 or mx > 1:
+            bad[name] = (q99, mx)
+    assert not bad, f"{what} differs from the original's (99 % quantile in tolerances, max in allowed): {bad}"
+    return worst
 
 _BEFORE = {}
 
@@ -390,15 +396,8 @@ def test_bits_back_training_step_matches_original(monkeypatch):
     got = _tf1_layout(model, prior_prefix="")
     want_names = {k[len("after/"):] for k in after}
     assert want_names == set(got), sorted(want_names ^ set(got))
-    lr, bad, worst = 1e-4, {}, 0.0
-    for name in sorted(want_names):
-        want = after["after/" + name]
-        before = _tf1_before(name, "bb")
-        q99, mx = _adam_step_deviation(got[name] - before, want.astype(np.float64) - before, want, lr)
-        worst = max(worst, mx)
-        if q99 > 1 or mx > 1:
-            bad[name] = (q99, mx)
-    assert not bad, f"bits-back training step differs from the original's (99 % quantile, max in allowed): {bad}"
+    steps = [(name, after["after/" + name]) for name in sorted(want_names)]
+    worst = _adam_steps_within(got, steps, lambda name: _tf1_before(name, "bb"), 1e-4, "bits-back training step")
     print(f"bits-back training step: max deviation {worst:.3g} of the allowed over {len(want_names)} variables")
 
 
