@@ -32,12 +32,8 @@ REFERENCE = HERE.parent / "ci" / "references" / "sga-zoo-ms.csv"
 DEFAULT_TRAIN = str(paths.train_dir())
 DEFAULT_KODAK = str(paths.kodak_dir())
 
-# The zoo recipe (documented in zoo/ms/TRAINING.md).
-# ``steps``: what the runs reached by their deadlines (first session: 691 / 701 / 667 with 2000 and lr_decay_at 0.8
-# planned, i.e. a decay at step 1600 that was never reached; resumed in a second session, stopped by --stop_at;
-# lr_decay_at 1 = the constant lr they actually ran with). A third session continued the exported models to the
-# steps below with ``--warm_start`` (fresh Adam) at lr 2e-4 and ``warm_start_ramp`` 200 (TRAINING.md: lr 1e-3
-# after a warm start degraded every model); a rerun from scratch with this recipe trains at lr 1e-3 throughout.
+# The zoo recipe (zoo/ms/TRAINING.md). ``steps``: what three deadline-stopped runs reached (lr 1e-3 constant, then a
+# ``--warm_start`` continuation at lr 2e-4, ramp 200); a rerun from scratch trains at lr 1e-3 throughout.
 RECIPE = dict(num_filters=64, batchsize=8, patchsize=128, seed=1, lr=1e-3, lr_final=1e-4, lr_decay_at=1.0,
               lambdas=(0.003, 0.012, 0.045), steps={"0.003": 4088, "0.012": 4070, "0.045": 3911}, rdft="tfc2")
 
@@ -189,6 +185,7 @@ def train_one(lmbda: float, recipe: dict, work: Path, train_glob: str, last_step
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
     ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
     manager = tf.train.CheckpointManager(ckpt, str(run_dir), max_to_keep=2)
+    ramp_from, ramp = 0, 0  # no lr ramp unless warm-started (a resumed run has its Adam state)
     if manager.latest_checkpoint:
         _restore(ckpt, model, manager.latest_checkpoint)
         print(f"{name}: resumed {manager.latest_checkpoint} at step {int(step)}")
@@ -205,8 +202,6 @@ def train_one(lmbda: float, recipe: dict, work: Path, train_glob: str, last_step
             r.write(f"warm start from {src} at step {int(step)} (fresh Adam state)\n")
         print(f"{name}: warm start from {src} at step {int(step)} (fresh Adam state)")
         ramp_from, ramp = int(step), int(recipe.get("warm_start_ramp", 500))
-    else:
-        ramp_from, ramp = int(step), 0
     if int(step) >= last_step:
         return int(step)
     data = data or MemoryCrops(train_glob)

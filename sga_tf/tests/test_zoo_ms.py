@@ -146,4 +146,8 @@ def test_warm_start_continues_an_exported_model(tmp_path):
                          warm_start=tmp_path / "zoo") == 5
     rec = (tmp_path / "w3" / name / "record.txt").read_text()
     assert "warm start from" in rec and "at step 3" in rec and "stop step 5" in rec
+    # the same command again resumes its own checkpoint (with its Adam state; no second warm start, no ramp)
+    assert zoo.train_one(0.01, recipe, tmp_path / "w3", str(tmp_path), 6, progress=False,
+                         warm_start=tmp_path / "zoo") == 6
+    assert (tmp_path / "w3" / name / "record.txt").read_text().count("warm start from") == 1
     assert exported.trainable_variables and (tmp_path / "w3" / name / "loss.csv").is_file()

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 
 
 def run_cases(table: Mapping[str, dict], names: str | None, base: dict, run: Callable[[dict], dict],
